@@ -1,0 +1,290 @@
+"""The task record, its statuses and the one table of allowed transitions.
+
+Every store enforces :data:`TRANSITIONS`; nothing else in Jobbers decides what may follow what.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JSON = Any
+
+
+class Status(enum.StrEnum):
+    SUBMITTED = "submitted"
+    SCHEDULED = "scheduled"
+    STARTED = "started"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STALLED = "stalled"
+    CANCELLED = "cancelled"
+    DEAD = "dead"
+
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.SUBMITTED: frozenset({Status.STARTED, Status.CANCELLED}),
+    Status.SCHEDULED: frozenset({Status.SUBMITTED, Status.CANCELLED}),
+    # started -> submitted is a worker handing a task back on graceful shutdown.
+    Status.STARTED: frozenset(
+        {
+            Status.COMPLETED,
+            Status.FAILED,
+            Status.SCHEDULED,
+            Status.STALLED,
+            Status.CANCELLED,
+            Status.SUBMITTED,
+        }
+    ),
+    Status.STALLED: frozenset({Status.SCHEDULED, Status.FAILED, Status.DEAD, Status.CANCELLED}),
+    Status.FAILED: frozenset({Status.DEAD}),
+    Status.DEAD: frozenset({Status.SUBMITTED}),
+    Status.COMPLETED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+#: No worker will touch a task in these statuses again.
+TERMINAL: frozenset[Status] = frozenset(
+    {Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.DEAD}
+)
+#: Waiting for a worker; cancelling these takes effect at once.
+WAITING: frozenset[Status] = frozenset({Status.SUBMITTED, Status.SCHEDULED})
+
+
+class InvalidTransition(Exception):
+    """A caller asked the store for a transition the state machine does not allow."""
+
+    def __init__(self, task_id: str, current: Status, target: Status) -> None:
+        super().__init__(f"task {task_id}: {current} -> {target} is not an allowed transition")
+        self.task_id = task_id
+        self.current = current
+        self.target = target
+
+
+def check_transition(task_id: str, current: Status, target: Status) -> None:
+    if target not in TRANSITIONS[current]:
+        raise InvalidTransition(task_id, current, target)
+
+
+DeadLetter = Literal["save", "drop"]
+Backoff = Literal["constant", "linear", "exponential", "exponential_jitter"]
+BACKOFFS: tuple[Backoff, ...] = ("constant", "linear", "exponential", "exponential_jitter")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a task is retried. Stored with each task so that what ran is what is shown."""
+
+    max_retries: int = 0
+    backoff: Backoff = "exponential"
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    #: Exception type names (``ValueError``, ``mod.MyError``) that may be retried; empty means any.
+    retry_on: tuple[str, ...] = ()
+    timeout: float | None = None
+    max_heartbeat_interval: float | None = None
+    dead_letter: DeadLetter = "save"
+
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "max_retries": self.max_retries,
+            "backoff": self.backoff,
+            "base_delay": self.base_delay,
+            "max_delay": self.max_delay,
+            "retry_on": list(self.retry_on),
+            "timeout": self.timeout,
+            "max_heartbeat_interval": self.max_heartbeat_interval,
+            "dead_letter": self.dead_letter,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, JSON]) -> RetryPolicy:
+        return cls(
+            max_retries=int(data.get("max_retries", 0)),
+            backoff=data.get("backoff", "exponential"),
+            base_delay=float(data.get("base_delay", 1.0)),
+            max_delay=float(data.get("max_delay", 300.0)),
+            retry_on=tuple(data.get("retry_on", ())),
+            timeout=data.get("timeout"),
+            max_heartbeat_interval=data.get("max_heartbeat_interval"),
+            dead_letter=data.get("dead_letter", "save"),
+        )
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    type: str
+    message: str
+    traceback: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> ErrorInfo | None:
+        if not data:
+            return None
+        return cls(str(data["type"]), str(data["message"]), str(data.get("traceback", "")))
+
+
+AttemptOutcome = Literal[
+    "running",
+    "completed",
+    "failed",
+    "retry",
+    "timeout",
+    "lease_lost",
+    "stalled",
+    "cancelled",
+    "handed_back",
+]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    worker: str
+    started_at: float
+    finished_at: float | None = None
+    outcome: AttemptOutcome = "running"
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """What a submission asks for; the store turns it into a :class:`TaskRecord`."""
+
+    id: str
+    name: str
+    kwargs: dict[str, JSON]
+    queue: str = "default"
+    priority: int = 0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Epoch seconds before which the task must not start (``delay`` / ``run_at``).
+    due_at: float | None = None
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """What makes two submissions with one id "the same" for idempotency."""
+        return (self.name, self.queue, _canonical(self.kwargs))
+
+
+def _canonical(value: JSON) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    id: str
+    name: str
+    queue: str
+    kwargs: dict[str, JSON]
+    status: Status
+    priority: int
+    policy: RetryPolicy
+    submitted_at: float
+    updated_at: float
+    retries: int = 0
+    due_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+    lease_expires_at: float | None = None
+    heartbeat_at: float | None = None
+    cancel_requested: bool = False
+    result: JSON = None
+    error: ErrorInfo | None = None
+    attempts: tuple[Attempt, ...] = ()
+
+    @property
+    def attempt(self) -> int:
+        return len(self.attempts)
+
+
+OutcomeKind = Literal["completed", "failed", "timeout", "cancelled", "handed_back"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker reports for one attempt; the store decides the next status from the policy.
+
+    ``failed`` and ``timeout`` become a retry (``scheduled``) while the policy allows it and the
+    error type is retryable, else ``failed`` (then ``dead`` when the policy saves dead letters).
+    """
+
+    kind: OutcomeKind
+    result: JSON = None
+    error: ErrorInfo | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    cursor: int
+    task_id: str
+    status: Status
+    at: float
+    worker: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    #: At most this many tasks of the queue run at once across all workers (None: no limit).
+    concurrency: int | None = None
+    #: At most ``rate_limit`` starts per ``rate_period`` seconds across all workers.
+    rate_limit: int | None = None
+    rate_period: float = 1.0
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    config: QueueConfig
+    depth: int
+    scheduled: int
+    running: int
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """A task's defaults as a worker registered them, for a Manager without the code."""
+
+    name: str
+    queue: str
+    policy: RetryPolicy
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    id: str
+    hostname: str
+    queues: tuple[str, ...]
+    started_at: float
+    last_seen: float
+    running: int
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    status: Status | None = None
+    queue: str | None = None
+    name: str | None = None
+    ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    tasks: list[TaskRecord]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    promoted: int = 0
+    reaped: int = 0
+    stalled: int = 0
+    pruned: int = 0
+    expired: list[str] = field(default_factory=list)

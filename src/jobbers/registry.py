@@ -1,0 +1,209 @@
+"""Declaring tasks: ``@task`` records a function, its name, queue and policy in a registry.
+
+Workers run what their registry holds; the Manager accepts names its registry holds or that a
+worker has registered in the store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class TaskContext:
+    """Handed to a task that asks for it (a parameter annotated ``TaskContext`` or named ``ctx``).
+
+    ``heartbeat()`` only records a time in memory; the worker ships it with its next lease renewal,
+    so calling it in a tight loop costs nothing.
+    """
+
+    def __init__(self, task_id: str, attempt: int, worker_id: str, hostname: str) -> None:
+        self.task_id = task_id
+        self.attempt = attempt
+        self.worker_id = worker_id
+        self.hostname = hostname
+        self.last_heartbeat: float | None = None
+        self.cancel_requested = False
+
+    def heartbeat(self) -> None:
+        import time
+
+        self.last_heartbeat = time.time()
+
+
+@dataclass(frozen=True)
+class TaskSpec(Generic[P, R]):
+    name: str
+    fn: Callable[P, R]
+    queue: str
+    policy: RetryPolicy
+    is_async: bool
+    #: Name of the parameter that receives the TaskContext, if the function asks for one.
+    context_param: str | None = None
+    params: frozenset[str] = field(default_factory=frozenset)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Calling the decorated function runs it directly, as if it were not a task."""
+        return self.fn(*args, **kwargs)
+
+
+class UnknownTask(KeyError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"no task named {self.name!r} is registered"
+
+
+_REGISTRY: dict[str, TaskSpec[Any, Any]] = {}
+
+
+def _policy(
+    max_retries: int,
+    backoff: Backoff,
+    base_delay: float,
+    max_delay: float,
+    retry_on: Iterable[type[BaseException] | str],
+    timeout: float | None,
+    max_heartbeat_interval: float | None,
+    dead_letter: DeadLetter,
+) -> RetryPolicy:
+    if backoff not in BACKOFFS:
+        raise ValueError(f"backoff must be one of {', '.join(BACKOFFS)}, not {backoff!r}")
+    if max_retries < 0 or base_delay < 0 or max_delay < 0:
+        raise ValueError("max_retries, base_delay and max_delay must not be negative")
+    if dead_letter not in ("save", "drop"):
+        raise ValueError(f"dead_letter must be 'save' or 'drop', not {dead_letter!r}")
+    names = tuple(t if isinstance(t, str) else _type_name(t) for t in retry_on)
+    return RetryPolicy(
+        max_retries=max_retries,
+        backoff=backoff,
+        base_delay=base_delay,
+        max_delay=max_delay,
+        retry_on=names,
+        timeout=timeout,
+        max_heartbeat_interval=max_heartbeat_interval,
+        dead_letter=dead_letter,
+    )
+
+
+def _type_name(exc_type: type[BaseException]) -> str:
+    if exc_type.__module__ == "builtins":
+        return exc_type.__qualname__
+    return f"{exc_type.__module__}.{exc_type.__qualname__}"
+
+
+def error_type_name(exc: BaseException) -> str:
+    return _type_name(type(exc))
+
+
+def _context_param(fn: Callable[..., Any]) -> tuple[str | None, frozenset[str]]:
+    sig = inspect.signature(fn)
+    ctx_name = None
+    for param in sig.parameters.values():
+        annotation = param.annotation
+        is_ctx = annotation is TaskContext or annotation in ("TaskContext", "jobbers.TaskContext")
+        if is_ctx or param.name == "ctx":
+            ctx_name = param.name
+            break
+    return ctx_name, frozenset(p for p in sig.parameters if p != ctx_name)
+
+
+def register_task(
+    fn: Callable[P, R],
+    *,
+    name: str | None = None,
+    queue: str = "default",
+    max_retries: int = 0,
+    backoff: Backoff = "exponential",
+    base_delay: float = 1.0,
+    max_delay: float = 300.0,
+    retry_on: Iterable[type[BaseException] | str] = (),
+    timeout: float | None = None,
+    max_heartbeat_interval: float | None = None,
+    dead_letter: DeadLetter = "save",
+) -> TaskSpec[P, R]:
+    task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+    ctx_param, params = _context_param(fn)
+    spec: TaskSpec[P, R] = TaskSpec(
+        name=task_name,
+        fn=fn,
+        queue=queue,
+        policy=_policy(
+            max_retries,
+            backoff,
+            base_delay,
+            max_delay,
+            retry_on,
+            timeout,
+            max_heartbeat_interval,
+            dead_letter,
+        ),
+        is_async=inspect.iscoroutinefunction(fn),
+        context_param=ctx_param,
+        params=params,
+    )
+    existing = _REGISTRY.get(task_name)
+    if existing is not None and existing.fn is not fn:
+        raise ValueError(f"task name {task_name!r} is already registered by {existing.fn!r}")
+    _REGISTRY[task_name] = spec
+    return spec
+
+
+@overload
+def task(fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    queue: str = "default",
+    max_retries: int = 0,
+    backoff: Backoff = "exponential",
+    base_delay: float = 1.0,
+    max_delay: float = 300.0,
+    retry_on: Iterable[type[BaseException] | str] = (),
+    timeout: float | None = None,
+    max_heartbeat_interval: float | None = None,
+    dead_letter: DeadLetter = "save",
+) -> Callable[[Callable[P, R]], TaskSpec[P, R]]: ...
+
+
+def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
+    """Register a function as a task: ``@task`` or ``@task(queue="q", max_retries=3)``."""
+    if fn is not None:
+        return register_task(fn, **options)
+
+    def decorate(f: Callable[P, R]) -> TaskSpec[P, R]:
+        return register_task(f, **options)
+
+    return decorate
+
+
+def get_task(name: str) -> TaskSpec[Any, Any]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownTask(name) from None
+
+
+def registered_names() -> set[str]:
+    return set(_REGISTRY)
+
+
+def load_modules(modules: Iterable[str]) -> None:
+    """Import task modules (``a.b,c.d`` from the CLI) so their decorators register."""
+    for module in modules:
+        module = module.strip()
+        if module:
+            importlib.import_module(module)
