@@ -1,0 +1,8 @@
+"""Run Apache Airflow task instances on Jobbers.
+
+``airflow_jobbers.executor.JobbersExecutor`` is the executor the scheduler loads;
+``airflow_jobbers.runner`` is the Jobbers task module that workers load. Importing this
+package is cheap: it imports neither Airflow nor Jobbers.
+"""
+
+__version__ = "0.1.0"

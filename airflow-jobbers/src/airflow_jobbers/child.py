@@ -1,0 +1,43 @@
+"""The workload process: ``python -m airflow_jobbers.child`` with the workload JSON on stdin.
+
+Its argv never carries the workload (it holds a bearer token). It validates the input before
+anything runs, runs it under Airflow's supervisor, and says how it ended with its exit code
+(see ``protocol``) plus a final ``RESULT_MARKER`` line on stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from airflow_jobbers import protocol
+
+
+def main() -> int:
+    """Read, validate and run one workload; return the process exit code."""
+    from airflow_jobbers.workload import DuplicateDelivery, InvalidWorkload, parse_workload, run_workload
+
+    raw = sys.stdin.buffer.read()
+    sys.stdin.close()
+    try:
+        workload = parse_workload(raw)
+    except InvalidWorkload as exc:
+        print(f"airflow-jobbers: {exc}", file=sys.stderr)
+        return protocol.EXIT_INVALID
+    del raw
+    expiry = protocol.token_expiry(workload.token)
+    if expiry is not None and expiry <= time.time():
+        print("airflow-jobbers: the workload token has expired; not started", file=sys.stderr)
+        return protocol.EXIT_EXPIRED
+    try:
+        code = run_workload(workload)
+    except DuplicateDelivery as exc:
+        print(f"airflow-jobbers: duplicate delivery: {exc}", file=sys.stderr)
+        return protocol.EXIT_DUPLICATE
+    sys.stdout.flush()
+    print(f"{protocol.RESULT_MARKER}{code}", flush=True)
+    return protocol.EXIT_FINISHED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

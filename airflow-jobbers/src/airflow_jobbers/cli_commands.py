@@ -1,0 +1,150 @@
+"""Implementations of ``airflow jobbers worker|manager|status`` (imported only when run)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from airflow_jobbers import protocol
+from airflow_jobbers.provider import OPTIONS, SECTION
+
+RUNNER_MODULE = "airflow_jobbers.runner"
+
+
+def _conf(name: str) -> str:
+    from airflow.configuration import conf
+
+    default = str(OPTIONS[name]["default"])
+    value = conf.get(SECTION, name, fallback=default)
+    return default if value is None else str(value)
+
+
+def _jobbers_command() -> list[str]:
+    """The ``jobbers`` CLI of this environment (beside this interpreter, else on PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "jobbers")
+    if os.access(beside, os.X_OK):
+        return [beside]
+    found = shutil.which("jobbers")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "jobbers"]
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+def _start_log_server() -> subprocess.Popen[bytes]:
+    """Airflow's log server, as ``airflow celery worker`` runs it: the API server reads a
+    running task's log from ``http://<ti.hostname>:[logging] worker_log_server_port``."""
+    code = "from airflow.utils.serve_logs.core import serve_logs; serve_logs()"
+    return subprocess.Popen([sys.executable, "-c", code], preexec_fn=_die_with_parent)
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Replace this process with a Jobbers worker that has the Airflow runner loaded.
+
+    The worker keeps this PID (exec), so a process supervisor sees one process; the log
+    server child dies with it.
+    """
+    queues = args.queues or _conf("default_queue")
+    if not args.skip_serve_logs:
+        _start_log_server()
+    command = [
+        *_jobbers_command(),
+        "worker",
+        "--tasks",
+        RUNNER_MODULE,
+        "--queues",
+        queues,
+        "--concurrency",
+        str(args.concurrency),
+    ]
+    if args.store:
+        command += ["--store", args.store]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
+
+
+def manager(args: argparse.Namespace) -> None:
+    """Replace this process with a Jobbers Manager that knows the Airflow runner task."""
+    command = [
+        *_jobbers_command(),
+        "manager",
+        "--tasks",
+        RUNNER_MODULE,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    if args.store:
+        command += ["--store", args.store]
+    sys.stdout.flush()
+    os.execv(command[0], command)
+
+
+def collect_status() -> dict[str, Any]:
+    """The executor's view of Jobbers: Manager health, workers and Airflow jobs per status."""
+    from jobbers import Client
+
+    url = _conf("manager_url")
+    report: dict[str, Any] = {"manager_url": url, "task": protocol.TASK_NAME}
+    client = Client(url=url, token=_conf("auth_token") or None, timeout=float(_conf("request_timeout")))
+    try:
+        try:
+            report["health"] = client.healthz()
+        except Exception as exc:
+            report["health"] = {"status": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
+            return report
+        jobs: dict[str, int | str] = {}
+        for status in ("submitted", "scheduled", "started", "stalled"):
+            try:
+                page = client.list_tasks(status=status, name=protocol.TASK_NAME, limit=1000)
+                count = len(page.get("tasks") or [])
+                jobs[status] = f"{count}+" if page.get("cursor") else count
+            except Exception as exc:
+                jobs[status] = f"error: {type(exc).__name__}"
+        report["jobs"] = jobs
+        workers = getattr(client, "workers", None)
+        if callable(workers):
+            with contextlib.suppress(Exception):
+                report["workers"] = workers()
+    finally:
+        client.close()
+    return report
+
+
+def status(args: argparse.Namespace) -> None:
+    """Print ``collect_status()``; exit 1 when the Manager is unreachable."""
+    report = collect_status()
+    if args.output == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        health = report.get("health", {})
+        print(f"Manager   {report['manager_url']}  {health.get('status', '?')}")
+        if "error" in health:
+            print(f"          {health['error']}")
+        for name, count in (report.get("jobs") or {}).items():
+            print(f"{name:<10}{count}")
+        workers = report.get("workers")
+        if isinstance(workers, dict):
+            workers = workers.get("workers", workers)
+        if isinstance(workers, list):
+            print(f"workers   {len(workers)}")
+            for item in workers:
+                if isinstance(item, dict):
+                    print(f"  {item.get('id')}  queues={item.get('queues')}")
+    if report.get("health", {}).get("status") == "unreachable":
+        sys.exit(1)

@@ -1,0 +1,511 @@
+"""JobbersExecutor: Airflow's scheduler hands it workloads; Jobbers workers run them.
+
+Data path: ``_process_workloads`` submits every batch in one ``POST /tasks/bulk`` whose task
+ids are the scheduler's pre-assigned ``external_executor_id`` (so a resubmission is a no-op and
+adoption after a crash is exact); ``sync`` reads the Manager's change feed from a cursor (one
+call per heartbeat in the steady state) and reports into ``event_buffer``. Nothing here raises
+into the scheduler loop, and no Manager outage loses a workload: unsubmitted workloads stay in
+``queued_tasks`` and the feed is resumed from the last cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.executors.base_executor import BaseExecutor
+from airflow.models.taskinstancekey import TaskInstanceKey
+from airflow.utils.state import TaskInstanceState
+
+from airflow_jobbers import protocol
+from airflow_jobbers.provider import OPTIONS, SECTION
+from airflow_jobbers.states import TERMINAL, Action, action_for, action_for_result, describe
+
+if TYPE_CHECKING:
+    from jobbers import Client
+
+    from airflow.executors.workloads import ExecutorWorkload
+    from airflow.models.taskinstance import TaskInstance
+
+_STATUS_CHUNK = 10_000
+_WARN_EVERY = 30.0
+
+
+@dataclass
+class _Job:
+    """One Jobbers task the executor is responsible for."""
+
+    id: str
+    key: Any
+    is_task: bool
+    starts: int = 0
+    worker: str | None = None
+    check_result: bool = False  # completed must be checked for a duplicate-delivery result
+    unverified: bool = False  # adopted without a successful status lookup
+
+
+class JobbersExecutor(BaseExecutor):
+    """Run Airflow task instances (and executor callbacks) as Jobbers tasks."""
+
+    supports_ad_hoc_ti_run: bool = True
+    supports_callbacks: bool = True
+    supports_multi_team: bool = True
+    supports_connection_test: bool = False
+    pre_assigns_external_executor_id = True
+    is_local: bool = False
+    is_production: bool = True
+    serve_logs: bool = False
+    sentry_integration: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.manager_url = self._opt("manager_url").rstrip("/")
+        self.auth_token = self._opt("auth_token") or None
+        self.default_queue = self._opt("default_queue")
+        self.request_timeout = float(self._opt("request_timeout"))
+        self.sync_batch_size = max(1, min(10_000, int(self._opt("sync_batch_size"))))
+        self.sync_max_pages = max(1, int(self._opt("sync_max_pages")))
+        self.submit_max_retries = int(self._opt("submit_max_retries"))
+        self.reconcile_interval = float(self._opt("reconcile_interval"))
+        self._client: Client | None = None
+        self._jobs: dict[Any, _Job] = {}
+        self._by_id: dict[str, _Job] = {}
+        self._cursor: str | None = None
+        self._pending_cancels: set[str] = set()
+        self._pending_results: set[str] = set()
+        self._submit_failures: Counter[Any] = Counter()
+        self._last_reconcile = time.monotonic()
+        self._last_warning: dict[str, float] = {}
+
+    # -- configuration and client ------------------------------------------------------------
+
+    def _opt(self, name: str) -> str:
+        default = str(OPTIONS[name]["default"])
+        value = self.conf.get(SECTION, name, fallback=default)
+        return default if value is None else str(value)
+
+    def _get_client(self) -> Client:
+        if self._client is None:
+            from jobbers import Client
+
+            self._client = Client(
+                url=self.manager_url, token=self.auth_token, timeout=self.request_timeout
+            )
+        return self._client
+
+    def _warn(self, topic: str, message: str, *args: Any) -> None:
+        """Log a warning at most every 30 s per topic (an outage must not flood the log)."""
+        now = time.monotonic()
+        if now - self._last_warning.get(topic, -_WARN_EVERY) >= _WARN_EVERY:
+            self._last_warning[topic] = now
+            self.log.warning(message, *args)
+
+    def start(self) -> None:
+        """Open the Manager client and say whether the Manager answers (never fails)."""
+        client = self._get_client()
+        try:
+            client.healthz()
+            self.log.info("JobbersExecutor connected to the Jobbers Manager at %s", self.manager_url)
+        except Exception as exc:
+            self._warn(
+                "manager",
+                "Jobbers Manager at %s does not answer (%s); workloads wait until it does",
+                self.manager_url,
+                type(exc).__name__,
+            )
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    def _process_workloads(self, workload_items: Sequence[ExecutorWorkload]) -> None:
+        """Submit the batch in one idempotent bulk call; on an outage keep it queued."""
+        entries: list[tuple[Any, str, dict[str, Any]]] = []
+        for workload in workload_items:
+            entry = self._submission(workload)
+            if entry is None:
+                continue
+            entries.append(entry)
+        if not entries:
+            return
+        from jobbers import APIError
+
+        client = self._get_client()
+        try:
+            client.submit_many([sub for _, _, sub in entries])
+        except APIError as exc:
+            if exc.status_code >= 500:
+                self._submit_failed(entries, f"Manager error {exc.status_code}")
+                return
+            # One bad submission rejects the whole batch: find it by submitting one by one.
+            for entry in entries:
+                self._submit_one(entry)
+            return
+        except Exception as exc:
+            self._submit_failed(entries, type(exc).__name__)
+            return
+        for key, job_id, _ in entries:
+            self._accepted(key, job_id)
+
+    def _submission(self, workload: ExecutorWorkload) -> tuple[Any, str, dict[str, Any]] | None:
+        """Build the Jobbers submission for one workload: (key, job id, submission)."""
+        kind = getattr(workload, "type", None)
+        payload = json.loads(workload.model_dump_json())
+        if kind == "ExecuteTask":
+            ti = workload.ti  # type: ignore[union-attr]
+            key: Any = ti.key
+            job_id = str(getattr(ti, "external_executor_id", None) or uuid.uuid4())
+            queue = self._queue_for(ti.queue)
+            priority = int(ti.priority_weight or 0)
+        elif kind == "ExecuteCallback":
+            key = getattr(workload, "key", None) or workload.callback.id  # type: ignore[union-attr]
+            job_id = str(uuid.uuid4())
+            data = workload.callback.data or {}  # type: ignore[union-attr]
+            queue = self._queue_for(data.get("queue") if isinstance(data, dict) else None)
+            priority = 0
+        else:
+            self.log.error("JobbersExecutor cannot run %s workloads; dropped", kind)
+            return None
+        submission = {
+            "name": protocol.TASK_NAME,
+            "id": job_id,
+            "queue": queue,
+            "priority": priority,
+            "kwargs": {protocol.WORKLOAD_KWARG: payload},
+        }
+        return key, job_id, submission
+
+    def _queue_for(self, queue: str | None) -> str:
+        if not queue or queue == "default":
+            return self.default_queue
+        return queue
+
+    def _submit_one(self, entry: tuple[Any, str, dict[str, Any]]) -> None:
+        from jobbers import APIError
+
+        key, job_id, submission = entry
+        try:
+            self._get_client().submit_many([submission])
+        except APIError as exc:
+            if exc.status_code == 409:
+                # The id is taken: it was submitted for this very workload (the id is the
+                # scheduler's UUID for this queueing of the task instance). Track it.
+                self._accepted(key, job_id)
+            elif exc.status_code >= 500:
+                self._submit_failed([entry], f"Manager error {exc.status_code}")
+            else:
+                self._pop_queued(key)
+                self.fail(key, f"Jobbers rejected the workload ({exc.status_code}): {exc.detail}")
+        except Exception as exc:
+            self._submit_failed([entry], type(exc).__name__)
+        else:
+            self._accepted(key, job_id)
+
+    def _submit_failed(self, entries: Iterable[tuple[Any, str, dict[str, Any]]], why: str) -> None:
+        """Leave the workloads queued for the next heartbeat (or fail them past the limit)."""
+        count = 0
+        for key, _, _ in entries:
+            count += 1
+            self._submit_failures[key] += 1
+            if 0 < self.submit_max_retries < self._submit_failures[key]:
+                self._pop_queued(key)
+                del self._submit_failures[key]
+                self.fail(key, f"could not submit to the Jobbers Manager: {why}")
+        self._warn(
+            "submit",
+            "Jobbers Manager at %s unavailable (%s): %d workload(s) stay queued and are retried",
+            self.manager_url,
+            why,
+            count,
+        )
+
+    def _accepted(self, key: Any, job_id: str) -> None:
+        self._pop_queued(key)
+        self._submit_failures.pop(key, None)
+        self.running.add(key)
+        is_task = isinstance(key, TaskInstanceKey)
+        self._track(_Job(id=job_id, key=key, is_task=is_task))
+        if is_task:
+            # Always send the id as info: the scheduler stores it as external_executor_id.
+            self.event_buffer[key] = (TaskInstanceState.QUEUED, job_id)
+
+    def _pop_queued(self, key: Any) -> None:
+        """The one place workloads leave the base class's queues (3.4 unifies them)."""
+        self.queued_tasks.pop(key, None)
+        self.queued_callbacks.pop(key, None)
+
+    # -- tracking ------------------------------------------------------------------------------
+
+    def _track(self, job: _Job) -> None:
+        old = self._jobs.get(job.key)
+        if old is not None:
+            # A deferred task comes back under the same key: the old job is superseded.
+            self._by_id.pop(old.id, None)
+        self._jobs[job.key] = job
+        self._by_id[job.id] = job
+
+    def _untrack(self, key: Any) -> _Job | None:
+        job = self._jobs.pop(key, None)
+        if job is not None:
+            self._by_id.pop(job.id, None)
+            self._pending_results.discard(job.id)
+        return job
+
+    def change_state(
+        self, key: Any, state: Any, info: Any = None, remove_running: bool = True
+    ) -> None:
+        """Base behaviour, and forget the job once its key leaves ``running``.
+
+        The scheduler calls this itself when it purges a task instance whose heartbeat timed
+        out; the job is then cancelled, since nobody will read its outcome.
+        """
+        super().change_state(key, state, info, remove_running)
+        if remove_running:
+            job = self._untrack(key)
+            if job is not None and state == TaskInstanceState.FAILED:
+                self._pending_cancels.add(job.id)
+
+    def _report(self, job: _Job, action: Action, info: str) -> None:
+        """Turn an action into an event (the job is forgotten first)."""
+        if action in (Action.NONE, Action.CHECK_RESULT):
+            return
+        if action == Action.RUNNING:
+            if not job.is_task:
+                self.running_state(job.key, job.id)
+            return
+        self._untrack(job.key)
+        if action == Action.SUCCESS:
+            self.success(job.key, info)
+        elif action == Action.FAIL:
+            self.fail(job.key, info)
+        elif action == Action.REMOVED and job.is_task:
+            self.change_state(job.key, TaskInstanceState.REMOVED, info)
+        elif action == Action.REMOVED:
+            self.fail(job.key, info)
+        else:  # Action.FORGET: revoked by us, or a duplicate delivery: no event
+            self.running.discard(job.key)
+
+    # -- sync ----------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Read the change feed (and retry pending cancels); never raises."""
+        if self._client is None:
+            return
+        try:
+            self._retry_cancels()
+            self._read_events()
+            self._check_results()
+            if self.reconcile_interval > 0 and (
+                time.monotonic() - self._last_reconcile >= self.reconcile_interval
+            ):
+                self._reconcile()
+        except Exception:
+            self.log.exception("JobbersExecutor.sync failed; it is retried next heartbeat")
+
+    def _read_events(self) -> None:
+        client = self._get_client()
+        for _ in range(self.sync_max_pages):
+            try:
+                events, cursor = client.events(after=self._cursor, limit=self.sync_batch_size)
+            except Exception as exc:
+                self._warn(
+                    "events",
+                    "cannot read the Jobbers change feed (%s); resuming from cursor %s later",
+                    type(exc).__name__,
+                    self._cursor,
+                )
+                return
+            for event in events:
+                self._apply_event(event)
+            if cursor is not None:
+                self._cursor = str(cursor)
+            if len(events) < self.sync_batch_size:
+                return
+
+    def _apply_event(self, event: dict[str, Any]) -> None:
+        job = self._by_id.get(str(event.get("task_id")))
+        if job is None:
+            return  # not ours, superseded, or already reported
+        status = str(event.get("status"))
+        worker = event.get("worker")
+        if status == "started":
+            job.starts += 1
+            job.worker = str(worker) if worker else job.worker
+            if job.starts > 1:
+                job.check_result = True
+        self._apply_status(job, status, event.get("reason"), job.worker)
+
+    def _apply_status(self, job: _Job, status: str, reason: Any, worker: str | None) -> None:
+        action = action_for(status, maybe_duplicate=job.check_result)
+        if action == Action.CHECK_RESULT:
+            self._pending_results.add(job.id)
+            return
+        self._report(job, action, describe(status, str(reason) if reason else None, worker))
+
+    def _check_results(self) -> None:
+        """Completed jobs that may have been duplicate deliveries: read their result."""
+        for job_id in list(self._pending_results):
+            job = self._by_id.get(job_id)
+            if job is None:
+                self._pending_results.discard(job_id)
+                continue
+            try:
+                task = self._get_client().get(job_id)
+            except Exception as exc:
+                self._warn("results", "cannot read Jobbers job %s (%s)", job_id, type(exc).__name__)
+                return
+            self._pending_results.discard(job_id)
+            action = action_for_result(task.get("result"))
+            self._report(job, action, describe("completed", None, task.get("worker")))
+
+    def _reconcile(self) -> None:
+        """Safety net under the feed: one bulk status call for every tracked job."""
+        self._last_reconcile = time.monotonic()
+        jobs = list(self._by_id.values())
+        statuses = self._lookup([job.id for job in jobs])
+        if statuses is None:
+            return
+        for job in jobs:
+            status = statuses.get(job.id)
+            if status is None:
+                if job.unverified:
+                    self._report(job, Action.FAIL, "Jobbers does not know this job")
+                continue
+            job.unverified = False
+            if status in TERMINAL and self._by_id.get(job.id) is job:
+                job.check_result = True
+                self._apply_status(job, status, None, job.worker)
+
+    def _lookup(self, job_ids: list[str]) -> dict[str, str] | None:
+        """Bulk status lookup; None when the Manager could not answer."""
+        result: dict[str, str] = {}
+        client = self._get_client()
+        try:
+            for i in range(0, len(job_ids), _STATUS_CHUNK):
+                result.update(client.statuses(job_ids[i : i + _STATUS_CHUNK]))
+        except Exception as exc:
+            self._warn("lookup", "Jobbers status lookup failed (%s)", type(exc).__name__)
+            return None
+        return result
+
+    # -- cancelling ------------------------------------------------------------------------------
+
+    def revoke_task(self, *, ti: TaskInstance) -> None:
+        """Cancel the task instance's job so that it never starts; report nothing."""
+        key = ti.key
+        self._pop_queued(key)
+        self._submit_failures.pop(key, None)
+        job = self._untrack(key)
+        self.running.discard(key)
+        ids = {job.id} if job is not None else set()
+        if ti.external_executor_id:
+            ids.add(str(ti.external_executor_id))
+        self._pending_cancels.update(ids)
+        try:
+            self._retry_cancels()
+        except Exception:
+            self.log.exception("cancelling Jobbers jobs %s failed; retried next heartbeat", ids)
+
+    def _retry_cancels(self) -> None:
+        if not self._pending_cancels:
+            return
+        ids = sorted(self._pending_cancels)
+        try:
+            answer = self._get_client().cancel_many(ids)
+        except Exception as exc:
+            self._warn("cancel", "cannot cancel Jobbers jobs yet (%s); retrying", type(exc).__name__)
+            return
+        self._pending_cancels.difference_update(ids)
+        self.log.info("Jobbers cancel: %s", answer)
+
+    # -- adoption ----------------------------------------------------------------------------
+
+    def try_adopt_task_instances(self, tis: Sequence[TaskInstance]) -> Sequence[TaskInstance]:
+        """Adopt the task instances whose job Jobbers knows; hand back the rest.
+
+        A job Jobbers has definitively never seen never ran, so resetting it is safe. When
+        the lookup itself fails everything with an id is kept (and verified later), so a
+        running task is never started twice.
+        """
+        not_adopted: list[TaskInstance] = [ti for ti in tis if not ti.external_executor_id]
+        with_id = [ti for ti in tis if ti.external_executor_id]
+        if not with_id:
+            return not_adopted
+        statuses = self._lookup([str(ti.external_executor_id) for ti in with_id])
+        for ti in with_id:
+            job_id = str(ti.external_executor_id)
+            if statuses is None:
+                self._adopt(ti, job_id, None)
+                continue
+            status = statuses.get(job_id)
+            if status is None or status == "cancelled":
+                not_adopted.append(ti)
+            else:
+                self._adopt(ti, job_id, status)
+        if statuses is None:
+            self._last_reconcile = 0.0  # verify the adoptions as soon as the Manager answers
+        return not_adopted
+
+    def _adopt(self, ti: TaskInstance, job_id: str, status: str | None) -> None:
+        key = ti.key
+        self.running.add(key)
+        job = _Job(id=job_id, key=key, is_task=True, check_result=True, unverified=status is None)
+        self._track(job)
+        self.log.info("adopted %s as Jobbers job %s (%s)", key, job_id, status or "unverified")
+        if status is not None and status in TERMINAL:
+            self._apply_status(job, status, None, None)
+
+    # -- shutdown and logs ---------------------------------------------------------------------
+
+    def end(self) -> None:
+        """Report what has finished, then close; running jobs go on (another scheduler adopts)."""
+        self.sync()
+        self.terminate()
+
+    def terminate(self) -> None:
+        """Close the client; jobs are left to Jobbers."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:
+                self.log.debug("closing the Jobbers client failed", exc_info=True)
+
+    def get_task_log(self, ti: TaskInstance, try_number: int) -> tuple[list[str], list[str]]:
+        """Where the job runs, for the log view of a running task instance (never raises)."""
+        job_id = ti.external_executor_id
+        if not job_id:
+            return [], []
+        try:
+            task = self._get_client().get(str(job_id))
+        except Exception as exc:
+            return [f"Jobbers job {job_id}: details unavailable ({type(exc).__name__})"], []
+        messages = [
+            f"Jobbers job {job_id}: {task.get('status')} on queue {task.get('queue')}"
+            f", worker {task.get('worker') or '-'}"
+        ]
+        for attempt in task.get("attempts") or []:
+            if not isinstance(attempt, dict):
+                continue
+            line = (
+                f"Jobbers attempt {attempt.get('number')} on {attempt.get('worker')}: "
+                f"{attempt.get('outcome') or 'running'}"
+            )
+            error = attempt.get("error")
+            if isinstance(error, dict) and error.get("message"):
+                line += f" ({str(error['message'])[:500]})"
+            messages.append(line)
+        return messages, []
+
+    def debug_dump(self) -> None:
+        """SIGUSR2: the base dump plus the job map and the feed cursor."""
+        super().debug_dump()
+        self.log.info(
+            "jobbers: cursor=%s jobs (%d)\n\t%s",
+            self._cursor,
+            len(self._jobs),
+            "\n\t".join(f"{job.key} -> {job.id}" for job in self._jobs.values()),
+        )

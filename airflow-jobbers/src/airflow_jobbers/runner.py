@@ -1,0 +1,172 @@
+"""The Jobbers task that runs one Airflow workload: load it in workers with
+``--tasks airflow_jobbers.runner`` (``airflow jobbers worker`` does).
+
+The Manager loads this module too (to know the task's name and policy), so importing it must
+not import Airflow: the workload is validated inside the task, in the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from jobbers.registry import TaskContext, task
+
+from airflow_jobbers import protocol
+from airflow_jobbers.states import OUTCOME_DUPLICATE, OUTCOME_FINISHED
+
+log = logging.getLogger(__name__)
+
+#: Seconds between SIGTERM and SIGKILL when a running workload is cancelled.
+KILL_GRACE_PERIOD = float(os.environ.get("AIRFLOW__JOBBERS__KILL_GRACE_PERIOD", "10"))
+_OUTPUT_LINES = 40
+_PR_SET_PDEATHSIG = 1
+
+
+class WorkloadRejected(Exception):
+    """The kwargs are not a valid Airflow workload: nothing was started."""
+
+
+class WorkloadExpired(Exception):
+    """The workload's token expired before it could start (it waited longer than Airflow's
+    ``[scheduler] task_queued_timeout``); the scheduler requeues the task instance."""
+
+
+class WorkloadProcessFailed(Exception):
+    """The workload process ended abnormally (it could not load or reach Airflow, or crashed)."""
+
+
+@task(name=protocol.TASK_NAME, max_retries=0, dead_letter="drop")
+async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[str, Any]:
+    """Run an Airflow ``ExecuteTask``/``ExecuteCallback`` workload in a child process.
+
+    Result ``{"outcome": "finished", "exit_code": n}`` when Airflow's supervisor returned
+    (the task's own state was already reported to the API server), or
+    ``{"outcome": "duplicate"}`` when another copy of the task instance is running.
+    """
+    summary = protocol.workload_summary(workload)
+    check_workload(workload)
+    await asyncio.to_thread(_validate_if_possible, workload)
+    log.info("running %s (job %s, attempt %s)", summary, ctx.task_id, ctx.attempt)
+    code, output = await run_child(json.dumps(workload).encode())
+    token = str(workload[protocol.TOKEN_KEY])
+    return outcome_for(code, [line.replace(token, "***") for line in output], summary)
+
+
+def check_workload(workload: Any) -> None:
+    """Cheap checks before anything is started: shape and token expiry."""
+    if not isinstance(workload, dict) or workload.get("type") not in ("ExecuteTask", "ExecuteCallback"):
+        raise WorkloadRejected("the 'workload' argument is not an Airflow ExecuteTask/ExecuteCallback")
+    token = workload.get(protocol.TOKEN_KEY)
+    if not isinstance(token, str) or not token:
+        raise WorkloadRejected("the workload carries no token")
+    expiry = protocol.token_expiry(token)
+    if expiry is not None and expiry <= time.time():
+        waited = time.time() - expiry
+        raise WorkloadExpired(
+            f"token expired {waited:.0f}s ago, before the workload could start (it waited longer "
+            "than [scheduler] task_queued_timeout); not started, Airflow requeues it"
+        )
+
+
+def _validate_if_possible(workload: dict[str, Any]) -> None:
+    """Validate with Airflow's own model when Airflow is importable here (it is in workers)."""
+    try:
+        from airflow_jobbers.workload import InvalidWorkload, parse_workload
+    except ImportError:  # pragma: no cover - the child validates anyway
+        return
+    try:
+        parse_workload(workload)
+    except InvalidWorkload as exc:
+        raise WorkloadRejected(str(exc)) from None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the worker dies (Linux), so a killed worker
+    leaves no orphan task process behind to confuse a retry."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+async def run_child(stdin_data: bytes) -> tuple[int, list[str]]:
+    """Start ``python -m airflow_jobbers.child``, feed it ``stdin_data``, wait for it.
+
+    On cancellation the child's process group gets SIGTERM, then SIGKILL after the grace
+    period, and the cancellation propagates.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "airflow_jobbers.child",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    output: collections.deque[str] = collections.deque(maxlen=_OUTPUT_LINES)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(stdin_data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            await proc.stdin.drain()
+        proc.stdin.close()
+        async for raw in proc.stdout:
+            output.append(raw.decode(errors="replace").rstrip()[:2000])
+        code = await proc.wait()
+    except BaseException:
+        await _stop(proc)
+        raise
+    return code, list(output)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the child's group, then SIGKILL after the grace period."""
+    if proc.returncode is not None:
+        return
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_PERIOD)
+    except (TimeoutError, asyncio.CancelledError):
+        pass
+    _signal_group(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), 5.0)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def outcome_for(code: int, output: list[str], summary: str) -> dict[str, Any]:
+    """Turn the child's exit code into the task result, or raise for an abnormal end."""
+    if code == protocol.EXIT_FINISHED:
+        exit_code: int | None = None
+        for line in reversed(output):
+            if line.startswith(protocol.RESULT_MARKER):
+                with contextlib.suppress(ValueError):
+                    exit_code = int(line[len(protocol.RESULT_MARKER) :])
+                break
+        return {"outcome": OUTCOME_FINISHED, "exit_code": exit_code}
+    if code == protocol.EXIT_DUPLICATE:
+        log.warning("%s is already running elsewhere: duplicate delivery, not run again", summary)
+        return {"outcome": OUTCOME_DUPLICATE}
+    tail = "\n".join(output[-10:])
+    if code == protocol.EXIT_EXPIRED:
+        raise WorkloadExpired(f"token expired before the workload could start\n{tail}")
+    if code == protocol.EXIT_INVALID:
+        raise WorkloadRejected(tail or "invalid workload")
+    how = f"signal {-code}" if code < 0 else f"exit code {code}"
+    raise WorkloadProcessFailed(f"workload process ended with {how}\n{tail}")

@@ -1,0 +1,17 @@
+"""Which Airflow this is, decided once (imported only where Airflow is installed)."""
+
+from __future__ import annotations
+
+from packaging.version import Version
+
+
+def _airflow_base_version() -> Version:
+    from airflow import __version__
+
+    return Version(Version(__version__).base_version)
+
+
+AIRFLOW_VERSION = _airflow_base_version()
+AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= Version("3.2.0")
+AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= Version("3.3.0")
+AIRFLOW_V_3_4_PLUS = AIRFLOW_VERSION >= Version("3.4.0")
