@@ -1,0 +1,320 @@
+"""The worker: claim into free slots, run, renew leases, report, shut down without losing work.
+
+Read :meth:`Worker.run` top to bottom: it is the operating model. Claiming, lease renewal,
+reporting and maintenance are separate loops on one event loop, so a slow task never delays a
+renewal and a full worker still learns of cancellations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jobbers.maintenance import Maintenance
+from jobbers.models import Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
+from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
+from jobbers.store.base import Report, Store
+from jobbers.worker.execution import execute
+from jobbers.worker.leases import LeaseKeeper
+from jobbers.worker.reports import ReportFlusher
+from jobbers.worker.settings import WorkerSettings, new_worker_id
+
+log = logging.getLogger("jobbers.worker")
+
+StopReason = Literal["lost", "shutdown"]
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One running attempt."""
+
+    record: TaskRecord
+    ctx: TaskContext
+    task: asyncio.Task[None] | None = None
+    stop_reason: StopReason | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """Runs tasks from ``settings.queues`` until :meth:`request_stop`.
+
+    ``request_stop`` stops claiming at once, lets running tasks finish for
+    ``settings.shutdown_grace`` seconds, then cancels the rest and hands them back to the store
+    (``submitted`` again, not a failure). A second request skips what is left of the grace.
+    """
+
+    def __init__(
+        self, store: Store, settings: WorkerSettings | None = None, *, worker_id: str | None = None
+    ) -> None:
+        self.store = store
+        self.settings = settings or WorkerSettings()
+        self.id = worker_id or new_worker_id()
+        self.hostname = socket.gethostname()
+        self._running: dict[str, _Slot] = {}
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self._flusher = ReportFlusher(store, self.id, self._finished)
+        self.counts: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+        return f"<Worker {self.id} running={len(self._running)} {counts}>".replace("  ", " ")
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def request_stop(self) -> None:
+        """Begin a graceful stop; call from the event loop's thread (e.g. a signal handler)."""
+        if self._stop.is_set():
+            self._hurry.set()
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        await self._register()
+        log.info(
+            "worker %s: started on queue(s) %s, concurrency %d",
+            self.id,
+            ",".join(self.settings.queues),
+            self.settings.concurrency,
+        )
+        lease_keeper = LeaseKeeper(
+            self.store,
+            self.id,
+            self.settings.lease,
+            self.settings.renew_interval,
+            self._leases,
+            self._heartbeats,
+            self._lost,
+        )
+        maintenance = Maintenance(
+            self.store,
+            interval=self.settings.maintenance_interval,
+            retention=self.settings.retention,
+            prune_interval=self.settings.prune_interval,
+            owner=f"worker {self.id}",
+        )
+        background = [
+            asyncio.create_task(lease_keeper.run(), name="jobbers-leases"),
+            asyncio.create_task(maintenance.run(), name="jobbers-maintenance"),
+        ]
+        flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
+        try:
+            await self._claim_loop()
+            await self._wait_for_running()
+        finally:
+            await self._hand_back_running()
+            self._flusher.close()
+            await flusher
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            try:
+                await self.store.unregister_worker(self.id)
+            except Exception:
+                log.exception("worker %s: could not unregister", self.id)
+            log.info("worker %s: stopped %r", self.id, self)
+
+    async def _register(self) -> None:
+        now = time.time()
+        info = WorkerInfo(self.id, self.hostname, self.settings.queues, now, now, 0)
+        definitions = []
+        for name in sorted(registered_names()):
+            spec = get_task(name)
+            definitions.append(TaskDefinition(name, spec.queue, spec.policy))
+        await self.store.register_worker(info, definitions)
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        """Claim up to the free slots in one call; with nothing to claim, wait for the store."""
+        failures = 0
+        while not self._stop.is_set():
+            self._wake.clear()
+            free = self.settings.concurrency - len(self._running)
+            if free <= 0:
+                await self._wake.wait()
+                continue
+            try:
+                records = await self.store.claim(
+                    self.id, self.settings.queues, free, self.settings.lease
+                )
+            except Exception:
+                failures += 1
+                log.exception("worker %s: claim failed (try %d)", self.id, failures)
+                await self._idle(min(0.1 * 2**failures, self.settings.poll_cap), watch=False)
+                continue
+            failures = 0
+            for record in records:
+                self._start(record)
+            if len(records) < free:
+                await self._idle(self.settings.poll_cap, watch=True)
+
+    async def _idle(self, timeout: float, *, watch: bool) -> None:
+        """Sleep until a slot frees, a stop is requested, the store changes or ``timeout``."""
+        waiters: list[asyncio.Task[Any]] = [asyncio.create_task(self._wake.wait())]
+        if watch:
+            waiters.append(asyncio.create_task(self.store.wait_for_change(timeout)))
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        for waiter in done:
+            if not waiter.cancelled() and waiter.exception() is not None:
+                log.warning(
+                    "worker %s: waiting for the store failed: %r", self.id, waiter.exception()
+                )
+
+    def _start(self, record: TaskRecord) -> None:
+        spec: TaskSpec[..., Any] | None
+        try:
+            spec = get_task(record.name)
+        except UnknownTask:
+            spec = None
+        ctx = TaskContext(record.id, record.attempt, self.id, self.hostname)
+        slot = _Slot(record, ctx)
+        self._running[record.id] = slot
+        slot.task = asyncio.create_task(self._run_slot(slot, spec), name=f"jobbers:{record.id}")
+        log.info(
+            "claimed task %s %s attempt %d on worker %s",
+            record.id,
+            record.name,
+            record.attempt,
+            self.id,
+        )
+
+    async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
+        record = slot.record
+        try:
+            outcome = await execute(spec, record, slot.ctx)
+        except asyncio.CancelledError:
+            if slot.stop_reason == "lost":
+                self._count("cancelled")
+                log.info(
+                    "cancelled task %s %s attempt %d on worker %s (no longer ours)",
+                    record.id,
+                    record.name,
+                    record.attempt,
+                    self.id,
+                )
+                return
+            outcome = Outcome("handed_back")
+        finally:
+            self._running.pop(record.id, None)
+            self._wake.set()
+        if slot.stop_reason == "lost":
+            return  # finished as the store took it away: the result is not ours to report
+        self._flusher.put(Report(record.id, record.attempt, outcome))
+
+    # -- leases -----------------------------------------------------------------------------
+
+    def _leases(self) -> dict[str, int]:
+        leases = self._flusher.pending()
+        for task_id, slot in self._running.items():
+            if slot.stop_reason != "lost":
+                leases[task_id] = slot.record.attempt
+        return leases
+
+    def _heartbeats(self) -> dict[str, float]:
+        return {
+            task_id: slot.ctx.last_heartbeat
+            for task_id, slot in self._running.items()
+            if slot.ctx.last_heartbeat is not None
+        }
+
+    def _lost(self, task_ids: list[str]) -> None:
+        """The store took these away (cancelled, reaped, stalled): stop them, report nothing."""
+        for task_id in task_ids:
+            slot = self._running.get(task_id)
+            if slot is None or slot.stop_reason == "lost":
+                continue
+            slot.stop_reason = "lost"
+            slot.ctx.cancel_requested = True
+            if slot.task is not None:
+                slot.task.cancel()
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def _finished(self, report: Report, record: TaskRecord | None) -> None:
+        """Log the status the store chose for a reported outcome; never kwargs or results."""
+        if record is None:
+            self._count("fenced")
+            log.warning(
+                "task %s attempt %d: outcome %s discarded, worker %s no longer owns it",
+                report.task_id,
+                report.attempt,
+                report.outcome.kind,
+                self.id,
+            )
+            return
+        event = {
+            Status.SCHEDULED: "retry",
+            Status.SUBMITTED: "handed back",
+        }.get(record.status, str(record.status))
+        self._count(event)
+        error = report.outcome.error
+        log.log(
+            logging.INFO if record.status == Status.COMPLETED else logging.WARNING,
+            "%s task %s %s attempt %d on worker %s%s",
+            event,
+            record.id,
+            record.name,
+            report.attempt,
+            self.id,
+            f": {error.type}: {error.message}" if error else "",
+        )
+
+    def _count(self, event: str) -> None:
+        self.counts[event] = self.counts.get(event, 0) + 1
+
+    # -- shutdown ---------------------------------------------------------------------------
+
+    async def _wait_for_running(self) -> None:
+        """Let running tasks finish for up to the grace period (cut short by a second stop)."""
+        if not self._running:
+            return
+        log.info(
+            "worker %s: stopping; waiting up to %g s for %d running task(s)",
+            self.id,
+            self.settings.shutdown_grace,
+            len(self._running),
+        )
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        while self._running and not self._hurry.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            hurry = asyncio.create_task(self._hurry.wait())
+            wake = asyncio.create_task(self._wake.wait())
+            await asyncio.wait(
+                {hurry, wake}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            hurry.cancel()
+            wake.cancel()
+
+    async def _hand_back_running(self) -> None:
+        """Cancel what still runs; each slot reports ``handed_back`` so the task runs again."""
+        slots = [s for s in self._running.values() if s.task is not None]
+        if not slots:
+            return
+        log.info("worker %s: handing back %d running task(s)", self.id, len(slots))
+        for slot in slots:
+            if slot.stop_reason is None:
+                slot.stop_reason = "shutdown"
+                slot.ctx.cancel_requested = True
+            assert slot.task is not None
+            slot.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*(s.task for s in slots if s.task), return_exceptions=True)

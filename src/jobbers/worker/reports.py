@@ -1,0 +1,77 @@
+"""Sending outcomes to the store in batches: whatever finished while a call was in flight goes
+in the next call, so a busy worker makes one ``finish`` round trip for many tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from jobbers.models import TaskRecord
+from jobbers.store.base import Report, Store
+
+log = logging.getLogger("jobbers.worker")
+
+#: While shutting down, give up on a store that keeps failing after this many tries; the
+#: unreported tasks are reaped when their leases expire and run again, so nothing is lost.
+CLOSING_TRIES = 5
+
+
+class ReportFlusher:
+    def __init__(
+        self,
+        store: Store,
+        worker_id: str,
+        on_finished: Callable[[Report, TaskRecord | None], None],
+    ) -> None:
+        self._store = store
+        self._worker_id = worker_id
+        self._on_finished = on_finished
+        self._queue: list[Report] = []
+        self._in_flight: list[Report] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+
+    def put(self, report: Report) -> None:
+        self._queue.append(report)
+        self._wake.set()
+
+    def pending(self) -> dict[str, int]:
+        """Reports not yet stored: their leases must still be renewed."""
+        return {r.task_id: r.attempt for r in (*self._in_flight, *self._queue)}
+
+    def close(self) -> None:
+        """Flush what is queued, then let :meth:`run` return."""
+        self._closing = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                self._in_flight, self._queue = self._queue, []
+                try:
+                    records = await self._store.finish(self._worker_id, self._in_flight)
+                except Exception:
+                    failures += 1
+                    log.exception(
+                        "worker %s: reporting %d outcome(s) failed (try %d)",
+                        self._worker_id,
+                        len(self._in_flight),
+                        failures,
+                    )
+                    if self._closing and failures >= CLOSING_TRIES:
+                        self._in_flight = []
+                        return
+                    self._queue[:0] = self._in_flight
+                    self._in_flight = []
+                    await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+                    continue
+                failures = 0
+                for report, record in zip(self._in_flight, records, strict=True):
+                    self._on_finished(report, record)
+                self._in_flight = []
+            if self._closing:
+                return
