@@ -1,0 +1,500 @@
+"""The store contract, run against every backend: what passes here is what "a store" means."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from jobbers.ids import uuid7
+from jobbers.models import (
+    TRANSITIONS,
+    Backoff,
+    ErrorInfo,
+    InvalidTransition,
+    NewTask,
+    Outcome,
+    QueueConfig,
+    RetryPolicy,
+    Status,
+    TaskDefinition,
+    TaskFilter,
+    WorkerInfo,
+    check_transition,
+)
+from jobbers.store.base import DuplicateTaskConflict, Report, Store, open_store
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_000_000.0
+LEASE = 10.0
+StoreFactory = Callable[[], Store]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["sqlite"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    raise NotImplementedError(request.param)
+
+
+@pytest.fixture
+async def make_store(store_url: str) -> AsyncIterator[StoreFactory]:
+    """Each call opens another connection to the same backend, as another process would."""
+    opened: list[Store] = []
+
+    def factory() -> Store:
+        store = open_store(store_url)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> Store:
+    return make_store()
+
+
+def new(
+    name: str = "t.add",
+    queue: str = "default",
+    priority: int = 0,
+    policy: RetryPolicy | None = None,
+    due_at: float | None = None,
+    task_id: str | None = None,
+    **kwargs: object,
+) -> NewTask:
+    return NewTask(
+        id=task_id or uuid7(),
+        name=name,
+        kwargs=dict(kwargs),
+        queue=queue,
+        priority=priority,
+        policy=policy or RetryPolicy(),
+        due_at=due_at,
+    )
+
+
+def boom(kind: str = "ValueError") -> Outcome:
+    return Outcome("failed", error=ErrorInfo(kind, "boom", "Traceback ..."))
+
+
+async def transitions(store: Store) -> dict[str, list[Status]]:
+    seen: dict[str, list[Status]] = {}
+    for event in await store.events(0, 100_000):
+        seen.setdefault(event.task_id, []).append(event.status)
+    return seen
+
+
+# -- submission ------------------------------------------------------------------------------
+
+
+async def test_submit_stores_submitted_tasks_and_is_idempotent_by_id(store: Store) -> None:
+    task = new(x=1, y=2)
+    [first] = await store.submit([task], now=T0)
+    assert first.created
+    assert first.task.status is Status.SUBMITTED
+    assert first.task.kwargs == {"x": 1, "y": 2}
+    [again] = await store.submit([task], now=T0 + 1)
+    assert not again.created
+    assert again.task.submitted_at == first.task.submitted_at
+    assert await transitions(store) == {task.id: [Status.SUBMITTED]}
+
+
+async def test_conflicting_id_rejects_the_whole_batch(store: Store) -> None:
+    original = new(task_id="job-1", x=1)
+    await store.submit([original])
+    fresh = new(x=9)
+    with pytest.raises(DuplicateTaskConflict) as caught:
+        await store.submit([fresh, new(task_id="job-1", x=2)])
+    assert caught.value.task_ids == ["job-1"]
+    assert await store.get([fresh.id]) == {}
+    assert (await store.get(["job-1"]))["job-1"].kwargs == {"x": 1}
+
+
+async def test_delayed_task_waits_until_due(store: Store) -> None:
+    task = new(due_at=T0 + 5)
+    [sub] = await store.submit([task], now=T0)
+    assert sub.task.status is Status.SCHEDULED
+    assert await store.claim("w", ["default"], 10, LEASE, now=T0 + 4) == []
+    [claimed] = await store.claim("w", ["default"], 10, LEASE, now=T0 + 5)
+    assert claimed.id == task.id
+    assert (await transitions(store))[task.id] == [
+        Status.SCHEDULED,
+        Status.SUBMITTED,
+        Status.STARTED,
+    ]
+
+
+# -- claim -----------------------------------------------------------------------------------
+
+
+async def test_claim_takes_up_to_limit_by_priority_then_age(store: Store) -> None:
+    low, high, other_queue, low2 = new(), new(priority=5), new(queue="q2"), new()
+    await store.submit([low, high, other_queue, low2], now=T0)
+    claimed = await store.claim("w1", ["default"], 2, LEASE, now=T0)
+    assert [t.id for t in claimed] == [high.id, low.id]
+    assert all(t.status is Status.STARTED and t.worker == "w1" for t in claimed)
+    assert claimed[0].attempt == 1
+    assert claimed[0].lease_expires_at == T0 + LEASE
+    rest = await store.claim("w2", ["default", "q2"], 10, LEASE, now=T0)
+    assert {t.id for t in rest} == {other_queue.id, low2.id}
+
+
+async def test_concurrent_claims_from_many_connections_never_share_a_task(
+    make_store: StoreFactory,
+) -> None:
+    first = make_store()
+    await first.submit([new() for _ in range(300)])
+    stores = [first, *(make_store() for _ in range(3))]
+
+    async def drain(store: Store, worker: str) -> list[str]:
+        got: list[str] = []
+        while batch := await store.claim(worker, ["default"], 7, LEASE):
+            got.extend(t.id for t in batch)
+        return got
+
+    results = await asyncio.gather(*(drain(s, f"w{i}") for i, s in enumerate(stores)))
+    everything = list(itertools.chain.from_iterable(results))
+    assert len(everything) == 300
+    assert len(set(everything)) == 300
+
+
+async def test_paused_queue_starts_nothing_until_resumed(store: Store) -> None:
+    await store.submit([new(queue="q")])
+    await store.set_queue(QueueConfig("q", paused=True))
+    assert await store.claim("w", ["q"], 5, LEASE) == []
+    await store.set_queue(QueueConfig("q", paused=False))
+    assert len(await store.claim("w", ["q"], 5, LEASE)) == 1
+
+
+async def test_queue_concurrency_limit_holds_across_workers(store: Store) -> None:
+    await store.submit([new(queue="q") for _ in range(10)], now=T0)
+    await store.set_queue(QueueConfig("q", concurrency=3))
+    a = await store.claim("a", ["q"], 2, LEASE, now=T0)
+    b = await store.claim("b", ["q"], 5, LEASE, now=T0)
+    assert (len(a), len(b)) == (2, 1)
+    await store.finish("a", [Report(a[0].id, 1, Outcome("completed"))], now=T0)
+    assert len(await store.claim("b", ["q"], 5, LEASE, now=T0)) == 1
+    [stats] = [s for s in await store.queue_stats() if s.config.name == "q"]
+    assert (stats.running, stats.depth, stats.config.concurrency) == (3, 6, 3)
+
+
+async def test_rate_limit_counts_starts_in_a_sliding_window(store: Store) -> None:
+    await store.submit([new(queue="r") for _ in range(10)], now=T0)
+    await store.set_queue(QueueConfig("r", rate_limit=3, rate_period=1.0))
+    assert len(await store.claim("w", ["r"], 10, LEASE, now=T0)) == 3
+    assert await store.claim("w", ["r"], 10, LEASE, now=T0 + 0.5) == []
+    assert len(await store.claim("w", ["r"], 10, LEASE, now=T0 + 1.01)) == 3
+
+
+# -- finish, retry, dead letter ----------------------------------------------------------------
+
+
+async def test_finish_records_result_and_is_fenced_by_owner_and_attempt(store: Store) -> None:
+    await store.submit([new()], now=T0)
+    [task] = await store.claim("w", ["default"], 1, LEASE, now=T0)
+    assert await store.finish("intruder", [Report(task.id, 1, Outcome("completed", 1))]) == [None]
+    assert await store.finish("w", [Report(task.id, 2, Outcome("completed", 1))]) == [None]
+    [done] = await store.finish("w", [Report(task.id, 1, Outcome("completed", 3))], now=T0 + 1)
+    assert done is not None
+    assert (done.status, done.result, done.finished_at) == (Status.COMPLETED, 3, T0 + 1)
+    assert [(a.number, a.worker, a.outcome) for a in done.attempts] == [(1, "w", "completed")]
+    assert await store.finish("w", [Report(task.id, 1, Outcome("completed", 4))]) == [None]
+
+
+@pytest.mark.parametrize(
+    ("backoff", "base", "expected"),
+    [
+        ("constant", 2.0, [2.0, 2.0, 2.0]),
+        ("linear", 1.5, [1.5, 3.0, 4.5]),
+        ("linear", 2.0, [2.0, 4.0, 5.0]),
+        ("exponential", 1.5, [1.5, 3.0, 5.0]),
+    ],
+)
+async def test_failures_are_retried_after_backoff(
+    store: Store, backoff: Backoff, base: float, expected: list[float]
+) -> None:
+    policy = RetryPolicy(max_retries=3, backoff=backoff, base_delay=base, max_delay=5.0)
+    task = new(policy=policy)
+    await store.submit([task], now=T0)
+    now = T0
+    for attempt, delay in enumerate(expected, start=1):
+        [claimed] = await store.claim("w", ["default"], 1, LEASE, now=now)
+        assert claimed.attempt == attempt
+        [after] = await store.finish("w", [Report(task.id, attempt, boom())], now=now)
+        assert after is not None
+        assert after.status is Status.SCHEDULED
+        assert after.due_at == pytest.approx(now + delay)
+        assert await store.claim("w", ["default"], 1, LEASE, now=now + delay - 0.01) == []
+        now += delay
+    await store.claim("w", ["default"], 1, LEASE, now=now)
+    [final] = await store.finish("w", [Report(task.id, 4, boom())], now=now)
+    assert final is not None
+    assert final.status is Status.DEAD
+    assert len(final.attempts) == 4
+    assert final.error == ErrorInfo("ValueError", "boom", "Traceback ...")
+
+
+async def test_jitter_stays_within_the_exponential_envelope(store: Store) -> None:
+    policy = RetryPolicy(max_retries=1, backoff="exponential_jitter", base_delay=4.0)
+    tasks = [new(policy=policy) for _ in range(20)]
+    await store.submit(tasks, now=T0)
+    claimed = await store.claim("w", ["default"], 20, LEASE, now=T0)
+    after = await store.finish("w", [Report(t.id, 1, boom()) for t in claimed], now=T0)
+    delays = [t.due_at - T0 for t in after if t is not None and t.due_at is not None]
+    assert len(delays) == 20
+    assert all(0 <= d <= 4.0 for d in delays)
+    assert len(set(delays)) > 1
+
+
+async def test_retry_on_lets_other_errors_fail_at_once(store: Store) -> None:
+    policy = RetryPolicy(max_retries=5, retry_on=("ConnectionError",), dead_letter="drop")
+    retried, failed = new(policy=policy), new(policy=policy)
+    await store.submit([retried, failed], now=T0)
+    await store.claim("w", ["default"], 2, LEASE, now=T0)
+    a, b = await store.finish(
+        "w",
+        [Report(retried.id, 1, boom("ConnectionError")), Report(failed.id, 1, boom("KeyError"))],
+        now=T0,
+    )
+    assert a is not None
+    assert a.status is Status.SCHEDULED
+    assert b is not None
+    assert b.status is Status.FAILED
+
+
+async def test_dead_letters_resubmit_with_a_fresh_budget(store: Store) -> None:
+    task = new(policy=RetryPolicy(max_retries=0))
+    await store.submit([task], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.finish("w", [Report(task.id, 1, boom())], now=T0)
+    assert (await store.statuses([task.id]))[task.id] is Status.DEAD
+    dead = await store.query(TaskFilter(status=Status.DEAD), 10)
+    assert [t.id for t in dead.tasks] == [task.id]
+    assert await store.resubmit([task.id, "unknown"], now=T0 + 1) == [task.id]
+    [again] = await store.claim("w", ["default"], 1, LEASE, now=T0 + 1)
+    assert (again.id, again.attempt, again.retries) == (task.id, 2, 0)
+    assert await store.resubmit([task.id]) == []
+
+
+async def test_handed_back_tasks_return_to_the_queue_without_costing_a_retry(
+    store: Store,
+) -> None:
+    await store.submit([new()], now=T0)
+    [task] = await store.claim("w", ["default"], 1, LEASE, now=T0)
+    [back] = await store.finish("w", [Report(task.id, 1, Outcome("handed_back"))], now=T0)
+    assert back is not None
+    assert (back.status, back.retries, back.attempts[0].outcome) == (
+        Status.SUBMITTED,
+        0,
+        "handed_back",
+    )
+
+
+# -- leases, heartbeats, cancellation ----------------------------------------------------------
+
+
+async def test_renew_extends_leases_and_reports_lost_tasks(store: Store) -> None:
+    await store.submit([new(), new()], now=T0)
+    a, b = await store.claim("w", ["default"], 2, LEASE, now=T0)
+    renewal = await store.renew("w", {a.id: 1, b.id: 1}, LEASE, now=T0 + 5)
+    assert renewal.lost == []
+    assert (await store.get([a.id]))[a.id].lease_expires_at == T0 + 5 + LEASE
+    await store.cancel([b.id], now=T0 + 6)
+    renewal = await store.renew("w", {a.id: 1, b.id: 1, "gone": 1}, LEASE, now=T0 + 7)
+    assert sorted(renewal.lost) == sorted([b.id, "gone"])
+
+
+async def test_reap_retries_tasks_whose_lease_expired(store: Store) -> None:
+    task = new(policy=RetryPolicy(max_retries=1, backoff="constant", base_delay=0.0))
+    await store.submit([task], now=T0)
+    await store.claim("dead-worker", ["default"], 1, LEASE, now=T0)
+    assert (await store.reap(now=T0 + LEASE - 1)).reaped == 0
+    assert (await store.reap(now=T0 + LEASE + 1)).reaped == 1
+    [again] = await store.claim("w2", ["default"], 1, LEASE, now=T0 + LEASE + 1)
+    assert again.id == task.id
+    assert again.attempts[0].outcome == "lease_lost"
+    assert again.attempts[0].error is not None
+    assert again.attempts[0].error.type == "LeaseLost"
+    late = await store.finish("dead-worker", [Report(task.id, 1, Outcome("completed", 1))])
+    assert late == [None]
+    assert (await transitions(store))[task.id] == [
+        Status.SUBMITTED,
+        Status.STARTED,
+        Status.STALLED,
+        Status.SCHEDULED,
+        Status.SUBMITTED,
+        Status.STARTED,
+    ]
+
+
+async def test_lapsed_heartbeat_marks_the_task_stalled(store: Store) -> None:
+    policy = RetryPolicy(max_heartbeat_interval=2.0, dead_letter="drop")
+    task = new(policy=policy)
+    await store.submit([task], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.renew("w", {task.id: 1}, LEASE, heartbeats={task.id: T0 + 1.5}, now=T0 + 2)
+    assert (await store.reap(now=T0 + 3)).stalled == 0
+    report = await store.reap(now=T0 + 4)
+    assert report.stalled == 1
+    record = (await store.get([task.id]))[task.id]
+    assert record.status is Status.FAILED
+    assert record.attempts[0].outcome == "stalled"
+    assert (await store.renew("w", {task.id: 1}, LEASE, now=T0 + 4)).lost == [task.id]
+
+
+async def test_cancel_in_every_status(store: Store) -> None:
+    waiting, scheduled, running, done = new(), new(due_at=T0 + 60), new(), new()
+    await store.submit([running, done], now=T0)
+    await store.claim("w", ["default"], 2, LEASE, now=T0)
+    await store.finish("w", [Report(done.id, 1, Outcome("completed"))], now=T0)
+    await store.submit([waiting, scheduled], now=T0)
+    result = await store.cancel([waiting.id, scheduled.id, running.id, done.id, "nope"], now=T0)
+    assert sorted(result.cancelled) == sorted([waiting.id, scheduled.id, running.id])
+    assert result.not_cancellable == [done.id]
+    assert result.unknown == ["nope"]
+    statuses = await store.statuses([waiting.id, scheduled.id, running.id])
+    assert set(statuses.values()) == {Status.CANCELLED}
+    assert await store.claim("w", ["default"], 10, LEASE, now=T0 + 120) == []
+    assert (await store.get([running.id]))[running.id].attempts[0].outcome == "cancelled"
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+async def test_bulk_statuses_answer_ten_thousand_ids_and_skip_unknown(store: Store) -> None:
+    tasks = [new() for _ in range(10_000)]
+    await store.submit(tasks)
+    statuses = await store.statuses([t.id for t in tasks] + ["unknown"])
+    assert len(statuses) == 10_000
+    assert set(statuses.values()) == {Status.SUBMITTED}
+
+
+async def test_events_page_from_cursor_to_cursor_exactly_once(store: Store) -> None:
+    tasks = [new() for _ in range(30)]
+    await store.submit(tasks)
+    claimed = await store.claim("w", ["default"], 30, LEASE)
+    await store.finish("w", [Report(t.id, 1, Outcome("completed")) for t in claimed])
+    seen = []
+    cursor = 0
+    while page := await store.events(cursor, 7):
+        seen.extend(page)
+        cursor = page[-1].cursor
+    assert len(seen) == 90
+    assert [e.cursor for e in seen] == sorted({e.cursor for e in seen})
+    by_task = await transitions(store)
+    assert all(v == [Status.SUBMITTED, Status.STARTED, Status.COMPLETED] for v in by_task.values())
+
+
+async def test_query_pages_newest_first_with_filters(store: Store) -> None:
+    tasks = [new(name="a" if i % 2 else "b") for i in range(25)]
+    for task in tasks:
+        await store.submit([task])
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page = await store.query(TaskFilter(name="a"), 5, cursor)
+        ids.extend(t.id for t in page.tasks)
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert ids == [t.id for t in reversed(tasks) if t.name == "a"]
+
+
+async def test_prune_deletes_only_old_finished_tasks(store: Store) -> None:
+    old, fresh, waiting = new(), new(), new()
+    await store.submit([old, fresh, waiting], now=T0)
+    await store.claim("w", ["default"], 2, LEASE, now=T0)
+    await store.finish("w", [Report(old.id, 1, Outcome("completed"))], now=T0)
+    await store.finish("w", [Report(fresh.id, 1, Outcome("completed"))], now=T0 + 100)
+    assert await store.prune(before=T0 + 50) == 1
+    assert set(await store.statuses([old.id, fresh.id, waiting.id])) == {fresh.id, waiting.id}
+
+
+async def test_workers_and_task_definitions_are_registered(store: Store) -> None:
+    info = WorkerInfo("w1", "host", ("default", "q2"), T0, T0, 0)
+    definition = TaskDefinition("t.add", "q2", RetryPolicy(max_retries=3))
+    await store.register_worker(info, [definition], now=T0)
+    assert [w.id for w in await store.workers()] == ["w1"]
+    assert (await store.task_definitions())["t.add"] == definition
+    await store.unregister_worker("w1")
+    assert await store.workers() == []
+
+
+async def test_wait_for_change_wakes_on_another_connections_write(
+    make_store: StoreFactory,
+) -> None:
+    waiter, writer = make_store(), make_store()
+    await writer.statuses([])
+    await waiter.claim("w", ["default"], 1, LEASE)
+    waiting = asyncio.create_task(waiter.wait_for_change(30.0))
+    await asyncio.sleep(0)
+    await writer.submit([new()])
+    await asyncio.wait_for(waiting, 10.0)
+
+
+# -- the state machine -------------------------------------------------------------------------
+
+
+def test_check_transition_rejects_everything_outside_the_table() -> None:
+    for current, target in itertools.product(Status, Status):
+        if target in TRANSITIONS[current]:
+            check_transition("t", current, target)
+        else:
+            with pytest.raises(InvalidTransition):
+                check_transition("t", current, target)
+
+
+async def test_random_operations_only_ever_make_allowed_transitions(store: Store) -> None:
+    """Drive the store with random calls; every recorded step must be in the table."""
+    rng = random.Random(7)
+    policy = RetryPolicy(
+        max_retries=2, backoff="constant", base_delay=1.0, max_heartbeat_interval=3
+    )
+    ids: list[str] = []
+    now = T0
+    for _ in range(400):
+        now += rng.choice([0.0, 0.5, 2.0, 11.0])
+        op = rng.randrange(8)
+        if op == 0 or not ids:
+            task = new(policy=policy, due_at=now + rng.choice([0, 2]))
+            ids.append(task.id)
+            await store.submit([task], now=now)
+        elif op == 1:
+            await store.claim(rng.choice("ab"), ["default"], rng.randrange(1, 4), LEASE, now=now)
+        elif op in (2, 3):
+            task_id = rng.choice(ids)
+            record = (await store.get([task_id]))[task_id]
+            outcome = rng.choice(
+                [Outcome("completed"), boom(), Outcome("handed_back"), Outcome("timeout")]
+            )
+            worker = record.worker or "a"
+            await store.finish(worker, [Report(task_id, record.attempt, outcome)], now=now)
+        elif op == 4:
+            await store.cancel([rng.choice(ids)], now=now)
+        elif op == 5:
+            await store.reap(now=now)
+        elif op == 6:
+            await store.resubmit([rng.choice(ids)], now=now)
+        else:
+            await store.promote_due(now=now)
+    history = await transitions(store)
+    steps = [(a, b) for seq in history.values() for a, b in itertools.pairwise(seq)]
+    assert len(steps) > 200
+    assert all(b in TRANSITIONS[a] for a, b in steps)
+    assert {Status.COMPLETED, Status.DEAD, Status.CANCELLED} <= {
+        s for seq in history.values() for s in seq
+    }
