@@ -1,0 +1,393 @@
+"""The SQLite store's schema and the SQL steps it composes, each run inside one transaction.
+
+Every status change goes through :func:`move`, which checks the state machine and records the
+event, so no step can write a transition the table does not allow.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from jobbers.models import (
+    Attempt,
+    ErrorInfo,
+    NewTask,
+    QueueConfig,
+    RetryPolicy,
+    Status,
+    TaskRecord,
+    check_transition,
+)
+from jobbers.retry import backoff_delay, is_retryable
+from jobbers.store.base import Report
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    kwargs TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    policy TEXT NOT NULL,
+    hb_interval REAL,
+    retries INTEGER NOT NULL DEFAULT 0,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    due_at REAL,
+    submitted_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    worker TEXT,
+    lease_expires_at REAL,
+    heartbeat_at REAL,
+    result TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, queue, priority DESC);
+CREATE INDEX IF NOT EXISTS tasks_due ON tasks (status, due_at);
+CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_expires_at);
+CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (status, finished_at);
+CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name);
+CREATE TABLE IF NOT EXISTS attempts (
+    task_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (task_id, number)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at REAL NOT NULL,
+    worker TEXT,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS events_at ON events (at);
+CREATE TABLE IF NOT EXISTS queues (
+    name TEXT PRIMARY KEY,
+    concurrency INTEGER,
+    rate_limit INTEGER,
+    rate_period REAL NOT NULL DEFAULT 1.0,
+    paused INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS starts (queue TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS starts_queue_at ON starts (queue, at);
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    hostname TEXT NOT NULL,
+    queues TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    running INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS task_definitions (
+    name TEXT PRIMARY KEY,
+    queue TEXT NOT NULL,
+    policy TEXT NOT NULL
+);
+"""
+
+#: Stay well under SQLite's bound-parameter limit.
+CHUNK = 5000
+#: How often ``wait_for_change`` looks at PRAGMA data_version for other processes' commits.
+CHANGE_POLL = 0.01
+TASK_COLUMNS = (
+    "id, name, queue, kwargs, status, priority, policy, retries, attempt, due_at, submitted_at,"
+    " updated_at, started_at, finished_at, worker, lease_expires_at, heartbeat_at, result, error"
+)
+
+
+def chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def error_json(error: ErrorInfo | None) -> str | None:
+    return dumps(error.to_json()) if error else None
+
+
+def fingerprint(task: NewTask) -> str:
+    return dumps([str(part) for part in task.fingerprint()])
+
+
+def clock(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+def insert(conn: sqlite3.Connection, task: NewTask, at: float) -> None:
+    status = Status.SCHEDULED if task.due_at is not None and task.due_at > at else Status.SUBMITTED
+    conn.execute(
+        "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
+        " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            task.id,
+            task.name,
+            task.queue,
+            dumps(task.kwargs),
+            fingerprint(task),
+            str(status),
+            task.priority,
+            dumps(task.policy.to_json()),
+            task.policy.max_heartbeat_interval,
+            task.due_at if status is Status.SCHEDULED else None,
+            at,
+            at,
+        ),
+    )
+    event(conn, task.id, status, at, None, None)
+
+
+def event(
+    conn: sqlite3.Connection,
+    task_id: str,
+    status: Status,
+    at: float,
+    worker: str | None,
+    reason: str | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO events (task_id, status, at, worker, reason) VALUES (?, ?, ?, ?, ?)",
+        (task_id, str(status), at, worker, reason),
+    )
+
+
+def move(
+    conn: sqlite3.Connection,
+    task_id: str,
+    current: str,
+    target: Status,
+    at: float,
+    worker: str | None,
+    reason: str | None,
+) -> None:
+    """The single place a status changes: checked against the state machine, then recorded."""
+    check_transition(task_id, Status(current), target)
+    conn.execute(
+        "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?", (str(target), at, task_id)
+    )
+    event(conn, task_id, target, at, worker, reason)
+
+
+def promote(conn: sqlite3.Connection, at: float, queues: Sequence[str] | None) -> int:
+    sql = "SELECT id FROM tasks WHERE status = 'scheduled' AND due_at <= ?"
+    params: list[Any] = [at]
+    if queues is not None:
+        sql += f" AND queue IN ({placeholders(len(queues))})"
+        params.extend(queues)
+    due = [r["id"] for r in conn.execute(sql, params).fetchall()]
+    for task_id in due:
+        move(conn, task_id, Status.SCHEDULED, Status.SUBMITTED, at, None, "due")
+        conn.execute("UPDATE tasks SET due_at = NULL WHERE id = ?", (task_id,))
+    return len(due)
+
+
+def queue_config(conn: sqlite3.Connection, name: str) -> QueueConfig:
+    row = conn.execute("SELECT * FROM queues WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return QueueConfig(name)
+    return QueueConfig(
+        name=name,
+        concurrency=row["concurrency"],
+        rate_limit=row["rate_limit"],
+        rate_period=row["rate_period"],
+        paused=bool(row["paused"]),
+    )
+
+
+def room_for(conn: sqlite3.Connection, config: QueueConfig, limit: int, at: float) -> int:
+    """How many tasks of this queue may start now, across every worker."""
+    if config.paused:
+        return 0
+    room = limit
+    if config.concurrency is not None:
+        running = conn.execute(
+            "SELECT COUNT(*) FROM tasks WHERE status = 'started' AND queue = ?", (config.name,)
+        ).fetchone()[0]
+        room = min(room, config.concurrency - running)
+    if config.rate_limit is not None:
+        started = conn.execute(
+            "SELECT COUNT(*) FROM starts WHERE queue = ? AND at > ?",
+            (config.name, at - config.rate_period),
+        ).fetchone()[0]
+        room = min(room, config.rate_limit - started)
+    return room
+
+
+def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float) -> None:
+    move(conn, task_id, Status.SUBMITTED, Status.STARTED, at, worker, None)
+    number = conn.execute(
+        "UPDATE tasks SET attempt = attempt + 1, worker = ?, started_at = ?, finished_at = NULL,"
+        " lease_expires_at = ?, heartbeat_at = NULL WHERE id = ? RETURNING attempt",
+        (worker, at, at + lease, task_id),
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO attempts (task_id, number, worker, started_at, outcome)"
+        " VALUES (?, ?, ?, ?, 'running')",
+        (task_id, number, worker, at),
+    )
+
+
+def end_attempt(
+    conn: sqlite3.Connection,
+    task_id: str,
+    number: int,
+    outcome: str,
+    error: ErrorInfo | None,
+    at: float,
+) -> None:
+    conn.execute(
+        "UPDATE attempts SET finished_at = ?, outcome = ?, error = ?"
+        " WHERE task_id = ? AND number = ? AND outcome = 'running'",
+        (at, outcome, error_json(error), task_id, number),
+    )
+
+
+def apply_outcome(
+    conn: sqlite3.Connection, row: sqlite3.Row, report: Report, worker: str, at: float
+) -> None:
+    outcome = report.outcome
+    task_id = report.task_id
+    if outcome.kind == "completed":
+        end_attempt(conn, task_id, report.attempt, "completed", None, at)
+        move(conn, task_id, Status.STARTED, Status.COMPLETED, at, worker, None)
+        conn.execute(
+            "UPDATE tasks SET result = ?, error = NULL, finished_at = ?, lease_expires_at = NULL"
+            " WHERE id = ?",
+            (dumps(outcome.result), at, task_id),
+        )
+    elif outcome.kind == "handed_back":
+        end_attempt(conn, task_id, report.attempt, "handed_back", None, at)
+        move(conn, task_id, Status.STARTED, Status.SUBMITTED, at, worker, "handed back")
+        conn.execute(
+            "UPDATE tasks SET worker = NULL, lease_expires_at = NULL WHERE id = ?", (task_id,)
+        )
+    elif outcome.kind == "cancelled":
+        end_attempt(conn, task_id, report.attempt, "cancelled", outcome.error, at)
+        move(conn, task_id, Status.STARTED, Status.CANCELLED, at, worker, "cancelled by the task")
+        conn.execute(
+            "UPDATE tasks SET finished_at = ?, lease_expires_at = NULL WHERE id = ?",
+            (at, task_id),
+        )
+    else:
+        error = outcome.error or ErrorInfo("Error", "the task failed without an error")
+        end_attempt(conn, task_id, report.attempt, outcome.kind, error, at)
+        retry_or_fail(conn, row, Status.STARTED, error, worker, at)
+
+
+def stall(
+    conn: sqlite3.Connection,
+    task_id: str,
+    worker: str | None,
+    attempt: int,
+    outcome: str,
+    error: ErrorInfo,
+    at: float,
+) -> None:
+    end_attempt(conn, task_id, attempt, outcome, error, at)
+    move(conn, task_id, Status.STARTED, Status.STALLED, at, worker, error.message)
+    row = conn.execute("SELECT id, policy, retries FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    retry_or_fail(conn, row, Status.STALLED, error, worker, at)
+
+
+def retry_or_fail(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    current: Status,
+    error: ErrorInfo,
+    worker: str | None,
+    at: float,
+) -> None:
+    """The policy decides: back to ``scheduled`` after backoff, else ``failed`` (then ``dead``)."""
+    task_id = row["id"]
+    policy = RetryPolicy.from_json(json.loads(row["policy"]))
+    retries = row["retries"]
+    reason = f"{error.type}: {error.message}"
+    conn.execute(
+        "UPDATE tasks SET error = ?, lease_expires_at = NULL WHERE id = ?",
+        (error_json(error), task_id),
+    )
+    if is_retryable(policy, error.type, retries):
+        due = at + backoff_delay(policy, retries + 1)
+        move(conn, task_id, current, Status.SCHEDULED, at, worker, reason)
+        conn.execute(
+            "UPDATE tasks SET retries = retries + 1, due_at = ? WHERE id = ?", (due, task_id)
+        )
+        return
+    move(conn, task_id, current, Status.FAILED, at, worker, reason)
+    conn.execute("UPDATE tasks SET finished_at = ? WHERE id = ?", (at, task_id))
+    if policy.dead_letter == "save":
+        move(conn, task_id, Status.FAILED, Status.DEAD, at, worker, "dead-lettered")
+
+
+def load(conn: sqlite3.Connection, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
+    ids = list(dict.fromkeys(task_ids))
+    rows: list[sqlite3.Row] = []
+    attempts: dict[str, list[Attempt]] = {}
+    for chunk in chunks(ids):
+        marks = placeholders(len(chunk))
+        rows.extend(
+            conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({marks})", list(chunk))
+        )
+        for a in conn.execute(
+            f"SELECT * FROM attempts WHERE task_id IN ({marks}) ORDER BY task_id, number",
+            list(chunk),
+        ):
+            attempts.setdefault(a["task_id"], []).append(
+                Attempt(
+                    number=a["number"],
+                    worker=a["worker"],
+                    started_at=a["started_at"],
+                    finished_at=a["finished_at"],
+                    outcome=a["outcome"],
+                    error=ErrorInfo.from_json(json.loads(a["error"]) if a["error"] else None),
+                )
+            )
+    return {r["id"]: record(r, attempts.get(r["id"], [])) for r in rows}
+
+
+def record(r: sqlite3.Row, attempts: list[Attempt]) -> TaskRecord:
+    return TaskRecord(
+        id=r["id"],
+        name=r["name"],
+        queue=r["queue"],
+        kwargs=json.loads(r["kwargs"]),
+        status=Status(r["status"]),
+        priority=r["priority"],
+        policy=RetryPolicy.from_json(json.loads(r["policy"])),
+        submitted_at=r["submitted_at"],
+        updated_at=r["updated_at"],
+        retries=r["retries"],
+        due_at=r["due_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        worker=r["worker"],
+        lease_expires_at=r["lease_expires_at"],
+        heartbeat_at=r["heartbeat_at"],
+        result=json.loads(r["result"]) if r["result"] is not None else None,
+        error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
+        attempts=tuple(attempts),
+    )
