@@ -1,0 +1,101 @@
+"""Tasks that the worker process tests run in real worker processes.
+
+Each writes what it did as one JSON line to the ``log`` file it is given (one ``write`` on an
+``O_APPEND`` file, so lines from many processes and threads never interleave); the tests read
+those lines to assert timing and exactly-once execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import os
+import time
+from typing import Any
+
+from jobbers.registry import TaskContext, task
+
+
+def record(log: str, ctx: TaskContext, event: str, **fields: Any) -> float:
+    at = time.time()
+    line = {"event": event, "id": ctx.task_id, "attempt": ctx.attempt, "at": at, **fields}
+    data = (json.dumps(line) + "\n").encode()
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return at
+
+
+@task(name="wt.sleep_async", max_retries=3, backoff="constant", base_delay=0.0)
+async def sleep_async(ctx: TaskContext, seconds: float, log: str) -> dict[str, float]:
+    start = record(log, ctx, "start")
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        record(log, ctx, "cancelled")
+        raise
+    return {"start": start, "end": record(log, ctx, "end")}
+
+
+@task(name="wt.sleep_sync", max_retries=3, backoff="constant", base_delay=0.0)
+def sleep_sync(ctx: TaskContext, seconds: float, log: str) -> dict[str, float]:
+    start = record(log, ctx, "start")
+    time.sleep(seconds)
+    return {"start": start, "end": record(log, ctx, "end", cancel_requested=ctx.cancel_requested)}
+
+
+@task(name="wt.mark")
+async def mark(ctx: TaskContext, log: str) -> str:
+    record(log, ctx, "ran")
+    return ctx.task_id
+
+
+@task(name="wt.fail")
+def fail(
+    ctx: TaskContext, log: str, error: str = "ValueError", fixed_flag: str | None = None
+) -> str:
+    """Raises the builtin exception named ``error`` until ``fixed_flag`` exists."""
+    record(log, ctx, "start")
+    if fixed_flag is not None and os.path.exists(fixed_flag):
+        return "fixed"
+    exc_type = getattr(builtins, error)
+    raise exc_type(f"attempt {ctx.attempt} failed on purpose")
+
+
+@task(name="wt.stop_beating", max_heartbeat_interval=0.5, max_retries=1, base_delay=0.0)
+async def stop_beating(ctx: TaskContext, log: str) -> str:
+    """Beats for a while, then hangs without beating on its first attempt."""
+    record(log, ctx, "start")
+    if ctx.attempt > 1:
+        return "recovered"
+    for _ in range(3):
+        ctx.heartbeat()
+        await asyncio.sleep(0.1)
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        record(log, ctx, "cancelled")
+        raise
+    return "never"
+
+
+@task(name="wt.slow", timeout=0.5)
+async def slow(ctx: TaskContext, seconds: float, log: str) -> str:
+    record(log, ctx, "start")
+    await asyncio.sleep(seconds)
+    return "too late"
+
+
+@task(name="wt.slow_sync", timeout=0.5)
+def slow_sync(ctx: TaskContext, seconds: float, log: str) -> str:
+    record(log, ctx, "start")
+    time.sleep(seconds)
+    return "too late"
+
+
+@task(name="wt.unserialisable")
+def unserialisable() -> object:
+    return object()
