@@ -1,0 +1,31 @@
+"""The Manager: a FastAPI app over a store. Stateless, so any number can serve one store."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from jobbers.api import errors
+from jobbers.api.auth import BearerAuth
+from jobbers.api.limits import MAX_BODY_BYTES, BodyLimit
+from jobbers.api.routes import dead_letter, events, health, queues, tasks
+from jobbers.api.submissions import TaskCatalog
+from jobbers.store.base import Store
+
+
+def create_app(store: Store, token: str | None = None, max_body: int = MAX_BODY_BYTES) -> FastAPI:
+    """The caller owns the store: it opens it before and closes it after serving."""
+    app = FastAPI(
+        title="Jobbers Manager",
+        version="0.1.0",
+        description="Submit, track and act on Jobbers tasks.",
+        default_response_class=errors.JSONResponse,
+    )
+    app.state.store = store
+    app.state.catalog = TaskCatalog(store)
+    errors.install(app)
+    for module in (health, tasks, events, dead_letter, queues):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=max_body)
+    if token:
+        app.add_middleware(BearerAuth, token=token)
+    return app

@@ -1,0 +1,24 @@
+"""What routes get from the app: the store and the task catalog, set once by create_app."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from jobbers.api.submissions import TaskCatalog
+from jobbers.store.base import Store
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _catalog(request: Request) -> TaskCatalog:
+    catalog: TaskCatalog = request.app.state.catalog
+    return catalog
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+CatalogDep = Annotated[TaskCatalog, Depends(_catalog)]

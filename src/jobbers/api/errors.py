@@ -1,0 +1,103 @@
+"""One error shape for every failure, ``{"detail": ...}``, and a 4xx for every bad input.
+
+Validation errors are reported without the offending input: it may hold a secret (a kwarg named
+``token``), and echoing it back could also fail to encode (NaN, lone surrogates).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse as _StarletteJSON
+from starlette.responses import Response
+
+from jobbers.api.schemas import ErrorOut
+from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
+from jobbers.models import InvalidTransition
+from jobbers.store.base import DuplicateTaskConflict, TaskNotFound
+
+log = logging.getLogger("jobbers.api")
+
+
+class JSONResponse(_StarletteJSON):
+    """ASCII-only JSON, so any string a store holds can be sent; a NaN result becomes null."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            text = json.dumps(_finite(content), ensure_ascii=True, separators=(",", ":"))
+        return text.encode("ascii")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def error(status: int, detail: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def responses(*codes: int, **extra: Any) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the errors a route can answer, so clients and schemathesis know them."""
+    entries: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in codes}
+    if "ok" in extra:
+        entries[200] = extra["ok"]
+    return entries
+
+
+async def _validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return error(422, details)
+
+
+async def _http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    response = error(exc.status_code, exc.detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unknown_name(_: Request, exc: Exception) -> Response:
+    return error(404, str(exc))
+
+
+async def _conflict(_: Request, exc: Exception) -> Response:
+    return error(409, str(exc))
+
+
+async def _not_found(_: Request, exc: Exception) -> Response:
+    return error(404, str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error(500, "internal error; the Manager's log has the details")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(UnknownTaskNames, _unknown_name)
+    app.add_exception_handler(DuplicateTaskConflict, _conflict)
+    app.add_exception_handler(DuplicateInBatch, _conflict)
+    app.add_exception_handler(InvalidTransition, _conflict)
+    app.add_exception_handler(TaskNotFound, _not_found)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,1 @@
+"""The Manager's routes, one module per resource."""

@@ -1,0 +1,84 @@
+"""The dead letter queue: tasks whose retries are spent, kept with their history to act on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from jobbers.api.deps import StoreDep
+from jobbers.api.errors import JSONResponse, error, responses
+from jobbers.api.schemas import (
+    MAX_BATCH,
+    DeletedOut,
+    QueueName,
+    Resubmission,
+    ResubmittedOut,
+    TaskListOut,
+    TaskName,
+)
+from jobbers.api.serialize import task_json
+from jobbers.models import Status, TaskFilter
+from jobbers.store.base import Store, TaskNotFound
+
+router = APIRouter(tags=["dead letter"])
+
+
+@router.get("/dead-letter", response_model=TaskListOut, responses=responses(422))
+async def list_dead(
+    store: StoreDep,
+    queue: QueueName | None = None,
+    name: TaskName | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=256)] = None,
+) -> JSONResponse:
+    try:
+        page = await store.query(
+            TaskFilter(status=Status.DEAD, queue=queue, name=name), limit, cursor
+        )
+    except (ValueError, OverflowError):
+        return error(422, "bad cursor: pass back the cursor a previous page returned")
+    return JSONResponse({"tasks": [task_json(t) for t in page.tasks], "cursor": page.cursor})
+
+
+async def _dead_ids(store: Store, filters: TaskFilter) -> list[str]:
+    ids: list[str] = []
+    cursor: str | None = None
+    while len(ids) < MAX_BATCH:
+        page = await store.query(filters, min(1000, MAX_BATCH - len(ids)), cursor)
+        ids.extend(t.id for t in page.tasks)
+        cursor = page.cursor
+        if cursor is None:
+            break
+    return ids
+
+
+@router.post("/dead-letter/resubmit", response_model=ResubmittedOut, responses=responses(413, 422))
+async def resubmit(body: Resubmission, store: StoreDep) -> JSONResponse:
+    """Run dead tasks again with the same id and a fresh retry budget (up to 10,000 a call)."""
+    if body.task_ids is not None:
+        ids = list(dict.fromkeys(body.task_ids))
+    else:
+        assert body.filter is not None
+        filters = TaskFilter(status=Status.DEAD, queue=body.filter.queue, name=body.filter.name)
+        ids = await _dead_ids(store, filters)
+    moved = await store.resubmit(ids) if ids else []
+    moved_set = set(moved)
+    return JSONResponse(
+        {"resubmitted": moved, "not_resubmitted": [i for i in ids if i not in moved_set]}
+    )
+
+
+@router.delete("/dead-letter/{task_id}", response_model=DeletedOut, responses=responses(404, 409))
+async def delete_dead(
+    task_id: Annotated[str, Path(min_length=1, max_length=256)], store: StoreDep
+) -> JSONResponse:
+    """Remove a dead task for good; a task in any other status is left alone (409)."""
+    deleted = await store.delete([task_id], [Status.DEAD])
+    if deleted:
+        return JSONResponse({"deleted": deleted})
+    found = await store.get([task_id])
+    if task_id not in found:
+        raise TaskNotFound(task_id)
+    status = found[task_id].status.value
+    return error(409, f"task {task_id!r} is {status}, not dead: only dead tasks are deleted here")

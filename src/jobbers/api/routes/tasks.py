@@ -1,0 +1,131 @@
+"""Submitting, reading, listing and cancelling tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from jobbers.api.deps import CatalogDep, StoreDep
+from jobbers.api.errors import JSONResponse, error, responses
+from jobbers.api.schemas import (
+    BulkSubmission,
+    CancelOut,
+    QueueName,
+    StatusesOut,
+    TaskIds,
+    TaskListOut,
+    TaskName,
+    TaskOut,
+    TaskSubmission,
+)
+from jobbers.api.serialize import task_json
+from jobbers.api.submissions import build_tasks, dedupe
+from jobbers.models import Status, TaskFilter
+from jobbers.store.base import TaskNotFound
+
+router = APIRouter(tags=["tasks"])
+
+SUBMIT_RESPONSES = responses(
+    404, 409, 413, 422, ok={"model": TaskOut, "description": "The id existed with this payload"}
+)
+TaskIdPath = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+@router.post(
+    "/tasks",
+    status_code=201,
+    response_model=TaskOut,
+    responses=SUBMIT_RESPONSES,
+)
+async def submit(body: TaskSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
+    """Submit one task. A client-chosen id makes a retried call safe: 200 with the first one."""
+    (new,) = await build_tasks([body], catalog)
+    (done,) = await store.submit([new])
+    return JSONResponse(task_json(done.task), status_code=201 if done.created else 200)
+
+
+router.add_api_route(
+    "/submit-task",
+    submit,
+    methods=["POST"],
+    status_code=201,
+    response_model=TaskOut,
+    responses=SUBMIT_RESPONSES,
+    summary="Submit (the RFC's name for POST /tasks)",
+)
+
+
+@router.post(
+    "/tasks/bulk",
+    status_code=201,
+    response_model=TaskListOut,
+    responses=responses(404, 409, 413, 422),
+)
+async def submit_bulk(body: BulkSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
+    """Up to 10,000 tasks in one store call; one bad entry rejects the whole batch."""
+    unique, positions = dedupe(await build_tasks(body.tasks, catalog))
+    done = await store.submit(unique) if unique else []
+    tasks = [task_json(d.task) for d in done]
+    return JSONResponse({"tasks": [tasks[i] for i in positions]}, status_code=201)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut, responses=responses(404))
+async def get_task(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
+    found = await store.get([task_id])
+    if task_id not in found:
+        raise TaskNotFound(task_id)
+    return JSONResponse(task_json(found[task_id]))
+
+
+@router.get("/tasks", response_model=TaskListOut, responses=responses(422))
+async def list_tasks(
+    store: StoreDep,
+    status: Status | None = None,
+    queue: QueueName | None = None,
+    name: TaskName | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=256)] = None,
+) -> JSONResponse:
+    """Newest first; pass the answer's ``cursor`` back for the next page (null: no more)."""
+    try:
+        page = await store.query(TaskFilter(status=status, queue=queue, name=name), limit, cursor)
+    except (ValueError, OverflowError):
+        return error(422, "bad cursor: pass back the cursor a previous page returned")
+    return JSONResponse({"tasks": [task_json(t) for t in page.tasks], "cursor": page.cursor})
+
+
+@router.post("/task-status/bulk", response_model=StatusesOut, responses=responses(413, 422))
+async def statuses(body: TaskIds, store: StoreDep) -> JSONResponse:
+    """Statuses of up to 10,000 tasks in one answer; unknown ids are left out."""
+    found = await store.statuses(body.task_ids)
+    return JSONResponse({"statuses": {k: v.value for k, v in found.items()}})
+
+
+@router.post("/tasks/{task_id}/cancel", response_model=TaskOut, responses=responses(404, 409))
+async def cancel(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
+    """Waiting tasks are cancelled at once; a running one is asked to stop (cancel_requested)."""
+    result = await store.cancel([task_id])
+    if task_id in result.unknown:
+        raise TaskNotFound(task_id)
+    found = await store.get([task_id])
+    if task_id not in found:
+        raise TaskNotFound(task_id)
+    task = found[task_id]
+    if task_id in result.not_cancellable:
+        return error(
+            409, f"task {task_id!r} is already {task.status.value} and cannot be cancelled"
+        )
+    return JSONResponse(task_json(task))
+
+
+@router.post("/tasks/cancel", response_model=CancelOut, responses=responses(413, 422))
+async def cancel_many(body: TaskIds, store: StoreDep) -> JSONResponse:
+    result = await store.cancel(body.task_ids)
+    return JSONResponse(
+        {
+            "cancelled": result.cancelled,
+            "not_cancellable": result.not_cancellable,
+            "unknown": result.unknown,
+        }
+    )

@@ -1,0 +1,101 @@
+"""Turn store records into the JSON the API promises: ISO 8601 UTC times, secrets masked.
+
+Every response body that shows kwargs or a result is built here, so the redaction rule cannot be
+forgotten by a new route.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from jobbers.models import (
+    Attempt,
+    ErrorInfo,
+    Event,
+    QueueConfig,
+    QueueStats,
+    TaskRecord,
+    WorkerInfo,
+)
+from jobbers.redact import redact
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def _error(error: ErrorInfo | None) -> dict[str, str] | None:
+    return None if error is None else error.to_json()
+
+
+def _attempt(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "worker": attempt.worker,
+        "started_at": iso(attempt.started_at),
+        "finished_at": iso(attempt.finished_at),
+        "outcome": attempt.outcome,
+        "error": _error(attempt.error),
+    }
+
+
+def task_json(task: TaskRecord) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "name": task.name,
+        "queue": task.queue,
+        "kwargs": redact(task.kwargs),
+        "status": task.status.value,
+        "priority": task.priority,
+        "result": redact(task.result),
+        "error": _error(task.error),
+        "attempts": [_attempt(a) for a in task.attempts],
+        "retries": task.retries,
+        "max_retries": task.policy.max_retries,
+        "policy": task.policy.to_json(),
+        "due_at": iso(task.due_at),
+        "worker": task.worker,
+        "cancel_requested": task.cancel_requested,
+        "submitted_at": iso(task.submitted_at),
+        "started_at": iso(task.started_at),
+        "finished_at": iso(task.finished_at),
+        "updated_at": iso(task.updated_at),
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "cursor": str(event.cursor),
+        "task_id": event.task_id,
+        "status": event.status.value,
+        "at": iso(event.at),
+        "worker": event.worker,
+        "reason": event.reason,
+    }
+
+
+def queue_json(config: QueueConfig, stats: QueueStats | None) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "concurrency": config.concurrency,
+        "rate_limit": config.rate_limit,
+        "rate_period": config.rate_period,
+        "paused": config.paused,
+        "depth": stats.depth if stats else 0,
+        "scheduled": stats.scheduled if stats else 0,
+        "running": stats.running if stats else 0,
+    }
+
+
+def worker_json(info: WorkerInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "hostname": info.hostname,
+        "queues": list(info.queues),
+        "started_at": iso(info.started_at),
+        "last_seen": iso(info.last_seen),
+        "running": info.running,
+    }

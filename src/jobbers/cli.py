@@ -1,0 +1,394 @@
+"""The ``jobbers`` command: a thin shell over the Manager, the worker and the client.
+
+Flags win over ``JOBBERS_*`` environment variables, which win over defaults; ``--help`` on each
+command names the variable. ``dev`` and ``manager`` embed uvicorn in our own event loop so that
+SIGINT and SIGTERM stop the API and let the worker hand its running tasks back first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any
+
+import typer
+
+from jobbers.registry import load_modules, registered_names
+from jobbers.store.base import DEFAULT_STORE_URL, Store, open_store
+
+app = typer.Typer(
+    help="Jobbers: every task a first-class object. Run `jobbers dev` to try it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+StoreOpt = Annotated[
+    str,
+    typer.Option(
+        "--store", envvar="JOBBERS_STORE_URL", help="Store URL, e.g. sqlite:///jobbers.db"
+    ),
+]
+DirectStoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="JOBBERS_STORE_URL",
+        help="Talk to this store directly instead of the Manager at --url.",
+        show_default=False,
+    ),
+]
+UrlOpt = Annotated[str, typer.Option("--url", envvar="JOBBERS_URL", help="The Manager's URL.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="JOBBERS_API_TOKEN", help="API bearer token.", show_default=False
+    ),
+]
+HostOpt = Annotated[str, typer.Option("--host", envvar="JOBBERS_HOST", help="Address to bind.")]
+PortOpt = Annotated[int, typer.Option("--port", envvar="JOBBERS_PORT", help="Port to listen on.")]
+QueuesOpt = Annotated[
+    str, typer.Option("--queues", envvar="JOBBERS_QUEUES", help="Queues to serve, comma separated.")
+]
+ConcurrencyOpt = Annotated[
+    int,
+    typer.Option("--concurrency", envvar="JOBBERS_CONCURRENCY", min=1, help="Tasks run at once."),
+]
+GraceOpt = Annotated[
+    float,
+    typer.Option(
+        "--grace",
+        envvar="JOBBERS_SHUTDOWN_GRACE",
+        min=0.0,
+        help="Seconds running tasks get to finish on SIGTERM before they are handed back.",
+    ),
+]
+LogLevelOpt = Annotated[
+    str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
+]
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"jobbers: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load_tasks(modules: str) -> None:
+    try:
+        load_modules(_split(modules))
+    except ImportError as exc:
+        raise _fail(f"cannot import task module: {exc} (pass --tasks package.module)") from exc
+
+
+def _open(url: str) -> Store:
+    try:
+        return open_store(url)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _on_signals(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    from jobbers.api.server import ListenError
+
+    try:
+        asyncio.run(main)
+    except ListenError as exc:
+        raise _fail(str(exc)) from exc
+
+
+async def _serve(store_url: str, api: tuple[str, int, str | None] | None, worker: Any) -> None:
+    """Run the Manager, a worker, or both on this loop; whichever stops first stops the other."""
+    from jobbers.api import create_app
+    from jobbers.api.server import embedded_server
+    from jobbers.worker import Worker
+
+    store = _open(store_url)
+    server = None
+    if api is not None:
+        host, port, token = api
+        server = embedded_server(create_app(store, token), host, port)
+    runner = Worker(store, worker) if worker is not None else None
+
+    signalled = False
+
+    def stop() -> None:
+        if server is not None:
+            server.stop()
+        if runner is not None:
+            runner.request_stop()
+
+    def on_signal() -> None:
+        """Every signal reaches the worker: a second one skips what is left of the grace."""
+        nonlocal signalled
+        signalled = True
+        stop()
+
+    def on_exit() -> None:
+        if not signalled:
+            stop()
+
+    _on_signals(on_signal)
+    try:
+        async with asyncio.TaskGroup() as group:
+            if server is not None:
+                group.create_task(_then(server.serve_or_raise(), on_exit))
+            if runner is not None:
+                group.create_task(_then(runner.run(), on_exit))
+    except* Exception as errors:
+        raise errors.exceptions[0] from None
+    finally:
+        await store.close()
+
+
+async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
+    try:
+        await work
+    finally:
+        after()
+
+
+def _settings(queues: str, concurrency: int, grace: float) -> Any:
+    from jobbers.worker import WorkerSettings
+
+    try:
+        return WorkerSettings(
+            queues=tuple(_split(queues)), concurrency=concurrency, shutdown_grace=grace
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _banner(what: str, **facts: object) -> None:
+    shown = ", ".join(f"{k}={v}" for k, v in facts.items())
+    typer.echo(f"jobbers {what}: {shown}", err=True)
+
+
+@app.command()
+def dev(
+    store: StoreOpt = DEFAULT_STORE_URL,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    tasks: Annotated[
+        str, typer.Option("--tasks", help="Task modules to load, comma separated.")
+    ] = "jobbers.examples",
+    token: TokenOpt = None,
+    queues: QueuesOpt = "default",
+    concurrency: ConcurrencyOpt = 10,
+    grace: GraceOpt = 5.0,
+    log_level: LogLevelOpt = "INFO",
+) -> None:
+    """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
+    _logging(log_level)
+    _load_tasks(tasks)
+    settings = _settings(queues, concurrency, grace)
+    _banner(
+        "dev",
+        api=f"http://{host}:{port}",
+        store=store,
+        token="set" if token else "none",
+        queues=queues,
+        concurrency=concurrency,
+        tasks=",".join(sorted(registered_names())) or "-",
+    )
+    _run(_serve(store, (host, port, token), settings))
+
+
+@app.command()
+def manager(
+    store: StoreOpt = DEFAULT_STORE_URL,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    token: TokenOpt = None,
+    tasks: Annotated[
+        str,
+        typer.Option(
+            "--tasks",
+            help="Task modules to load (optional: names registered by workers are accepted).",
+        ),
+    ] = "",
+    log_level: LogLevelOpt = "INFO",
+) -> None:
+    """The HTTP API. Stateless: run as many as you like against one store."""
+    _logging(log_level)
+    _load_tasks(tasks)
+    _banner("manager", api=f"http://{host}:{port}", store=store, token="set" if token else "none")
+    _run(_serve(store, (host, port, token), None))
+
+
+@app.command()
+def worker(
+    tasks: Annotated[str, typer.Option("--tasks", help="Task modules to load, comma separated.")],
+    store: StoreOpt = DEFAULT_STORE_URL,
+    queues: QueuesOpt = "default",
+    concurrency: ConcurrencyOpt = 10,
+    grace: GraceOpt = 30.0,
+    log_level: LogLevelOpt = "INFO",
+) -> None:
+    """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
+    _logging(log_level)
+    _load_tasks(tasks)
+    settings = _settings(queues, concurrency, grace)
+    _banner("worker", store=store, queues=queues, concurrency=concurrency)
+    _run(_serve(store, None, settings))
+
+
+# ---- talking to a Manager (or straight to a store) ----
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _via_api(url: str, token: str | None, call: Callable[[Any], Any]) -> None:
+    from jobbers.client import APIError, Client, ManagerUnavailable
+
+    try:
+        with Client(url, token=token) as client:
+            _print(call(client))
+    except APIError as exc:
+        raise _fail(f"{exc.status_code}: {exc.detail}") from exc
+    except ManagerUnavailable as exc:
+        raise _fail(
+            f"cannot reach the Manager at {url} ({exc}); is `jobbers dev` running?"
+        ) from exc
+
+
+def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
+    async def main() -> Any:
+        store = _open(url)
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    from jobbers.api.submissions import UnknownTaskNames
+    from jobbers.store.base import StoreError
+
+    try:
+        _print(asyncio.run(main()))
+    except (StoreError, UnknownTaskNames, LookupError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _kwargs(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--kwargs is not valid JSON: {exc}", 2) from exc
+    if not isinstance(value, dict):
+        raise _fail("--kwargs must be a JSON object, e.g. '{\"x\": 1}'", 2)
+    return value
+
+
+@app.command()
+def submit(
+    name: Annotated[str, typer.Argument(help="Task name, e.g. add.")],
+    kwargs: Annotated[
+        str, typer.Option("--kwargs", help="Keyword arguments as a JSON object.")
+    ] = "{}",
+    queue: Annotated[str | None, typer.Option("--queue", help="Override the task's queue.")] = None,
+    task_id: Annotated[
+        str | None, typer.Option("--id", help="Your own id: resubmitting it is a no-op.")
+    ] = None,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+    store: DirectStoreOpt = None,
+) -> None:
+    """Submit a task and print it as JSON."""
+    args = _kwargs(kwargs)
+    body: dict[str, Any] = {"name": name, "kwargs": args, "queue": queue, "id": task_id}
+    body = {k: v for k, v in body.items() if v is not None}
+    if store is None:
+        _via_api(url, token, lambda c: c.submit(name, args, queue=queue, id=task_id))
+        return
+
+    async def direct(s: Store) -> Any:
+        from pydantic import ValidationError
+
+        from jobbers.api.schemas import TaskSubmission
+        from jobbers.api.serialize import task_json
+        from jobbers.api.submissions import TaskCatalog, build_tasks
+
+        try:
+            submission = TaskSubmission.model_validate(body)
+        except ValidationError as exc:
+            raise _fail(str(exc), 2) from exc
+        (done,) = await s.submit(await build_tasks([submission], TaskCatalog(s)))
+        return task_json(done.task)
+
+    _via_store(store, direct)
+
+
+@app.command()
+def status(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+    store: DirectStoreOpt = None,
+) -> None:
+    """Print a task: status, result or error, attempts."""
+    if store is None:
+        _via_api(url, token, lambda c: c.get(task_id))
+        return
+
+    async def direct(s: Store) -> Any:
+        from jobbers.api.serialize import task_json
+        from jobbers.store.base import TaskNotFound
+
+        found = await s.get([task_id])
+        if task_id not in found:
+            raise TaskNotFound(task_id)
+        return task_json(found[task_id])
+
+    _via_store(store, direct)
+
+
+@app.command()
+def cancel(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+    store: DirectStoreOpt = None,
+) -> None:
+    """Cancel a task: at once if waiting, at its next await if running."""
+    if store is None:
+        _via_api(url, token, lambda c: c.cancel(task_id))
+        return
+
+    async def direct(s: Store) -> Any:
+        result = await s.cancel([task_id])
+        return {
+            "cancelled": result.cancelled,
+            "not_cancellable": result.not_cancellable,
+            "unknown": result.unknown,
+        }
+
+    _via_store(store, direct)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="jobbers")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""Python clients for the Manager API: :class:`Client` (blocking) and :class:`AsyncClient`.
+
+Both keep one HTTP connection pool alive between calls and share every request's shape through
+:class:`_Call`, so the two flavours cannot drift apart. Connection failures and timeouts become
+:class:`ManagerUnavailable` (worth retrying); answers with an error code become :class:`APIError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from jobbers.models import TERMINAL
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+#: The API's cap on ids per status call; :meth:`Client.statuses` splits longer lists.
+STATUS_BATCH = 10_000
+
+
+class ClientError(Exception):
+    """Base class of everything the clients raise on purpose."""
+
+
+class APIError(ClientError):
+    """The Manager answered with an error status; ``detail`` is its explanation."""
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(f"{status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+
+
+class ManagerUnavailable(ClientError):
+    """The Manager could not be reached or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    json: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    parse: Callable[[Any], Any] = lambda body: body
+
+
+def _answer(response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json()
+    try:
+        detail = response.json().get("detail", response.text)
+    except (ValueError, AttributeError):
+        detail = response.text
+    raise APIError(response.status_code, detail)
+
+
+def _submission(
+    name: str, kwargs: dict[str, Any] | None, queue: str | None, id: str | None, options: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "kwargs": kwargs or {}, **options}
+    if queue is not None:
+        body["queue"] = queue
+    if id is not None:
+        body["id"] = id
+    return body
+
+
+def _params(filters: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in filters.items() if v is not None}
+
+
+class _Calls:
+    """The request behind each public method, shared by both clients."""
+
+    @staticmethod
+    def submit(
+        name: str, kwargs: dict[str, Any] | None, queue: str | None, id: str | None, options: Any
+    ) -> _Call:
+        return _Call("POST", "/tasks", _submission(name, kwargs, queue, id, options))
+
+    @staticmethod
+    def submit_many(tasks: Sequence[dict[str, Any]]) -> _Call:
+        return _Call("POST", "/tasks/bulk", {"tasks": list(tasks)}, parse=lambda b: b["tasks"])
+
+    @staticmethod
+    def get(task_id: str) -> _Call:
+        return _Call("GET", f"/tasks/{task_id}")
+
+    @staticmethod
+    def statuses(task_ids: Sequence[str]) -> _Call:
+        body = {"task_ids": list(task_ids)}
+        return _Call("POST", "/task-status/bulk", body, parse=lambda b: b["statuses"])
+
+    @staticmethod
+    def events(after: str | None, limit: int) -> _Call:
+        params = _params({"after": after, "limit": limit})
+        return _Call("GET", "/events", params=params, parse=lambda b: (b["events"], b["cursor"]))
+
+    @staticmethod
+    def cancel(task_id: str) -> _Call:
+        return _Call("POST", f"/tasks/{task_id}/cancel")
+
+    @staticmethod
+    def cancel_many(task_ids: Sequence[str]) -> _Call:
+        return _Call("POST", "/tasks/cancel", {"task_ids": list(task_ids)})
+
+    @staticmethod
+    def list_tasks(filters: dict[str, Any]) -> _Call:
+        return _Call("GET", "/tasks", params=_params(filters))
+
+    @staticmethod
+    def healthz() -> _Call:
+        return _Call("GET", "/healthz")
+
+
+def _chunks(ids: Iterable[str]) -> list[list[str]]:
+    items = list(ids)
+    return [items[i : i + STATUS_BATCH] for i in range(0, len(items), STATUS_BATCH)] or [[]]
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _limits() -> httpx.Limits:
+    return httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0)
+
+
+def _is_final(task: dict[str, Any]) -> bool:
+    return task.get("status") in {s.value for s in TERMINAL}
+
+
+def _next_poll(delay: float) -> float:
+    return min(delay * 1.5, 0.5)
+
+
+class Client:
+    """Blocking client; use as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        timeout: float = 10.0,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=url,
+            headers=_headers(token),
+            timeout=httpx.Timeout(timeout),
+            limits=_limits(),
+            transport=transport,
+        )
+
+    def _send(self, call: _Call) -> Any:
+        try:
+            response = self._http.request(
+                call.method, call.path, json=call.json, params=call.params or None
+            )
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise ManagerUnavailable(f"{call.method} {call.path}: {exc}") from exc
+        return call.parse(_answer(response))
+
+    def submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        id: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Options are the API's: priority, delay, run_at, max_retries, timeout, backoff, ..."""
+        result: dict[str, Any] = self._send(_Calls.submit(name, kwargs, queue, id, options))
+        return result
+
+    def submit_many(self, tasks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._send(_Calls.submit_many(tasks))
+        return result
+
+    def get(self, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.get(task_id))
+        return result
+
+    def statuses(self, task_ids: Iterable[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(task_ids):
+            out.update(self._send(_Calls.statuses(chunk)))
+        return out
+
+    def events(
+        self, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        result: tuple[list[dict[str, Any]], str | None] = self._send(_Calls.events(after, limit))
+        return result
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.cancel(task_id))
+        return result
+
+    def cancel_many(self, task_ids: Sequence[str]) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.cancel_many(task_ids))
+        return result
+
+    def list_tasks(self, **filters: Any) -> dict[str, Any]:
+        """Filters: status, queue, name, limit, cursor."""
+        result: dict[str, Any] = self._send(_Calls.list_tasks(filters))
+        return result
+
+    def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll until the task is final; raises :class:`TimeoutError` with its last state."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            task = self.get(task_id)
+            if _is_final(task):
+                return task
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"task {task_id} still {task.get('status')} after {timeout}s")
+            time.sleep(min(delay, remaining))
+            delay = _next_poll(delay)
+
+    def healthz(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.healthz())
+        return result
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """The same methods as :class:`Client`, awaited; use ``async with`` or await :meth:`close`."""
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        timeout: float = 10.0,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=url,
+            headers=_headers(token),
+            timeout=httpx.Timeout(timeout),
+            limits=_limits(),
+            transport=transport,
+        )
+
+    async def _send(self, call: _Call) -> Any:
+        try:
+            response = await self._http.request(
+                call.method, call.path, json=call.json, params=call.params or None
+            )
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise ManagerUnavailable(f"{call.method} {call.path}: {exc}") from exc
+        return call.parse(_answer(response))
+
+    async def submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        id: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.submit(name, kwargs, queue, id, options))
+        return result
+
+    async def submit_many(self, tasks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._send(_Calls.submit_many(tasks))
+        return result
+
+    async def get(self, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.get(task_id))
+        return result
+
+    async def statuses(self, task_ids: Iterable[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(task_ids):
+            out.update(await self._send(_Calls.statuses(chunk)))
+        return out
+
+    async def events(
+        self, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        result: tuple[list[dict[str, Any]], str | None] = await self._send(
+            _Calls.events(after, limit)
+        )
+        return result
+
+    async def cancel(self, task_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.cancel(task_id))
+        return result
+
+    async def cancel_many(self, task_ids: Sequence[str]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.cancel_many(task_ids))
+        return result
+
+    async def list_tasks(self, **filters: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.list_tasks(filters))
+        return result
+
+    async def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            task = await self.get(task_id)
+            if _is_final(task):
+                return task
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"task {task_id} still {task.get('status')} after {timeout}s")
+            await asyncio.sleep(min(delay, remaining))
+            delay = _next_poll(delay)
+
+    async def healthz(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.healthz())
+        return result
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
