@@ -66,14 +66,16 @@ def fail(
 
 
 @task(name="wt.stop_beating", max_heartbeat_interval=0.5, max_retries=1, base_delay=0.0)
-async def stop_beating(ctx: TaskContext, log: str) -> str:
-    """Beats for a while, then hangs without beating on its first attempt."""
+async def stop_beating(ctx: TaskContext, log: str, beat_for: float) -> str:
+    """Beats every 0.1 s for ``beat_for`` seconds, then hangs silently on its first attempt."""
     record(log, ctx, "start")
     if ctx.attempt > 1:
         return "recovered"
-    for _ in range(3):
+    deadline = time.monotonic() + beat_for
+    while time.monotonic() < deadline:
         ctx.heartbeat()
         await asyncio.sleep(0.1)
+    record(log, ctx, "silent")
     try:
         await asyncio.sleep(60)
     except asyncio.CancelledError:

@@ -182,6 +182,11 @@ class Worker:
             spec = get_task(record.name)
         except UnknownTask:
             spec = None
+        stale = self._running.get(record.id)
+        if stale is not None:
+            # The store already retried an attempt we still run (stalled, reaped) and handed
+            # the retry back to us before a renewal told us: the old attempt is not ours.
+            self._lost([record.id])
         ctx = TaskContext(record.id, record.attempt, self.id, self.hostname)
         slot = _Slot(record, ctx)
         self._running[record.id] = slot
@@ -211,7 +216,8 @@ class Worker:
                 return
             outcome = Outcome("handed_back")
         finally:
-            self._running.pop(record.id, None)
+            if self._running.get(record.id) is slot:
+                del self._running[record.id]
             self._wake.set()
         if slot.stop_reason == "lost":
             return  # finished as the store took it away: the result is not ours to report
