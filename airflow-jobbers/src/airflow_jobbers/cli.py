@@ -26,6 +26,13 @@ def get_cli_commands() -> list[Any]:
         help="Don't start Airflow's log server (use it when remote logging is configured, or "
         "when another worker on this host already serves the log folder)",
     )
+    lease = Arg(
+        ("--lease",),
+        type=float,
+        default=30.0,
+        help="Seconds a claimed workload stays owned without renewal: a dead worker's workloads "
+        "are reported failed this long after it died (default 30)",
+    )
     host = Arg(("--host",), default="127.0.0.1", help="Address the Manager listens on")
     port = Arg(("--port",), type=int, default=8000, help="Port the Manager listens on")
     output = Arg(
@@ -40,7 +47,7 @@ def get_cli_commands() -> list[Any]:
                     name="worker",
                     help="Start a Jobbers worker that runs Airflow workloads (and serves logs)",
                     func=lazy_load_command("airflow_jobbers.cli_commands.worker"),
-                    args=(queues, concurrency, store, skip_serve_logs),
+                    args=(queues, concurrency, store, skip_serve_logs, lease),
                 ),
                 ActionCommand(
                     name="manager",

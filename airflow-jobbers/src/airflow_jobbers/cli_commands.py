@@ -7,7 +7,6 @@ import contextlib
 import ctypes
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,17 +24,6 @@ def _conf(name: str) -> str:
     default = str(OPTIONS[name]["default"])
     value = conf.get(SECTION, name, fallback=default)
     return default if value is None else str(value)
-
-
-def _jobbers_command() -> list[str]:
-    """The ``jobbers`` CLI of this environment (beside this interpreter, else on PATH)."""
-    beside = os.path.join(os.path.dirname(sys.executable), "jobbers")
-    if os.access(beside, os.X_OK):
-        return [beside]
-    found = shutil.which("jobbers")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "jobbers"]
 
 
 def _die_with_parent() -> None:
@@ -61,14 +49,17 @@ def worker(args: argparse.Namespace) -> None:
     if not args.skip_serve_logs:
         _start_log_server()
     command = [
-        *_jobbers_command(),
-        "worker",
+        sys.executable,
+        "-m",
+        "jobbers.worker",
         "--tasks",
         RUNNER_MODULE,
         "--queues",
         queues,
         "--concurrency",
         str(args.concurrency),
+        "--lease",
+        str(args.lease),
     ]
     if args.store:
         command += ["--store", args.store]
@@ -78,21 +69,26 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def manager(args: argparse.Namespace) -> None:
-    """Replace this process with a Jobbers Manager that knows the Airflow runner task."""
-    command = [
-        *_jobbers_command(),
-        "manager",
-        "--tasks",
-        RUNNER_MODULE,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
-    if args.store:
-        command += ["--store", args.store]
-    sys.stdout.flush()
-    os.execv(command[0], command)
+    """Serve the Jobbers Manager API with the Airflow runner task registered."""
+    import asyncio
+
+    asyncio.run(_serve_manager(args.host, args.port, args.store or os.environ.get("JOBBERS_STORE_URL")))
+
+
+async def _serve_manager(host: str, port: int, store_url: str | None) -> None:
+    import uvicorn
+    from jobbers.api.app import create_app
+    from jobbers.registry import load_modules
+    from jobbers.store.base import DEFAULT_STORE_URL, open_store
+
+    load_modules([RUNNER_MODULE])
+    store = open_store(store_url or DEFAULT_STORE_URL)
+    try:
+        app = create_app(store, token=os.environ.get("JOBBERS_API_TOKEN") or None)
+        config = uvicorn.Config(app, host=host, port=port, log_level="info")
+        await uvicorn.Server(config).serve()
+    finally:
+        await store.close()
 
 
 def collect_status() -> dict[str, Any]:

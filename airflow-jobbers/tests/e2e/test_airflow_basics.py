@@ -1,0 +1,78 @@
+"""Done-when items 1, 2, 8 and 11: the happy path, failures with retries, queues, the CLI."""
+
+from __future__ import annotations
+
+import socket
+
+from airflow_harness import Stack, wait_for
+
+
+def test_cli_and_config_section(stack: Stack) -> None:
+    """Item 11: ``airflow jobbers --help`` works; ``airflow config list`` shows ``[jobbers]``."""
+    help_out = stack.run(stack.bin("airflow"), "jobbers", "--help", timeout=120)
+    assert help_out.returncode == 0, help_out.stderr[-2000:]
+    for command in ("worker", "status", "manager"):
+        assert command in help_out.stdout
+    config = stack.run(stack.bin("airflow"), "config", "list", "--section", "jobbers", timeout=120)
+    assert config.returncode == 0, config.stderr[-2000:]
+    assert "[jobbers]" in config.stdout
+    assert "manager_url" in config.stdout
+    status = stack.run(stack.bin("airflow"), "jobbers", "status", "--output", "json", timeout=120)
+    assert status.returncode == 0, status.stdout[-2000:] + status.stderr[-2000:]
+    assert '"status": "ok"' in status.stdout
+
+
+def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
+    """Item 1: 20 parallel tasks and a short chain; ids and hostnames come from Jobbers."""
+    run_id = stack.trigger("jobbers_fanout")
+    assert stack.wait_run("jobbers_fanout", run_id, timeout=240) == "success"
+    rows = stack.ti_rows("jobbers_fanout", run_id)
+    assert len(rows) == 24  # start, 20 leaves, collect, chain_a, chain_b
+    assert {row["state"] for row in rows.values()} == {"success"}
+    worker_hosts = {socket.gethostname(), socket.getfqdn()}
+    for task_id, row in rows.items():
+        job = stack.job(row["external_executor_id"])  # the TI's id *is* the Jobbers task id
+        assert job["status"] == "completed", (task_id, job["status"])
+        assert job["kwargs"]["workload"]["ti"]["id"] == row["id"]
+        assert job["result"]["outcome"] == "finished"
+        assert job["worker"].split(":")[0] in worker_hosts
+        assert row["hostname"] in worker_hosts
+        assert row["try_number"] == "1"
+
+
+def test_failing_task_retries_then_fails_without_state_mismatch(stack: Stack) -> None:
+    """Item 2: up_for_retry, then failed; the executor said the process ended normally."""
+    run_id = stack.trigger("jobbers_fail_retry")
+    assert stack.wait_run("jobbers_fail_retry", run_id, timeout=180) == "failed"
+    tries = stack.api(
+        "GET", f"/dags/jobbers_fail_retry/dagRuns/{run_id}/taskInstances/always_fails/tries"
+    )["task_instances"]
+    states = [t["state"] for t in sorted(tries, key=lambda t: t["try_number"])]
+    assert states == ["up_for_retry", "failed"]
+    mismatches = stack.api(
+        "GET", "/eventLogs", params={"dag_id": "jobbers_fail_retry", "event": "state mismatch"}
+    )
+    assert mismatches["total_entries"] == 0
+    row = stack.ti_rows("jobbers_fail_retry", run_id)["always_fails"]
+    jobs = stack.jobs_for_ti(row["id"])
+    assert len(jobs) == 2
+    assert {j["status"] for j in jobs} == {"completed"}
+    assert all(j["result"]["outcome"] == "finished" for j in jobs)
+
+
+def test_queue_routing(stack: Stack) -> None:
+    """Item 8: ``queue="q2"`` tasks run only on a worker of queue q2."""
+    q2 = stack.start_worker("worker-q2", "q2", concurrency=2)
+    try:
+        run_id = stack.trigger("jobbers_q2")
+        assert stack.wait_run("jobbers_q2", run_id, timeout=180) == "success"
+        rows = stack.ti_rows("jobbers_q2", run_id)
+        on_q2 = stack.job(rows["on_q2"]["external_executor_id"])
+        on_default = stack.job(rows["on_default"]["external_executor_id"])
+        assert on_q2["queue"] == "q2"
+        assert on_q2["worker"].split(":")[1] == str(q2.pid)
+        assert on_default["queue"] == "default"
+        assert on_default["worker"].split(":")[1] != str(q2.pid)
+    finally:
+        stack.stop("worker-q2")
+    wait_for(lambda: not q2.alive(), 30, "the q2 worker to stop")
