@@ -1,0 +1,107 @@
+"""Issue 3: a killed worker's tasks are finished by another, and SIGTERM loses nothing."""
+
+from __future__ import annotations
+
+import collections
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from jobbers.models import Status
+from jobbers.store.base import Store
+
+from .conftest import Spawn
+from .support import events, new_task, submit, wait_for, wait_statuses
+
+pytestmark = pytest.mark.anyio
+
+
+async def started_count(log: Path, n: int, timeout: float) -> None:
+    async def all_started() -> bool:
+        return len(events(log, "start")) >= n
+
+    await wait_for(all_started, timeout, f"{n} task(s) to start")
+
+
+@pytest.mark.slow
+async def test_kill_9_then_a_second_worker_finishes_everything(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    first = spawn(concurrency=20, lease=1.0)
+    await first.registered(store)
+    tasks = [new_task("wt.sleep_async", seconds=2.0, log=str(log)) for _ in range(20)]
+    ids = await submit(store, tasks)
+    await started_count(log, 20, 10)
+    first.signal(signal.SIGKILL)
+    killed_at = time.time()
+    first.wait(5)
+
+    second = spawn(concurrency=20, lease=1.0)
+    records = await wait_statuses(store, ids, {Status.COMPLETED}, 15)
+    ends = collections.Counter(e["id"] for e in events(log, "end"))
+    assert ends == dict.fromkeys(ids, 1)  # every task completed exactly once
+    for record in records.values():
+        lost, done = record.attempts
+        assert lost.outcome == "lease_lost"
+        assert lost.error is not None
+        assert lost.error.type == "LeaseLost"
+        assert lost.worker != done.worker
+        assert f":{first.pid}:" in lost.worker
+        assert f":{second.pid}:" in done.worker
+        assert done.outcome == "completed"
+    reaped = max(r.attempts[0].finished_at or 0 for r in records.values()) - killed_at
+    finished = max(r.finished_at or 0 for r in records.values()) - killed_at
+    print(
+        f"kill -9: leases reaped {reaped:.2f} s after the kill, all 20 done after {finished:.2f} s"
+    )
+
+
+async def test_sigterm_hands_back_running_tasks_and_a_restart_completes_them(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    worker = spawn(concurrency=4, grace=0.3)
+    await worker.registered(store)
+    tasks = [new_task("wt.sleep_async", seconds=3.0, log=str(log)) for _ in range(3)]
+    tasks.append(new_task("wt.sleep_sync", seconds=3.0, log=str(log)))
+    tasks += [new_task("wt.sleep_async", seconds=0.2, log=str(log)) for _ in range(4)]
+    ids = await submit(store, tasks)
+    await started_count(log, 4, 5)
+    worker.signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert worker.wait(5) == 0
+    print(f"SIGTERM with a 0.3 s grace: exited after {time.monotonic() - signalled:.2f} s")
+    statuses = await store.statuses(ids)
+    assert set(statuses.values()) == {Status.SUBMITTED}, statuses  # nothing failed or lost
+    assert not await store.workers()  # it unregistered
+    for record in (await store.get(ids[:4])).values():
+        assert [a.outcome for a in record.attempts] == ["handed_back"]
+        assert record.retries == 0  # a hand-back is not a failure
+
+    spawn(concurrency=4)
+    records = await wait_statuses(store, ids, {Status.COMPLETED}, 15)
+    for task_id in ids[:4]:
+        assert [a.outcome for a in records[task_id].attempts] == ["handed_back", "completed"]
+    for task_id in ids[4:]:
+        assert [a.outcome for a in records[task_id].attempts] == ["completed"]
+
+
+async def test_sigterm_lets_running_tasks_finish_within_the_grace(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    worker = spawn(concurrency=2, grace=5.0)
+    await worker.registered(store)
+    running = [new_task("wt.sleep_async", seconds=1.0, log=str(log)) for _ in range(2)]
+    queued = [new_task("wt.sleep_async", seconds=0.5, log=str(log)) for _ in range(2)]
+    await submit(store, running)
+    await started_count(log, 2, 5)
+    await submit(store, queued)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(5) == 0
+    records = await store.get([t.id for t in running + queued])
+    for new in running:
+        assert records[new.id].status == Status.COMPLETED
+    for new in queued:  # claimed by nobody: the worker stopped claiming at once
+        assert records[new.id].status == Status.SUBMITTED
+        assert records[new.id].attempts == ()
