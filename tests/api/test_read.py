@@ -1,0 +1,159 @@
+"""Reading tasks back: by id, in pages, in bulk, and as the change feed."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from jobbers.store.base import Store
+
+from .helpers import run_to
+
+pytestmark = pytest.mark.anyio
+
+
+async def _submit(api: httpx.AsyncClient, n: int, name: str = "add") -> list[str]:
+    tasks = [{"name": name, "kwargs": {"x": i, "y": 0}} for i in range(n)]
+    response = await api.post("/tasks/bulk", json={"tasks": tasks})
+    assert response.status_code == 201
+    return [t["id"] for t in response.json()["tasks"]]
+
+
+async def test_get_unknown_task_is_404(api: httpx.AsyncClient) -> None:
+    response = await api.get("/tasks/nope")
+    assert response.status_code == 404
+    assert "nope" in response.json()["detail"]
+
+
+async def test_completed_task_shows_result_and_attempts(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    task_id = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1}})).json()["id"]
+    await run_to(store, task_id, "completed", result={"sum": 3, "password": "hunter2"})
+    task = (await api.get(f"/tasks/{task_id}")).json()
+    assert task["status"] == "completed"
+    assert task["result"] == {"sum": 3, "password": "***"}
+    (attempt,) = task["attempts"]
+    assert attempt["number"] == 1
+    assert attempt["outcome"] == "completed"
+    assert attempt["worker"]
+    assert attempt["started_at"]
+    assert attempt["finished_at"]
+    assert task["finished_at"] is not None
+
+
+async def test_failed_task_shows_its_error(api: httpx.AsyncClient, store: Store) -> None:
+    task_id = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    await run_to(store, task_id, "failed")
+    task = (await api.get(f"/tasks/{task_id}")).json()
+    assert task["status"] in ("failed", "dead")
+    assert task["error"]["type"] == "RuntimeError"
+    assert task["attempts"][0]["error"]["message"] == "boom"
+
+
+async def test_list_pages_newest_first_by_cursor(api: httpx.AsyncClient) -> None:
+    ids = await _submit(api, 25)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, str | int] = {"limit": 10}
+        if cursor:
+            params["cursor"] = cursor
+        body = (await api.get("/tasks", params=params)).json()
+        seen += [t["id"] for t in body["tasks"]]
+        pages += 1
+        cursor = body["cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == ids[::-1]
+
+
+async def test_list_filters(api: httpx.AsyncClient) -> None:
+    await _submit(api, 3, "add")
+    await _submit(api, 2, "sleep")
+    body = (await api.get("/tasks", params={"name": "sleep", "status": "submitted"})).json()
+    assert [t["name"] for t in body["tasks"]] == ["sleep", "sleep"]
+    assert (await api.get("/tasks", params={"status": "completed"})).json()["tasks"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"cursor": "abc"}, {"cursor": "9" * 30}, {"limit": 0}, {"limit": 1001}, {"status": "odd"}],
+)
+async def test_list_rejects_bad_parameters(
+    api: httpx.AsyncClient, params: dict[str, str | int]
+) -> None:
+    response = await api.get("/tasks", params=params)
+    assert response.status_code == 422
+    assert "detail" in response.json()
+
+
+async def test_bulk_status_answers_10000_ids_at_once(api: httpx.AsyncClient) -> None:
+    ids = await _submit(api, 10_000)
+    asked = ids[:9_990] + [f"unknown-{i}" for i in range(10)]
+    started = time.perf_counter()
+    response = await api.post("/task-status/bulk", json={"task_ids": asked})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200
+    statuses = response.json()["statuses"]
+    assert len(statuses) == 9_990
+    assert set(statuses.values()) == {"submitted"}
+    assert elapsed < 5.0, f"10,000 statuses took {elapsed:.2f}s"
+    too_many = await api.post("/task-status/bulk", json={"task_ids": [*ids, "one-more"]})
+    assert too_many.status_code == 422
+
+
+async def test_events_page_from_cursor_to_cursor_exactly_once(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    ids = await _submit(api, 30)
+    for task_id in ids[:5]:
+        await api.post(f"/tasks/{task_id}/cancel")
+    one = await api.post("/tasks", json={"name": "add", "queue": "solo"})
+    await run_to(store, one.json()["id"], "completed", result=1, queue="solo")
+
+    everything = (await api.get("/events", params={"limit": 10_000})).json()["events"]
+    assert len(everything) == 30 + 5 + 3  # submitted x31, cancelled x5, started, completed
+    paged: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": 7}
+        if cursor is not None:
+            params["after"] = cursor
+        body = (await api.get("/events", params=params)).json()
+        if not body["events"]:
+            assert body["cursor"] == cursor
+            break
+        paged += body["events"]
+        cursor = body["cursor"]
+        assert cursor == body["events"][-1]["cursor"]
+    assert paged == everything
+    cursors = [int(str(e["cursor"])) for e in paged]
+    assert cursors == sorted(set(cursors))
+    assert [e["status"] for e in paged][-2:] == ["started", "completed"]
+    assert {e["task_id"] for e in paged if e["status"] == "cancelled"} == set(ids[:5])
+
+
+async def test_events_from_a_new_cursor_see_only_new_transitions(
+    api: httpx.AsyncClient,
+) -> None:
+    await _submit(api, 3)
+    cursor = (await api.get("/events")).json()["cursor"]
+    assert (await api.get("/events", params={"after": cursor})).json() == {
+        "events": [],
+        "cursor": cursor,
+    }
+    new = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    body = (await api.get("/events", params={"after": cursor})).json()
+    assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
+
+
+@pytest.mark.parametrize("params", [{"after": "x"}, {"after": "-1"}, {"limit": 10_001}])
+async def test_events_reject_bad_parameters(
+    api: httpx.AsyncClient, params: dict[str, str | int]
+) -> None:
+    assert (await api.get("/events", params=params)).status_code == 422
