@@ -1,0 +1,133 @@
+"""The Worker and Maintenance as a library (what ``jobbers dev`` embeds), in this process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from jobbers.maintenance import Maintenance
+from jobbers.models import NewTask, Outcome, Status
+from jobbers.store.base import Report, Store, open_store
+from jobbers.worker import Worker, WorkerSettings
+
+from .support import events, new_task, submit, wait_for, wait_statuses
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_000_000.0
+
+
+@pytest.fixture
+async def make_store(store_url: str) -> AsyncIterator[Callable[[], Store]]:
+    """Each call opens another connection, as another worker process would."""
+    opened: list[Store] = []
+
+    def factory() -> Store:
+        opened.append(open_store(store_url))
+        return opened[-1]
+
+    yield factory
+    for store in opened:
+        await store.close()
+
+
+def settings(**changes: object) -> WorkerSettings:
+    base: dict[str, object] = {"concurrency": 2, "lease": 1.0, "shutdown_grace": 30.0}
+    return WorkerSettings(**{**base, **changes})  # type: ignore[arg-type]
+
+
+async def test_second_stop_request_skips_the_grace(store: Store, log: Path) -> None:
+    worker = Worker(store, settings())
+    running = asyncio.create_task(worker.run())
+    ids = await submit(store, [new_task("wt.sleep_async", seconds=30.0, log=str(log))])
+    await wait_statuses(store, ids, {Status.STARTED}, 5)
+    worker.request_stop()
+    await asyncio.sleep(0)  # let it begin the grace period
+    assert not running.done()
+    worker.request_stop()
+    await asyncio.wait_for(running, 2)
+    [record] = (await store.get(ids)).values()
+    assert record.status == Status.SUBMITTED
+    assert [a.outcome for a in record.attempts] == ["handed_back"]
+    assert not await store.workers()
+
+
+async def test_cancelling_run_hands_back_what_runs(store: Store, log: Path) -> None:
+    worker = Worker(store, settings())
+    running = asyncio.create_task(worker.run())
+    ids = await submit(store, [new_task("wt.sleep_async", seconds=30.0, log=str(log))])
+    await wait_statuses(store, ids, {Status.STARTED}, 5)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert (await store.statuses(ids))[ids[0]] == Status.SUBMITTED
+    assert [e["id"] for e in events(log, "cancelled")] == ids
+
+
+async def test_a_late_report_is_fenced_off(store: Store, log: Path) -> None:
+    """A worker that lost its lease cannot overwrite the newer state."""
+    worker = Worker(store, settings())
+    running = asyncio.create_task(worker.run())
+    ids = await submit(store, [new_task("wt.sleep_async", seconds=30.0, log=str(log))])
+    await wait_statuses(store, ids, {Status.STARTED}, 5)
+    stale = await store.finish("someone-else", [Report(ids[0], 1, Outcome("completed", 1))])
+    assert stale == [None]
+    worker.request_stop()
+    worker.request_stop()
+    await running
+    assert (await store.statuses(ids))[ids[0]] == Status.SUBMITTED
+
+
+async def test_maintenance_in_many_workers_reaps_each_task_once(
+    make_store: Callable[[], Store],
+) -> None:
+    store = make_store()
+    tasks = [NewTask(id=f"t{i}", name="wt.mark", kwargs={}) for i in range(50)]
+    await store.submit(tasks, now=T0)
+    claimed = await store.claim("gone", ["default"], 50, lease=1.0, now=T0)
+    assert len(claimed) == 50
+    duties = [Maintenance(make_store(), owner=f"m{i}") for i in range(5)]
+    reports = await asyncio.gather(*(d.run_once(now=T0 + 10) for d in duties))
+    assert sum(r.reaped for r in reports) == 50
+    stalled = [e.task_id for e in await store.events(0, 10_000) if e.status == Status.STALLED]
+    assert sorted(stalled) == sorted(t.id for t in tasks)
+
+
+async def test_maintenance_prunes_after_the_retention(store: Store, log: Path) -> None:
+    await store.submit([NewTask(id="old", name="wt.mark", kwargs={})], now=T0)
+    await store.claim("w", ["default"], 1, lease=10.0, now=T0)
+    await store.finish("w", [Report("old", 1, Outcome("completed", None))], now=T0 + 1)
+    duty = Maintenance(store, retention=100.0, prune_interval=60.0)
+    assert (await duty.run_once(now=T0 + 50)).pruned == 0
+    assert (await duty.run_once(now=T0 + 80)).pruned == 0  # not yet time to prune again
+    assert (await duty.run_once(now=T0 + 200)).pruned == 1
+    assert await store.get(["old"]) == {}
+
+
+async def test_worker_registers_its_tasks(store: Store) -> None:
+    worker = Worker(store, settings(queues=("default", "other")))
+    running = asyncio.create_task(worker.run())
+
+    async def registered() -> bool:
+        return [w.id for w in await store.workers()] == [worker.id]
+
+    await wait_for(registered, 5, "the worker to register")
+    [info] = await store.workers()
+    assert info.queues == ("default", "other")
+    definitions = await store.task_definitions()
+    assert definitions["wt.fail"].policy.max_retries == 0
+    assert definitions["wt.stop_beating"].policy.max_heartbeat_interval == 0.5
+    worker.request_stop()
+    await running
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"queues": ()}, {"concurrency": 0}, {"lease": 0.0}, {"shutdown_grace": -1.0}],
+)
+def test_settings_reject_nonsense(changes: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"must|needs"):
+        settings(**changes)
