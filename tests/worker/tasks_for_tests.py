@@ -47,6 +47,17 @@ def sleep_sync(ctx: TaskContext, seconds: float, log: str) -> dict[str, float]:
     return {"start": start, "end": record(log, ctx, "end", cancel_requested=ctx.cancel_requested)}
 
 
+@task(name="wt.busy")
+def busy(ctx: TaskContext, seconds: float, log: str) -> int:
+    """Pure-Python CPU work holding the GIL most of the time."""
+    record(log, ctx, "start")
+    deadline = time.monotonic() + seconds
+    loops = 0
+    while time.monotonic() < deadline:
+        loops += sum(range(1000)) > 0
+    return loops
+
+
 @task(name="wt.mark")
 async def mark(ctx: TaskContext, log: str) -> str:
     record(log, ctx, "ran")

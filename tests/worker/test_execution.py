@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -98,3 +100,32 @@ async def test_task_errors_are_recorded(store: Store, spawn: Spawn, log: Path) -
     assert missing is not None
     assert missing.type == "UnknownTask"
     assert "'nope'" in missing.message
+
+
+async def test_busy_sync_task_keeps_its_lease(store: Store, spawn: Spawn, log: Path) -> None:
+    """CPU-bound sync code for 3x the lease is renewed all along, never reaped (no redelivery)."""
+    worker = spawn(concurrency=2, lease=1.0)
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.busy", seconds=3.0, log=str(log)) for _ in range(2)])
+    records = await wait_statuses(store, ids, {Status.COMPLETED, Status.DEAD}, 10)
+    for record in records.values():
+        assert record.status == Status.COMPLETED
+        assert [a.outcome for a in record.attempts] == ["completed"]
+
+
+def test_entry_point_rejects_bad_arguments(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "jobbers.worker", "--store", f"sqlite:///{tmp_path}/x.db"]
+    for args, message in (
+        (["--concurrency", "0"], "concurrency must be at least 1"),
+        (["--store", "postgres://x"], "unsupported store URL"),
+        (["--tasks", "no_such_module_here"], "No module named"),
+    ):
+        done = subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode != 0
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr

@@ -14,7 +14,7 @@ import signal
 from collections.abc import Sequence
 
 from jobbers.registry import load_modules
-from jobbers.store.base import DEFAULT_STORE_URL, open_store
+from jobbers.store.base import DEFAULT_STORE_URL, Store, open_store
 from jobbers.worker.loop import Worker
 from jobbers.worker.settings import WorkerSettings
 
@@ -35,8 +35,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> None:
-    settings = WorkerSettings(
+def settings_from(args: argparse.Namespace) -> WorkerSettings:
+    return WorkerSettings(
         queues=tuple(q.strip() for q in args.queues.split(",") if q.strip()),
         concurrency=args.concurrency,
         lease=args.lease,
@@ -45,7 +45,9 @@ async def serve(args: argparse.Namespace) -> None:
         retention=args.retention,
         poll_cap=args.poll_cap,
     )
-    store = open_store(args.store)
+
+
+async def serve(settings: WorkerSettings, store: Store) -> None:
     worker = Worker(store, settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -62,8 +64,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    load_modules(args.tasks.split(","))
-    asyncio.run(serve(args))
+    try:
+        settings = settings_from(args)
+        store = open_store(args.store)
+        load_modules(args.tasks.split(","))
+    except (ValueError, ImportError) as exc:
+        raise SystemExit(f"python -m jobbers.worker: error: {exc}") from None
+    asyncio.run(serve(settings, store))
 
 
 if __name__ == "__main__":

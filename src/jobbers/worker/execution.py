@@ -45,7 +45,9 @@ async def execute(spec: TaskSpec[..., Any] | None, record: TaskRecord, ctx: Task
             message = f"task {record.name} exceeded its timeout of {limit:g} s"
             return Outcome("timeout", error=ErrorInfo("TimeoutError", message, _traceback(exc)))
         return _failed(exc)
-    except (Exception, SystemExit) as exc:
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt from a task: still its failure
         return _failed(exc)
     try:
         json.dumps(result, allow_nan=False)

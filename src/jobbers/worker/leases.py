@@ -13,7 +13,7 @@ log = logging.getLogger("jobbers.worker")
 
 
 class LeaseKeeper:
-    """Renews all leases in one store call per tick and reports the ids the store says we lost.
+    """Renews all leases in one store call per tick and reports the attempts the store says we lost.
 
     Renewal is also how a worker learns that a running task was cancelled or reaped, hence the
     short tick while tasks run; an idle worker renews only to show it is alive.
@@ -27,7 +27,7 @@ class LeaseKeeper:
         busy_interval: float,
         leases: Callable[[], Mapping[str, int]],
         heartbeats: Callable[[], Mapping[str, float]],
-        on_lost: Callable[[list[str]], None],
+        on_lost: Callable[[dict[str, int]], None],
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -49,6 +49,7 @@ class LeaseKeeper:
                 log.exception("worker %s: lease renewal failed; retrying", self._worker_id)
             else:
                 if renewal.lost:
-                    self._on_lost(renewal.lost)
+                    # With the attempts renewed: a task may have been re-claimed meanwhile.
+                    self._on_lost({task_id: leases[task_id] for task_id in renewal.lost})
             interval = self._busy_interval if leases else self._lease / 3
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -186,7 +186,7 @@ class Worker:
         if stale is not None:
             # The store already retried an attempt we still run (stalled, reaped) and handed
             # the retry back to us before a renewal told us: the old attempt is not ours.
-            self._lost([record.id])
+            self._lost({record.id: stale.record.attempt})
         ctx = TaskContext(record.id, record.attempt, self.id, self.hostname)
         slot = _Slot(record, ctx)
         self._running[record.id] = slot
@@ -239,11 +239,11 @@ class Worker:
             if slot.ctx.last_heartbeat is not None
         }
 
-    def _lost(self, task_ids: list[str]) -> None:
+    def _lost(self, attempts: dict[str, int]) -> None:
         """The store took these away (cancelled, reaped, stalled): stop them, report nothing."""
-        for task_id in task_ids:
+        for task_id, attempt in attempts.items():
             slot = self._running.get(task_id)
-            if slot is None or slot.stop_reason == "lost":
+            if slot is None or slot.record.attempt != attempt or slot.stop_reason == "lost":
                 continue
             slot.stop_reason = "lost"
             slot.ctx.cancel_requested = True
