@@ -52,6 +52,8 @@ def error(status: int, detail: Any) -> JSONResponse:
 
 def responses(*codes: int, **extra: Any) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route can answer, so clients and schemathesis know them."""
+    if 422 in codes:
+        codes = (*codes, 400)  # a body that is not UTF-8 JSON at all
     entries: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in codes}
     if "ok" in extra:
         entries[200] = extra["ok"]

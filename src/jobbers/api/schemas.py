@@ -52,18 +52,23 @@ def _check_json(value: Any, depth: int = 0) -> None:
 
 
 class Strict(BaseModel):
-    #: Unknown fields are refused so that a typo (``max_retry``) is an error, not a silent default.
-    model_config = ConfigDict(extra="forbid")
+    #: Unknown fields are refused so that a typo (``max_retry``) is an error, not a silent default;
+    #: strict types so that ``"5"`` is not a number and ``0`` is not ``false``.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class TaskSubmission(Strict):
+    model_config = ConfigDict(json_schema_extra={"not": {"required": ["delay", "run_at"]}})
+
     name: TaskName = Field(description="A task name registered with this Manager or a worker.")
     kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments (JSON).")
     queue: QueueName | None = Field(None, description="Overrides the task's default queue.")
     id: TaskId | None = Field(None, description="Client-chosen id: makes the call idempotent.")
     priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
     delay: Seconds | None = Field(None, description="Seconds to wait before the task may start.")
-    run_at: datetime | None = Field(None, description="Earliest start (ISO 8601, UTC if naive).")
+    run_at: datetime | None = Field(
+        None, strict=False, description="Earliest start (ISO 8601, UTC if naive)."
+    )
     max_retries: int | None = Field(None, ge=0, le=1000)
     timeout: PositiveSeconds | None = None
     backoff: Literal["constant", "linear", "exponential", "exponential_jitter"] | None = None
@@ -90,7 +95,7 @@ class TaskSubmission(Strict):
 
     @model_validator(mode="after")
     def _one_start_time(self) -> TaskSubmission:
-        if self.delay is not None and self.run_at is not None:
+        if {"delay", "run_at"} <= self.model_fields_set:
             raise ValueError("give either delay or run_at, not both")
         return self
 
@@ -110,6 +115,15 @@ class DeadLetterFilter(Strict):
 
 class Resubmission(Strict):
     """Either explicit ids or a filter; ``{"filter": {}}`` means every dead task (up to 10,000)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["task_ids"], "properties": {"task_ids": {"type": "array"}}},
+                {"required": ["filter"], "properties": {"filter": {"type": "object"}}},
+            ]
+        }
+    )
 
     task_ids: list[LookupId] | None = Field(None, max_length=MAX_BATCH)
     filter: DeadLetterFilter | None = None

@@ -33,9 +33,8 @@ async def list_dead(
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> JSONResponse:
     try:
-        page = await store.query(
-            TaskFilter(status=Status.DEAD, queue=queue, name=name), limit, cursor
-        )
+        filters = TaskFilter(status=Status.DEAD, queue=queue, name=name)
+        page = await store.query(filters, limit, cursor or None)
     except (ValueError, OverflowError):
         return error(422, "bad cursor: pass back the cursor a previous page returned")
     return JSONResponse({"tasks": [task_json(t) for t in page.tasks], "cursor": page.cursor})

@@ -89,7 +89,8 @@ async def list_tasks(
 ) -> JSONResponse:
     """Newest first; pass the answer's ``cursor`` back for the next page (null: no more)."""
     try:
-        page = await store.query(TaskFilter(status=status, queue=queue, name=name), limit, cursor)
+        filters = TaskFilter(status=status, queue=queue, name=name)
+        page = await store.query(filters, limit, cursor or None)
     except (ValueError, OverflowError):
         return error(422, "bad cursor: pass back the cursor a previous page returned")
     return JSONResponse({"tasks": [task_json(t) for t in page.tasks], "cursor": page.cursor})

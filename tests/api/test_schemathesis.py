@@ -1,0 +1,37 @@
+"""Property-based API test: requests generated from /openapi.json never get a 5xx answer, and
+documented responses match their schemas. Bounded: a few examples per operation."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+import jobbers.examples  # noqa: F401  (names schemathesis may hit)
+from jobbers.api import create_app
+from jobbers.store.sqlite import SQLiteStore
+
+_DIR = tempfile.TemporaryDirectory(prefix="jobbers-schemathesis-")
+_STORE = SQLiteStore(str(Path(_DIR.name) / "fuzz.db"))
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_STORE))
+
+
+def teardown_module() -> None:
+    asyncio.run(_STORE.close())
+    _DIR.cleanup()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_server_errors(case: schemathesis.Case) -> None:
+    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
