@@ -1,0 +1,85 @@
+"""A real ``jobbers dev`` process on a spare port, started the way a user starts it and stopped by
+pid with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def spare_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def jobbers_command() -> list[str]:
+    """The installed console script, as the README runs it; the module if it is not installed."""
+    script = Path(sys.executable).parent / "jobbers"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "jobbers.cli"]
+
+
+@dataclass
+class DevServer:
+    proc: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    startup: float
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+            raise
+
+
+def start_dev(workdir: Path, *args: str, deadline: float = 10.0) -> DevServer:
+    """Start ``jobbers dev`` and wait, with a deadline, until /healthz answers."""
+    port = spare_port()
+    log = workdir / f"dev-{port}.log"
+    command = [*jobbers_command(), "dev", "--port", str(port), *args]
+    started = time.monotonic()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    server = DevServer(proc, f"http://127.0.0.1:{port}", log, 0.0)
+    while time.monotonic() - started < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"jobbers dev exited with {proc.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.url}/healthz", timeout=0.5).status_code == 200:
+                server.startup = time.monotonic() - started
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise AssertionError(f"jobbers dev not up within {deadline}s:\n{server.output()}")
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """One dev process for a module's tests, in a fresh directory (default store file there)."""
+    server = start_dev(tmp_path_factory.mktemp("dev"), "--grace", "1")
+    try:
+        yield server
+    finally:
+        code = server.stop()
+        assert code == 0, server.output()
