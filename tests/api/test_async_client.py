@@ -1,0 +1,50 @@
+"""AsyncClient against the app in-process: the same calls as Client, awaited."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from jobbers import APIError, AsyncClient
+from jobbers.api import create_app
+from jobbers.store.base import Store
+
+from .helpers import run_to
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_async_client_calls(store: Store) -> None:
+    transport = httpx.ASGITransport(app=create_app(store, token="t"))
+    async with AsyncClient("http://jobbers.test", token="t", transport=transport) as client:
+        assert await client.healthz() == {"status": "ok"}
+        task = await client.submit("add", {"x": 1, "y": 2}, queue="q", priority=3)
+        assert (task["queue"], task["priority"]) == ("q", 3)
+        await run_to(store, task["id"], "completed", result=3, queue="q")
+        done = await client.wait(task["id"], timeout=2)
+        assert done["result"] == 3
+        assert await client.statuses([task["id"]]) == {task["id"]: "completed"}
+        events, cursor = await client.events()
+        assert [e["status"] for e in events] == ["submitted", "started", "completed"]
+        assert (await client.events(after=cursor)) == ([], cursor)
+        other = await client.submit("add")
+        assert (await client.cancel(other["id"]))["status"] == "cancelled"
+        assert await client.cancel_many([task["id"], "ghost"]) == {
+            "cancelled": [],
+            "not_cancellable": [task["id"]],
+            "unknown": ["ghost"],
+        }
+        assert len((await client.list_tasks(limit=1))["tasks"]) == 1
+        assert [t["kwargs"] for t in await client.submit_many([{"name": "add"}])] == [{}]
+    async with AsyncClient("http://jobbers.test", transport=transport) as anonymous:
+        with pytest.raises(APIError) as denied:
+            await anonymous.get(task["id"])
+        assert denied.value.status_code == 401
+
+
+async def test_wait_times_out_with_the_last_status(store: Store) -> None:
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with AsyncClient("http://jobbers.test", transport=transport) as client:
+        task = await client.submit("add")
+        with pytest.raises(TimeoutError, match="submitted"):
+            await client.wait(task["id"], timeout=0.1)

@@ -1,0 +1,76 @@
+"""The `jobbers` commands in-process: help everywhere, talking to a store directly, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import jobbers.examples  # noqa: F401  (the names submitted below)
+from jobbers.cli import app
+
+COMMANDS = ["dev", "manager", "worker", "submit", "status", "cancel"]
+runner = CliRunner()
+
+
+def test_top_level_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--store" in result.output
+    assert "JOBBERS_STORE_URL" in result.output
+
+
+def test_submit_status_cancel_on_a_store(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    submitted = runner.invoke(
+        app, ["submit", "sleep", "--kwargs", '{"seconds": 5}', "--id", "t-1", "--store", store]
+    )
+    assert submitted.exit_code == 0, submitted.output
+    assert json.loads(submitted.output)["status"] == "submitted"
+    shown = runner.invoke(app, ["status", "t-1"], env={"JOBBERS_STORE_URL": store})
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["kwargs"] == {"seconds": 5}
+    cancelled = runner.invoke(app, ["cancel", "t-1", "--store", store])
+    assert json.loads(cancelled.output) == {
+        "cancelled": ["t-1"],
+        "not_cancellable": [],
+        "unknown": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["submit", "add", "--kwargs", "{x"], 2, "not valid JSON"),
+        (["submit", "add", "--kwargs", "[1]"], 2, "JSON object"),
+        (["submit", "no.such.task"], 1, "unknown task name"),
+        (["submit", "add", "--id", "bad id"], 2, "id"),
+        (["status", "ghost"], 1, "no task with id"),
+        (["worker", "--tasks", "no_such_module_xyz"], 1, "cannot import task module"),
+        (["worker", "--tasks", "jobbers.examples", "--queues", ","], 1, "queue"),
+        (["manager", "--store", "postgres://x"], 1, "unsupported store URL"),
+    ],
+)
+def test_errors_are_clear(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    store = ["--store", f"sqlite:///{tmp_path / 'cli.db'}"] if "--store" not in args else []
+    result = runner.invoke(app, [*args, *store])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+
+
+def test_unreachable_manager_is_reported() -> None:
+    from .conftest import spare_port
+
+    result = runner.invoke(app, ["status", "x", "--url", f"http://127.0.0.1:{spare_port()}"])
+    assert result.exit_code == 1
+    assert "cannot reach the Manager" in result.output
