@@ -13,8 +13,25 @@ import time
 from airflow_jobbers import protocol
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies. Set in this process (the runner set
+    it before exec) and in every process the supervisor forks, so that a worker killed with
+    SIGKILL leaves neither the supervisor nor the task process running."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+
 def main() -> int:
     """Read, validate and run one workload; return the process exit code."""
+    import os
+
+    os.register_at_fork(after_in_child=_die_with_parent)
     from airflow_jobbers.workload import DuplicateDelivery, InvalidWorkload, parse_workload, run_workload
 
     raw = sys.stdin.buffer.read()

@@ -233,6 +233,13 @@ class Stack:
             proc.stop()
             self.finished.append(proc)
 
+    def crash(self, name: str) -> Proc:
+        """SIGKILL one process (not its group) and forget it."""
+        proc = self.procs.pop(name)
+        proc.kill9()
+        self.finished.append(proc)
+        return proc
+
     def stop_all(self) -> None:
         for name in list(self.procs):
             self.stop(name)
