@@ -53,6 +53,7 @@ async def test_second_stop_request_skips_the_grace(store: Store, log: Path) -> N
     assert record.status == Status.SUBMITTED
     assert [a.outcome for a in record.attempts] == ["handed_back"]
     assert not await store.workers()
+    assert "running=0 handed_back=1" in repr(worker)
 
 
 async def test_cancelling_run_hands_back_what_runs(store: Store, log: Path) -> None:
@@ -79,6 +80,41 @@ async def test_a_late_report_is_fenced_off(store: Store, log: Path) -> None:
     worker.request_stop()
     await running
     assert (await store.statuses(ids))[ids[0]] == Status.SUBMITTED
+
+
+async def test_cancel_racing_claim_never_runs_a_cancelled_task(
+    make_store: Callable[[], Store], log: Path
+) -> None:
+    """The claim/cancel race (rq/rq#2160): whatever wins, a task cancelled while waiting never
+    runs, and one cancelled after it started keeps no result."""
+    client = make_store()
+    worker = Worker(make_store(), settings(concurrency=4))
+    running = asyncio.create_task(worker.run())
+    ids = []
+    for _ in range(300):
+        [task_id] = await submit(client, [new_task("wt.mark", log=str(log))])
+        await client.cancel([task_id])
+        ids.append(task_id)
+    records = await wait_statuses(client, ids, {Status.CANCELLED, Status.COMPLETED}, 10)
+    worker.request_stop()
+    await running
+    history: dict[str, list[Status]] = {}
+    for event in await client.events(0, 100_000):
+        history.setdefault(event.task_id, []).append(event.status)
+    ran = {line["id"] for line in events(log, "ran")}
+    outcomes = {"waiting": 0, "running": 0, "completed first": 0}
+    for task_id in ids:
+        if history[task_id] == [Status.SUBMITTED, Status.CANCELLED]:
+            outcomes["waiting"] += 1
+            assert task_id not in ran
+        elif records[task_id].status == Status.CANCELLED:
+            outcomes["running"] += 1
+            assert history[task_id] == [Status.SUBMITTED, Status.STARTED, Status.CANCELLED]
+            assert records[task_id].result is None
+        else:
+            outcomes["completed first"] += 1
+            assert task_id in ran
+    print(f"300 submit+cancel races, cancelled while: {outcomes}")
 
 
 async def test_maintenance_in_many_workers_reaps_each_task_once(

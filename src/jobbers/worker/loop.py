@@ -8,11 +8,12 @@ renewal and a full worker still learns of cancellations.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from jobbers.maintenance import Maintenance
@@ -37,7 +38,6 @@ class _Slot:
     ctx: TaskContext
     task: asyncio.Task[None] | None = None
     stop_reason: StopReason | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 class Worker:
@@ -60,11 +60,12 @@ class Worker:
         self._stop = asyncio.Event()
         self._hurry = asyncio.Event()
         self._flusher = ReportFlusher(store, self.id, self._finished)
-        self.counts: dict[str, int] = {}
+        #: Lifecycle events so far (completed, retry, dead, cancelled, handed_back, ...).
+        self.counts: collections.Counter[str] = collections.Counter()
 
     def __repr__(self) -> str:
-        counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
-        return f"<Worker {self.id} running={len(self._running)} {counts}>".replace("  ", " ")
+        counts = "".join(f" {k}={v}" for k, v in sorted(self.counts.items()))
+        return f"<Worker {self.id} running={len(self._running)}{counts}>"
 
     @property
     def running(self) -> int:
@@ -205,7 +206,7 @@ class Worker:
             outcome = await execute(spec, record, slot.ctx)
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
-                self._count("cancelled")
+                self.counts["cancelled"] += 1
                 log.info(
                     "cancelled task %s %s attempt %d on worker %s (no longer ours)",
                     record.id,
@@ -255,7 +256,7 @@ class Worker:
     def _finished(self, report: Report, record: TaskRecord | None) -> None:
         """Log the status the store chose for a reported outcome; never kwargs or results."""
         if record is None:
-            self._count("fenced")
+            self.counts["fenced"] += 1
             log.warning(
                 "task %s attempt %d: outcome %s discarded, worker %s no longer owns it",
                 report.task_id,
@@ -266,23 +267,20 @@ class Worker:
             return
         event = {
             Status.SCHEDULED: "retry",
-            Status.SUBMITTED: "handed back",
+            Status.SUBMITTED: "handed_back",
         }.get(record.status, str(record.status))
-        self._count(event)
+        self.counts[event] += 1
         error = report.outcome.error
         log.log(
             logging.INFO if record.status == Status.COMPLETED else logging.WARNING,
             "%s task %s %s attempt %d on worker %s%s",
-            event,
+            event.replace("_", " "),
             record.id,
             record.name,
             report.attempt,
             self.id,
             f": {error.type}: {error.message}" if error else "",
         )
-
-    def _count(self, event: str) -> None:
-        self.counts[event] = self.counts.get(event, 0) + 1
 
     # -- shutdown ---------------------------------------------------------------------------
 
