@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from jobbers.maintenance import Maintenance
-from jobbers.models import NewTask, Outcome, Status
+from jobbers.models import NewTask, Outcome, Status, TaskRecord
 from jobbers.store.base import Report, Store, open_store
+from jobbers.store.sqlite import SQLiteStore
 from jobbers.worker import Worker, WorkerSettings
 
 from .support import events, new_task, submit, wait_for, wait_statuses
@@ -115,6 +117,39 @@ async def test_cancel_racing_claim_never_runs_a_cancelled_task(
             outcomes["completed first"] += 1
             assert task_id in ran
     print(f"300 submit+cancel races, cancelled while: {outcomes}")
+
+
+class FlakyStore(SQLiteStore):
+    """Refuses the first ``failures`` finish calls, as a store under trouble would."""
+
+    def __init__(self, path: str, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    async def finish(
+        self, worker_id: str, reports: Sequence[Report], now: float | None = None
+    ) -> list[TaskRecord | None]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return await super().finish(worker_id, reports, now)
+
+
+@pytest.mark.parametrize("failures", [2, 5])
+async def test_reports_survive_store_errors(
+    store: Store, store_url: str, log: Path, failures: int
+) -> None:
+    """Refused reports are retried; past the limit they are dropped, leases lapse, tasks rerun."""
+    flaky = FlakyStore(store_url.removeprefix("sqlite:///"), failures)
+    worker = Worker(flaky, settings(lease=0.5, maintenance_interval=0.1))
+    running = asyncio.create_task(worker.run())
+    ids = await submit(store, [new_task("wt.sleep_async", seconds=0.0, log=str(log))])
+    [record] = (await wait_statuses(store, ids, {Status.COMPLETED}, 10)).values()
+    worker.request_stop()
+    await running
+    await flaky.close()
+    outcomes = [a.outcome for a in record.attempts]
+    assert outcomes == (["completed"] if failures < 5 else ["lease_lost", "completed"])
 
 
 async def test_maintenance_in_many_workers_reaps_each_task_once(

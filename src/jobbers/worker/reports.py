@@ -12,9 +12,10 @@ from jobbers.store.base import Report, Store
 
 log = logging.getLogger("jobbers.worker")
 
-#: While shutting down, give up on a store that keeps failing after this many tries; the
-#: unreported tasks are reaped when their leases expire and run again, so nothing is lost.
-CLOSING_TRIES = 5
+#: Give up on a batch the store keeps refusing after this many tries (each store call already
+#: waits out lock contention), so that one poisoned report cannot block every later one. The
+#: dropped tasks' leases are no longer renewed: they are reaped and run again, nothing is lost.
+MAX_TRIES = 5
 
 
 class ReportFlusher:
@@ -62,9 +63,15 @@ class ReportFlusher:
                         len(self._in_flight),
                         failures,
                     )
-                    if self._closing and failures >= CLOSING_TRIES:
+                    if failures >= MAX_TRIES:
+                        log.error(
+                            "worker %s: dropped outcome(s) of %s; they will run again",
+                            self._worker_id,
+                            ", ".join(r.task_id for r in self._in_flight),
+                        )
                         self._in_flight = []
-                        return
+                        failures = 0
+                        continue
                     self._queue[:0] = self._in_flight
                     self._in_flight = []
                     await asyncio.sleep(min(0.05 * 2**failures, 2.0))
