@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
@@ -81,6 +83,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _load_tasks(modules: str) -> None:
+    """Modules resolve from the working directory first, as with uvicorn and celery."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         load_modules(_split(modules))
     except ImportError as exc:
