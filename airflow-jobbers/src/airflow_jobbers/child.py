@@ -18,13 +18,12 @@ def _die_with_parent() -> None:
     it before exec) and in every process the supervisor forks, so that a worker killed with
     SIGKILL leaves neither the supervisor nor the task process running."""
     if sys.platform.startswith("linux"):
+        import contextlib
         import ctypes
         import signal
 
-        try:
+        with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
 
 
 def main() -> int:
@@ -32,7 +31,12 @@ def main() -> int:
     import os
 
     os.register_at_fork(after_in_child=_die_with_parent)
-    from airflow_jobbers.workload import DuplicateDelivery, InvalidWorkload, parse_workload, run_workload
+    from airflow_jobbers.workload import (
+        DuplicateDelivery,
+        InvalidWorkload,
+        parse_workload,
+        run_workload,
+    )
 
     raw = sys.stdin.buffer.read()
     sys.stdin.close()

@@ -18,7 +18,7 @@ def get_cli_commands() -> list[Any]:
     )
     store = Arg(
         ("--store",),
-        help="Jobbers store URL (sqlite:///path.db, redis://host:port/0); default JOBBERS_STORE_URL",
+        help="Jobbers store URL (sqlite:///path.db); default: JOBBERS_STORE_URL",
     )
     skip_serve_logs = Arg(
         ("-s", "--skip-serve-logs"),

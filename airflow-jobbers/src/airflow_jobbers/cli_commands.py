@@ -72,7 +72,9 @@ def manager(args: argparse.Namespace) -> None:
     """Serve the Jobbers Manager API with the Airflow runner task registered."""
     import asyncio
 
-    asyncio.run(_serve_manager(args.host, args.port, args.store or os.environ.get("JOBBERS_STORE_URL")))
+    asyncio.run(
+        _serve_manager(args.host, args.port, args.store or os.environ.get("JOBBERS_STORE_URL"))
+    )
 
 
 async def _serve_manager(host: str, port: int, store_url: str | None) -> None:
@@ -97,7 +99,9 @@ def collect_status() -> dict[str, Any]:
 
     url = _conf("manager_url")
     report: dict[str, Any] = {"manager_url": url, "task": protocol.TASK_NAME}
-    client = Client(url=url, token=_conf("auth_token") or None, timeout=float(_conf("request_timeout")))
+    client = Client(
+        url=url, token=_conf("auth_token") or None, timeout=float(_conf("request_timeout"))
+    )
     try:
         try:
             report["health"] = client.healthz()

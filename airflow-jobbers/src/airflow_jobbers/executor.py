@@ -27,10 +27,9 @@ from airflow_jobbers.provider import OPTIONS, SECTION
 from airflow_jobbers.states import TERMINAL, Action, action_for, action_for_result, describe
 
 if TYPE_CHECKING:
-    from jobbers import Client
-
     from airflow.executors.workloads import ExecutorWorkload
     from airflow.models.taskinstance import TaskInstance
+    from jobbers import Client
 
 _STATUS_CHUNK = 10_000
 _WARN_EVERY = 30.0
@@ -110,7 +109,9 @@ class JobbersExecutor(BaseExecutor):
         client = self._get_client()
         try:
             client.healthz()
-            self.log.info("JobbersExecutor connected to the Jobbers Manager at %s", self.manager_url)
+            self.log.info(
+                "JobbersExecutor connected to the Jobbers Manager at %s", self.manager_url
+            )
         except Exception as exc:
             self._warn(
                 "manager",
@@ -416,7 +417,9 @@ class JobbersExecutor(BaseExecutor):
         try:
             answer = self._get_client().cancel_many(ids)
         except Exception as exc:
-            self._warn("cancel", "cannot cancel Jobbers jobs yet (%s); retrying", type(exc).__name__)
+            self._warn(
+                "cancel", "cannot cancel Jobbers jobs yet (%s); retrying", type(exc).__name__
+            )
             return
         self._pending_cancels.difference_update(ids)
         self.log.info("Jobbers cancel: %s", answer)
@@ -502,7 +505,7 @@ class JobbersExecutor(BaseExecutor):
 
     def debug_dump(self) -> None:
         """SIGUSR2: the base dump plus the job map and the feed cursor."""
-        super().debug_dump()
+        super().debug_dump()  # type: ignore[no-untyped-call]
         self.log.info(
             "jobbers: cursor=%s jobs (%d)\n\t%s",
             self._cursor,

@@ -64,8 +64,13 @@ async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[s
 
 def check_workload(workload: Any) -> None:
     """Cheap checks before anything is started: shape and token expiry."""
-    if not isinstance(workload, dict) or workload.get("type") not in ("ExecuteTask", "ExecuteCallback"):
-        raise WorkloadRejected("the 'workload' argument is not an Airflow ExecuteTask/ExecuteCallback")
+    if not isinstance(workload, dict) or workload.get("type") not in (
+        "ExecuteTask",
+        "ExecuteCallback",
+    ):
+        raise WorkloadRejected(
+            "the 'workload' argument is not an Airflow ExecuteTask/ExecuteCallback"
+        )
     token = workload.get(protocol.TOKEN_KEY)
     if not isinstance(token, str) or not token:
         raise WorkloadRejected("the workload carries no token")
@@ -99,16 +104,20 @@ def _die_with_parent() -> None:
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-async def run_child(stdin_data: bytes) -> tuple[int, list[str]]:
+CHILD_ARGV: tuple[str, ...] = (sys.executable, "-m", "airflow_jobbers.child")
+
+
+async def run_child(
+    stdin_data: bytes, argv: tuple[str, ...] | None = None, grace: float | None = None
+) -> tuple[int, list[str]]:
     """Start ``python -m airflow_jobbers.child``, feed it ``stdin_data``, wait for it.
 
     On cancellation the child's process group gets SIGTERM, then SIGKILL after the grace
     period, and the cancellation propagates.
     """
+    command = argv or CHILD_ARGV
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "airflow_jobbers.child",
+        *command,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -117,7 +126,8 @@ async def run_child(stdin_data: bytes) -> tuple[int, list[str]]:
     )
     output: collections.deque[str] = collections.deque(maxlen=_OUTPUT_LINES)
     try:
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout is not None
         proc.stdin.write(stdin_data)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             await proc.stdin.drain()
@@ -126,20 +136,18 @@ async def run_child(stdin_data: bytes) -> tuple[int, list[str]]:
             output.append(raw.decode(errors="replace").rstrip()[:2000])
         code = await proc.wait()
     except BaseException:
-        await _stop(proc)
+        await _stop(proc, KILL_GRACE_PERIOD if grace is None else grace)
         raise
     return code, list(output)
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
+async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
     """SIGTERM the child's group, then SIGKILL after the grace period."""
     if proc.returncode is not None:
         return
     _signal_group(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE_PERIOD)
-    except (TimeoutError, asyncio.CancelledError):
-        pass
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
     _signal_group(proc.pid, signal.SIGKILL)
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(proc.wait()), 5.0)

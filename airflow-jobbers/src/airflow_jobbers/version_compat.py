@@ -12,6 +12,6 @@ def _airflow_base_version() -> Version:
 
 
 AIRFLOW_VERSION = _airflow_base_version()
-AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= Version("3.2.0")
-AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= Version("3.3.0")
-AIRFLOW_V_3_4_PLUS = AIRFLOW_VERSION >= Version("3.4.0")
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_4_PLUS = Version("3.4.0") <= AIRFLOW_VERSION

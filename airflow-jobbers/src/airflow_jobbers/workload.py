@@ -85,7 +85,9 @@ def _run_pre_3_3(workload: Any) -> int:  # pragma: no cover - exercised on Airfl
     base_url = conf.get("api", "base_url", fallback="/")
     if not base_url or base_url.startswith("/"):
         base_url = f"http://localhost:8080{base_url}"
-    server = conf.get("core", "execution_api_server_url", fallback=f"{base_url.rstrip('/')}/execution/")
+    server = conf.get(
+        "core", "execution_api_server_url", fallback=f"{base_url.rstrip('/')}/execution/"
+    )
     return int(
         supervise(
             ti=workload.ti,

@@ -57,7 +57,9 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: fl
         except (httpx.HTTPError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
             last = exc
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r})")
+            raise TimeoutError(
+                f"timed out after {timeout:.0f}s waiting for {what} (last error: {last!r})"
+            )
         time.sleep(every)
 
 
@@ -258,8 +260,10 @@ class Stack:
     def start_scheduler(self, name: str = "scheduler") -> Proc:
         proc = self.start(name, self.bin("airflow"), "scheduler")
         wait_for(
-            lambda: self.api("GET", "/monitor/health")["scheduler"]["status"] == "healthy"
-            and proc.alive(),
+            lambda: (
+                self.api("GET", "/monitor/health")["scheduler"]["status"] == "healthy"
+                and proc.alive()
+            ),
             120,
             "a healthy scheduler",
         )
@@ -335,7 +339,11 @@ class Stack:
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         wait_for(lambda: self.dag_ready(dag_id), 120, f"DAG {dag_id} to be parsed")
-        body = {"dag_run_id": f"e2e_{uuid.uuid4().hex[:12]}", "logical_date": None, "conf": conf or {}}
+        body = {
+            "dag_run_id": f"e2e_{uuid.uuid4().hex[:12]}",
+            "logical_date": None,
+            "conf": conf or {},
+        }
         run = self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
         return str(run["dag_run_id"])
 
@@ -363,7 +371,9 @@ class Stack:
         )
 
     def tis(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        body = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        body = self.api(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100}
+        )
         return list(body["task_instances"])
 
     def ti(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
@@ -380,16 +390,42 @@ class Stack:
 
     def sql(self, query: str) -> list[list[str]]:
         out = subprocess.run(
-            ["psql", "-h", PG_HOST, "-p", PG_PORT, "-U", PG_USER, "-d", self.db_name,
-             "-v", "ON_ERROR_STOP=1", "-At", "-F", "\t", "-c", query],
-            capture_output=True, text=True, timeout=30, check=True,
+            [
+                "psql",
+                "-h",
+                PG_HOST,
+                "-p",
+                PG_PORT,
+                "-U",
+                PG_USER,
+                "-d",
+                self.db_name,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-F",
+                "\t",
+                "-c",
+                query,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         ).stdout
         return [line.split("\t") for line in out.splitlines() if line]
 
     def ti_rows(self, dag_id: str, run_id: str) -> dict[str, dict[str, str]]:
         """task_id -> id, state, external_executor_id, hostname, try_number, queued_by_job_id."""
-        cols = ["task_id", "id", "state", "external_executor_id", "hostname", "try_number",
-                "queued_by_job_id"]
+        cols = [
+            "task_id",
+            "id",
+            "state",
+            "external_executor_id",
+            "hostname",
+            "try_number",
+            "queued_by_job_id",
+        ]
         rows = self.sql(
             f"select {', '.join(cols)} from task_instance "
             f"where dag_id = '{dag_id}' and run_id = '{run_id}'"
@@ -410,6 +446,28 @@ class Stack:
 
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self.jobbers("GET", f"/tasks/{job_id}"))
+
+    def wait_job(self, job_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The job once final (Airflow may see the task's end before the job records it)."""
+        final = ("completed", "failed", "cancelled", "dead")
+        return wait_for(
+            lambda: (j := self.job(job_id))["status"] in final and j,
+            timeout,
+            f"job {job_id} to end",
+        )
+
+    def wait_jobs_for_ti(self, ti_id: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """Every job of a task instance, once all of them are final."""
+        final = ("completed", "failed", "cancelled", "dead")
+        return wait_for(
+            lambda: (
+                (jobs := self.jobs_for_ti(ti_id))
+                and all(j["status"] in final for j in jobs)
+                and jobs
+            ),
+            timeout,
+            f"the jobs of task instance {ti_id} to end",
+        )
 
     def runner_jobs(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every Jobbers task of the Airflow runner (follows the cursor)."""
@@ -432,7 +490,8 @@ class Stack:
 
     def jobs_for_ti(self, ti_id: str) -> list[dict[str, Any]]:
         return [
-            job for job in self.runner_jobs()
+            job
+            for job in self.runner_jobs()
             if ((job.get("kwargs") or {}).get("workload") or {}).get("ti", {}).get("id") == ti_id
         ]
 
@@ -441,7 +500,9 @@ class Stack:
         found: set[str] = set()
         conn = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)
         try:
-            tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
+            tables = [
+                r[0] for r in conn.execute("select name from sqlite_master where type='table'")
+            ]
             for table in tables:
                 for row in conn.execute(f'select * from "{table}"'):
                     for value in row:
@@ -471,7 +532,9 @@ def postgres_database() -> Iterator[str]:
         yield name
     finally:
         subprocess.run(
-            ["dropdb", *base, "--if-exists", "--force", name], timeout=60, capture_output=True,
+            ["dropdb", *base, "--if-exists", "--force", name],
+            timeout=60,
+            capture_output=True,
             check=False,
         )
 
@@ -480,7 +543,10 @@ def ensure_venv() -> Path:
     """Build (first time) or refresh the cached Airflow venv; bounded by 20 minutes."""
     out = subprocess.run(
         ["bash", str(PROVIDER_DIR / "scripts" / "ensure-venv.sh")],
-        capture_output=True, text=True, timeout=1200, check=False,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"ensure-venv.sh failed:\n{out.stderr[-5000:]}")

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from airflow_harness import Stack, ensure_venv, postgres_database  # noqa: E402
+from airflow_harness import Stack, ensure_venv, postgres_database
 
 
 @pytest.fixture(scope="session")

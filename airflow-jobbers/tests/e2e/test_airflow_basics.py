@@ -31,7 +31,7 @@ def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
     assert {row["state"] for row in rows.values()} == {"success"}
     worker_hosts = {socket.gethostname(), socket.getfqdn()}
     for task_id, row in rows.items():
-        job = stack.job(row["external_executor_id"])  # the TI's id *is* the Jobbers task id
+        job = stack.wait_job(row["external_executor_id"])  # the TI's id *is* the Jobbers task id
         assert job["status"] == "completed", (task_id, job["status"])
         assert job["kwargs"]["workload"]["ti"]["id"] == row["id"]
         assert job["result"]["outcome"] == "finished"
@@ -61,7 +61,7 @@ def test_failing_task_retries_then_fails_without_state_mismatch(stack: Stack) ->
     )
     assert mismatches["total_entries"] == 0
     row = stack.ti_rows("jobbers_fail_retry", run_id)["always_fails"]
-    jobs = stack.jobs_for_ti(row["id"])
+    jobs = stack.wait_jobs_for_ti(row["id"])
     assert len(jobs) == 2
     assert {j["status"] for j in jobs} == {"completed"}
     assert all(j["result"]["outcome"] == "finished" for j in jobs)
@@ -74,8 +74,8 @@ def test_queue_routing(stack: Stack) -> None:
         run_id = stack.trigger("jobbers_q2")
         assert stack.wait_run("jobbers_q2", run_id, timeout=180) == "success"
         rows = stack.ti_rows("jobbers_q2", run_id)
-        on_q2 = stack.job(rows["on_q2"]["external_executor_id"])
-        on_default = stack.job(rows["on_default"]["external_executor_id"])
+        on_q2 = stack.wait_job(rows["on_q2"]["external_executor_id"])
+        on_default = stack.wait_job(rows["on_default"]["external_executor_id"])
         assert on_q2["queue"] == "q2"
         assert on_q2["worker"].split(":")[1] == str(q2.pid)
         assert on_default["queue"] == "default"

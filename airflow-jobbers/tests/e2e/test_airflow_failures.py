@@ -50,7 +50,9 @@ def test_killed_worker_is_reported_and_the_retry_runs_elsewhere(stack: Stack) ->
         reason = lost["attempts"][-1]["outcome"]
         assert reason in ("lease_lost", "stalled"), lost["attempts"]
 
-        retry_job_id = stack.ti_rows("jobbers_kill", run_id)["long_then_quick"]["external_executor_id"]
+        retry_job_id = stack.ti_rows("jobbers_kill", run_id)["long_then_quick"][
+            "external_executor_id"
+        ]
         assert retry_job_id != first_job_id
         retry_job = wait_for(
             lambda: (j := stack.job(retry_job_id))["status"] == "completed" and j,
@@ -83,7 +85,9 @@ def test_revoked_job_never_runs_even_when_a_worker_starts(stack: Stack) -> None:
     wait_for(lambda: stack.job(first_job_id)["status"] == "submitted", 30, "the job to be queued")
     # task_queued_timeout (40 s) + check interval (5 s): the scheduler revokes it.
     wait_for(
-        lambda: stack.job(first_job_id)["status"] == "cancelled", 120, "revoke_task to cancel the job"
+        lambda: stack.job(first_job_id)["status"] == "cancelled",
+        120,
+        "revoke_task to cancel the job",
     )
 
     worker = stack.start_worker("worker-nowork", "nowork", concurrency=2)

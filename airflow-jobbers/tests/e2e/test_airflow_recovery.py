@@ -33,7 +33,12 @@ def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
     stack.jobbers(
         "POST",
         "/tasks",
-        json={"name": TASK_NAME, "id": copy_id, "queue": "default", "kwargs": {"workload": workload}},
+        json={
+            "name": TASK_NAME,
+            "id": copy_id,
+            "queue": "default",
+            "kwargs": {"workload": workload},
+        },
     )
     copy = wait_for(
         lambda: (j := stack.job(copy_id))["status"] in ("completed", "failed", "dead") and j,
@@ -47,7 +52,7 @@ def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
     ti = stack.ti("jobbers_sleep", run_id, "sleeper")
     assert ti["state"] == "success"
     assert ti["try_number"] == 1
-    assert stack.job(row["external_executor_id"])["result"]["outcome"] == "finished"
+    assert stack.wait_job(row["external_executor_id"])["result"]["outcome"] == "finished"
     _no_state_mismatch(stack, "jobbers_sleep")
     ran = [line for line in stack.marker_lines("sleep") if run_id in line]
     assert len(ran) == 1, ran
@@ -82,12 +87,12 @@ def test_scheduler_crash_adopts_running_and_resets_unsubmitted(stack: Stack) -> 
     assert adopted["external_executor_id"] == running_row["external_executor_id"]
     assert adopted["queued_by_job_id"] not in ("", old_job_id)  # adopted by the new scheduler
     assert adopted["try_number"] == "1"
-    assert len(stack.jobs_for_ti(adopted["id"])) == 1
-    assert stack.job(adopted["external_executor_id"])["result"]["outcome"] == "finished"
+    assert len(stack.wait_jobs_for_ti(adopted["id"])) == 1
+    assert stack.wait_job(adopted["external_executor_id"])["result"]["outcome"] == "finished"
 
     reset = stack.ti_rows("jobbers_adopt", queued_run)["adopt_me"]
     assert reset["external_executor_id"] != unsent_id
-    jobs = stack.jobs_for_ti(reset["id"])
+    jobs = stack.wait_jobs_for_ti(reset["id"])
     assert [j["status"] for j in jobs] == ["completed"]
 
     for run_id in (running_run, queued_run):
@@ -117,6 +122,6 @@ def test_manager_outage_loses_nothing(stack: Stack) -> None:
     for row in rows.values():
         assert row["state"] == "success"
         assert row["try_number"] == "1"
-        jobs = stack.jobs_for_ti(row["id"])
+        jobs = stack.wait_jobs_for_ti(row["id"])
         assert [j["status"] for j in jobs] == ["completed"], jobs
     _no_state_mismatch(stack, "jobbers_outage")
