@@ -51,18 +51,38 @@ class DevServer:
             raise
 
 
-def start_dev(workdir: Path, *args: str, deadline: float = 10.0) -> DevServer:
-    """Start ``jobbers dev`` and wait, with a deadline, until /healthz answers."""
-    port = spare_port()
-    log = workdir / f"dev-{port}.log"
-    command = [*jobbers_command(), "dev", "--port", str(port), *args]
-    started = time.monotonic()
+def start(workdir: Path, *args: str, env: dict[str, str] | None = None) -> DevServer:
+    """Start a ``jobbers`` command with its output in a log file beside it."""
+    log = workdir / f"{args[0]}-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
-    server = DevServer(proc, f"http://127.0.0.1:{port}", log, 0.0)
+        proc = subprocess.Popen(
+            [*jobbers_command(), *args],
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    return DevServer(proc, "", log, 0.0)
+
+
+def start_dev(
+    workdir: Path,
+    *args: str,
+    command: str = "dev",
+    deadline: float = 10.0,
+    env: dict[str, str] | None = None,
+) -> DevServer:
+    """Start ``jobbers dev`` (or ``manager``) and wait, with a deadline, until /healthz answers."""
+    port = spare_port()
+    started = time.monotonic()
+    server = start(workdir, command, "--port", str(port), *args, env=env)
+    server.url = f"http://127.0.0.1:{port}"
+    proc = server.proc
     while time.monotonic() - started < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"jobbers dev exited with {proc.returncode}:\n{server.output()}")
+            raise AssertionError(
+                f"jobbers {command} exited with {proc.returncode}:\n{server.output()}"
+            )
         try:
             if httpx.get(f"{server.url}/healthz", timeout=0.5).status_code == 200:
                 server.startup = time.monotonic() - started
@@ -71,7 +91,7 @@ def start_dev(workdir: Path, *args: str, deadline: float = 10.0) -> DevServer:
             pass
         time.sleep(0.05)
     server.stop()
-    raise AssertionError(f"jobbers dev not up within {deadline}s:\n{server.output()}")
+    raise AssertionError(f"jobbers {command} not up within {deadline}s:\n{server.output()}")
 
 
 @pytest.fixture(scope="module")
