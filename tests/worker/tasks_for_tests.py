@@ -109,6 +109,11 @@ def slow_sync(ctx: TaskContext, seconds: float, log: str) -> str:
     return "too late"
 
 
+@task(name="wt.cancel_itself", max_retries=3)
+async def cancel_itself() -> None:
+    raise asyncio.CancelledError
+
+
 @task(name="wt.unserialisable")
 def unserialisable() -> object:
     return object()

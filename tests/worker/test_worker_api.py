@@ -70,6 +70,19 @@ async def test_cancelling_run_hands_back_what_runs(store: Store, log: Path) -> N
     assert [e["id"] for e in events(log, "cancelled")] == ids
 
 
+async def test_a_task_raising_cancelled_error_ends_cancelled(store: Store, log: Path) -> None:
+    """Not handed back (it would loop forever) and the worker carries on."""
+    worker = Worker(store, settings())
+    running = asyncio.create_task(worker.run())
+    ids = await submit(store, [new_task("wt.cancel_itself"), new_task("wt.mark", log=str(log))])
+    records = await wait_statuses(store, ids, {Status.CANCELLED, Status.COMPLETED}, 5)
+    worker.request_stop()
+    await running
+    assert records[ids[0]].status == Status.CANCELLED
+    assert [a.outcome for a in records[ids[0]].attempts] == ["cancelled"]
+    assert records[ids[1]].status == Status.COMPLETED
+
+
 async def test_a_late_report_is_fenced_off(store: Store, log: Path) -> None:
     """A worker that lost its lease cannot overwrite the newer state."""
     worker = Worker(store, settings())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from jobbers.maintenance import Maintenance
-from jobbers.models import Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
+from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
 from jobbers.store.base import Report, Store
 from jobbers.worker.execution import execute
@@ -215,7 +215,13 @@ class Worker:
                     self.id,
                 )
                 return
-            outcome = Outcome("handed_back")
+            current = asyncio.current_task()
+            if slot.stop_reason is None and current is not None and not current.cancelling():
+                # Nobody cancelled this attempt: the task's own code raised CancelledError.
+                message = "the task raised CancelledError without being cancelled"
+                outcome = Outcome("cancelled", error=ErrorInfo("CancelledError", message))
+            else:
+                outcome = Outcome("handed_back")
         finally:
             if self._running.get(record.id) is slot:
                 del self._running[record.id]
