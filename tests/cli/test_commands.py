@@ -74,3 +74,9 @@ def test_unreachable_manager_is_reported() -> None:
     result = runner.invoke(app, ["status", "x", "--url", f"http://127.0.0.1:{spare_port()}"])
     assert result.exit_code == 1
     assert "cannot reach the Manager" in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("jobbers ")
