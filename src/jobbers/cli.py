@@ -14,12 +14,15 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from jobbers.registry import load_modules, registered_names
 from jobbers.store.base import DEFAULT_STORE_URL, Store, open_store
+
+if TYPE_CHECKING:  # the worker and the API are imported only by the commands that run them
+    from jobbers.worker import WorkerSettings
 
 app = typer.Typer(
     help="Jobbers: every task a first-class object. Run `jobbers dev` to try it.",
@@ -143,7 +146,9 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
         raise _fail(str(exc)) from exc
 
 
-async def _serve(store_url: str, api: tuple[str, int, str | None] | None, worker: Any) -> None:
+async def _serve(
+    store_url: str, api: tuple[str, int, str | None] | None, worker: WorkerSettings | None
+) -> None:
     """Run the Manager, a worker, or both on this loop; whichever stops first stops the other."""
     from jobbers.api import create_app
     from jobbers.api.server import embedded_server
@@ -194,7 +199,7 @@ async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
         after()
 
 
-def _settings(queues: str, concurrency: int, grace: float) -> Any:
+def _settings(queues: str, concurrency: int, grace: float) -> WorkerSettings:
     from jobbers.worker import WorkerSettings
 
     try:
