@@ -13,6 +13,7 @@ from jobbers.api.schemas import QueueOut, QueuesOut, QueueUpdate, WorkersOut
 from jobbers.api.serialize import queue_json, worker_json
 from jobbers.ids import ID_PATTERN
 from jobbers.models import QueueConfig, QueueStats
+from jobbers.store.base import Store
 
 router = APIRouter(tags=["queues and workers"])
 
@@ -35,7 +36,7 @@ async def update_queue(
     return JSONResponse(queue_json(saved, await _stats(store, name)))
 
 
-async def _stats(store: StoreDep, name: str) -> QueueStats | None:
+async def _stats(store: Store, name: str) -> QueueStats | None:
     return next((s for s in await store.queue_stats() if s.config.name == name), None)
 
 
