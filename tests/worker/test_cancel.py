@@ -43,7 +43,7 @@ async def test_cancel_submitted_and_scheduled_tasks_never_start(
 async def test_cancel_running_async_task_within_a_second(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
-    worker = spawn(concurrency=1)
+    worker = spawn(concurrency=1, lease=30.0)  # the default lease: renewals still come fast
     await worker.registered(store)
     new = new_task("wt.sleep_async", seconds=30.0, log=str(log))
     await submit(store, [new])

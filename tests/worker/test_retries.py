@@ -140,7 +140,7 @@ async def test_timeout_fails_the_attempt_with_a_timeout_error(
 
 
 async def test_heartbeat_lapse_stalls_then_retries(store: Store, spawn: Spawn, log: Path) -> None:
-    worker = spawn()
+    worker = spawn(lease=30.0)  # heartbeats must still reach the store well inside 0.5 s
     await worker.registered(store)
     new = new_task("wt.stop_beating", log=str(log), beat_for=1.5)
     await submit(store, [new])

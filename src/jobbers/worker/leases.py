@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -13,10 +14,11 @@ log = logging.getLogger("jobbers.worker")
 
 
 class LeaseKeeper:
-    """Renews all leases in one store call per tick and reports the attempts the store says we lost.
+    """Renews all leases in one store call per tick; reports the attempts the store took away.
 
-    Renewal is also how a worker learns that a running task was cancelled or reaped, hence the
-    short tick while tasks run; an idle worker renews only to show it is alive.
+    Renewal is also how a worker learns that a running task was cancelled or reaped and how task
+    heartbeats reach the store, so the tick (``interval()``, asked anew after every renewal and
+    every :meth:`kick`) is short while tasks run and long while the worker is idle.
     """
 
     def __init__(
@@ -24,7 +26,7 @@ class LeaseKeeper:
         store: Store,
         worker_id: str,
         lease: float,
-        busy_interval: float,
+        interval: Callable[[], float],
         leases: Callable[[], Mapping[str, int]],
         heartbeats: Callable[[], Mapping[str, float]],
         on_lost: Callable[[dict[str, int]], None],
@@ -32,14 +34,19 @@ class LeaseKeeper:
         self._store = store
         self._worker_id = worker_id
         self._lease = lease
-        self._busy_interval = busy_interval
+        self._interval = interval
         self._leases = leases
         self._heartbeats = heartbeats
         self._on_lost = on_lost
+        self._kicked = asyncio.Event()
+
+    def kick(self) -> None:
+        """The interval may have shrunk (a task started): re-plan the next renewal."""
+        self._kicked.set()
 
     async def run(self) -> None:
         while True:
-            started = time.monotonic()
+            renewed = time.monotonic()
             leases = dict(self._leases())
             try:
                 renewal = await self._store.renew(
@@ -51,5 +58,7 @@ class LeaseKeeper:
                 if renewal.lost:
                     # With the attempts renewed: a task may have been re-claimed meanwhile.
                     self._on_lost({task_id: leases[task_id] for task_id in renewal.lost})
-            interval = self._busy_interval if leases else self._lease / 3
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+            while (remaining := renewed + self._interval() - time.monotonic()) > 0:
+                self._kicked.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kicked.wait(), remaining)

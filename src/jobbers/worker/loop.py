@@ -60,6 +60,15 @@ class Worker:
         self._stop = asyncio.Event()
         self._hurry = asyncio.Event()
         self._flusher = ReportFlusher(store, self.id, self._finished)
+        self._lease_keeper = LeaseKeeper(
+            store,
+            self.id,
+            self.settings.lease,
+            self._renew_interval,
+            self._leases,
+            self._heartbeats,
+            self._lost,
+        )
         #: Lifecycle events so far (completed, retry, dead, cancelled, handed_back, ...).
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -86,15 +95,6 @@ class Worker:
             ",".join(self.settings.queues),
             self.settings.concurrency,
         )
-        lease_keeper = LeaseKeeper(
-            self.store,
-            self.id,
-            self.settings.lease,
-            self.settings.renew_interval,
-            self._leases,
-            self._heartbeats,
-            self._lost,
-        )
         maintenance = Maintenance(
             self.store,
             interval=self.settings.maintenance_interval,
@@ -103,7 +103,7 @@ class Worker:
             owner=f"worker {self.id}",
         )
         background = [
-            asyncio.create_task(lease_keeper.run(), name="jobbers-leases"),
+            asyncio.create_task(self._lease_keeper.run(), name="jobbers-leases"),
             asyncio.create_task(maintenance.run(), name="jobbers-maintenance"),
         ]
         flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
@@ -192,6 +192,7 @@ class Worker:
         slot = _Slot(record, ctx)
         self._running[record.id] = slot
         slot.task = asyncio.create_task(self._run_slot(slot, spec), name=f"jobbers:{record.id}")
+        self._lease_keeper.kick()
         log.info(
             "claimed task %s %s attempt %d on worker %s",
             record.id,
@@ -231,6 +232,18 @@ class Worker:
         self._flusher.put(Report(record.id, record.attempt, outcome))
 
     # -- leases -----------------------------------------------------------------------------
+
+    def _renew_interval(self) -> float:
+        """Short enough to learn of a cancellation within ``renew_cap`` and to ship heartbeats
+        well inside each running task's ``max_heartbeat_interval``; idle, just show liveness."""
+        if not self._running and not self._flusher.pending():
+            return self.settings.lease / 3
+        interval = self.settings.renew_interval
+        for slot in self._running.values():
+            allowance = slot.record.policy.max_heartbeat_interval
+            if allowance is not None and allowance > 0:
+                interval = min(interval, allowance / 3)
+        return interval
 
     def _leases(self) -> dict[str, int]:
         leases = self._flusher.pending()
