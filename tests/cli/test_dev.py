@@ -133,3 +133,28 @@ def test_sigterm_hands_back_and_exits_zero(tmp_path: Path) -> None:
         assert status["attempts"][0]["outcome"] == "handed_back"
     finally:
         assert restarted.stop() == 0
+
+
+def test_the_readme_example(tmp_path: Path) -> None:
+    """A task module in the working directory, served by `jobbers dev --tasks tasks`."""
+    (tmp_path / "tasks.py").write_text(
+        "from jobbers import task\n\n\n"
+        '@task(name="greet", max_retries=3, backoff="exponential")\n'
+        "async def greet(name: str) -> str:\n"
+        '    return f"Hello, {name}!"\n'
+    )
+    server = start_dev(tmp_path, "--tasks", "tasks")
+    try:
+        body = {"name": "greet", "kwargs": {"name": "Ada"}, "id": "greet-ada"}
+        assert httpx.post(f"{server.url}/tasks", json=body).status_code == 201
+        assert httpx.post(f"{server.url}/tasks", json=body).status_code == 200
+        with Client(server.url) as client:
+            done = client.wait("greet-ada", timeout=5)
+        assert (done["status"], done["result"], done["max_retries"]) == (
+            "completed",
+            "Hello, Ada!",
+            3,
+        )
+        assert httpx.post(f"{server.url}/tasks", json={"name": "add"}).status_code == 404
+    finally:
+        assert server.stop() == 0
