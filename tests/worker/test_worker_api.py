@@ -165,6 +165,17 @@ async def test_reports_survive_store_errors(
     assert outcomes == (["completed"] if failures < 5 else ["lease_lost", "completed"])
 
 
+async def test_a_crashed_helper_stops_the_worker(store: Store, log: Path) -> None:
+    worker = Worker(store, settings())
+
+    def broken() -> dict[str, int]:
+        raise RuntimeError("bug")
+
+    worker._lease_keeper._leases = broken
+    await asyncio.wait_for(worker.run(), 5)
+    assert not await store.workers()
+
+
 async def test_maintenance_in_many_workers_reaps_each_task_once(
     make_store: Callable[[], Store],
 ) -> None:

@@ -107,13 +107,15 @@ class Worker:
             asyncio.create_task(maintenance.run(), name="jobbers-maintenance"),
         ]
         flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
+        for helper in (*background, flusher):
+            helper.add_done_callback(self._helper_done)
         try:
             await self._claim_loop()
             await self._wait_for_running()
         finally:
             await self._hand_back_running()
             self._flusher.close()
-            await flusher
+            await asyncio.gather(flusher, return_exceptions=True)
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -122,6 +124,19 @@ class Worker:
             except Exception:
                 log.exception("worker %s: could not unregister", self.id)
             log.info("worker %s: stopped %r", self.id, self)
+
+    def _helper_done(self, helper: asyncio.Task[None]) -> None:
+        """A helper loop that dies of a bug stops the worker loudly rather than leaving it half
+        alive (claiming without renewing, say); unreported tasks are reaped and run again."""
+        if not helper.cancelled() and helper.exception() is not None:
+            log.error(
+                "worker %s: %s crashed; stopping",
+                self.id,
+                helper.get_name(),
+                exc_info=helper.exception(),
+            )
+            self.request_stop()
+            self.request_stop()
 
     async def _register(self) -> None:
         now = time.time()
