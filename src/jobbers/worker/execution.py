@@ -58,7 +58,11 @@ async def execute(spec: TaskSpec[..., Any] | None, record: TaskRecord, ctx: Task
 
 
 def _failed(exc: BaseException) -> Outcome:
-    return Outcome("failed", error=ErrorInfo(error_type_name(exc), str(exc), _traceback(exc)))
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not lose the report
+        message = f"<unprintable {type(exc).__name__}>"
+    return Outcome("failed", error=ErrorInfo(error_type_name(exc), message, _traceback(exc)))
 
 
 def _traceback(exc: BaseException) -> str:
