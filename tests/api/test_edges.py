@@ -102,6 +102,18 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading() -> N
     assert response["status"] == 413
 
 
+async def test_bulk_routes_have_a_larger_limit(api: httpx.AsyncClient, store: Store) -> None:
+    """10,000 ids of 128 characters are 1.3 MB: over the 1 MiB of a single submission."""
+    ids = [f"{i:0128d}" for i in range(10_000)]
+    response = await api.post("/task-status/bulk", json={"task_ids": ids})
+    assert response.status_code == 200
+    tasks = [{"name": "add", "kwargs": {"pad": "p" * 200}} for _ in range(6000)]
+    assert (await api.post("/tasks/bulk", json={"tasks": tasks})).status_code == 201
+    huge = [{"name": "add", "kwargs": {"pad": "p" * 1700}} for _ in range(10_000)]
+    assert (await api.post("/tasks/bulk", json={"tasks": huge})).status_code == 413
+    assert len(await store.statuses(ids)) == 0
+
+
 async def test_over_one_mebibyte_through_the_app(api: httpx.AsyncClient, store: Store) -> None:
     body = json.dumps({"name": "add", "kwargs": {"pad": "a" * (1 << 20)}}).encode()
 

@@ -163,8 +163,10 @@ async def test_bad_input_is_refused_and_stores_nothing(
 ) -> None:
     if path == "/tasks/bulk" and body.startswith(b"{"):
         body = b'{"tasks": [' + json.dumps(ADD).encode() + b", " + body + b"]}"
+    if path == "/tasks/bulk" and code == 413:
+        code = 422  # the bulk limit is larger, but each task's kwargs still must fit in 1 MiB
     response = await api.post(path, content=body, headers={"content-type": "application/json"})
-    assert response.status_code == code, response.text
+    assert response.status_code == code, response.text[:1000]
     assert "detail" in response.json()
     assert await stored_ids(store) == []
     assert await store.events(0, 10) == []

@@ -6,13 +6,18 @@ from fastapi import FastAPI
 
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
-from jobbers.api.limits import MAX_BODY_BYTES, BodyLimit
+from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
 from jobbers.api.routes import dead_letter, events, health, queues, tasks
 from jobbers.api.submissions import TaskCatalog
 from jobbers.store.base import Store
 
 
-def create_app(store: Store, token: str | None = None, max_body: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    store: Store,
+    token: str | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    max_bulk_body: int = MAX_BULK_BODY_BYTES,
+) -> FastAPI:
     """The caller owns the store: it opens it before and closes it after serving."""
     app = FastAPI(
         title="Jobbers Manager",
@@ -25,7 +30,9 @@ def create_app(store: Store, token: str | None = None, max_body: int = MAX_BODY_
     errors.install(app)
     for module in (health, tasks, events, dead_letter, queues):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(
+        BodyLimit, max_bytes=max_body, per_path=dict.fromkeys(BULK_PATHS, max_bulk_body)
+    )
     if token:
         app.add_middleware(BearerAuth, token=token)
     return app

@@ -2,16 +2,20 @@
 
 A declared ``Content-Length`` over the limit is refused before anything is read; a chunked body is
 counted as it streams in and refused as soon as it passes the limit. The body that fits is replayed
-to the app unchanged.
+to the app unchanged. Bulk routes take up to 10,000 items, which cannot fit in the 1 MiB that
+bounds a single submission, so they get a larger limit of their own.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024
+MAX_BULK_BODY_BYTES = 16 * 1024 * 1024
+BULK_PATHS = ("/tasks/bulk", "/task-status/bulk", "/tasks/cancel", "/dead-letter/resubmit")
 
 
 async def send_json(
@@ -33,21 +37,28 @@ async def send_json(
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int = MAX_BODY_BYTES,
+        per_path: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
-    async def _too_large(self, send: Send) -> None:
-        detail = f"request body is larger than the limit of {self.max_bytes} bytes"
+    async def _too_large(self, send: Send, limit: int) -> None:
+        detail = f"request body is larger than the limit of {limit} bytes"
         await send_json(send, 413, {"detail": detail}, [(b"connection", b"close")])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -59,8 +70,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(send)
+            if size > limit:
+                await self._too_large(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -7,6 +7,7 @@ integers, non-finite floats, nesting deeper than the JSON encoder can walk).
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -26,6 +27,8 @@ from jobbers.models import Status
 MAX_BATCH = 10_000
 MAX_SECONDS = 10 * 365 * 86400.0
 MAX_KWARGS_DEPTH = 64
+#: One task's kwargs, encoded; a bulk body may be larger than this, each task in it may not.
+MAX_KWARGS_BYTES = 1024 * 1024
 NAME_PATTERN = r"^[^\x00-\x1f]{1,200}$"
 
 TaskId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -84,6 +87,8 @@ class TaskSubmission(Strict):
     @classmethod
     def _kwargs_are_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         _check_json(value)
+        if len(json.dumps(value, separators=(",", ":"))) > MAX_KWARGS_BYTES:
+            raise ValueError(f"kwargs are larger than {MAX_KWARGS_BYTES} bytes")
         return value
 
     @field_validator("run_at")
