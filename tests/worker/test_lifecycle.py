@@ -105,3 +105,35 @@ async def test_sigterm_lets_running_tasks_finish_within_the_grace(
     for new in queued:  # claimed by nobody: the worker stopped claiming at once
         assert records[new.id].status == Status.SUBMITTED
         assert records[new.id].attempts == ()
+
+
+async def test_cancel_still_works_during_the_grace(store: Store, spawn: Spawn, log: Path) -> None:
+    worker = spawn(concurrency=2, grace=30.0)
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.sleep_async", seconds=30.0, log=str(log))])
+    await started_count(log, 1, 5)
+    worker.signal(signal.SIGTERM)
+    requested = time.monotonic()
+    await store.cancel(ids)
+    assert worker.wait(5) == 0  # nothing left to wait for once the cancelled task stopped
+    print(f"cancelled during the grace: worker exited {time.monotonic() - requested:.2f} s later")
+    assert [e["id"] for e in events(log, "cancelled")] == ids
+    assert (await store.statuses(ids))[ids[0]] == Status.CANCELLED
+
+
+async def test_second_sigterm_skips_the_grace(store: Store, spawn: Spawn, log: Path) -> None:
+    worker = spawn(concurrency=2, grace=30.0)
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.sleep_async", seconds=30.0, log=str(log))])
+    await started_count(log, 1, 5)
+    worker.signal(signal.SIGTERM)
+
+    async def in_grace() -> bool:  # two signals sent at once may merge into one
+        return "stopping; waiting up to" in worker.output()
+
+    await wait_for(in_grace, 5, "the worker to begin its grace period")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(5) == 0
+    [record] = (await store.get(ids)).values()
+    assert record.status == Status.SUBMITTED
+    assert [a.outcome for a in record.attempts] == ["handed_back"]
