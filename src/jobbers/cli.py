@@ -242,6 +242,13 @@ def dev(
         concurrency=concurrency,
         tasks=",".join(sorted(registered_names())) or "-",
     )
+    if "add" in registered_names():
+        auth = " -H 'Authorization: Bearer $JOBBERS_API_TOKEN'" if token else ""
+        typer.echo(
+            f"try: curl -X POST http://{host}:{port}/tasks -H 'Content-Type: application/json'"
+            f'{auth} -d \'{{"name": "add", "kwargs": {{"x": 1, "y": 2}}}}\'',
+            err=True,
+        )
     _run(_serve(store, (host, port, token), settings))
 
 
