@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -51,7 +52,11 @@ class _Call:
 
 def _answer(response: httpx.Response) -> Any:
     if response.is_success:
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            # Not the Manager talking (a proxy's page, a wrong URL): say what came back.
+            raise APIError(response.status_code, response.text[:500]) from None
     try:
         detail = response.json().get("detail", response.text)
     except (ValueError, AttributeError):
@@ -68,6 +73,11 @@ def _submission(
     if id is not None:
         body["id"] = id
     return body
+
+
+def _segment(task_id: str) -> str:
+    """An id as one path segment: a stray ``/`` or ``?`` must not reach another route."""
+    return quote(task_id, safe="")
 
 
 def _params(filters: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +99,7 @@ class _Calls:
 
     @staticmethod
     def get(task_id: str) -> _Call:
-        return _Call("GET", f"/tasks/{task_id}")
+        return _Call("GET", f"/tasks/{_segment(task_id)}")
 
     @staticmethod
     def statuses(task_ids: Sequence[str]) -> _Call:
@@ -103,7 +113,7 @@ class _Calls:
 
     @staticmethod
     def cancel(task_id: str) -> _Call:
-        return _Call("POST", f"/tasks/{task_id}/cancel")
+        return _Call("POST", f"/tasks/{_segment(task_id)}/cancel")
 
     @staticmethod
     def cancel_many(task_ids: Sequence[str]) -> _Call:

@@ -48,3 +48,23 @@ async def test_wait_times_out_with_the_last_status(store: Store) -> None:
         task = await client.submit("add")
         with pytest.raises(TimeoutError, match="submitted"):
             await client.wait(task["id"], timeout=0.1)
+
+
+async def test_odd_ids_stay_in_their_path_segment(store: Store) -> None:
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with AsyncClient("http://jobbers.test", transport=transport) as client:
+        for odd in ("a/cancel", "x?y=1", "../healthz"):
+            with pytest.raises(APIError) as missing:
+                await client.get(odd)
+            # ASGI hands routes a decoded path, so "%2F" still splits: never a success though.
+            assert missing.value.status_code in (404, 405)
+
+
+async def test_a_non_json_answer_is_an_api_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>proxy login</html>")
+
+    transport = httpx.MockTransport(handler)
+    async with AsyncClient("http://jobbers.test", transport=transport) as client:
+        with pytest.raises(APIError, match="proxy login"):
+            await client.healthz()
