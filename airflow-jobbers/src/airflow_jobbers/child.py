@@ -27,7 +27,14 @@ def _die_with_parent() -> None:
 
 
 def main() -> int:
-    """Read, validate and run one workload; return the process exit code."""
+    """Read, validate and run one workload from stdin; return the process exit code."""
+    raw = sys.stdin.buffer.read()
+    sys.stdin.close()
+    return run_bytes(raw)
+
+
+def run_bytes(raw: bytes) -> int:
+    """Validate and run one workload in this process (the child, or a fork-server fork)."""
     import os
 
     os.register_at_fork(after_in_child=_die_with_parent)
@@ -38,8 +45,6 @@ def main() -> int:
         run_workload,
     )
 
-    raw = sys.stdin.buffer.read()
-    sys.stdin.close()
     try:
         workload = parse_workload(raw)
     except InvalidWorkload as exc:

@@ -69,6 +69,21 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "60",
         "default": "60",
     },
+    "fork_server": {
+        "description": (
+            "Workers run each workload in a fork of a process that imported Airflow's task "
+            "machinery once (fast), instead of a fresh Python process (read by workers)."
+        ),
+        "type": "boolean",
+        "example": "True",
+        "default": "True",
+    },
+    "fork_server_preload": {
+        "description": "Extra modules the fork server imports once (e.g. your operators).",
+        "type": "string",
+        "example": "airflow.providers.standard.operators.bash",
+        "default": "",
+    },
     "kill_grace_period": {
         "description": "Seconds a cancelled workload process gets after SIGTERM before SIGKILL.",
         "type": "float",

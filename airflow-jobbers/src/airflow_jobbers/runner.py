@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds between SIGTERM and SIGKILL when a running workload is cancelled.
 KILL_GRACE_PERIOD = float(os.environ.get("AIRFLOW__JOBBERS__KILL_GRACE_PERIOD", "10"))
+#: Run workloads in forks of a process that imported Airflow once (``[jobbers] fork_server``).
+FORK_SERVER = os.environ.get("AIRFLOW__JOBBERS__FORK_SERVER", "true").lower() in (
+    "1",
+    "true",
+    "yes",
+)
 _OUTPUT_LINES = 40
 _PR_SET_PDEATHSIG = 1
 
@@ -57,9 +63,21 @@ async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[s
     check_workload(workload)
     await asyncio.to_thread(_validate_if_possible, workload)
     log.info("running %s (job %s, attempt %s)", summary, ctx.task_id, ctx.attempt)
-    code, output = await run_child(json.dumps(workload).encode())
+    code, output = await _run(json.dumps(workload).encode())
     token = str(workload[protocol.TOKEN_KEY])
     return outcome_for(code, [line.replace(token, "***") for line in output], summary)
+
+
+async def _run(data: bytes) -> tuple[int, list[str]]:
+    """In a fork of the warm fork server when enabled, else (or if it is down) a fresh child."""
+    if FORK_SERVER:
+        from airflow_jobbers.fork_client import ForkServerUnavailable, run_forked
+
+        try:
+            return await run_forked(data, KILL_GRACE_PERIOD)
+        except ForkServerUnavailable as exc:
+            log.warning("fork server unavailable (%s); using a fresh process", exc)
+    return await run_child(data)
 
 
 def check_workload(workload: Any) -> None:

@@ -495,6 +495,15 @@ class Stack:
             if ((job.get("kwargs") or {}).get("workload") or {}).get("ti", {}).get("id") == ti_id
         ]
 
+    def jobs_for_task(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """Jobs of every try of a task (Airflow 3 gives each try its own TI id)."""
+        found = []
+        for job in self.runner_jobs():
+            ti = ((job.get("kwargs") or {}).get("workload") or {}).get("ti") or {}
+            if (ti.get("dag_id"), ti.get("run_id"), ti.get("task_id")) == (dag_id, run_id, task_id):
+                found.append(job)
+        return found
+
     def stored_tokens(self) -> set[str]:
         """Every JWT in the Jobbers store file, found without knowing its schema."""
         found: set[str] = set()

@@ -60,9 +60,16 @@ def test_failing_task_retries_then_fails_without_state_mismatch(stack: Stack) ->
         "GET", "/eventLogs", params={"dag_id": "jobbers_fail_retry", "event": "state mismatch"}
     )
     assert mismatches["total_entries"] == 0
-    row = stack.ti_rows("jobbers_fail_retry", run_id)["always_fails"]
-    jobs = stack.wait_jobs_for_ti(row["id"])
-    assert len(jobs) == 2
+    jobs = wait_for(
+        lambda: (
+            (j := stack.jobs_for_task("jobbers_fail_retry", run_id, "always_fails"))
+            and all(x["status"] == "completed" for x in j)
+            and j
+        ),
+        60,
+        "both tries' jobs to end",
+    )
+    assert sorted(j["kwargs"]["workload"]["ti"]["try_number"] for j in jobs) == [1, 2]
     assert {j["status"] for j in jobs} == {"completed"}
     assert all(j["result"]["outcome"] == "finished" for j in jobs)
 

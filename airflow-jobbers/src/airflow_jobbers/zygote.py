@@ -1,0 +1,183 @@
+"""Fork server: import Airflow's task machinery once, then fork one process per workload.
+
+A plain child pays Python start-up plus about two seconds of CPU importing Airflow for every
+task instance; a fork of this warm process pays neither (DESIGN.md, "Speed").
+
+``python -m airflow_jobbers.zygote SOCKET`` listens on a Unix socket (mode 0600). Per
+connection the runner sends an 8-byte big-endian length and the workload JSON; the server forks
+a process that starts its own session, writes ``PID <pid>`` and then its output to the
+connection, and runs the workload exactly as ``airflow_jobbers.child`` does. When that process
+ends the server writes ``\\0EXIT <code>`` (a negative code is a signal) and closes the
+connection. The workload, with its token, only ever travels over the socket.
+
+The server is single-threaded (a selector over the listening socket and a SIGCHLD wake-up pipe),
+so forking it is safe; it dies with the worker that started it (Linux parent-death signal), and
+every process it forks dies with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import selectors
+import signal
+import socket
+import sys
+import traceback
+
+from airflow_jobbers import protocol
+from airflow_jobbers.child import _die_with_parent
+
+EXIT_PREFIX = b"\0EXIT "
+_MAX_WORKLOAD = 64 * 1024 * 1024
+PRELOAD = (
+    "airflow_jobbers.workload",
+    "airflow.executors.base_executor",
+    "airflow.executors.workloads",
+    "airflow.sdk",
+    "airflow.sdk.execution_time.supervisor",
+    "airflow.sdk.execution_time.task_runner",
+    "airflow.sdk.execution_time.callback_supervisor",
+)
+
+
+def preload() -> None:
+    """Import what every workload needs, plus ``[jobbers] fork_server_preload`` modules."""
+    extra = os.environ.get("AIRFLOW__JOBBERS__FORK_SERVER_PRELOAD", "")
+    for name in (*PRELOAD, *(m.strip() for m in extra.split(",") if m.strip())):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # a missing optional module only costs speed
+            print(f"airflow-jobbers fork server: cannot preload {name}: {exc}", file=sys.stderr)
+    from airflow_jobbers.workload import _adapter
+
+    _adapter()
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size:
+        chunk = conn.recv(min(size, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the runner closed the connection before sending the workload")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+class ForkServer:
+    """The accept/fork/reap loop."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            self.listener.bind(path)
+        finally:
+            os.umask(old_umask)
+        self.listener.listen(128)
+        self.conns: dict[int, socket.socket] = {}
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+
+    def serve_forever(self) -> None:
+        while True:
+            for key, _ in self.selector.select(timeout=1.0):
+                if key.fileobj is self.listener:
+                    self._accept()
+                else:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self.wake_r, 4096)
+            self._reap()
+
+    def _accept(self) -> None:
+        conn, _ = self.listener.accept()
+        try:
+            conn.settimeout(30)
+            size = int.from_bytes(_recv_exact(conn, 8), "big")
+            if not 0 < size <= _MAX_WORKLOAD:
+                raise ValueError(f"bad workload size {size}")
+            data = _recv_exact(conn, size)
+        except (OSError, ValueError) as exc:
+            print(f"airflow-jobbers fork server: bad request: {exc}", file=sys.stderr)
+            conn.close()
+            return
+        pid = os.fork()
+        if pid == 0:
+            self._child(conn, data)  # never returns
+        self.conns[pid] = conn
+
+    def _child(self, conn: socket.socket, data: bytes) -> None:
+        code = protocol.EXIT_ERROR
+        try:
+            self.selector.close()
+            self.listener.close()
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            for other in self.conns.values():
+                other.close()
+            os.setsid()
+            _die_with_parent()
+            conn.settimeout(None)
+            fd = conn.fileno()
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            conn.close()
+            os.write(1, f"PID {os.getpid()}\n".encode())
+            from airflow_jobbers.child import run_bytes
+
+            code = run_bytes(data)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.conns.pop(pid, None)
+            if conn is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            with contextlib.suppress(OSError):
+                conn.sendall(EXIT_PREFIX + str(code).encode() + b"\n")
+            conn.close()
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m airflow_jobbers.zygote SOCKET_PATH")
+    _die_with_parent()
+    preload()
+    server = ForkServer(sys.argv[1])
+    print(f"airflow-jobbers fork server ready on {sys.argv[1]}", file=sys.stderr, flush=True)
+    # Tell the worker (stdout is its pipe), then let go of that pipe.
+    os.write(1, b"ready\n")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
