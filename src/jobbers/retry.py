@@ -28,10 +28,16 @@ def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random | None = N
     return delay
 
 
+#: Errors the worker's death or a stuck task causes, not the task's code: ``retry_on`` does not
+#: filter them out, but they still count against ``max_retries`` so a task that kills its worker
+#: cannot loop forever.
+INFRASTRUCTURE_ERRORS = frozenset({"LeaseLost", "HeartbeatTimeout"})
+
+
 def is_retryable(policy: RetryPolicy, error_type: str, retries_done: int) -> bool:
     if retries_done >= policy.max_retries:
         return False
-    if not policy.retry_on:
+    if not policy.retry_on or error_type in INFRASTRUCTURE_ERRORS:
         return True
     short = error_type.rsplit(".", 1)[-1]
     return any(t == error_type or t.rsplit(".", 1)[-1] == short for t in policy.retry_on)

@@ -286,7 +286,7 @@ async def test_dead_letters_resubmit_with_a_fresh_budget(store: Store) -> None:
     assert [t.id for t in dead.tasks] == [task.id]
     assert await store.resubmit([task.id, "unknown"], now=T0 + 1) == [task.id]
     [again] = await store.claim("w", ["default"], 1, LEASE, now=T0 + 1)
-    assert (again.id, again.attempt, again.retries) == (task.id, 2, 0)
+    assert (again.id, again.attempt, again.retries, again.error) == (task.id, 2, 0, None)
     assert await store.resubmit([task.id]) == []
 
 
@@ -498,3 +498,22 @@ async def test_random_operations_only_ever_make_allowed_transitions(store: Store
     assert {Status.COMPLETED, Status.DEAD, Status.CANCELLED} <= {
         s for seq in history.values() for s in seq
     }
+
+
+async def test_a_lost_worker_is_retried_whatever_retry_on_says(store: Store) -> None:
+    policy = RetryPolicy(max_retries=1, retry_on=("ConnectionError",), base_delay=0.0)
+    task = new(policy=policy)
+    await store.submit([task], now=T0)
+    await store.claim("gone", ["default"], 1, LEASE, now=T0)
+    await store.reap(now=T0 + LEASE + 1)
+    assert (await store.statuses([task.id]))[task.id] is Status.SCHEDULED
+    await store.claim("gone-too", ["default"], 1, LEASE, now=T0 + LEASE + 1)
+    await store.reap(now=T0 + 2 * LEASE + 2)
+    assert (await store.statuses([task.id]))[task.id] is Status.DEAD
+
+
+async def test_workers_not_seen_for_long_are_dropped_by_reap(store: Store) -> None:
+    await store.register_worker(WorkerInfo("old", "h", ("default",), T0, T0, 0), [], now=T0)
+    await store.register_worker(WorkerInfo("new", "h", ("default",), T0, T0, 0), [], now=T0 + 900)
+    await store.reap(now=T0 + 901)
+    assert [w.id for w in await store.workers()] == ["new"]

@@ -157,7 +157,7 @@ async def test_reports_survive_store_errors(
     worker = Worker(flaky, settings(lease=0.5, maintenance_interval=0.1))
     running = asyncio.create_task(worker.run())
     ids = await submit(store, [new_task("wt.sleep_async", seconds=0.0, log=str(log))])
-    [record] = (await wait_statuses(store, ids, {Status.COMPLETED}, 10)).values()
+    [record] = (await wait_statuses(store, ids, {Status.COMPLETED}, 30)).values()
     worker.request_stop()
     await running
     await flaky.close()

@@ -40,8 +40,10 @@ from jobbers.store.base import (
     Submitted,
 )
 from jobbers.store.sqlite_steps import (
-    CHANGE_POLL,
+    CHANGE_POLL_MAX,
+    CHANGE_POLL_MIN,
     SCHEMA,
+    STALE_WORKER,
     T,
     apply_outcome,
     chunks,
@@ -137,6 +139,7 @@ class SQLiteStore:
         version = self._seen_version
         if version is None:
             version = await self._read(data_version)
+        poll = CHANGE_POLL_MIN
         while self._local_writes == writes:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -144,7 +147,7 @@ class SQLiteStore:
             waiter: asyncio.Future[None] = loop.create_future()
             self._waiters.append(waiter)
             try:
-                await asyncio.wait_for(waiter, min(CHANGE_POLL, remaining))
+                await asyncio.wait_for(waiter, min(poll, remaining))
                 return
             except TimeoutError:
                 pass
@@ -153,6 +156,7 @@ class SQLiteStore:
                     self._waiters.remove(waiter)
             if await self._read(data_version) != version:
                 return
+            poll = min(poll * 2, CHANGE_POLL_MAX)
 
     async def close(self) -> None:
         def _close() -> None:
@@ -414,7 +418,7 @@ class SQLiteStore:
                 move(conn, task_id, Status.DEAD, Status.SUBMITTED, at, None, "resubmitted")
                 conn.execute(
                     "UPDATE tasks SET retries = 0, due_at = NULL, finished_at = NULL,"
-                    " worker = NULL, result = NULL WHERE id = ?",
+                    " worker = NULL, result = NULL, error = NULL WHERE id = ?",
                     (task_id,),
                 )
                 moved.append(task_id)
@@ -568,6 +572,7 @@ class SQLiteStore:
                 )
                 stall(conn, row["id"], row["worker"], row["attempt"], "stalled", error, at)
             conn.execute("DELETE FROM starts WHERE at < ?", (at - 3600.0,))
+            conn.execute("DELETE FROM workers WHERE last_seen < ?", (at - STALE_WORKER,))
             return MaintenanceReport(reaped=len(expired), stalled=len(lapsed))
 
         return await self._write(txn)

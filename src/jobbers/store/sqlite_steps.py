@@ -101,8 +101,12 @@ CREATE TABLE IF NOT EXISTS task_definitions (
 
 #: Stay well under SQLite's bound-parameter limit.
 CHUNK = 5000
-#: How often ``wait_for_change`` looks at PRAGMA data_version for other processes' commits.
-CHANGE_POLL = 0.01
+#: ``wait_for_change`` looks at PRAGMA data_version for other processes' commits, first every
+#: 5 ms, backing off to 50 ms: a busy worker reacts fast, an idle one costs ~1 % of a core.
+CHANGE_POLL_MIN = 0.005
+CHANGE_POLL_MAX = 0.05
+#: A worker not seen for this long (killed without unregistering) is dropped from the list.
+STALE_WORKER = 600.0
 TASK_COLUMNS = (
     "id, name, queue, kwargs, status, priority, policy, retries, attempt, due_at, submitted_at,"
     " updated_at, started_at, finished_at, worker, lease_expires_at, heartbeat_at, result, error"
