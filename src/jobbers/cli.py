@@ -62,6 +62,16 @@ ConcurrencyOpt = Annotated[
     int,
     typer.Option("--concurrency", envvar="JOBBERS_CONCURRENCY", min=1, help="Tasks run at once."),
 ]
+LeaseOpt = Annotated[
+    float,
+    typer.Option(
+        "--lease",
+        envvar="JOBBERS_LEASE",
+        min=0.1,
+        help="Seconds a claimed task stays this worker's without renewal; a killed worker's"
+        " tasks are retried after this.",
+    ),
+]
 GraceOpt = Annotated[
     float,
     typer.Option(
@@ -199,12 +209,15 @@ async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
         after()
 
 
-def _settings(queues: str, concurrency: int, grace: float) -> WorkerSettings:
+def _settings(queues: str, concurrency: int, grace: float, lease: float) -> WorkerSettings:
     from jobbers.worker import WorkerSettings
 
     try:
         return WorkerSettings(
-            queues=tuple(_split(queues)), concurrency=concurrency, shutdown_grace=grace
+            queues=tuple(_split(queues)),
+            concurrency=concurrency,
+            shutdown_grace=grace,
+            lease=lease,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from exc
@@ -227,12 +240,13 @@ def dev(
     queues: QueuesOpt = "default",
     concurrency: ConcurrencyOpt = 10,
     grace: GraceOpt = 5.0,
+    lease: LeaseOpt = 30.0,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
     _logging(log_level)
     _load_tasks(tasks)
-    settings = _settings(queues, concurrency, grace)
+    settings = _settings(queues, concurrency, grace, lease)
     _banner(
         "dev",
         api=f"http://{host}:{port}",
@@ -281,12 +295,13 @@ def worker(
     queues: QueuesOpt = "default",
     concurrency: ConcurrencyOpt = 10,
     grace: GraceOpt = 30.0,
+    lease: LeaseOpt = 30.0,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
     _logging(log_level)
     _load_tasks(tasks)
-    settings = _settings(queues, concurrency, grace)
+    settings = _settings(queues, concurrency, grace, lease)
     _banner("worker", store=store, queues=queues, concurrency=concurrency)
     _run(_serve(store, None, settings))
 
