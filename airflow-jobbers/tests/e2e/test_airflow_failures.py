@@ -113,6 +113,15 @@ def test_mark_failed_through_the_api_stops_the_task_on_the_worker(stack: Stack) 
     stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"running"}, timeout=120)
     job_id = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]["external_executor_id"]
     wait_for(lambda: stack.job(job_id)["status"] == "started", 30, "the job to start")
+    # While it runs, its log is readable through Airflow's API (the worker's log server or the
+    # shared log folder), and the executor adds where the job runs.
+    log_path = f"/dags/jobbers_sleep/dagRuns/{run_id}/taskInstances/sleeper/logs/1"
+    running_log = wait_for(
+        lambda: "Jobbers job" in str(body := stack.api("GET", log_path)) and body,
+        60,
+        "the running task's log with the executor's lines",
+    )
+    assert job_id in str(running_log)
     marked_at = time.monotonic()
     stack.api(
         "PATCH",
@@ -128,3 +137,4 @@ def test_mark_failed_through_the_api_stops_the_task_on_the_worker(stack: Stack) 
     assert job["status"] == "completed", job  # the supervisor ended normally (server terminated)
     assert stack.ti("jobbers_sleep", run_id, "sleeper")["state"] == "failed"
     assert stack.wait_run("jobbers_sleep", run_id, timeout=60) == "failed"
+    assert stack.api("GET", log_path)["content"]  # and after the end
