@@ -10,6 +10,7 @@ Uses the e2e harness (same processes, ports and cached venv); not part of the te
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,26 @@ sys.path.insert(0, str(HERE.parent / "src"))
 from airflow_harness import Stack, ensure_venv, postgres_database  # noqa: E402
 
 
+def _cpu(pid: int) -> str:
+    """utime+stime / cutime+cstime of a process, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return "gone"
+    tick = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / tick
+    reaped = (int(fields[13]) + int(fields[14])) / tick
+    return f"{own:7.1f} / {reaped:7.1f}"
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
@@ -33,7 +54,15 @@ def main() -> None:
     venv = ensure_venv()
     work = Path(tempfile.mkdtemp(prefix="airflow-jobbers-bench-"))
     with postgres_database() as db:
-        stack = Stack(venv=venv, work=work, db_name=db)
+        # Airflow's defaults for the timers the tests shorten (a 200-task run queues for longer).
+        production_timers = {
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "120",
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "300",
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "5",
+            "AIRFLOW__JOBBERS__RECONCILE_INTERVAL": "60",
+        }
+        stack = Stack(venv=venv, work=work, db_name=db, overrides=production_timers)
         stack.markers.mkdir(parents=True)
         try:
             assert stack.run(stack.bin("airflow"), "db", "migrate").returncode == 0
@@ -58,6 +87,11 @@ def main() -> None:
                     f"{args.concurrency} slots)",
                     flush=True,
                 )
+            print("CPU seconds (own / reaped children) per process:")
+            for name, proc in stack.procs.items():
+                print(f"  {name:<14} {_cpu(proc.pid)}")
+                for child in _children(proc.pid):
+                    print(f"    child {child:<8} {_cpu(child)}")
         finally:
             stack.stop_all()
             shutil.rmtree(work, ignore_errors=True)

@@ -18,6 +18,7 @@ every process it forks dies with it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import selectors
@@ -39,6 +40,14 @@ PRELOAD = (
     "airflow.sdk.execution_time.supervisor",
     "airflow.sdk.execution_time.task_runner",
     "airflow.sdk.execution_time.callback_supervisor",
+    # what the task process needs to load a DAG bundle and parse a typical DAG file
+    "airflow.dag_processing.bundles.manager",
+    "airflow.dag_processing.dagbag",
+    "airflow.sdk.bases.decorator",
+    "airflow.sdk.definitions.decorators",
+    "airflow.providers.standard.decorators.python",
+    "airflow.providers.standard.operators.python",
+    "airflow.providers.standard.operators.bash",
 )
 
 
@@ -53,6 +62,10 @@ def preload() -> None:
     from airflow_jobbers.workload import _adapter
 
     _adapter()
+    # Move everything imported so far out of the garbage collector's reach: forks then don't
+    # copy those pages when a collection would have touched them (copy-on-write stays shared).
+    gc.collect()
+    gc.freeze()
 
 
 def _recv_exact(conn: socket.socket, size: int) -> bytes:

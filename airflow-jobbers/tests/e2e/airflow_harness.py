@@ -120,6 +120,7 @@ class Stack:
     api_port: int = field(default_factory=spare_port)
     manager_port: int = field(default_factory=spare_port)
     log_server_port: int = field(default_factory=spare_port)
+    overrides: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
     finished: list[Proc] = field(default_factory=list)
     _api: httpx.Client | None = None
@@ -196,6 +197,7 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.overrides)
         return env
 
     # -- processes ---------------------------------------------------------------------------
