@@ -5,16 +5,18 @@
 #
 #   airflow-jobbers/scripts/run-e2e.sh [pytest args...]
 #
-# Runs under the repository's test interpreter ($PYTHON, default .venv/bin/python, which needs
-# pytest, pytest-timeout and httpx); Airflow runs from its own cached virtualenv, built on first
-# use by ensure-venv.sh (a few minutes once, about a second afterwards).
+# Runs under the repository's test interpreter ($PYTHON, default $JOBBERS_VENV/bin/python, else
+# .venv/bin/python; it needs pytest, pytest-timeout and httpx). Airflow runs from its own cached
+# virtualenv, built on first use by ensure-venv.sh (minutes once, about a second afterwards).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROVIDER_DIR="$(dirname "$HERE")"
 REPO="$(dirname "$PROVIDER_DIR")"
-PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
+cd "$REPO"
+PYTHON="${PYTHON:-${JOBBERS_VENV:-.venv}/bin/python}"
 [[ -x "$PYTHON" ]] || PYTHON="$(command -v python3)"
+PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"  # absolute, links kept
 
 if ! pg_isready -q -h "${JOBBERS_E2E_PGHOST:-127.0.0.1}" -p "${JOBBERS_E2E_PGPORT:-5432}"; then
     echo "run-e2e: PostgreSQL is not answering on 127.0.0.1:5432 (trust auth, user postgres)" >&2
@@ -25,6 +27,5 @@ start=$(date +%s)
 timeout 1500 bash "$HERE/ensure-venv.sh" >/dev/null
 echo "run-e2e: Airflow venv ready in $(( $(date +%s) - start ))s"
 
-cd "$REPO"
 exec timeout 2400 "$PYTHON" -m pytest -c "$PROVIDER_DIR/pyproject.toml" \
     --rootdir "$PROVIDER_DIR" -p no:cacheprovider "$PROVIDER_DIR/tests" "$@"

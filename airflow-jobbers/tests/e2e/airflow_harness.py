@@ -248,6 +248,32 @@ class Stack:
         for name in list(self.procs):
             self.stop(name)
 
+    def leftovers(self) -> list[int]:
+        """PIDs of live processes that carry this stack's environment (our descendants)."""
+        needle = f"JOBBERS_E2E_MARKERS={self.markers}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                    if state != "Z":
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+        return found
+
+    def reap_leftovers(self, timeout: float = 15.0) -> list[int]:
+        """Wait for our descendants to go; SIGKILL (by PID) and return the ones that did not."""
+        deadline = time.monotonic() + timeout
+        while (pids := self.leftovers()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pids
+
     def bin(self, tool: str) -> str:
         return str(self.venv / "bin" / tool)
 

@@ -45,6 +45,9 @@ def stack() -> Iterator[Stack]:
             if s._jobbers is not None:
                 s._jobbers.close()
             s.stop_all()
+            left = s.reap_leftovers()
+            if left:
+                print(f"\ne2e: killed {len(left)} leftover process(es): {left}")
             print(f"\ne2e logs in {work}" if keep else "")
             if not keep:
                 shutil.rmtree(work, ignore_errors=True)

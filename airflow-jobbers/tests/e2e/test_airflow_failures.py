@@ -138,3 +138,26 @@ def test_mark_failed_through_the_api_stops_the_task_on_the_worker(stack: Stack) 
     assert stack.ti("jobbers_sleep", run_id, "sleeper")["state"] == "failed"
     assert stack.wait_run("jobbers_sleep", run_id, timeout=60) == "failed"
     assert stack.api("GET", log_path)["content"]  # and after the end
+
+
+def test_cancelling_a_running_job_in_jobbers_stops_its_processes(stack: Stack) -> None:
+    """Cancellation from Jobbers' side (dashboard/API) reaches the running workload: SIGTERM to
+    its process group, SIGKILL after the grace period (5 s here); nothing is left running."""
+    run_id = stack.trigger("jobbers_sleep", {"sleep": 300})
+    stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"running"}, timeout=120)
+    job_id = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]["external_executor_id"]
+    line = wait_for(
+        lambda: [x for x in stack.marker_lines("sleep") if run_id in x], 60, "the task body"
+    )
+    task_pid = int(line[0].split()[-1])
+    assert _pid_alive(task_pid)
+    stack.jobbers("POST", f"/tasks/{job_id}/cancel")
+    assert stack.wait_job(job_id, timeout=60)["status"] == "cancelled"
+    wait_for(lambda: not _pid_alive(task_pid), 30, "the task process to stop")
+    # Airflow learns it through the task's heartbeat; end the run now rather than waiting.
+    stack.api(
+        "PATCH",
+        f"/dags/jobbers_sleep/dagRuns/{run_id}/taskInstances/sleeper",
+        json={"new_state": "failed"},
+    )
+    assert stack.wait_run("jobbers_sleep", run_id, timeout=120) == "failed"
