@@ -36,20 +36,25 @@ fi
 
 # Our own packages: editable, so code changes need no reinstall; reinstalled only when a
 # pyproject (dependencies, entry points) changes.
-key="$(cat "$REPO/pyproject.toml" "$PROVIDER_DIR/pyproject.toml" | sha256sum | cut -c1-16)-${REPO//\//_}-dev${DEV}"
+key="$(cat "$REPO/pyproject.toml" "$PROVIDER_DIR/pyproject.toml" | sha256sum | cut -c1-16)-${REPO//\//_}"
 own_marker="$VENV/.own-${key}"
+constraints="$(mktemp)"
+trap 'rm -f "$constraints"' EXIT
+pin_installed() {
+    # Pin everything already installed, so what we add never moves Airflow's dependencies.
+    "$VENV/bin/pip" freeze --exclude-editable | grep -v -e '^-e ' -e ' @ ' > "$constraints" || true
+}
 if [[ ! -f "$own_marker" ]]; then
     log "installing jobbers and airflow-jobbers from $REPO (editable)"
-    constraints="$(mktemp)"
-    trap 'rm -f "$constraints"' EXIT
-    # Pin everything already installed, so our packages can add dependencies but never move
-    # Airflow's.
-    "$VENV/bin/pip" freeze --exclude-editable | grep -v -e '^-e ' -e ' @ ' > "$constraints" || true
-    extra=()
-    [[ $DEV == 1 ]] && extra=(mypy ruff pytest pytest-timeout)
-    "$VENV/bin/pip" install -q -c "$constraints" -e "$REPO" -e "$PROVIDER_DIR" "${extra[@]}"
+    pin_installed
+    "$VENV/bin/pip" install -q -c "$constraints" -e "$REPO" -e "$PROVIDER_DIR"
     "$VENV/bin/python" -c "import jobbers, airflow_jobbers.provider"
     rm -f "$VENV"/.own-*
     touch "$own_marker"
+fi
+if [[ $DEV == 1 && ! -x "$VENV/bin/mypy" ]]; then
+    log "installing mypy, ruff and pytest into $VENV"
+    pin_installed
+    "$VENV/bin/pip" install -q -c "$constraints" mypy ruff pytest pytest-timeout
 fi
 echo "$VENV"
