@@ -120,6 +120,16 @@ class JobbersExecutor(BaseExecutor):
                 type(exc).__name__,
             )
 
+    def _feed_tail(self) -> str:
+        """The cursor of the newest event (the API has no 'latest': search for it)."""
+        client = self._get_client()
+
+        def empty_after(cursor: int) -> bool:
+            events, _ = client.events(after=str(cursor), limit=1)
+            return not events
+
+        return str(protocol.find_feed_tail(empty_after))
+
     # -- submitting ----------------------------------------------------------------------------
 
     def _process_workloads(self, workload_items: Sequence[ExecutorWorkload]) -> None:
