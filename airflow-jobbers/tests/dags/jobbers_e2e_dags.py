@@ -171,3 +171,29 @@ with DAG("jobbers_bench_200", schedule=None, start_date=START, catchup=False, ma
     leaves = [bench_leaf.override(task_id=f"leaf_{i:03d}")() for i in range(200)]
     first >> leaves
     leaves >> bench_collect() >> bench_finish()
+
+
+try:  # executor callbacks (Airflow 3.2+): a missed deadline runs a SyncCallback on Jobbers
+    from airflow.sdk.definitions.callback import SyncCallback
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+except ImportError:  # pragma: no cover - older Airflow
+    SyncCallback = None
+
+if SyncCallback is not None:
+    with DAG(
+        "jobbers_deadline",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        deadline=DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=timedelta(seconds=3),
+            callback=SyncCallback("jobbers_e2e_callbacks.record_missed_deadline"),
+        ),
+    ):
+
+        @task
+        def slow() -> None:
+            _sleep_from_conf("sleep", 20)
+
+        slow()
