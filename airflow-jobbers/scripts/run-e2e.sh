@@ -28,4 +28,4 @@ timeout 1500 bash "$HERE/ensure-venv.sh" >/dev/null
 echo "run-e2e: Airflow venv ready in $(( $(date +%s) - start ))s"
 
 exec timeout 2400 "$PYTHON" -m pytest -c "$PROVIDER_DIR/pyproject.toml" \
-    --rootdir "$PROVIDER_DIR" -p no:cacheprovider "$PROVIDER_DIR/tests" "$@"
+    --rootdir "$PROVIDER_DIR" -p no:cacheprovider --durations=15 "$PROVIDER_DIR/tests" "$@"

@@ -209,7 +209,8 @@ class JobbersExecutor(BaseExecutor):
                 self._submit_failed([entry], f"Manager error {exc.status_code}")
             else:
                 self._pop_queued(key)
-                self.fail(key, f"Jobbers rejected the workload ({exc.status_code}): {exc.detail}")
+                detail = protocol.scrub(exc.detail)
+                self.fail(key, f"Jobbers rejected the workload ({exc.status_code}): {detail}")
         except Exception as exc:
             self._submit_failed([entry], type(exc).__name__)
         else:
@@ -509,7 +510,7 @@ class JobbersExecutor(BaseExecutor):
             )
             error = attempt.get("error")
             if isinstance(error, dict) and error.get("message"):
-                line += f" ({str(error['message'])[:500]})"
+                line += f" ({protocol.scrub(error['message'])})"
             messages.append(line)
         return messages, []
 

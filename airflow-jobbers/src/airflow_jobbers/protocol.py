@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +84,15 @@ def workload_summary(workload: Any) -> str:
     if isinstance(callback, dict):
         return f"{kind} callback={callback.get('id')}"
     return str(kind)
+
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def scrub(text: object, limit: int = 500) -> str:
+    """``str(text)`` shortened, with anything shaped like a JWT replaced by ``***``: for
+    messages that end up in Airflow's audit log (e.g. a Manager error detail)."""
+    return _JWT.sub("***", str(text))[:limit]
 
 
 def redact(value: Any) -> Any:

@@ -11,6 +11,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_jobbers.protocol import scrub
+
 #: Result ``outcome`` of a runner task that found the task instance already running elsewhere.
 OUTCOME_DUPLICATE = "duplicate"
 #: Result ``outcome`` of a runner task whose workload process ran to its end.
@@ -62,4 +64,4 @@ def describe(status: str, reason: str | None, worker: str | None) -> str:
         text += f": {reason}"
     if worker:
         text += f" (worker {worker})"
-    return text[:1000]
+    return scrub(text, 1000)

@@ -88,6 +88,14 @@ def test_summary_and_redact_never_show_the_token() -> None:
     assert token not in json.dumps(protocol.redact({"workload": workload}))
 
 
+def test_scrub_hides_jwts_in_free_text() -> None:
+    token = _jwt({"exp": 1, "sub": "x"})
+    text = protocol.scrub(f"bad workload {{'token': '{token}'}} " + "x" * 1000)
+    assert token not in text
+    assert "***" in text
+    assert len(text) == 500
+
+
 def test_the_core_redacts_the_runner_kwargs() -> None:
     """The key name the runner's kwargs use is one the core's API/dashboard/log redaction masks."""
     jobbers_redact = pytest.importorskip("jobbers.redact")
