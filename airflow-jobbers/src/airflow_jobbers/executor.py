@@ -293,10 +293,6 @@ class JobbersExecutor(BaseExecutor):
             self.success(job.key, info)
         elif action == Action.FAIL:
             self.fail(job.key, info)
-        elif action == Action.REMOVED and job.is_task:
-            self.change_state(job.key, TaskInstanceState.REMOVED, info)
-        elif action == Action.REMOVED:
-            self.fail(job.key, info)
         else:  # Action.FORGET: revoked by us, or a duplicate delivery: no event
             self.running.discard(job.key)
 

@@ -28,8 +28,11 @@ class Action(enum.Enum):
     RUNNING = "running"  # the job started (reported for callbacks only)
     SUCCESS = "success"  # the workload process ended normally, whatever the task's own outcome
     CHECK_RESULT = "check_result"  # completed, but it might have been a duplicate delivery
-    FAIL = "fail"  # the workload process failed, was lost, stalled or was dead-lettered
-    REMOVED = "removed"  # cancelled in Jobbers by someone else than this executor
+    #: The workload process failed, was lost, stalled or dead-lettered, or someone other than
+    #: this executor cancelled the job. (The RFC mapped that last case to ``removed``, but the
+    #: scheduler ignores ``removed`` events, so the task instance would sit in running until
+    #: the heartbeat timeout; ``fail`` lets Airflow retry or fail it at once.)
+    FAIL = "fail"
     FORGET = "forget"  # cancelled by this executor's revoke_task: no event
 
 
@@ -41,10 +44,8 @@ def action_for(status: str, *, revoked: bool = False, maybe_duplicate: bool = Fa
     """
     if status == "completed":
         return Action.CHECK_RESULT if maybe_duplicate else Action.SUCCESS
-    if status in ("failed", "stalled", "dead"):
+    if status in ("failed", "stalled", "dead", "cancelled"):
         return Action.FORGET if revoked else Action.FAIL
-    if status == "cancelled":
-        return Action.FORGET if revoked else Action.REMOVED
     if status == "started":
         return Action.RUNNING
     return Action.NONE

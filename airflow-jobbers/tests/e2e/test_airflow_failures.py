@@ -141,8 +141,10 @@ def test_mark_failed_through_the_api_stops_the_task_on_the_worker(stack: Stack) 
 
 
 def test_cancelling_a_running_job_in_jobbers_stops_its_processes(stack: Stack) -> None:
-    """Cancellation from Jobbers' side (dashboard/API) reaches the running workload: SIGTERM to
-    its process group, SIGKILL after the grace period (5 s here); nothing is left running."""
+    """Cancellation from Jobbers' side (API, CLI) reaches the running workload: SIGTERM to its
+    process group, SIGKILL after the grace period (5 s here); nothing is left running, and the
+    executor reports the failure so Airflow fails the task instance at once (no retries here),
+    not at the heartbeat timeout."""
     run_id = stack.trigger("jobbers_sleep", {"sleep": 300})
     stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"running"}, timeout=120)
     job_id = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]["external_executor_id"]
@@ -154,10 +156,5 @@ def test_cancelling_a_running_job_in_jobbers_stops_its_processes(stack: Stack) -
     stack.jobbers("POST", f"/tasks/{job_id}/cancel")
     assert stack.wait_job(job_id, timeout=60)["status"] == "cancelled"
     wait_for(lambda: not _pid_alive(task_pid), 30, "the task process to stop")
-    # Airflow learns it through the task's heartbeat; end the run now rather than waiting.
-    stack.api(
-        "PATCH",
-        f"/dags/jobbers_sleep/dagRuns/{run_id}/taskInstances/sleeper",
-        json={"new_state": "failed"},
-    )
+    stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"failed"}, timeout=90)
     assert stack.wait_run("jobbers_sleep", run_id, timeout=120) == "failed"

@@ -40,7 +40,7 @@ def _workload(token: str) -> dict[str, object]:
         ("failed", False, False, Action.FAIL),
         ("stalled", False, False, Action.FAIL),
         ("dead", False, False, Action.FAIL),
-        ("cancelled", False, False, Action.REMOVED),
+        ("cancelled", False, False, Action.FAIL),
         ("cancelled", True, False, Action.FORGET),
         ("failed", True, False, Action.FORGET),
     ],
