@@ -112,6 +112,10 @@ class _Calls:
         return _Call("GET", "/events", params=params, parse=lambda b: (b["events"], b["cursor"]))
 
     @staticmethod
+    def latest_cursor() -> _Call:
+        return _Call("GET", "/events/latest", parse=lambda b: b["cursor"])
+
+    @staticmethod
     def cancel(task_id: str) -> _Call:
         return _Call("POST", f"/tasks/{_segment(task_id)}/cancel")
 
@@ -208,6 +212,11 @@ class Client:
         self, after: str | None = None, limit: int = 1000
     ) -> tuple[list[dict[str, Any]], str | None]:
         result: tuple[list[dict[str, Any]], str | None] = self._send(_Calls.events(after, limit))
+        return result
+
+    def latest_cursor(self) -> str:
+        """Cursor of the newest event: pass it to :meth:`events` to see only what comes next."""
+        result: str = self._send(_Calls.latest_cursor())
         return result
 
     def cancel(self, task_id: str) -> dict[str, Any]:
@@ -316,6 +325,10 @@ class AsyncClient:
         result: tuple[list[dict[str, Any]], str | None] = await self._send(
             _Calls.events(after, limit)
         )
+        return result
+
+    async def latest_cursor(self) -> str:
+        result: str = await self._send(_Calls.latest_cursor())
         return result
 
     async def cancel(self, task_id: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ async def test_async_client_calls(store: Store) -> None:
         events, cursor = await client.events()
         assert [e["status"] for e in events] == ["submitted", "started", "completed"]
         assert (await client.events(after=cursor)) == ([], cursor)
+        assert await client.latest_cursor() == cursor
         other = await client.submit("add")
         assert (await client.cancel(other["id"]))["status"] == "cancelled"
         assert await client.cancel_many([task["id"], "ghost"]) == {

@@ -17,6 +17,7 @@ CONTRACT = {
     ("post", "/tasks/{task_id}/cancel"),
     ("post", "/tasks/cancel"),
     ("get", "/events"),
+    ("get", "/events/latest"),
     ("get", "/healthz"),
     ("get", "/dead-letter"),
     ("post", "/dead-letter/resubmit"),

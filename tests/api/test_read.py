@@ -152,6 +152,16 @@ async def test_events_from_a_new_cursor_see_only_new_transitions(
     assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
 
 
+async def test_latest_cursor_starts_a_reader_at_now(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/events/latest")).json() == {"cursor": "0"}
+    await _submit(api, 3)
+    latest = (await api.get("/events/latest")).json()["cursor"]
+    assert latest == (await api.get("/events")).json()["cursor"]
+    new = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    body = (await api.get("/events", params={"after": latest})).json()
+    assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
+
+
 @pytest.mark.parametrize("params", [{"after": "x"}, {"after": "-1"}, {"limit": 10_001}])
 async def test_events_reject_bad_parameters(
     api: httpx.AsyncClient, params: dict[str, str | int]

@@ -399,6 +399,19 @@ async def test_events_page_from_cursor_to_cursor_exactly_once(store: Store) -> N
     assert all(v == [Status.SUBMITTED, Status.STARTED, Status.COMPLETED] for v in by_task.values())
 
 
+async def test_latest_event_is_the_newest_cursor_even_after_pruning(store: Store) -> None:
+    assert await store.latest_event() == 0
+    task = new()
+    await store.submit([task], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.finish("w", [Report(task.id, 1, Outcome("completed"))], now=T0)
+    newest = (await store.events(0, 100))[-1].cursor
+    assert await store.latest_event() == newest
+    await store.prune(before=T0 + 1)
+    assert await store.events(0, 100) == []
+    assert await store.latest_event() == newest
+
+
 async def test_query_pages_newest_first_with_filters(store: Store) -> None:
     tasks = [new(name="a" if i % 2 else "b") for i in range(25)]
     for task in tasks:

@@ -121,14 +121,8 @@ class JobbersExecutor(BaseExecutor):
             )
 
     def _feed_tail(self) -> str:
-        """The cursor of the newest event (the API has no 'latest': search for it)."""
-        client = self._get_client()
-
-        def empty_after(cursor: int) -> bool:
-            events, _ = client.events(after=str(cursor), limit=1)
-            return not events
-
-        return str(protocol.find_feed_tail(empty_after))
+        """The cursor of the newest event: the feed is read from here on."""
+        return self._get_client().latest_cursor()
 
     # -- submitting ----------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable
 from typing import Any
 
 #: Name of the Jobbers task that runs one Airflow workload (the runner's registered name).
@@ -28,25 +27,6 @@ EXIT_EXPIRED = 76  # the workload token had expired before the process started
 
 #: Prefix of the child's last stdout line, followed by the supervisor's exit code.
 RESULT_MARKER = "JOBBERS-AIRFLOW-RESULT "
-
-
-def find_feed_tail(empty_after: Callable[[int], bool], limit: int = 10**17) -> int:
-    """The newest change-feed cursor, in O(log n) probes of ``empty_after(cursor)`` ("no event
-    has a cursor greater than this"), which is false below the newest cursor and true from it."""
-    if empty_after(0):
-        return 0
-    low, high = 0, 1
-    while not empty_after(high):  # an event lies after `high`: look further
-        low, high = high, high * 2
-        if high > limit:
-            raise ValueError("change-feed cursor out of range")
-    while high - low > 1:  # an event lies after `low`, none after `high`
-        middle = (low + high) // 2
-        if empty_after(middle):
-            high = middle
-        else:
-            low = middle
-    return high
 
 
 def token_expiry(token: str) -> float | None:

@@ -68,18 +68,6 @@ def test_token_expiry_reads_exp_without_verifying() -> None:
     assert protocol.token_expiry("a.!!!.c") is None
 
 
-@pytest.mark.parametrize("newest", [0, 1, 2, 3, 7, 8, 1000, 123_456_789])
-def test_feed_tail_is_found_in_few_probes(newest: int) -> None:
-    probes: list[int] = []
-
-    def empty_after(cursor: int) -> bool:
-        probes.append(cursor)
-        return cursor >= newest
-
-    assert protocol.find_feed_tail(empty_after) == newest
-    assert len(probes) <= 2 * max(newest, 1).bit_length() + 2
-
-
 def test_summary_and_redact_never_show_the_token() -> None:
     token = _jwt({"exp": 1})
     workload = _workload(token)

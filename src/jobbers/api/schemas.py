@@ -233,6 +233,10 @@ class EventsOut(BaseModel):
     cursor: str
 
 
+class CursorOut(BaseModel):
+    cursor: str
+
+
 class ResubmittedOut(BaseModel):
     resubmitted: list[str]
     not_resubmitted: list[str]

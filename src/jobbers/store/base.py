@@ -136,6 +136,11 @@ class Store(Protocol):
 
     async def events(self, after: int, limit: int) -> list[Event]: ...
 
+    async def latest_event(self) -> int:
+        """The newest event's cursor (0 before the first): where a new reader of the feed starts
+        when only what happens from now on matters. Pruning old events never lowers it."""
+        ...
+
     async def resubmit(self, task_ids: Sequence[str], now: float | None = None) -> list[str]:
         """Dead tasks run again with the same id and a fresh retry budget; returns those moved."""
         ...

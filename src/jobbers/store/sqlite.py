@@ -287,6 +287,13 @@ class SQLiteStore:
 
         return await self._read(read)
 
+    async def latest_event(self) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._read(read)
+
     # -- the worker's path ----------------------------------------------------------------
 
     async def claim(

@@ -8,13 +8,19 @@ from fastapi import APIRouter, Query
 
 from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, responses
-from jobbers.api.schemas import EventsOut
+from jobbers.api.schemas import CursorOut, EventsOut
 from jobbers.api.serialize import event_json
 
 router = APIRouter(tags=["events"])
 
 #: Cursors are decimal strings of an increasing integer that fits SQLite's 64-bit INTEGER.
 CURSOR_PATTERN = r"^[0-9]{1,18}$"
+
+
+@router.get("/events/latest", response_model=CursorOut)
+async def latest(store: StoreDep) -> JSONResponse:
+    """The newest cursor: a reader that cares only about changes from now on starts here."""
+    return JSONResponse({"cursor": str(await store.latest_event())})
 
 
 @router.get("/events", response_model=EventsOut, responses=responses(422))
