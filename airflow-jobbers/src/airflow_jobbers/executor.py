@@ -105,12 +105,20 @@ class JobbersExecutor(BaseExecutor):
             self.log.warning(message, *args)
 
     def start(self) -> None:
-        """Open the Manager client and say whether the Manager answers (never fails)."""
+        """Open the Manager client and start the change feed at its end (never fails).
+
+        Start-up comes before any submission or adoption, so no event of ours can precede the
+        cursor taken here; adoption reads the past through a bulk status lookup instead. When
+        the Manager does not answer, the feed is read from its beginning: slower, still exact.
+        """
         client = self._get_client()
         try:
             client.healthz()
+            self._cursor = self._feed_tail()
             self.log.info(
-                "JobbersExecutor connected to the Jobbers Manager at %s", self.manager_url
+                "JobbersExecutor connected to the Jobbers Manager at %s (change feed at %s)",
+                self.manager_url,
+                self._cursor,
             )
         except Exception as exc:
             self._warn(
