@@ -158,3 +158,10 @@ def test_cancelling_a_running_job_in_jobbers_stops_its_processes(stack: Stack) -
     wait_for(lambda: not _pid_alive(task_pid), 30, "the task process to stop")
     stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"failed"}, timeout=90)
     assert stack.wait_run("jobbers_sleep", run_id, timeout=120) == "failed"
+    logs = stack.api(
+        "GET",
+        "/eventLogs",
+        params={"dag_id": "jobbers_sleep", "event": "state mismatch", "limit": 1000},
+    )
+    reasons = [r["extra"] for r in logs["event_logs"] if r.get("run_id") == run_id]
+    assert any("cancelled" in (extra or "") for extra in reasons), reasons
