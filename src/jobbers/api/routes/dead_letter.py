@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
+from jobbers.api.routes.tasks import page_json
 from jobbers.api.schemas import (
     MAX_BATCH,
     DeletedOut,
@@ -17,7 +18,6 @@ from jobbers.api.schemas import (
     TaskListOut,
     TaskName,
 )
-from jobbers.api.serialize import task_json
 from jobbers.models import Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
 
@@ -32,12 +32,8 @@ async def list_dead(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> JSONResponse:
-    try:
-        filters = TaskFilter(status=Status.DEAD, queue=queue, name=name)
-        page = await store.query(filters, limit, cursor or None)
-    except (ValueError, OverflowError):
-        return error(422, "bad cursor: pass back the cursor a previous page returned")
-    return JSONResponse({"tasks": [task_json(t) for t in page.tasks], "cursor": page.cursor})
+    filters = TaskFilter(status=Status.DEAD, queue=queue, name=name)
+    return await page_json(store, filters, limit, cursor)
 
 
 async def _dead_ids(store: Store, filters: TaskFilter) -> list[str]:

@@ -22,7 +22,7 @@ from jobbers.api.schemas import (
 from jobbers.api.serialize import task_json
 from jobbers.api.submissions import build_tasks, dedupe
 from jobbers.models import Status, TaskFilter
-from jobbers.store.base import TaskNotFound
+from jobbers.store.base import Store, TaskNotFound
 
 router = APIRouter(tags=["tasks"])
 
@@ -88,8 +88,14 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> JSONResponse:
     """Newest first; pass the answer's ``cursor`` back for the next page (null: no more)."""
+    return await page_json(store, TaskFilter(status=status, queue=queue, name=name), limit, cursor)
+
+
+async def page_json(
+    store: Store, filters: TaskFilter, limit: int, cursor: str | None
+) -> JSONResponse:
+    """One page of a task listing, or a 422 for a cursor no page ever returned."""
     try:
-        filters = TaskFilter(status=status, queue=queue, name=name)
         page = await store.query(filters, limit, cursor or None)
     except (ValueError, OverflowError):
         return error(422, "bad cursor: pass back the cursor a previous page returned")
