@@ -193,7 +193,6 @@ class TaskRecord:
     worker: str | None = None
     lease_expires_at: float | None = None
     heartbeat_at: float | None = None
-    cancel_requested: bool = False
     result: JSON = None
     error: ErrorInfo | None = None
     attempts: tuple[Attempt, ...] = ()

@@ -197,7 +197,6 @@ class TaskOut(BaseModel):
     policy: PolicyOut
     due_at: datetime | None
     worker: str | None
-    cancel_requested: bool
     submitted_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None

@@ -58,7 +58,6 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
         "policy": task.policy.to_json(),
         "due_at": iso(task.due_at),
         "worker": task.worker,
-        "cancel_requested": task.cancel_requested,
         "submitted_at": iso(task.submitted_at),
         "started_at": iso(task.started_at),
         "finished_at": iso(task.finished_at),

@@ -111,7 +111,8 @@ async def statuses(body: TaskIds, store: StoreDep) -> JSONResponse:
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskOut, responses=responses(404, 409))
 async def cancel(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
-    """Waiting tasks are cancelled at once; a running one is asked to stop (cancel_requested)."""
+    """Cancelled at once in every unfinished status; a running task's worker stops it within a
+    second and its late result is discarded."""
     result = await store.cancel([task_id])
     if task_id in result.unknown:
         raise TaskNotFound(task_id)
