@@ -12,11 +12,6 @@ from jobbers.store.sqlite import SQLiteStore
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_processes_opening_a_new_file_together_never_see_it_locked(tmp_path: Path) -> None:
     """Switching a new file to WAL fails at once with "database is locked" for the loser of
     the race (SQLite skips its busy handler there); workers starting together hit it."""
