@@ -59,8 +59,9 @@ def busy(ctx: TaskContext, seconds: float, log: str) -> int:
 
 
 @task(name="wt.mark")
-async def mark(ctx: TaskContext, log: str) -> str:
+async def mark(ctx: TaskContext, log: str, seconds: float = 0.0) -> str:
     record(log, ctx, "ran")
+    await asyncio.sleep(seconds)
     return ctx.task_id
 
 

@@ -59,7 +59,9 @@ async def test_two_workers_run_each_task_exactly_once(
     for worker in workers:
         await worker.registered(store)
     started = time.monotonic()
-    ids = await submit(store, [new_task("wt.mark", log=str(log)) for _ in range(1000)])
+    # 20 ms each keeps one worker busy long enough that both must take a share.
+    tasks = [new_task("wt.mark", log=str(log), seconds=0.02) for _ in range(1000)]
+    ids = await submit(store, tasks)
     records = await wait_statuses(store, ids, {Status.COMPLETED}, timeout=60)
     elapsed = time.monotonic() - started
     ran = [line["id"] for line in events(log, "ran")]
