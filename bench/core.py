@@ -40,7 +40,8 @@ async def run_case(
             [
                 sys.executable,
                 "-m",
-                "jobbers.worker",
+                "jobbers",
+                "worker",
                 "--store",
                 url,
                 "--tasks",

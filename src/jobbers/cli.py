@@ -81,6 +81,34 @@ GraceOpt = Annotated[
         help="Seconds running tasks get to finish on SIGTERM before they are handed back.",
     ),
 ]
+MaintenanceOpt = Annotated[
+    float,
+    typer.Option(
+        "--maintenance-interval",
+        envvar="JOBBERS_MAINTENANCE_INTERVAL",
+        min=0.01,
+        help="Seconds between maintenance passes (promote due retries, reap expired leases,"
+        " mark stalled tasks).",
+    ),
+]
+RetentionOpt = Annotated[
+    float,
+    typer.Option(
+        "--retention",
+        envvar="JOBBERS_RETENTION",
+        min=0.0,
+        help="Seconds finished tasks are kept before maintenance prunes them.",
+    ),
+]
+PollCapOpt = Annotated[
+    float,
+    typer.Option(
+        "--poll-cap",
+        envvar="JOBBERS_POLL_CAP",
+        min=0.01,
+        help="Longest idle wait before looking for due work again.",
+    ),
+]
 LogLevelOpt = Annotated[
     str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
 ]
@@ -209,7 +237,9 @@ async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
         after()
 
 
-def _settings(queues: str, concurrency: int, grace: float, lease: float) -> WorkerSettings:
+def _settings(
+    queues: str, concurrency: int, grace: float, lease: float, **more: float
+) -> WorkerSettings:
     from jobbers.worker import WorkerSettings
 
     try:
@@ -218,6 +248,7 @@ def _settings(queues: str, concurrency: int, grace: float, lease: float) -> Work
             concurrency=concurrency,
             shutdown_grace=grace,
             lease=lease,
+            **more,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from exc
@@ -296,12 +327,23 @@ def worker(
     concurrency: ConcurrencyOpt = 10,
     grace: GraceOpt = 30.0,
     lease: LeaseOpt = 30.0,
+    maintenance_interval: MaintenanceOpt = 1.0,
+    retention: RetentionOpt = 7 * 86400.0,
+    poll_cap: PollCapOpt = 1.0,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
     _logging(log_level)
     _load_tasks(tasks)
-    settings = _settings(queues, concurrency, grace, lease)
+    settings = _settings(
+        queues,
+        concurrency,
+        grace,
+        lease,
+        maintenance_interval=maintenance_interval,
+        retention=retention,
+        poll_cap=poll_cap,
+    )
     _banner("worker", store=store, queues=queues, concurrency=concurrency)
     _run(_serve(store, None, settings))
 

@@ -27,7 +27,7 @@ def spare_port() -> int:
 def jobbers_command() -> list[str]:
     """The installed console script, as the README runs it; the module if it is not installed."""
     script = Path(sys.executable).parent / "jobbers"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "jobbers.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "jobbers"]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Fixtures that start real worker processes (``python -m jobbers.worker``) on a SQLite file in
+"""Fixtures that start real worker processes (``python -m jobbers worker``) on a SQLite file in
 ``tmp_path`` and stop them by pid; the test process talks to the same file as a second client."""
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def spawn(store_url: str, tmp_path: Path) -> Iterator[Spawn]:
         args = [
             sys.executable,
             "-m",
-            "jobbers.worker",
+            "jobbers",
+            "worker",
             "--store",
             store_url,
             "--tasks",

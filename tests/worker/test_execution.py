@@ -116,9 +116,12 @@ async def test_busy_sync_task_keeps_its_lease(store: Store, spawn: Spawn, log: P
 
 
 def test_entry_point_rejects_bad_arguments(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "jobbers.worker", "--store", f"sqlite:///{tmp_path}/x.db"]
+    command = [
+        *[sys.executable, "-m", "jobbers", "worker", "--tasks", "jobbers.examples"],
+        *["--store", f"sqlite:///{tmp_path}/x.db"],
+    ]
     for args, message in (
-        (["--concurrency", "0"], "concurrency must be at least 1"),
+        (["--concurrency", "0"], "Invalid value for '--concurrency'"),
         (["--store", "postgres://x"], "unsupported store URL"),
         (["--tasks", "no_such_module_here"], "No module named"),
     ):

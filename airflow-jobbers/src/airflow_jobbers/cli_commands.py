@@ -51,7 +51,8 @@ def worker(args: argparse.Namespace) -> None:
     command = [
         sys.executable,
         "-m",
-        "jobbers.worker",
+        "jobbers",
+        "worker",
         "--tasks",
         RUNNER_MODULE,
         "--queues",
