@@ -29,7 +29,13 @@ if [[ ! -f "$base_marker" ]]; then
     "$PYTHON" -m venv "$VENV"
     "$VENV/bin/pip" install -q --upgrade pip
     # No constraints file is reachable (it lives on GitHub); pin what a plain resolve breaks here.
-    "$VENV/bin/pip" install -q "apache-airflow==${AIRFLOW_VERSION}" psycopg2-binary asyncpg
+    pins=()
+    if [[ $AIRFLOW_VERSION == 3.2.* ]]; then
+        # 3.2 leaves fastapi uncapped; fastapi 0.137+ (pulled in by cadwyn 9) breaks its
+        # Execution API's TITerminalStatePayload discriminator and the api-server dies at start.
+        pins=("fastapi[standard-no-fastapi-cloud-cli]<0.137" "cadwyn<9")
+    fi
+    "$VENV/bin/pip" install -q "apache-airflow==${AIRFLOW_VERSION}" psycopg2-binary asyncpg "${pins[@]}"
     "$VENV/bin/python" -c "import airflow, psycopg2, asyncpg; assert airflow.__version__ == '${AIRFLOW_VERSION}'"
     touch "$base_marker"
 fi

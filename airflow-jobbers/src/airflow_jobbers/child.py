@@ -39,6 +39,7 @@ def run_bytes(raw: bytes) -> int:
 
     os.register_at_fork(after_in_child=_die_with_parent)
     from airflow_jobbers.workload import (
+        CallbackFailed,
         DuplicateDelivery,
         InvalidWorkload,
         parse_workload,
@@ -60,6 +61,9 @@ def run_bytes(raw: bytes) -> int:
     except DuplicateDelivery as exc:
         print(f"airflow-jobbers: duplicate delivery: {exc}", file=sys.stderr)
         return protocol.EXIT_DUPLICATE
+    except CallbackFailed as exc:
+        print(f"airflow-jobbers: callback failed: {exc}", file=sys.stderr)
+        return protocol.EXIT_ERROR
     sys.stdout.flush()
     print(f"{protocol.RESULT_MARKER}{code}", flush=True)
     return protocol.EXIT_FINISHED

@@ -2,7 +2,9 @@
 ``--tasks airflow_jobbers.runner`` (``airflow jobbers worker`` does).
 
 The Manager loads this module too (to know the task's name and policy), so importing it must
-not import Airflow: the workload is validated inside the task, in the worker.
+not import Airflow. The workload is validated against Airflow's own model by the workload
+process (``child.run_bytes``) before anything runs: validating here as well would only make
+each worker import Airflow on its first task, seconds of CPU in the middle of a run.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[s
     """
     summary = protocol.workload_summary(workload)
     check_workload(workload)
-    await asyncio.to_thread(_validate_if_possible, workload)
     log.info("running %s (job %s, attempt %s)", summary, ctx.task_id, ctx.attempt)
     code, output = await _run(json.dumps(workload).encode())
     token = str(workload[protocol.TOKEN_KEY])
@@ -99,18 +100,6 @@ def check_workload(workload: Any) -> None:
             f"token expired {waited:.0f}s ago, before the workload could start (it waited longer "
             "than [scheduler] task_queued_timeout); not started, Airflow requeues it"
         )
-
-
-def _validate_if_possible(workload: dict[str, Any]) -> None:
-    """Validate with Airflow's own model when Airflow is importable here (it is in workers)."""
-    try:
-        from airflow_jobbers.workload import InvalidWorkload, parse_workload
-    except ImportError:  # pragma: no cover - the child validates anyway
-        return
-    try:
-        parse_workload(workload)
-    except InvalidWorkload as exc:
-        raise WorkloadRejected(str(exc)) from None
 
 
 def _die_with_parent() -> None:

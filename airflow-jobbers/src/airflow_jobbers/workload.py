@@ -17,6 +17,10 @@ class DuplicateDelivery(Exception):
     """The task instance is already running elsewhere (Airflow's TaskAlreadyRunningError)."""
 
 
+class CallbackFailed(Exception):
+    """An executor callback raised (Airflow 3.2, where the executor's event decides its state)."""
+
+
 @cache
 def _adapter() -> TypeAdapter[Any]:
     from pydantic import TypeAdapter
@@ -80,8 +84,8 @@ def _run_pre_3_3(workload: Any) -> int:  # pragma: no cover - exercised on Airfl
     from airflow.configuration import conf
     from airflow.sdk.execution_time.supervisor import supervise
 
-    if workload.type != "ExecuteTask":
-        raise InvalidWorkload("executor callbacks need Airflow 3.3 on the worker")
+    if workload.type == "ExecuteCallback":
+        return _run_callback_pre_3_3(workload)
     base_url = conf.get("api", "base_url", fallback="/")
     if not base_url or base_url.startswith("/"):
         base_url = f"http://localhost:8080{base_url}"
@@ -98,3 +102,35 @@ def _run_pre_3_3(workload: Any) -> int:  # pragma: no cover - exercised on Airfl
             log_path=workload.log_path,
         )
     )
+
+
+def _run_callback_pre_3_3(workload: Any) -> int:  # pragma: no cover - Airflow 3.2 only
+    """Airflow 3.2 runs a callback in the executor's own worker, not under a supervisor; the
+    scheduler then takes the callback's state from the executor's event."""
+    import logging
+
+    from airflow.executors.workloads.callback import (  # type: ignore[attr-defined,unused-ignore]
+        execute_callback_workload,
+    )
+
+    log = logging.getLogger("airflow_jobbers.callback")
+    _import_from_bundle(workload.bundle_info)
+    ok, error = execute_callback_workload(workload.callback, log)
+    if not ok:
+        raise CallbackFailed(error or "the callback failed")
+    return 0
+
+
+def _import_from_bundle(bundle_info: Any) -> None:  # pragma: no cover - Airflow 3.2 only
+    """Make a callback defined beside its DAG importable, as 3.3's callback supervisor does."""
+    import sys
+
+    if bundle_info is None or not getattr(bundle_info, "name", None):
+        return
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    bundle = DagBundlesManager().get_bundle(name=bundle_info.name, version=bundle_info.version)
+    bundle.initialize()
+    path = str(bundle.path)
+    if path not in sys.path:
+        sys.path.append(path)

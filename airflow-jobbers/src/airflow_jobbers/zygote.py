@@ -181,14 +181,15 @@ def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python -m airflow_jobbers.zygote SOCKET_PATH")
     _die_with_parent()
+    # stdout is the worker's handshake pipe. Airflow logs to stdout while it imports (3.2 does
+    # at once), so keep the pipe aside and send fd 1 to the worker's log until the fork.
+    handshake = os.dup(1)
+    os.dup2(2, 1)
     preload()
     server = ForkServer(sys.argv[1])
     print(f"airflow-jobbers fork server ready on {sys.argv[1]}", file=sys.stderr, flush=True)
-    # Tell the worker (stdout is its pipe), then let go of that pipe.
-    os.write(1, b"ready\n")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+    os.write(handshake, b"ready\n")
+    os.close(handshake)
     server.serve_forever()
 
 

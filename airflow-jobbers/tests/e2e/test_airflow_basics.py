@@ -38,6 +38,10 @@ def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
         assert job["worker"].split(":")[0] in worker_hosts
         assert row["hostname"] in worker_hosts
         assert row["try_number"] == "1"
+    # Every workload ran in a fork of the warm fork server, none in the slow fallback.
+    for name, text in stack.all_logs().items():
+        if name.startswith("worker"):
+            assert "fork server unavailable" not in text, name
 
 
 def test_failing_task_retries_then_fails_without_state_mismatch(stack: Stack) -> None:

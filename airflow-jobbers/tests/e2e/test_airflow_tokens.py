@@ -84,8 +84,6 @@ def test_token_never_shown(stack: Stack) -> None:
 
 def test_expired_workload_is_not_started(stack: Stack) -> None:
     """A workload whose token has expired fails at once with that reason and never runs."""
-    import base64
-    import json
     import time
     import uuid
 
@@ -96,11 +94,8 @@ def test_expired_workload_is_not_started(stack: Stack) -> None:
     row = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]
     workload = dict(stack.job(row["external_executor_id"])["kwargs"]["workload"])
 
-    def b64(obj: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-
     claims = {"sub": row["id"], "scope": "workload", "exp": int(time.time()) - 5}
-    workload["token"] = f"{b64({'alg': 'HS512'})}.{b64(claims)}.c2lnbmF0dXJl"
+    workload["token"] = _fake_jwt(claims)
     job_id = f"expired-{uuid.uuid4()}"
     stack.jobbers(
         "POST",
@@ -124,3 +119,55 @@ def test_expired_workload_is_not_started(stack: Stack) -> None:
     ran = [line for line in stack.marker_lines("sleep") if run_id in line]
     assert len(ran) == 1
     assert os.path.exists(stack.markers)
+
+
+def test_invalid_workload_is_rejected_before_anything_runs(stack: Stack) -> None:
+    """A workload that passes the runner's shape check but not Airflow's own model is refused
+    by the workload process before Airflow's supervisor starts, with no value echoed back."""
+    import time
+    import uuid
+
+    from airflow_jobbers.protocol import TASK_NAME
+
+    run_id = stack.trigger("jobbers_sleep", {"sleep": 1})
+    assert stack.wait_run("jobbers_sleep", run_id, timeout=120) == "success"
+    row = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]
+    workload = dict(stack.job(row["external_executor_id"])["kwargs"]["workload"])
+    claims = {"sub": row["id"], "scope": "workload", "exp": int(time.time()) + 600}
+    workload["token"] = _fake_jwt(claims)
+    workload["ti"] = {**workload["ti"], "id": "not-a-uuid", "try_number": "many"}
+    job_id = f"invalid-{uuid.uuid4()}"
+    stack.jobbers(
+        "POST",
+        "/tasks",
+        json={
+            "name": TASK_NAME,
+            "id": job_id,
+            "queue": "default",
+            "kwargs": {"workload": workload},
+        },
+    )
+    job = wait_for(
+        lambda: (j := stack.job(job_id))["status"] in ("failed", "dead", "completed") and j,
+        60,
+        "the invalid job to end",
+    )
+    assert job["status"] in ("failed", "dead"), job
+    error = job["error"] or job["attempts"][-1]["error"]
+    assert "WorkloadRejected" in error["type"]
+    assert "not a valid Airflow workload" in error["message"]
+    assert "ti.id" in error["message"]
+    assert "not-a-uuid" not in error["message"]
+    assert workload["token"] not in str(job)
+    ran = [line for line in stack.marker_lines("sleep") if run_id in line]
+    assert len(ran) == 1
+
+
+def _fake_jwt(claims: dict[str, object]) -> str:
+    import base64
+    import json
+
+    def b64(obj: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    return f"{b64({'alg': 'HS512'})}.{b64(claims)}.c2lnbmF0dXJl"
