@@ -484,6 +484,18 @@ class Stack:
             f"job {job_id} to end",
         )
 
+    def run_workload_directly(
+        self, workload: dict[str, Any], prefix: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Submit a (crafted) workload to the runner task ourselves, bypassing the executor as
+        a broker redelivery or a forged request would; return the job once it has ended."""
+        from airflow_jobbers.protocol import TASK_NAME
+
+        job_id = f"{prefix}-{uuid.uuid4()}"
+        submission = {"name": TASK_NAME, "id": job_id, "queue": "default"}
+        self.jobbers("POST", "/tasks", json={**submission, "kwargs": {"workload": workload}})
+        return self.wait_job(job_id, timeout)
+
     def wait_jobs_for_ti(self, ti_id: str, timeout: float = 60) -> list[dict[str, Any]]:
         """Every job of a task instance, once all of them are final."""
         final = ("completed", "failed", "cancelled", "dead")

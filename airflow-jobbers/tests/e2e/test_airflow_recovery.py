@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 from airflow_harness import Stack, jwt_claims, wait_for
-
-from airflow_jobbers.protocol import TASK_NAME
 
 
 def _no_state_mismatch(stack: Stack, dag_id: str, run_id: str | None = None) -> None:
@@ -36,22 +33,7 @@ def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
     tokens = [t for t in stack.stored_tokens() if jwt_claims(t).get("sub") == row["id"]]
     assert tokens, "the workload token is in the store"
     workload = dict(original["kwargs"]["workload"], token=tokens[0])
-    copy_id = f"dup-{uuid.uuid4()}"
-    stack.jobbers(
-        "POST",
-        "/tasks",
-        json={
-            "name": TASK_NAME,
-            "id": copy_id,
-            "queue": "default",
-            "kwargs": {"workload": workload},
-        },
-    )
-    copy = wait_for(
-        lambda: (j := stack.job(copy_id))["status"] in ("completed", "failed", "dead") and j,
-        120,
-        "the duplicate to finish",
-    )
+    copy = stack.run_workload_directly(workload, "dup", timeout=120)
     assert copy["status"] == "completed", copy
     assert copy["result"] == {"outcome": "duplicate"}
 

@@ -6,10 +6,13 @@ submissions, retries, revocations, duplicates, adoption and the Manager outage.
 
 from __future__ import annotations
 
-import os
+import base64
+import json
+import time
 from pathlib import Path
+from typing import Any
 
-from airflow_harness import Stack, jwt_claims, wait_for
+from airflow_harness import Stack, jwt_claims
 
 
 def _process_cmdlines() -> str:
@@ -84,74 +87,24 @@ def test_token_never_shown(stack: Stack) -> None:
 
 def test_expired_workload_is_not_started(stack: Stack) -> None:
     """A workload whose token has expired fails at once with that reason and never runs."""
-    import time
-    import uuid
-
-    from airflow_jobbers.protocol import TASK_NAME
-
-    run_id = stack.trigger("jobbers_sleep", {"sleep": 1})
-    assert stack.wait_run("jobbers_sleep", run_id, timeout=120) == "success"
-    row = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]
-    workload = dict(stack.job(row["external_executor_id"])["kwargs"]["workload"])
-
-    claims = {"sub": row["id"], "scope": "workload", "exp": int(time.time()) - 5}
-    workload["token"] = _fake_jwt(claims)
-    job_id = f"expired-{uuid.uuid4()}"
-    stack.jobbers(
-        "POST",
-        "/tasks",
-        json={
-            "name": TASK_NAME,
-            "id": job_id,
-            "queue": "default",
-            "kwargs": {"workload": workload},
-        },
-    )
-    job = wait_for(
-        lambda: (j := stack.job(job_id))["status"] in ("failed", "dead", "completed") and j,
-        60,
-        "the expired job to end",
-    )
+    run_id, workload = _finished_sleeper_workload(stack)
+    workload["token"] = _fake_jwt(workload, expires_in=-5)
+    job = stack.run_workload_directly(workload, "expired")
     assert job["status"] in ("failed", "dead"), job
     error = job["error"] or job["attempts"][-1]["error"]
     assert "expired" in error["message"]
     assert "WorkloadExpired" in error["type"]
     ran = [line for line in stack.marker_lines("sleep") if run_id in line]
     assert len(ran) == 1
-    assert os.path.exists(stack.markers)
 
 
 def test_invalid_workload_is_rejected_before_anything_runs(stack: Stack) -> None:
     """A workload that passes the runner's shape check but not Airflow's own model is refused
     by the workload process before Airflow's supervisor starts, with no value echoed back."""
-    import time
-    import uuid
-
-    from airflow_jobbers.protocol import TASK_NAME
-
-    run_id = stack.trigger("jobbers_sleep", {"sleep": 1})
-    assert stack.wait_run("jobbers_sleep", run_id, timeout=120) == "success"
-    row = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]
-    workload = dict(stack.job(row["external_executor_id"])["kwargs"]["workload"])
-    claims = {"sub": row["id"], "scope": "workload", "exp": int(time.time()) + 600}
-    workload["token"] = _fake_jwt(claims)
+    run_id, workload = _finished_sleeper_workload(stack)
+    workload["token"] = _fake_jwt(workload, expires_in=600)
     workload["ti"] = {**workload["ti"], "id": "not-a-uuid", "try_number": "many"}
-    job_id = f"invalid-{uuid.uuid4()}"
-    stack.jobbers(
-        "POST",
-        "/tasks",
-        json={
-            "name": TASK_NAME,
-            "id": job_id,
-            "queue": "default",
-            "kwargs": {"workload": workload},
-        },
-    )
-    job = wait_for(
-        lambda: (j := stack.job(job_id))["status"] in ("failed", "dead", "completed") and j,
-        60,
-        "the invalid job to end",
-    )
+    job = stack.run_workload_directly(workload, "invalid")
     assert job["status"] in ("failed", "dead"), job
     error = job["error"] or job["attempts"][-1]["error"]
     assert "WorkloadRejected" in error["type"]
@@ -163,11 +116,20 @@ def test_invalid_workload_is_rejected_before_anything_runs(stack: Stack) -> None
     assert len(ran) == 1
 
 
-def _fake_jwt(claims: dict[str, object]) -> str:
-    import base64
-    import json
+def _finished_sleeper_workload(stack: Stack) -> tuple[str, dict[str, Any]]:
+    """Run jobbers_sleep to success; return its run id and a copy of the workload it ran."""
+    run_id = stack.trigger("jobbers_sleep", {"sleep": 1})
+    assert stack.wait_run("jobbers_sleep", run_id, timeout=120) == "success"
+    row = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]
+    return run_id, dict(stack.job(row["external_executor_id"])["kwargs"]["workload"])
+
+
+def _fake_jwt(workload: dict[str, Any], expires_in: float) -> str:
+    """A token shaped like Airflow's for this workload's task instance (not validly signed)."""
 
     def b64(obj: dict[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
+    sub = workload["ti"]["id"]
+    claims = {"sub": sub, "scope": "workload", "exp": int(time.time() + expires_in)}
     return f"{b64({'alg': 'HS512'})}.{b64(claims)}.c2lnbmF0dXJl"
