@@ -22,7 +22,8 @@ from pathlib import Path
 
 from jobbers.ids import uuid7
 from jobbers.models import NewTask, Status, TaskFilter
-from jobbers.store.base import Store, open_store
+from jobbers.store import open_store
+from jobbers.store.base import Store
 
 DEADLINE = 300.0
 

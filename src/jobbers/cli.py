@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from jobbers.registry import load_modules, registered_names
-from jobbers.store.base import DEFAULT_STORE_URL, Store, open_store
+from jobbers.store import DEFAULT_STORE_URL, open_store
+from jobbers.store.base import Store
 
 if TYPE_CHECKING:  # the worker and the API are imported only by the commands that run them
     from jobbers.worker import WorkerSettings

@@ -6,6 +6,7 @@ Every store enforces :data:`TRANSITIONS`; nothing else in Jobbers decides what m
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,8 +49,6 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 TERMINAL: frozenset[Status] = frozenset(
     {Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.DEAD}
 )
-#: Waiting for a worker; cancelling these takes effect at once.
-WAITING: frozenset[Status] = frozenset({Status.SUBMITTED, Status.SCHEDULED})
 
 
 class InvalidTransition(Exception):
@@ -85,6 +84,9 @@ class RetryPolicy:
     timeout: float | None = None
     max_heartbeat_interval: float | None = None
     dead_letter: DeadLetter = "save"
+    #: Attempts whose worker died (lease lost) that requeue without spending ``max_retries``;
+    #: one more lost attempt fails the task. 0 fails at the first lost lease.
+    max_lost: int = 3
 
     def to_json(self) -> dict[str, JSON]:
         return {
@@ -96,6 +98,7 @@ class RetryPolicy:
             "timeout": self.timeout,
             "max_heartbeat_interval": self.max_heartbeat_interval,
             "dead_letter": self.dead_letter,
+            "max_lost": self.max_lost,
         }
 
     @classmethod
@@ -109,6 +112,7 @@ class RetryPolicy:
             timeout=data.get("timeout"),
             max_heartbeat_interval=data.get("max_heartbeat_interval"),
             dead_letter=data.get("dead_letter", "save"),
+            max_lost=int(data.get("max_lost", 3)),
         )
 
 
@@ -132,7 +136,6 @@ AttemptOutcome = Literal[
     "running",
     "completed",
     "failed",
-    "retry",
     "timeout",
     "lease_lost",
     "stalled",
@@ -164,16 +167,6 @@ class NewTask:
     #: Epoch seconds before which the task must not start (``delay`` / ``run_at``).
     due_at: float | None = None
 
-    def fingerprint(self) -> tuple[object, ...]:
-        """What makes two submissions with one id "the same" for idempotency."""
-        return (self.name, self.queue, _canonical(self.kwargs))
-
-
-def _canonical(value: JSON) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
 
 @dataclass(frozen=True)
 class TaskRecord:
@@ -187,6 +180,8 @@ class TaskRecord:
     submitted_at: float
     updated_at: float
     retries: int = 0
+    #: Attempts lost with their worker (see ``RetryPolicy.max_lost``).
+    lost: int = 0
     due_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
@@ -220,7 +215,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Event:
-    cursor: int
+    #: Opaque: pass it back as ``after`` to read what followed. Backends choose its form.
+    cursor: str
     task_id: str
     status: Status
     at: float
@@ -255,6 +251,16 @@ class TaskDefinition:
     queue: str
     policy: RetryPolicy
 
+    def to_json(self) -> str:
+        """One JSON text, so a store keeps a definition whole whatever fields it gains."""
+        data = {"name": self.name, "queue": self.queue, "policy": self.policy.to_json()}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> TaskDefinition:
+        data = json.loads(text)
+        return cls(str(data["name"]), str(data["queue"]), RetryPolicy.from_json(data["policy"]))
+
 
 @dataclass(frozen=True)
 class WorkerInfo:
@@ -271,7 +277,6 @@ class TaskFilter:
     status: Status | None = None
     queue: str | None = None
     name: str | None = None
-    ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

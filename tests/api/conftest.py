@@ -1,4 +1,4 @@
-"""An app on a real SQLite store in ``tmp_path``, called in-process through httpx's ASGI transport.
+"""An app on a real store (each backend in turn), called in-process through httpx's ASGI transport.
 
 The test talks to the same store object, so it can assert what was (and was not) stored.
 """
@@ -6,7 +6,6 @@ The test talks to the same store object, so it can assert what was (and was not)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,18 +13,8 @@ import pytest
 import jobbers.examples  # noqa: F401  (registers add, sleep, fail, ...)
 from jobbers.api import create_app
 from jobbers.store.base import Store
-from jobbers.store.sqlite import SQLiteStore
 
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = SQLiteStore(str(tmp_path / "api.db"))
-    try:
-        yield db
-    finally:
-        await db.close()
 
 
 def asgi_client(store: Store, token: str | None = None) -> httpx.AsyncClient:

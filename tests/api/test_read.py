@@ -82,7 +82,15 @@ async def test_list_filters(api: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"cursor": "abc"}, {"cursor": "9" * 30}, {"limit": 0}, {"limit": 1001}, {"status": "odd"}],
+    [
+        {"cursor": "abc"},
+        {"cursor": "9" * 30},
+        {"cursor": "-1"},
+        {"cursor": " 5"},
+        {"limit": 0},
+        {"limit": 1001},
+        {"status": "odd"},
+    ],
 )
 async def test_list_rejects_bad_parameters(
     api: httpx.AsyncClient, params: dict[str, str | int]
@@ -132,8 +140,7 @@ async def test_events_page_from_cursor_to_cursor_exactly_once(
         cursor = body["cursor"]
         assert cursor == body["events"][-1]["cursor"]
     assert paged == everything
-    cursors = [int(str(e["cursor"])) for e in paged]
-    assert cursors == sorted(set(cursors))
+    assert len({e["cursor"] for e in paged}) == len(paged)
     assert [e["status"] for e in paged][-2:] == ["started", "completed"]
     assert {e["task_id"] for e in paged if e["status"] == "cancelled"} == set(ids[:5])
 
@@ -162,8 +169,20 @@ async def test_latest_cursor_starts_a_reader_at_now(api: httpx.AsyncClient) -> N
     assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
 
 
-@pytest.mark.parametrize("params", [{"after": "x"}, {"after": "-1"}, {"limit": 10_001}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"after": "x"},
+        {"after": "-1"},
+        {"after": "1-"},
+        {"after": "+1"},
+        {"after": "9" * 30},
+        {"limit": 10_001},
+    ],
+)
 async def test_events_reject_bad_parameters(
     api: httpx.AsyncClient, params: dict[str, str | int]
 ) -> None:
-    assert (await api.get("/events", params=params)).status_code == 422
+    response = await api.get("/events", params=params)
+    assert response.status_code == 422
+    assert "detail" in response.json()

@@ -15,10 +15,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 import jobbers.examples  # noqa: F401  (names schemathesis may hit)
 from jobbers.api import create_app
-from jobbers.store.sqlite import SQLiteStore
+from jobbers.store import open_store
 
 _DIR = tempfile.TemporaryDirectory(prefix="jobbers-schemathesis-")
-_STORE = SQLiteStore(str(Path(_DIR.name) / "fuzz.db"))
+_STORE = open_store(f"sqlite:///{Path(_DIR.name) / 'fuzz.db'}")
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_STORE))
 
 

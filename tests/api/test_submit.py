@@ -89,6 +89,7 @@ async def test_submission_overrides_the_task_defaults(api: httpx.AsyncClient) ->
         "timeout": 2.5,
         "max_heartbeat_interval": None,
         "dead_letter": "drop",
+        "max_lost": 3,
     }
 
 
@@ -169,7 +170,7 @@ async def test_bad_input_is_refused_and_stores_nothing(
     assert response.status_code == code, response.text[:1000]
     assert "detail" in response.json()
     assert await stored_ids(store) == []
-    assert await store.events(0, 10) == []
+    assert await store.events(None, 10) == []
 
 
 async def test_validation_errors_do_not_echo_input(api: httpx.AsyncClient) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -26,40 +24,14 @@ from jobbers.models import (
     WorkerInfo,
     check_transition,
 )
-from jobbers.store.base import DuplicateTaskConflict, Report, Store, open_store
+from jobbers.store.base import DuplicateTaskConflict, Report, Store
+
+from ..conftest import StoreFactory
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_000_000.0
 LEASE = 10.0
-StoreFactory = Callable[[], Store]
-
-
-@pytest.fixture(params=["sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    raise NotImplementedError(request.param)
-
-
-@pytest.fixture
-async def make_store(store_url: str) -> AsyncIterator[StoreFactory]:
-    """Each call opens another connection to the same backend, as another process would."""
-    opened: list[Store] = []
-
-    def factory() -> Store:
-        store = open_store(store_url)
-        opened.append(store)
-        return store
-
-    yield factory
-    for store in opened:
-        await store.close()
-
-
-@pytest.fixture
-def store(make_store: StoreFactory) -> Store:
-    return make_store()
 
 
 def new(
@@ -88,7 +60,7 @@ def boom(kind: str = "ValueError") -> Outcome:
 
 async def transitions(store: Store) -> dict[str, list[Status]]:
     seen: dict[str, list[Status]] = {}
-    for event in await store.events(0, 100_000):
+    for event in await store.events(None, 100_000):
         seen.setdefault(event.task_id, []).append(event.status)
     return seen
 
@@ -384,26 +356,28 @@ async def test_events_page_from_cursor_to_cursor_exactly_once(store: Store) -> N
     claimed = await store.claim("w", ["default"], 30, LEASE)
     await store.finish("w", [Report(t.id, 1, Outcome("completed")) for t in claimed])
     seen = []
-    cursor = 0
+    cursor = None
     while page := await store.events(cursor, 7):
         seen.extend(page)
         cursor = page[-1].cursor
     assert len(seen) == 90
-    assert [e.cursor for e in seen] == sorted({e.cursor for e in seen})
+    assert seen == await store.events(None, 1000)
+    assert len({e.cursor for e in seen}) == 90
+    assert await store.events(cursor, 7) == []
     by_task = await transitions(store)
     assert all(v == [Status.SUBMITTED, Status.STARTED, Status.COMPLETED] for v in by_task.values())
 
 
 async def test_latest_event_is_the_newest_cursor_even_after_pruning(store: Store) -> None:
-    assert await store.latest_event() == 0
+    assert await store.latest_event() == "0"
     task = new()
     await store.submit([task], now=T0)
     await store.claim("w", ["default"], 1, LEASE, now=T0)
     await store.finish("w", [Report(task.id, 1, Outcome("completed"))], now=T0)
-    newest = (await store.events(0, 100))[-1].cursor
+    newest = (await store.events(None, 100))[-1].cursor
     assert await store.latest_event() == newest
     await store.prune(before=T0 + 1)
-    assert await store.events(0, 100) == []
+    assert await store.events(None, 100) == []
     assert await store.latest_event() == newest
 
 
@@ -508,16 +482,56 @@ async def test_random_operations_only_ever_make_allowed_transitions(store: Store
     }
 
 
-async def test_a_lost_worker_is_retried_whatever_retry_on_says(store: Store) -> None:
-    policy = RetryPolicy(max_retries=1, retry_on=("ConnectionError",), base_delay=0.0)
+async def test_a_lost_lease_requeues_without_spending_retries_up_to_max_lost(
+    store: Store,
+) -> None:
+    policy = RetryPolicy(max_retries=0, retry_on=("ConnectionError",), max_lost=2)
     task = new(policy=policy)
+    await store.submit([task], now=T0)
+    now = T0
+    for lost in (1, 2):
+        [claimed] = await store.claim(f"gone-{lost}", ["default"], 1, LEASE, now=now)
+        assert claimed.attempt == lost
+        now += LEASE + 1
+        assert (await store.reap(now=now)).reaped == 1
+        record = (await store.get([task.id]))[task.id]
+        assert (record.status, record.retries, record.lost) == (Status.SCHEDULED, 0, lost)
+        assert record.due_at == now
+    await store.claim("gone-3", ["default"], 1, LEASE, now=now)
+    await store.reap(now=now + LEASE + 1)
+    record = (await store.get([task.id]))[task.id]
+    assert (record.status, record.lost) == (Status.DEAD, 3)
+    assert [a.outcome for a in record.attempts] == ["lease_lost"] * 3
+    assert record.error is not None
+    assert record.error.type == "LeaseLost"
+    history = [e for e in await store.events(None, 1000) if e.task_id == task.id]
+    assert history[-2].status is Status.FAILED
+    assert history[-2].reason is not None
+    assert "lost 3 attempt(s); max_lost is 2" in history[-2].reason
+
+
+async def test_max_lost_zero_fails_at_the_first_lost_lease(store: Store) -> None:
+    task = new(policy=RetryPolicy(max_retries=5, max_lost=0, dead_letter="drop"))
     await store.submit([task], now=T0)
     await store.claim("gone", ["default"], 1, LEASE, now=T0)
     await store.reap(now=T0 + LEASE + 1)
-    assert (await store.statuses([task.id]))[task.id] is Status.SCHEDULED
-    await store.claim("gone-too", ["default"], 1, LEASE, now=T0 + LEASE + 1)
-    await store.reap(now=T0 + 2 * LEASE + 2)
-    assert (await store.statuses([task.id]))[task.id] is Status.DEAD
+    record = (await store.get([task.id]))[task.id]
+    assert (record.status, record.retries, record.lost) == (Status.FAILED, 0, 1)
+
+
+async def test_a_lost_lease_after_errors_keeps_the_error_budget_spent(store: Store) -> None:
+    policy = RetryPolicy(max_retries=1, backoff="constant", base_delay=0.0, max_lost=1)
+    task = new(policy=policy)
+    await store.submit([task], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.finish("w", [Report(task.id, 1, boom())], now=T0)
+    await store.claim("gone", ["default"], 1, LEASE, now=T0)
+    await store.reap(now=T0 + LEASE + 1)
+    [third] = await store.claim("w", ["default"], 1, LEASE, now=T0 + LEASE + 1)
+    assert (third.attempt, third.retries, third.lost) == (3, 1, 1)
+    [final] = await store.finish("w", [Report(task.id, 3, boom())], now=T0 + LEASE + 1)
+    assert final is not None
+    assert final.status is Status.DEAD
 
 
 async def test_workers_not_seen_for_long_are_dropped_by_reap(store: Store) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobbers.store.sqlite import SQLiteStore
+from jobbers.store import open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -16,7 +16,7 @@ async def test_processes_opening_a_new_file_together_never_see_it_locked(tmp_pat
     """Switching a new file to WAL fails at once with "database is locked" for the loser of
     the race (SQLite skips its busy handler there); workers starting together hit it."""
     for attempt in range(40):
-        stores = [SQLiteStore(str(tmp_path / f"new-{attempt}.db")) for _ in range(6)]
+        stores = [open_store(f"sqlite:///{tmp_path}/new-{attempt}.db") for _ in range(6)]
         try:
             await asyncio.gather(*(store.statuses([]) for store in stores))
         finally:

@@ -1,5 +1,5 @@
-"""Fixtures that start real worker processes (``python -m jobbers worker``) on a SQLite file in
-``tmp_path`` and stop them by pid; the test process talks to the same file as a second client."""
+"""Fixtures that start real worker processes (``python -m jobbers worker``) on the test's store
+(each backend in turn) and stop them by pid; the test process talks to the same store too."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
 import pytest
 
-from jobbers.store.base import Store, open_store
+from jobbers.store.base import Store
 
 from .support import wait_for
 
@@ -62,18 +62,6 @@ class Spawn(Protocol):
         poll_cap: float = 0.2,
         maintenance_interval: float = 0.1,
     ) -> WorkerProcess: ...
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'jobbers.db'}"
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = open_store(store_url)
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ async def test_heartbeat_lapse_stalls_then_retries(store: Store, spawn: Spawn, l
         return [e["attempt"] for e in events(log, "cancelled")] == [1]
 
     await wait_for(attempt_one_cancelled, 2, "the stalled attempt to be cancelled")
-    history = [e.status for e in await store.events(0, 1000) if e.task_id == new.id]
+    history = [e.status for e in await store.events(None, 1000) if e.task_id == new.id]
     assert history == [
         Status.SUBMITTED,
         Status.STARTED,

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from jobbers.maintenance import Maintenance
 from jobbers.models import NewTask, Outcome, Status, TaskRecord
-from jobbers.store.base import Report, Store, open_store
-from jobbers.store.sqlite import SQLiteStore
+from jobbers.store import open_store
+from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker import Worker, WorkerSettings
 
 from .support import events, new_task, submit, wait_for, wait_statuses
@@ -20,20 +20,6 @@ from .support import events, new_task, submit, wait_for, wait_statuses
 pytestmark = pytest.mark.anyio
 
 T0 = 1_000_000.0
-
-
-@pytest.fixture
-async def make_store(store_url: str) -> AsyncIterator[Callable[[], Store]]:
-    """Each call opens another connection, as another worker process would."""
-    opened: list[Store] = []
-
-    def factory() -> Store:
-        opened.append(open_store(store_url))
-        return opened[-1]
-
-    yield factory
-    for store in opened:
-        await store.close()
 
 
 def settings(**changes: object) -> WorkerSettings:
@@ -114,7 +100,7 @@ async def test_cancel_racing_claim_never_runs_a_cancelled_task(
     worker.request_stop()
     await running
     history: dict[str, list[Status]] = {}
-    for event in await client.events(0, 100_000):
+    for event in await client.events(None, 100_000):
         history.setdefault(event.task_id, []).append(event.status)
     ran = {line["id"] for line in events(log, "ran")}
     outcomes = {"waiting": 0, "running": 0, "completed first": 0}
@@ -132,20 +118,23 @@ async def test_cancel_racing_claim_never_runs_a_cancelled_task(
     print(f"300 submit+cancel races, cancelled while: {outcomes}")
 
 
-class FlakyStore(SQLiteStore):
+class FlakyStore:
     """Refuses the first ``failures`` finish calls, as a store under trouble would."""
 
-    def __init__(self, path: str, failures: int) -> None:
-        super().__init__(path)
+    def __init__(self, inner: Store, failures: int) -> None:
+        self.inner = inner
         self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     async def finish(
         self, worker_id: str, reports: Sequence[Report], now: float | None = None
     ) -> list[TaskRecord | None]:
         if self.failures > 0:
             self.failures -= 1
-            raise sqlite3.OperationalError("disk I/O error")
-        return await super().finish(worker_id, reports, now)
+            raise StoreUnavailable("store refused the write (injected)")
+        return await self.inner.finish(worker_id, reports, now)
 
 
 @pytest.mark.parametrize("failures", [2, 5])
@@ -153,8 +142,8 @@ async def test_reports_survive_store_errors(
     store: Store, store_url: str, log: Path, failures: int
 ) -> None:
     """Refused reports are retried; past the limit they are dropped, leases lapse, tasks rerun."""
-    flaky = FlakyStore(store_url.removeprefix("sqlite:///"), failures)
-    worker = Worker(flaky, settings(lease=0.5, maintenance_interval=0.1))
+    flaky = FlakyStore(open_store(store_url), failures)
+    worker = Worker(cast(Store, flaky), settings(lease=0.5, maintenance_interval=0.1))
     running = asyncio.create_task(worker.run())
     ids = await submit(store, [new_task("wt.sleep_async", seconds=0.0, log=str(log))])
     [record] = (await wait_statuses(store, ids, {Status.COMPLETED}, 30)).values()
@@ -187,7 +176,7 @@ async def test_maintenance_in_many_workers_reaps_each_task_once(
     duties = [Maintenance(make_store(), owner=f"m{i}") for i in range(5)]
     reports = await asyncio.gather(*(d.run_once(now=T0 + 10) for d in duties))
     assert sum(r.reaped for r in reports) == 50
-    stalled = [e.task_id for e in await store.events(0, 10_000) if e.status == Status.STALLED]
+    stalled = [e.task_id for e in await store.events(None, 10_000) if e.status == Status.STALLED]
     assert sorted(stalled) == sorted(t.id for t in tasks)
 
 

@@ -82,7 +82,7 @@ async def _serve_manager(host: str, port: int, store_url: str | None) -> None:
     import uvicorn
     from jobbers.api.app import create_app
     from jobbers.registry import load_modules
-    from jobbers.store.base import DEFAULT_STORE_URL, open_store
+    from jobbers.store import DEFAULT_STORE_URL, open_store
 
     load_modules([RUNNER_MODULE])
     store = open_store(store_url or DEFAULT_STORE_URL)

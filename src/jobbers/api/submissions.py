@@ -19,6 +19,7 @@ from jobbers import registry
 from jobbers.api.schemas import TaskSubmission
 from jobbers.ids import uuid7
 from jobbers.models import NewTask, RetryPolicy
+from jobbers.policy import fingerprint
 from jobbers.store.base import Store
 
 _POLICY_FIELDS = (
@@ -136,7 +137,7 @@ def dedupe(tasks: Sequence[NewTask]) -> tuple[list[NewTask], list[int]]:
         if index is None:
             index = seen[new.id] = len(unique)
             unique.append(new)
-        elif unique[index].fingerprint() != new.fingerprint():
+        elif fingerprint(unique[index]) != fingerprint(new):
             raise DuplicateInBatch(new.id)
         positions.append(index)
     return unique, positions

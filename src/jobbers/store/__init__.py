@@ -1,0 +1,28 @@
+"""Stores: the contract lives in :mod:`jobbers.store.base`; :func:`open_store` picks a backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobbers.store.base import Store
+
+DEFAULT_STORE_URL = "sqlite:///jobbers.db"
+
+
+def open_store(url: str) -> Store:
+    """The one place a URL becomes a backend; a bad URL raises ValueError with one line."""
+    if url.startswith("sqlite:///"):
+        from jobbers.store.sqlite import SQLiteStore
+
+        return SQLiteStore(url.removeprefix("sqlite:///"))
+    if url.startswith("sqlite://"):
+        raise ValueError(f"bad store URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
+    if url.startswith(("redis://", "rediss://")):
+        from jobbers.store.redis import RedisStore
+
+        return RedisStore.from_url(url)
+    raise ValueError(
+        f"unsupported store URL {url!r}: expected sqlite:///path.db, redis://host:port/db"
+        " or rediss://host:port/db"
+    )

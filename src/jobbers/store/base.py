@@ -41,6 +41,18 @@ class DuplicateTaskConflict(StoreError):
         self.task_ids = list(task_ids)
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or is not usable; its message is one line for an operator."""
+
+
+class BadCursor(StoreError, ValueError):
+    """A cursor that no page or event of this store ever returned."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(f"bad cursor {cursor[:64]!r}: pass back a cursor the store returned")
+        self.cursor = cursor
+
+
 class TaskNotFound(StoreError):
     def __init__(self, task_id: str) -> None:
         super().__init__(f"no task with id {task_id!r}")
@@ -131,14 +143,18 @@ class Store(Protocol):
     async def statuses(self, task_ids: Sequence[str]) -> dict[str, Status]: ...
 
     async def query(self, filters: TaskFilter, limit: int, cursor: str | None = None) -> Page:
-        """Newest first; ``cursor`` is the opaque value a previous page returned."""
+        """Newest first; ``cursor`` is the opaque value a previous page returned (else
+        :class:`BadCursor`)."""
         ...
 
-    async def events(self, after: int, limit: int) -> list[Event]: ...
+    async def events(self, after: str | None, limit: int) -> list[Event]:
+        """Events after the cursor ``after`` (None or ``"0"``: from the oldest kept), oldest
+        first. Cursors are opaque strings; a malformed one raises :class:`BadCursor`."""
+        ...
 
-    async def latest_event(self) -> int:
-        """The newest event's cursor (0 before the first): where a new reader of the feed starts
-        when only what happens from now on matters. Pruning old events never lowers it."""
+    async def latest_event(self) -> str:
+        """The newest event's cursor (``"0"`` before the first): where a new reader of the feed
+        starts when only what happens from now on matters. Pruning old events never lowers it."""
         ...
 
     async def resubmit(self, task_ids: Sequence[str], now: float | None = None) -> list[str]:
@@ -172,21 +188,13 @@ class Store(Protocol):
         ...
 
     async def prune(self, before: float) -> int:
-        """Delete completed, failed and cancelled tasks finished before ``before``."""
+        """Delete completed, failed, cancelled and dead tasks finished before ``before``, and
+        events older than it."""
+        ...
+
+    async def check(self) -> None:
+        """Open the store and verify it answers with the schema this code expects; raise
+        StoreUnavailable with one line saying what is wrong."""
         ...
 
     async def close(self) -> None: ...
-
-
-DEFAULT_STORE_URL = "sqlite:///jobbers.db"
-
-
-def open_store(url: str) -> Store:
-    """The one place a URL becomes a backend."""
-    if url.startswith("sqlite:///"):
-        from jobbers.store.sqlite import SQLiteStore
-
-        return SQLiteStore(url.removeprefix("sqlite:///"))
-    if url.startswith("sqlite://"):
-        raise ValueError(f"bad store URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
-    raise ValueError(f"unsupported store URL {url!r}: expected sqlite:///path.db")

@@ -26,18 +26,20 @@ from jobbers.models import (
     Page,
     QueueConfig,
     QueueStats,
-    RetryPolicy,
     Status,
     TaskDefinition,
     TaskFilter,
     TaskRecord,
     WorkerInfo,
 )
+from jobbers.policy import start_retention
 from jobbers.store.base import (
+    BadCursor,
     CancelResult,
     DuplicateTaskConflict,
     Renewal,
     Report,
+    StoreUnavailable,
     Submitted,
 )
 from jobbers.store.sqlite_steps import (
@@ -110,6 +112,9 @@ class SQLiteStore:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
+                if "lost" not in columns:
+                    conn.execute("ALTER TABLE tasks ADD COLUMN lost INTEGER NOT NULL DEFAULT 0")
                 conn.execute("COMMIT")
                 return conn
             except sqlite3.OperationalError as exc:
@@ -175,6 +180,12 @@ class SQLiteStore:
             if await self._read(data_version) != version:
                 return
             poll = min(poll * 2, CHANGE_POLL_MAX)
+
+    async def check(self) -> None:
+        try:
+            await self._read(data_version)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         def _close() -> None:
@@ -246,16 +257,9 @@ class SQLiteStore:
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(str(value))
-        if filters.ids is not None:
-            clauses.append(f"id IN ({placeholders(len(filters.ids))})")
-            params.extend(filters.ids)
         if cursor is not None:
-            try:
-                before = int(cursor)
-            except ValueError:
-                raise ValueError(f"invalid cursor {cursor!r}") from None
             clauses.append("rowid < ?")
-            params.append(before)
+            params.append(_seq(cursor))
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
 
         def read(conn: sqlite3.Connection) -> Page:
@@ -271,26 +275,33 @@ class SQLiteStore:
 
         return await self._read(read)
 
-    async def events(self, after: int, limit: int) -> list[Event]:
+    async def events(self, after: str | None, limit: int) -> list[Event]:
+        start = 0 if after is None else _seq(after)
+
         def read(conn: sqlite3.Connection) -> list[Event]:
             rows = conn.execute(
                 "SELECT seq, task_id, status, at, worker, reason FROM events"
                 " WHERE seq > ? ORDER BY seq LIMIT ?",
-                (after, limit),
+                (start, limit),
             )
             return [
                 Event(
-                    r["seq"], r["task_id"], Status(r["status"]), r["at"], r["worker"], r["reason"]
+                    str(r["seq"]),
+                    r["task_id"],
+                    Status(r["status"]),
+                    r["at"],
+                    r["worker"],
+                    r["reason"],
                 )
                 for r in rows
             ]
 
         return await self._read(read)
 
-    async def latest_event(self) -> int:
-        def read(conn: sqlite3.Connection) -> int:
+    async def latest_event(self) -> str:
+        def read(conn: sqlite3.Connection) -> str:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-            return int(row[0]) if row else 0
+            return str(row[0]) if row else "0"
 
         return await self._read(read)
 
@@ -380,7 +391,8 @@ class SQLiteStore:
             done: list[str | None] = []
             for report in reports:
                 row = conn.execute(
-                    "SELECT id, status, worker, attempt, policy, retries FROM tasks WHERE id = ?",
+                    "SELECT id, status, worker, attempt, policy, retries, lost FROM tasks"
+                    " WHERE id = ?",
                     (report.task_id,),
                 ).fetchone()
                 if (
@@ -527,8 +539,8 @@ class SQLiteStore:
                 ),
             )
             conn.executemany(
-                "INSERT OR REPLACE INTO task_definitions (name, queue, policy) VALUES (?, ?, ?)",
-                [(t.name, t.queue, dumps(t.policy.to_json())) for t in tasks],
+                "INSERT OR REPLACE INTO definitions (name, definition) VALUES (?, ?)",
+                [(t.name, t.to_json()) for t in tasks],
             )
 
         await self._write(txn)
@@ -557,10 +569,8 @@ class SQLiteStore:
     async def task_definitions(self) -> dict[str, TaskDefinition]:
         def read(conn: sqlite3.Connection) -> dict[str, TaskDefinition]:
             return {
-                r["name"]: TaskDefinition(
-                    r["name"], r["queue"], RetryPolicy.from_json(json.loads(r["policy"]))
-                )
-                for r in conn.execute("SELECT name, queue, policy FROM task_definitions")
+                r["name"]: TaskDefinition.from_json(r["definition"])
+                for r in conn.execute("SELECT name, definition FROM definitions")
             }
 
         return await self._read(read)
@@ -596,7 +606,10 @@ class SQLiteStore:
                     "HeartbeatTimeout", f"no heartbeat for more than {row['hb_interval']:g} s"
                 )
                 stall(conn, row["id"], row["worker"], row["attempt"], "stalled", error, at)
-            conn.execute("DELETE FROM starts WHERE at < ?", (at - 3600.0,))
+            keep = start_retention(
+                queue_config(conn, r["name"]) for r in conn.execute("SELECT name FROM queues")
+            )
+            conn.execute("DELETE FROM starts WHERE at < ?", (at - keep,))
             conn.execute("DELETE FROM workers WHERE last_seen < ?", (at - STALE_WORKER,))
             return MaintenanceReport(reaped=len(expired), stalled=len(lapsed))
 
@@ -607,7 +620,7 @@ class SQLiteStore:
             gone = [
                 r["id"]
                 for r in conn.execute(
-                    "DELETE FROM tasks WHERE status IN ('completed', 'failed', 'cancelled')"
+                    "DELETE FROM tasks WHERE status IN ('completed', 'failed', 'cancelled', 'dead')"
                     " AND finished_at < ? RETURNING id",
                     (before,),
                 ).fetchall()
@@ -621,3 +634,10 @@ class SQLiteStore:
             return len(gone)
 
         return await self._write(txn)
+
+
+def _seq(cursor: str) -> int:
+    """Cursors of this backend are decimal row numbers: nothing else (no sign, no spaces)."""
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
+        raise BadCursor(cursor)
+    return int(cursor)

@@ -22,7 +22,8 @@ from jobbers.models import (
     TaskRecord,
     check_transition,
 )
-from jobbers.retry import backoff_delay, is_retryable
+from jobbers.policy import FailureKind, decide, rate_window_start, room
+from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     policy TEXT NOT NULL,
     hb_interval REAL,
     retries INTEGER NOT NULL DEFAULT 0,
+    lost INTEGER NOT NULL DEFAULT 0,
     attempt INTEGER NOT NULL DEFAULT 0,
     due_at REAL,
     submitted_at REAL NOT NULL,
@@ -92,11 +94,7 @@ CREATE TABLE IF NOT EXISTS workers (
     last_seen REAL NOT NULL,
     running INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS task_definitions (
-    name TEXT PRIMARY KEY,
-    queue TEXT NOT NULL,
-    policy TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS definitions (name TEXT PRIMARY KEY, definition TEXT NOT NULL);
 """
 
 #: Stay well under SQLite's bound-parameter limit.
@@ -108,8 +106,9 @@ CHANGE_POLL_MAX = 0.05
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
 TASK_COLUMNS = (
-    "id, name, queue, kwargs, status, priority, policy, retries, attempt, due_at, submitted_at,"
-    " updated_at, started_at, finished_at, worker, lease_expires_at, heartbeat_at, result, error"
+    "id, name, queue, kwargs, status, priority, policy, retries, lost, attempt, due_at,"
+    " submitted_at, updated_at, started_at, finished_at, worker, lease_expires_at, heartbeat_at,"
+    " result, error"
 )
 
 
@@ -131,7 +130,7 @@ def error_json(error: ErrorInfo | None) -> str | None:
 
 
 def fingerprint(task: NewTask) -> str:
-    return dumps([str(part) for part in task.fingerprint()])
+    return policy_fingerprint(task)
 
 
 def clock(now: float | None) -> float:
@@ -226,19 +225,17 @@ def room_for(conn: sqlite3.Connection, config: QueueConfig, limit: int, at: floa
     """How many tasks of this queue may start now, across every worker."""
     if config.paused:
         return 0
-    room = limit
+    running = started = 0
     if config.concurrency is not None:
         running = conn.execute(
             "SELECT COUNT(*) FROM tasks WHERE status = 'started' AND queue = ?", (config.name,)
         ).fetchone()[0]
-        room = min(room, config.concurrency - running)
     if config.rate_limit is not None:
         started = conn.execute(
             "SELECT COUNT(*) FROM starts WHERE queue = ? AND at > ?",
-            (config.name, at - config.rate_period),
+            (config.name, rate_window_start(config, at)),
         ).fetchone()[0]
-        room = min(room, config.rate_limit - started)
-    return room
+    return room(config, limit, running, started)
 
 
 def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float) -> None:
@@ -299,7 +296,8 @@ def apply_outcome(
     else:
         error = outcome.error or ErrorInfo("Error", "the task failed without an error")
         end_attempt(conn, task_id, report.attempt, outcome.kind, error, at)
-        retry_or_fail(conn, row, Status.STARTED, error, worker, at)
+        kind: FailureKind = "timeout" if outcome.kind == "timeout" else "failed"
+        retry_or_fail(conn, row, Status.STARTED, kind, error, worker, at)
 
 
 def stall(
@@ -307,43 +305,41 @@ def stall(
     task_id: str,
     worker: str | None,
     attempt: int,
-    outcome: str,
+    outcome: FailureKind,
     error: ErrorInfo,
     at: float,
 ) -> None:
     end_attempt(conn, task_id, attempt, outcome, error, at)
     move(conn, task_id, Status.STARTED, Status.STALLED, at, worker, error.message)
-    row = conn.execute("SELECT id, policy, retries FROM tasks WHERE id = ?", (task_id,)).fetchone()
-    retry_or_fail(conn, row, Status.STALLED, error, worker, at)
+    row = conn.execute(
+        "SELECT id, policy, retries, lost FROM tasks WHERE id = ?", (task_id,)
+    ).fetchone()
+    retry_or_fail(conn, row, Status.STALLED, outcome, error, worker, at)
 
 
 def retry_or_fail(
     conn: sqlite3.Connection,
     row: sqlite3.Row,
     current: Status,
+    kind: FailureKind,
     error: ErrorInfo,
     worker: str | None,
     at: float,
 ) -> None:
-    """The policy decides: back to ``scheduled`` after backoff, else ``failed`` (then ``dead``)."""
+    """The policy decides: back to ``scheduled``, else ``failed`` (then ``dead``)."""
     task_id = row["id"]
     policy = RetryPolicy.from_json(json.loads(row["policy"]))
-    retries = row["retries"]
-    reason = f"{error.type}: {error.message}"
+    decision = decide(policy, kind, error, row["retries"], row["lost"], at)
     conn.execute(
-        "UPDATE tasks SET error = ?, lease_expires_at = NULL WHERE id = ?",
-        (error_json(error), task_id),
+        "UPDATE tasks SET error = ?, lease_expires_at = NULL, retries = ?, lost = ? WHERE id = ?",
+        (error_json(error), decision.retries, decision.lost, task_id),
     )
-    if is_retryable(policy, error.type, retries):
-        due = at + backoff_delay(policy, retries + 1)
-        move(conn, task_id, current, Status.SCHEDULED, at, worker, reason)
-        conn.execute(
-            "UPDATE tasks SET retries = retries + 1, due_at = ? WHERE id = ?", (due, task_id)
-        )
+    move(conn, task_id, current, decision.status, at, worker, decision.reason)
+    if decision.status is Status.SCHEDULED:
+        conn.execute("UPDATE tasks SET due_at = ? WHERE id = ?", (decision.due_at, task_id))
         return
-    move(conn, task_id, current, Status.FAILED, at, worker, reason)
     conn.execute("UPDATE tasks SET finished_at = ? WHERE id = ?", (at, task_id))
-    if policy.dead_letter == "save":
+    if decision.dead:
         move(conn, task_id, Status.FAILED, Status.DEAD, at, worker, "dead-lettered")
 
 
@@ -385,6 +381,7 @@ def record(r: sqlite3.Row, attempts: list[Attempt]) -> TaskRecord:
         submitted_at=r["submitted_at"],
         updated_at=r["updated_at"],
         retries=r["retries"],
+        lost=r["lost"],
         due_at=r["due_at"],
         started_at=r["started_at"],
         finished_at=r["finished_at"],

@@ -7,14 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from jobbers.api.deps import StoreDep
-from jobbers.api.errors import JSONResponse, responses
+from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import CursorOut, EventsOut
 from jobbers.api.serialize import event_json
+from jobbers.store.base import BadCursor
 
 router = APIRouter(tags=["events"])
 
-#: Cursors are decimal strings of an increasing integer that fits SQLite's 64-bit INTEGER.
-CURSOR_PATTERN = r"^[0-9]{1,18}$"
+#: Cursors are opaque to clients: what a store returned, passed back unchanged.
+CURSOR_MAX = 64
 
 
 @router.get("/events/latest", response_model=CursorOut)
@@ -26,11 +27,13 @@ async def latest(store: StoreDep) -> JSONResponse:
 @router.get("/events", response_model=EventsOut, responses=responses(422))
 async def events(
     store: StoreDep,
-    after: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
+    after: Annotated[str | None, Query(max_length=CURSOR_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> JSONResponse:
     """Events after ``after``; the answer's ``cursor`` resumes without skips or repeats."""
-    start = int(after) if after is not None else 0
-    found = await store.events(start, limit)
-    cursor = str(found[-1].cursor) if found else str(start)
+    try:
+        found = await store.events(after, limit)
+    except BadCursor as exc:
+        return error(422, str(exc))
+    cursor = found[-1].cursor if found else (after or "0")
     return JSONResponse({"events": [event_json(e) for e in found], "cursor": cursor})

@@ -1,0 +1,130 @@
+"""What an attempt's outcome does to a task, decided without any store.
+
+Every backend reads a task's policy and counters, asks :func:`decide`, and writes the answer in
+one atomic step; so retry, dead-lettering, lost-lease requeueing, backoff, the rate window and
+the idempotency fingerprint mean the same thing whichever store holds the task.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from jobbers.models import JSON, ErrorInfo, NewTask, QueueConfig, RetryPolicy, Status
+
+#: How an attempt ended without success. ``lease_lost``: the worker stopped renewing (it died or
+#: was cut off); ``stalled``: the task stopped sending heartbeats.
+FailureKind = Literal["failed", "timeout", "lease_lost", "stalled"]
+
+#: Error types a stuck task causes rather than its code: ``retry_on`` does not filter them out,
+#: but they spend ``max_retries`` so a task that hangs every time cannot loop forever.
+STUCK_ERRORS = frozenset({"HeartbeatTimeout"})
+
+
+def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number ``retry`` (1 for the first retry).
+
+    constant: base; linear: base * retry; exponential: base * 2**(retry-1);
+    exponential_jitter: uniform(0, exponential) ("full jitter"). All capped at ``max_delay``.
+    """
+    if retry < 1:
+        raise ValueError("retry numbers start at 1")
+    base = policy.base_delay
+    if policy.backoff == "constant":
+        delay = base
+    elif policy.backoff == "linear":
+        delay = base * retry
+    else:
+        delay = base * 2.0 ** min(retry - 1, 64)
+    delay = min(delay, policy.max_delay)
+    if policy.backoff == "exponential_jitter":
+        delay = (rng or random).uniform(0.0, delay)
+    return delay
+
+
+def is_retryable(policy: RetryPolicy, error_type: str, retries_done: int) -> bool:
+    if retries_done >= policy.max_retries:
+        return False
+    if not policy.retry_on or error_type in STUCK_ERRORS:
+        return True
+    short = error_type.rsplit(".", 1)[-1]
+    return any(t == error_type or t.rsplit(".", 1)[-1] == short for t in policy.retry_on)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a task goes after an unsuccessful attempt.
+
+    ``status`` is ``scheduled`` (run again at ``due_at``) or ``failed``; ``dead`` says whether a
+    failed task then moves to the dead letter queue. ``retries`` and ``lost`` are the counters
+    to store.
+    """
+
+    status: Status
+    retries: int
+    lost: int
+    reason: str
+    due_at: float | None = None
+    dead: bool = False
+
+
+def decide(
+    policy: RetryPolicy,
+    kind: FailureKind,
+    error: ErrorInfo,
+    retries: int,
+    lost: int,
+    now: float,
+    rng: random.Random | None = None,
+) -> Decision:
+    """A lost lease is the infrastructure's fault: it requeues at once without spending
+    ``max_retries``, up to ``max_lost`` lost attempts. Everything else spends the retry budget,
+    with backoff, while the error type is retryable."""
+    reason = f"{error.type}: {error.message}"
+    if kind == "lease_lost":
+        if lost < policy.max_lost:
+            return Decision(Status.SCHEDULED, retries, lost + 1, reason, due_at=now)
+        reason = f"{reason} (lost {lost + 1} attempt(s); max_lost is {policy.max_lost})"
+        return Decision(Status.FAILED, retries, lost + 1, reason, dead=_saves(policy))
+    if is_retryable(policy, error.type, retries):
+        due = now + backoff_delay(policy, retries + 1, rng)
+        return Decision(Status.SCHEDULED, retries + 1, lost, reason, due_at=due)
+    return Decision(Status.FAILED, retries, lost, reason, dead=_saves(policy))
+
+
+def _saves(policy: RetryPolicy) -> bool:
+    return policy.dead_letter == "save"
+
+
+def rate_window_start(config: QueueConfig, now: float) -> float:
+    """Starts after this instant count against the queue's rate limit."""
+    return now - config.rate_period
+
+
+def room(config: QueueConfig, wanted: int, running: int, recent_starts: int) -> int:
+    """How many tasks of this queue may start now across every worker (never below 0)."""
+    if config.paused:
+        return 0
+    free = wanted
+    if config.concurrency is not None:
+        free = min(free, config.concurrency - running)
+    if config.rate_limit is not None:
+        free = min(free, config.rate_limit - recent_starts)
+    return max(free, 0)
+
+
+def start_retention(configs: Iterable[QueueConfig], floor: float = 3600.0) -> float:
+    """Seconds start records must be kept: the longest rate period in use (at least ``floor``)."""
+    return max([floor, *(c.rate_period for c in configs if c.rate_limit is not None)])
+
+
+def canonical(value: JSON) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def fingerprint(task: NewTask) -> str:
+    """What makes two submissions with one id "the same" for idempotency: name, queue, kwargs."""
+    return canonical([task.name, task.queue, canonical(task.kwargs)])
