@@ -23,7 +23,7 @@ import pytest
 from jobbers.store import open_store
 from jobbers.store.base import Store
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "redis"]
 StoreFactory = Callable[[], Store]
 
 

@@ -1,0 +1,55 @@
+-- ARGV[4] worker, ARGV[5] lease expiry, ARGV[6] limit, ARGV[7...] queues.
+-- Due scheduled tasks of these queues are promoted first; then each queue's room (pause,
+-- global concurrency, rate limit over its sliding window) bounds its candidates, and the
+-- best `limit` candidates by priority, then age, start. Returns the started records.
+local worker, lease_at, limit = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local now = tonumber(NOW)
+local candidates = {}
+local limited = {}
+for i = 7, #ARGV do
+  local q = ARGV[i]
+  promote_queue(q)
+  local conf = redis.call('HMGET', qkey(q, 'conf'), 'paused', 'concurrency', 'rate_limit',
+    'rate_period')
+  local room = limit
+  if conf[1] == '1' then room = 0 end
+  if room > 0 and conf[2] and conf[2] ~= '' then
+    room = math.min(room, tonumber(conf[2]) - redis.call('SCARD', qkey(q, 'running')))
+  end
+  if room > 0 and conf[3] and conf[3] ~= '' then
+    local since = num(now - tonumber(conf[4]))
+    redis.call('ZREMRANGEBYSCORE', qkey(q, 'starts'), '-inf', since)
+    room = math.min(room, tonumber(conf[3]) - redis.call('ZCARD', qkey(q, 'starts')))
+    limited[q] = true
+  end
+  if room > 0 then
+    local items = redis.call('ZRANGE', qkey(q, 'ready'), 0, room - 1, 'WITHSCORES')
+    for j = 1, #items, 2 do
+      table.insert(candidates, {tonumber(items[j + 1]), items[j], q})
+    end
+  end
+end
+table.sort(candidates, function(a, b)
+  if a[1] ~= b[1] then return a[1] < b[1] end
+  return a[2] < b[2]
+end)
+local out = {}
+for i = 1, math.min(limit, #candidates) do
+  local c = candidates[i]
+  local member, q = c[2], c[3]
+  local id = string.sub(member, 17)
+  redis.call('ZREM', qkey(q, 'ready'), member)
+  redis.call('HDEL', tkey(id), 'rk', 'hb_at', 'finished_at')
+  move(id, 'submitted', 'started', worker, nil)
+  local number = redis.call('HINCRBY', tkey(id), 'attempt', 1)
+  redis.call('HSET', tkey(id), 'worker', worker, 'started_at', NOW, 'lease', lease_at)
+  redis.call('HSET', akey(id), number,
+    cjson.encode({n = number, w = worker, s = NOW, o = 'running'}))
+  redis.call('SADD', qkey(q, 'running'), id)
+  redis.call('ZADD', P .. ':leases', lease_at, id)
+  local hb = redis.call('HGET', tkey(id), 'hb_interval')
+  if hb then redis.call('ZADD', P .. ':beats', num(now + tonumber(hb)), id) end
+  if limited[q] then redis.call('ZADD', qkey(q, 'starts'), NOW, id .. ':' .. number) end
+  table.insert(out, load(id))
+end
+return out

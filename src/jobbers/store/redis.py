@@ -1,0 +1,774 @@
+"""The Redis store: Managers and workers on many hosts share one Redis.
+
+Every change that touches more than one key is one Lua script (``store/lua/*.lua``), loaded
+once per connection and run by its SHA, so a claim, a finish or a cancel is atomic however many
+processes race. Decisions that are not storage (retry or fail, backoff, lost-lease requeueing)
+are taken in Python by :mod:`jobbers.policy` from what the task held, and the script applies
+them only if the attempt is still the one the decision was taken for (fencing), so a stale
+decision never lands. The change feed is a Redis stream with bounded length; claimers and
+workers wake on pub/sub instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+from redis.commands.core import AsyncScript
+
+from jobbers.models import (
+    TERMINAL,
+    TRANSITIONS,
+    Attempt,
+    ErrorInfo,
+    Event,
+    MaintenanceReport,
+    NewTask,
+    Outcome,
+    Page,
+    QueueConfig,
+    QueueStats,
+    RetryPolicy,
+    Status,
+    TaskDefinition,
+    TaskFilter,
+    TaskRecord,
+    WorkerInfo,
+)
+from jobbers.policy import FailureKind, decide, fingerprint
+from jobbers.store.base import (
+    BadCursor,
+    CancelResult,
+    DuplicateTaskConflict,
+    Renewal,
+    Report,
+    StoreUnavailable,
+    Submitted,
+)
+from jobbers.store.redis_keys import SCHEMA_VERSION, Keys
+
+SCRIPTS = ("submit", "claim", "renew", "finish", "reap", "cancel", "resubmit", "delete", "promote")
+#: The change feed keeps about this many events (XADD MAXLEN ~).
+DEFAULT_EVENTS_MAXLEN = 100_000
+#: A worker not seen for this long (killed without unregistering) is dropped from the list.
+STALE_WORKER = 600.0
+#: Reads and writes are cut into pipelines of this many commands.
+CHUNK = 1000
+#: Stream ids (``ms-seq``); plain numbers are accepted too (cursors of a numeric feed).
+CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
+SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
+#: Redis 6.2 brought XTRIM MINID and exclusive XRANGE bounds.
+MIN_REDIS = (6, 2)
+
+
+def _t(value: float) -> str:
+    return repr(float(value))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _text(value: str) -> str:
+    """Text that encodes to UTF-8 (a lone surrogate in an error message becomes '?')."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _allowed_lua() -> str:
+    """The state machine as a Lua table, generated from :data:`TRANSITIONS` (one source)."""
+    rows = [
+        f"  {current.value} = {{{', '.join(f'{t.value} = true' for t in sorted(targets))}}},"
+        for current, targets in TRANSITIONS.items()
+    ]
+    return "local ALLOWED = {\n" + "\n".join(rows) + "\n}\n"
+
+
+def _script_text(name: str) -> str:
+    folder = resources.files("jobbers.store") / "lua"
+    common = (folder / "common.lua").read_text()
+    return _allowed_lua() + common + (folder / f"{name}.lua").read_text()
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _opt(h: Mapping[str, str], key: str) -> float | None:
+    value = h.get(key)
+    return float(value) if value not in (None, "") else None
+
+
+def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
+    attempts = []
+    for number in sorted(att, key=int):
+        a = json.loads(att[number])
+        attempts.append(
+            Attempt(
+                number=int(a["n"]),
+                worker=a["w"],
+                started_at=float(a["s"]),
+                finished_at=float(a["f"]) if "f" in a else None,
+                outcome=a["o"],
+                error=ErrorInfo.from_json(json.loads(a["e"])) if a.get("e") else None,
+            )
+        )
+    return TaskRecord(
+        id=h["id"],
+        name=h["name"],
+        queue=h["queue"],
+        kwargs=json.loads(h["kwargs"]),
+        status=Status(h["status"]),
+        priority=int(h["priority"]),
+        policy=RetryPolicy.from_json(json.loads(h["policy"])),
+        submitted_at=float(h["submitted_at"]),
+        updated_at=float(h["updated_at"]),
+        retries=int(h.get("retries", 0)),
+        lost=int(h.get("lost", 0)),
+        due_at=_opt(h, "due_at"),
+        started_at=_opt(h, "started_at"),
+        finished_at=_opt(h, "finished_at"),
+        worker=h.get("worker") or None,
+        lease_expires_at=_opt(h, "lease"),
+        heartbeat_at=_opt(h, "hb_at"),
+        result=json.loads(h["result"]) if "result" in h else None,
+        error=ErrorInfo.from_json(json.loads(h["error"])) if h.get("error") else None,
+        attempts=tuple(attempts),
+    )
+
+
+def _loaded(pair: Sequence[Sequence[str]]) -> TaskRecord:
+    return _record(_pairs(pair[0]), _pairs(pair[1]))
+
+
+def _queue_config(name: str, h: Mapping[str, str]) -> QueueConfig:
+    return QueueConfig(
+        name=name,
+        concurrency=int(h["concurrency"]) if h.get("concurrency") else None,
+        rate_limit=int(h["rate_limit"]) if h.get("rate_limit") else None,
+        rate_period=float(h.get("rate_period") or 1.0),
+        paused=h.get("paused") == "1",
+    )
+
+
+def _clock(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+class RedisStore:
+    """See :class:`jobbers.store.base.Store` for what each method promises."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "jobbers",
+        events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
+        where: str = "Redis",
+    ) -> None:
+        #: Typed loosely: redis-py's annotations cannot say that decode_responses gives str.
+        self._client: Any = client
+        self.keys = Keys.for_prefix(prefix)
+        self._maxlen = str(events_maxlen)
+        self._where = where
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(_script_text(name)) for name in SCRIPTS
+        }
+        self._checked = False
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self._changes = 0
+        self._seen_changes = 0
+        self._changed = asyncio.Event()
+        self._cancelled: set[str] = set()
+        self._cancel_event = asyncio.Event()
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStore:
+        """``redis://[:password@]host:port/db`` or ``rediss://`` (TLS); the query may add
+        ``prefix`` (default ``jobbers``), ``events_maxlen`` and ``timeout`` (seconds)."""
+        parts = urlsplit(url)
+        options = dict(parse_qsl(parts.query))
+        prefix = options.pop("prefix", "jobbers")
+        if not prefix or any(c in prefix for c in "{}: "):
+            raise ValueError(f"bad store URL: prefix {prefix!r} must be non-empty, no {{}}: ")
+        try:
+            maxlen = int(options.pop("events_maxlen", DEFAULT_EVENTS_MAXLEN))
+            timeout = float(options.pop("timeout", 5.0))
+        except ValueError as exc:
+            raise ValueError(f"bad store URL: {exc}") from None
+        if maxlen < 1 or timeout <= 0:
+            raise ValueError("bad store URL: events_maxlen and timeout must be positive")
+        clean = urlunsplit(parts._replace(query=urlencode(options)))
+        try:
+            client = aioredis.Redis.from_url(
+                clean,
+                decode_responses=True,
+                socket_connect_timeout=timeout,
+                socket_timeout=max(timeout, 30.0),
+                health_check_interval=30,
+            )
+        except ValueError as exc:
+            raise ValueError(f"bad store URL {url!r}: {exc}") from None
+        where = f"Redis at {parts.hostname or 'localhost'}:{parts.port or 6379}"
+        return cls(client, prefix=prefix, events_maxlen=maxlen, where=where)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Any failure to reach Redis becomes StoreUnavailable with one line."""
+        try:
+            yield
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreUnavailable(f"{self._where} is unavailable: {reason}") from exc
+
+    async def _run(self, name: str, now: float, *args: Any) -> Any:
+        if not self._checked:
+            await self.check()
+        with self._reachable():
+            return await self._scripts[name](
+                keys=[self.keys.meta], args=[self.keys.base, self._maxlen, _t(now), *args]
+            )
+
+    async def check(self) -> None:
+        with self._reachable():
+            await self._client.ping()
+            info = await self._client.info("server")
+            version = tuple(int(p) for p in str(info.get("redis_version", "0.0")).split(".")[:2])
+            if version < MIN_REDIS:
+                raise StoreUnavailable(
+                    f"{self._where} runs Redis {info.get('redis_version')}; Jobbers needs 6.2+"
+                )
+            await self._client.hsetnx(self.keys.meta, "schema", SCHEMA_VERSION)
+            found = await self._client.hget(self.keys.meta, "schema")
+        if found != SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"{self._where}, prefix {self.keys.base}: store schema {found!r},"
+                f" this Jobbers needs {SCHEMA_VERSION!r}"
+            )
+        self._checked = True
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+            self._listener = None
+        with contextlib.suppress(Exception):
+            await self._client.aclose()
+
+    # -- wake-ups -------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Follow the change and cancel channels; resubscribe after Redis comes back."""
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await pubsub.subscribe(self.keys.changed, self.keys.cancel)
+                self._subscribed.set()
+                self._bump()  # messages may have been missed while not subscribed
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    if message["channel"] == self.keys.cancel:
+                        self._cancelled.update(json.loads(message["data"]))
+                        self._cancel_event.set()
+                    self._bump()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._subscribed.clear()
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _bump(self) -> None:
+        self._changes += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _ensure_listening(self, timeout: float) -> None:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="jobbers-redis-listen")
+        if not self._subscribed.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), timeout)
+
+    async def wait_for_change(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await self._ensure_listening(timeout)
+        if self._changes == self._seen_changes:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), max(0.0, deadline - loop.time()))
+        self._seen_changes = self._changes
+
+    async def wait_for_cancel(self, timeout: float) -> list[str]:
+        """Running tasks cancelled since the last call, as soon as one is; [] after timeout."""
+        await self._ensure_listening(timeout)
+        if not self._cancelled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._cancel_event.wait(), timeout)
+        self._cancel_event.clear()
+        found, self._cancelled = sorted(self._cancelled), set()
+        return found
+
+    # -- submit and read ------------------------------------------------------------------
+
+    async def submit(self, tasks: Sequence[NewTask], now: float | None = None) -> list[Submitted]:
+        at = _clock(now)
+        prints: dict[str, str] = {}
+        clashes: list[str] = []
+        payload = []
+        for task in tasks:
+            fp = fingerprint(task)
+            if prints.setdefault(task.id, fp) != fp:
+                clashes.append(task.id)
+            due = task.due_at if task.due_at is not None and task.due_at > at else None
+            hb = task.policy.max_heartbeat_interval
+            payload.append(
+                {
+                    "id": task.id,
+                    "fp": fp,
+                    "q": task.queue,
+                    "name": task.name,
+                    "kwargs": _dumps(task.kwargs),
+                    "prio": task.priority,
+                    "policy": _dumps(task.policy.to_json()),
+                    "hb": _t(hb) if hb is not None else "",
+                    "due": _t(due) if due is not None else "",
+                }
+            )
+        if clashes:
+            raise DuplicateTaskConflict(clashes)
+        if not payload:
+            return []
+        ok, body = await self._run("submit", at, _dumps(payload))
+        if not ok:
+            raise DuplicateTaskConflict(list(body))
+        return [Submitted(_loaded(pair), bool(created)) for created, pair in body]
+
+    async def get(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
+        ids = list(dict.fromkeys(task_ids))
+        out: dict[str, TaskRecord] = {}
+        with self._reachable():
+            for chunk in _chunks(ids):
+                pipe = self._client.pipeline(transaction=False)
+                for task_id in chunk:
+                    pipe.hgetall(self.keys.task(task_id))
+                    pipe.hgetall(self.keys.attempts(task_id))
+                found = await pipe.execute()
+                for i, task_id in enumerate(chunk):
+                    if found[2 * i]:
+                        out[task_id] = _record(found[2 * i], found[2 * i + 1])
+        return out
+
+    async def statuses(self, task_ids: Sequence[str]) -> dict[str, Status]:
+        ids = list(dict.fromkeys(task_ids))
+        out: dict[str, Status] = {}
+        with self._reachable():
+            for chunk in _chunks(ids):
+                pipe = self._client.pipeline(transaction=False)
+                for task_id in chunk:
+                    pipe.hget(self.keys.task(task_id), "status")
+                for task_id, status in zip(chunk, await pipe.execute(), strict=True):
+                    if status is not None:
+                        out[task_id] = Status(status)
+        return out
+
+    async def query(self, filters: TaskFilter, limit: int, cursor: str | None = None) -> Page:
+        """Walks the status index (or every task) newest first, filtering queue and name."""
+        if cursor is not None and not SEQ_CURSOR.match(cursor):
+            raise BadCursor(cursor)
+        index = self.keys.status(filters.status) if filters.status else self.keys.all
+        top = f"({cursor}" if cursor is not None else "+inf"
+        picked: list[tuple[str, int]] = []
+        with self._reachable():
+            while len(picked) <= limit:
+                batch = await self._client.zrevrangebyscore(
+                    index, top, "-inf", start=0, num=max(limit + 1, 100), withscores=True
+                )
+                if not batch:
+                    break
+                pipe = self._client.pipeline(transaction=False)
+                for task_id, _ in batch:
+                    pipe.hmget(self.keys.task(task_id), "queue", "name")
+                for (task_id, seq), (queue, name) in zip(batch, await pipe.execute(), strict=True):
+                    if queue is None:
+                        continue
+                    if filters.queue is not None and queue != filters.queue:
+                        continue
+                    if filters.name is not None and name != filters.name:
+                        continue
+                    picked.append((task_id, int(seq)))
+                top = f"({int(batch[-1][1])}"
+        page, more = picked[:limit], len(picked) > limit
+        records = await self.get([task_id for task_id, _ in page])
+        return Page(
+            [records[t] for t, _ in page if t in records],
+            str(page[-1][1]) if more and page else None,
+        )
+
+    async def events(self, after: str | None, limit: int) -> list[Event]:
+        if after is not None and not CURSOR.match(after):
+            raise BadCursor(after)
+        start = "-" if after in (None, "0") else f"({after}"
+        with self._reachable():
+            try:
+                entries = await self._client.xrange(self.keys.events, start, "+", count=limit)
+            except rexc.ResponseError as exc:
+                raise BadCursor(str(after)) from exc
+        return [
+            Event(
+                cursor=entry_id,
+                task_id=f["t"],
+                status=Status(f["s"]),
+                at=float(f["a"]),
+                worker=f.get("w"),
+                reason=f.get("r"),
+            )
+            for entry_id, f in entries
+        ]
+
+    async def latest_event(self) -> str:
+        with self._reachable():
+            if not await self._client.exists(self.keys.events):
+                return "0"
+            info = await self._client.xinfo_stream(self.keys.events)
+        last = str(info["last-generated-id"])
+        return "0" if last == "0-0" else last
+
+    # -- the worker's path ----------------------------------------------------------------
+
+    async def claim(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        limit: int,
+        lease: float,
+        now: float | None = None,
+    ) -> list[TaskRecord]:
+        if limit <= 0 or not queues:
+            return []
+        at = _clock(now)
+        self._seen_changes = self._changes
+        if self._listener is None:
+            await self._ensure_listening(2.0)
+        found = await self._run(
+            "claim", at, worker_id, _t(at + lease), limit, *dict.fromkeys(queues)
+        )
+        return [_loaded(pair) for pair in found]
+
+    async def renew(
+        self,
+        worker_id: str,
+        leases: Mapping[str, int],
+        lease: float,
+        heartbeats: Mapping[str, float] | None = None,
+        now: float | None = None,
+    ) -> Renewal:
+        at = _clock(now)
+        beats = heartbeats or {}
+        payload = [
+            {"id": task_id, "n": number, "beat": _t(beats[task_id]) if task_id in beats else ""}
+            for task_id, number in leases.items()
+        ]
+        lost = await self._run("renew", at, worker_id, _t(at + lease), _dumps(payload), len(leases))
+        return Renewal(lost=list(lost))
+
+    async def _decisions(
+        self, items: Sequence[tuple[str, FailureKind, ErrorInfo]], at: float
+    ) -> dict[str, dict[str, Any]]:
+        """The pure policy's decision for each failed attempt, from the task's stored counters."""
+        if not items:
+            return {}
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=False)
+            for task_id, _, _ in items:
+                pipe.hmget(self.keys.task(task_id), "policy", "retries", "lost")
+            rows = await pipe.execute()
+        out: dict[str, dict[str, Any]] = {}
+        for (task_id, kind, error), (policy, retries, lost) in zip(items, rows, strict=True):
+            if policy is None:
+                continue
+            d = decide(
+                RetryPolicy.from_json(json.loads(policy)), kind, error, int(retries), int(lost), at
+            )
+            out[task_id] = {
+                "st": str(d.status),
+                "re": d.retries,
+                "lo": d.lost,
+                "due": _t(d.due_at) if d.due_at is not None else "",
+                "reason": _text(d.reason),
+                "dead": int(d.dead),
+                "err": _dumps(error.to_json()),
+            }
+        return out
+
+    async def finish(
+        self, worker_id: str, reports: Sequence[Report], now: float | None = None
+    ) -> list[TaskRecord | None]:
+        at = _clock(now)
+        failures: list[tuple[str, FailureKind, ErrorInfo]] = []
+        for report in reports:
+            if report.outcome.kind in ("failed", "timeout"):
+                kind: FailureKind = "timeout" if report.outcome.kind == "timeout" else "failed"
+                failures.append((report.task_id, kind, _failure(report.outcome)))
+        decisions = await self._decisions(failures, at)
+        payload = [
+            {
+                "id": r.task_id,
+                "n": r.attempt,
+                "kind": r.outcome.kind,
+                "result": _dumps(r.outcome.result) if r.outcome.kind == "completed" else "",
+                "err": _dumps(r.outcome.error.to_json()) if r.outcome.error else "",
+                "d": decisions.get(r.task_id, {}),
+            }
+            for r in reports
+        ]
+        if not payload:
+            return []
+        found = await self._run("finish", at, worker_id, _dumps(payload))
+        return [_loaded(item[1]) if item[0] else None for item in found]
+
+    # -- operators ------------------------------------------------------------------------
+
+    async def cancel(
+        self,
+        task_ids: Sequence[str],
+        reason: str = "cancelled by request",
+        now: float | None = None,
+    ) -> CancelResult:
+        if not task_ids:
+            return CancelResult()
+        cancelled, refused, unknown = await self._run(
+            "cancel", _clock(now), _dumps(list(task_ids)), _text(reason)
+        )
+        return CancelResult(list(cancelled), list(refused), list(unknown))
+
+    async def resubmit(self, task_ids: Sequence[str], now: float | None = None) -> list[str]:
+        if not task_ids:
+            return []
+        return list(await self._run("resubmit", _clock(now), _dumps(list(dict.fromkeys(task_ids)))))
+
+    async def delete(self, task_ids: Sequence[str], statuses: Sequence[Status]) -> list[str]:
+        gone: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(task_ids))):
+            gone.extend(await self._delete(chunk, statuses, ""))
+        return gone
+
+    async def _delete(self, ids: Sequence[str], statuses: Sequence[Status], before: str) -> Any:
+        return await self._run(
+            "delete", time.time(), _dumps(list(ids)), _dumps([str(s) for s in statuses]), before
+        )
+
+    async def set_queue(self, config: QueueConfig) -> QueueConfig:
+        if not self._checked:
+            await self.check()
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hset(
+                self.keys.queue(config.name, "conf"),
+                mapping={
+                    "concurrency": "" if config.concurrency is None else str(config.concurrency),
+                    "rate_limit": "" if config.rate_limit is None else str(config.rate_limit),
+                    "rate_period": _t(config.rate_period),
+                    "paused": "1" if config.paused else "0",
+                },
+            )
+            pipe.sadd(self.keys.queues, config.name)
+            pipe.publish(self.keys.changed, "queue")
+            pipe.hgetall(self.keys.queue(config.name, "conf"))
+            *_, conf = await pipe.execute()
+        return _queue_config(config.name, conf)
+
+    async def queue_stats(self) -> list[QueueStats]:
+        with self._reachable():
+            names = sorted(await self._client.smembers(self.keys.queues))
+            pipe = self._client.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(self.keys.queue(name, "conf"))
+                pipe.zcard(self.keys.queue(name, "ready"))
+                pipe.zcard(self.keys.queue(name, "scheduled"))
+                pipe.scard(self.keys.queue(name, "running"))
+            found = await pipe.execute()
+        return [
+            QueueStats(
+                config=_queue_config(name, found[4 * i]),
+                depth=found[4 * i + 1],
+                scheduled=found[4 * i + 2],
+                running=found[4 * i + 3],
+            )
+            for i, name in enumerate(names)
+        ]
+
+    async def register_worker(
+        self, info: WorkerInfo, tasks: Sequence[TaskDefinition], now: float | None = None
+    ) -> None:
+        if not self._checked:
+            await self.check()
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hset(
+                self.keys.workers,
+                info.id,
+                _dumps(
+                    {
+                        "id": info.id,
+                        "hostname": info.hostname,
+                        "queues": list(info.queues),
+                        "started_at": info.started_at,
+                    }
+                ),
+            )
+            pipe.zadd(self.keys.workers_seen, {info.id: _clock(now)})
+            pipe.hset(self.keys.workers_running, info.id, str(info.running))
+            if tasks:
+                pipe.hset(self.keys.definitions, mapping={t.name: t.to_json() for t in tasks})
+            await pipe.execute()
+
+    async def unregister_worker(self, worker_id: str) -> None:
+        with self._reachable():
+            await self._drop_workers([worker_id])
+
+    async def _drop_workers(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hdel(self.keys.workers, *ids)
+        pipe.zrem(self.keys.workers_seen, *ids)
+        pipe.hdel(self.keys.workers_running, *ids)
+        await pipe.execute()
+
+    async def workers(self) -> list[WorkerInfo]:
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hgetall(self.keys.workers)
+            pipe.zrange(self.keys.workers_seen, 0, -1, withscores=True)
+            pipe.hgetall(self.keys.workers_running)
+            registered, seen, running = await pipe.execute()
+        last_seen = dict(seen)
+        found = []
+        for worker_id, raw in registered.items():
+            data = json.loads(raw)
+            found.append(
+                WorkerInfo(
+                    id=worker_id,
+                    hostname=data["hostname"],
+                    queues=tuple(data["queues"]),
+                    started_at=float(data["started_at"]),
+                    last_seen=float(last_seen.get(worker_id, data["started_at"])),
+                    running=int(running.get(worker_id, 0)),
+                )
+            )
+        return sorted(found, key=lambda w: (w.started_at, w.id))
+
+    async def task_definitions(self) -> dict[str, TaskDefinition]:
+        with self._reachable():
+            found = await self._client.hgetall(self.keys.definitions)
+        return {name: TaskDefinition.from_json(raw) for name, raw in found.items()}
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    async def promote_due(self, now: float | None = None) -> int:
+        return int(await self._run("promote", _clock(now)))
+
+    async def reap(self, now: float | None = None) -> MaintenanceReport:
+        at = _clock(now)
+        with self._reachable():
+            expired = await self._client.zrangebyscore(self.keys.leases, "-inf", f"({_t(at)}")
+            lapsed = await self._client.zrangebyscore(self.keys.beats, "-inf", f"({_t(at)}")
+            stale = await self._client.zrangebyscore(
+                self.keys.workers_seen, "-inf", f"({_t(at - STALE_WORKER)}"
+            )
+            await self._drop_workers(stale)
+            pipe = self._client.pipeline(transaction=False)
+            candidates = [*expired, *(t for t in lapsed if t not in set(expired))]
+            for task_id in candidates:
+                pipe.hmget(self.keys.task(task_id), "attempt", "worker", "hb_interval")
+            rows = await pipe.execute()
+        items: list[tuple[str, FailureKind, ErrorInfo]] = []
+        numbers: dict[str, int] = {}
+        for i, (task_id, (attempt, worker, hb)) in enumerate(zip(candidates, rows, strict=True)):
+            if attempt is None:
+                continue
+            numbers[task_id] = int(attempt)
+            if i < len(expired):
+                error = ErrorInfo("LeaseLost", f"worker {worker} stopped renewing its lease (lost)")
+                items.append((task_id, "lease_lost", error))
+            else:
+                error = ErrorInfo("HeartbeatTimeout", f"no heartbeat for more than {float(hb):g} s")
+                items.append((task_id, "stalled", error))
+        decisions = await self._decisions(items, at)
+        payload = [
+            {
+                "id": task_id,
+                "n": numbers[task_id],
+                "kind": kind,
+                "message": _text(error.message),
+                "d": decisions[task_id],
+            }
+            for task_id, kind, error in items
+            if task_id in decisions
+        ]
+        if not payload:
+            return MaintenanceReport()
+        reaped, stalled = await self._run("reap", at, _dumps(payload))
+        return MaintenanceReport(reaped=int(reaped), stalled=int(stalled))
+
+    async def prune(self, before: float) -> int:
+        finished = list(TERMINAL)
+        pruned = 0
+        floor = "-inf"
+        while True:
+            with self._reachable():
+                batch = await self._client.zrangebyscore(
+                    self.keys.finished, floor, f"({_t(before)}", start=0, num=CHUNK, withscores=True
+                )
+            if not batch:
+                break
+            pruned += len(await self._delete([t for t, _ in batch], finished, _t(before)))
+            if len(batch) < CHUNK:
+                break
+            floor = _t(batch[-1][1])
+        await self._prune_events(before)
+        return pruned
+
+    async def _prune_events(self, before: float) -> None:
+        """Trim the feed up to its first event at or after ``before`` (events are in time order)."""
+        with self._reachable():
+            while True:
+                entries = await self._client.xrange(self.keys.events, "-", "+", count=CHUNK)
+                cut = None
+                for entry_id, fields in entries:
+                    if float(fields["a"]) >= before:
+                        break
+                    cut = entry_id
+                if cut is None:
+                    return
+                ms, seq = cut.split("-")
+                await self._client.xtrim(
+                    self.keys.events, minid=f"{ms}-{int(seq) + 1}", approximate=False
+                )
+                if cut != entries[-1][0] or len(entries) < CHUNK:
+                    return
+
+
+def _failure(outcome: Outcome) -> ErrorInfo:
+    return outcome.error or ErrorInfo("Error", "the task failed without an error")

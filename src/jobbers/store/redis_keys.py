@@ -1,0 +1,103 @@
+"""Every Redis key and channel the Redis store uses, in one place.
+
+All keys of one deployment share the hash tag ``{prefix}``, so every script touches one slot
+and the layout runs unchanged on Redis Cluster (as one slot). The Lua scripts build the same
+names from the prefix they are given; ``docs/internals.md`` lists the layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Bumped when the layout changes incompatibly; ``check()`` refuses another version.
+SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Keys:
+    #: ``{prefix}``: the hash tag every key starts with.
+    base: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str) -> Keys:
+        return cls("{" + prefix + "}")
+
+    @property
+    def meta(self) -> str:
+        """Hash: ``schema`` (the layout version)."""
+        return f"{self.base}:meta"
+
+    def task(self, task_id: str) -> str:
+        """Hash: one task's fields (JSON text for kwargs, policy, result, error)."""
+        return f"{self.base}:task:{task_id}"
+
+    def attempts(self, task_id: str) -> str:
+        """Hash: attempt number -> the attempt as JSON."""
+        return f"{self.base}:att:{task_id}"
+
+    @property
+    def all(self) -> str:
+        """Sorted set: every task id by submission sequence (listing, newest first)."""
+        return f"{self.base}:all"
+
+    def status(self, status: str) -> str:
+        """Sorted set: ids in one status by submission sequence (filtered listings, counts)."""
+        return f"{self.base}:status:{status}"
+
+    @property
+    def queues(self) -> str:
+        """Set: every queue name seen or configured."""
+        return f"{self.base}:queues"
+
+    def queue(self, name: str, what: str) -> str:
+        """``ready`` (sorted set), ``scheduled`` (sorted set by due time), ``running`` (set),
+        ``starts`` (sorted set of start times, for rate limits), ``conf`` (hash)."""
+        return f"{self.base}:q:{name}:{what}"
+
+    @property
+    def leases(self) -> str:
+        """Sorted set: started task ids by lease expiry."""
+        return f"{self.base}:leases"
+
+    @property
+    def beats(self) -> str:
+        """Sorted set: started task ids with a heartbeat interval, by heartbeat deadline."""
+        return f"{self.base}:beats"
+
+    @property
+    def finished(self) -> str:
+        """Sorted set: finished task ids (completed, failed, cancelled, dead) by finish time."""
+        return f"{self.base}:finished"
+
+    @property
+    def events(self) -> str:
+        """Stream: the change feed, one entry per status transition, bounded by MAXLEN."""
+        return f"{self.base}:events"
+
+    @property
+    def workers(self) -> str:
+        """Hash: worker id -> its registration (JSON)."""
+        return f"{self.base}:workers"
+
+    @property
+    def workers_seen(self) -> str:
+        return f"{self.base}:workers:seen"
+
+    @property
+    def workers_running(self) -> str:
+        return f"{self.base}:workers:running"
+
+    @property
+    def definitions(self) -> str:
+        """Hash: task name -> TaskDefinition JSON."""
+        return f"{self.base}:defs"
+
+    @property
+    def changed(self) -> str:
+        """Channel: published after writes that may let a claimer start something."""
+        return f"{self.base}:changed"
+
+    @property
+    def cancel(self) -> str:
+        """Channel: JSON list of running task ids just cancelled."""
+        return f"{self.base}:cancel"
