@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from jobbers.registry import load_modules, registered_names
-from jobbers.store.base import DEFAULT_STORE_URL, Store, open_store
+from jobbers.store.base import DEFAULT_STORE_URL, Store, StoreUnavailable, open_store
 
 if TYPE_CHECKING:  # the worker and the API are imported only by the commands that run them
     from jobbers.worker import WorkerSettings
@@ -180,8 +180,19 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
     try:
         asyncio.run(main)
-    except ListenError as exc:
-        raise _fail(str(exc)) from exc
+    except (ListenError, StoreUnavailable) as exc:
+        raise _fail(str(exc)) from None
+
+
+async def _checked(url: str) -> Store:
+    """Open the store and make sure it answers with our schema before anything else runs."""
+    store = _open(url)
+    try:
+        await store.check()
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 async def _serve(
@@ -192,7 +203,7 @@ async def _serve(
     from jobbers.api.server import embedded_server
     from jobbers.worker import Worker
 
-    store = _open(store_url)
+    store = await _checked(store_url)
     server = None
     if api is not None:
         host, port, token = api
@@ -371,7 +382,7 @@ def _via_api(url: str, token: str | None, call: Callable[[Any], Any]) -> None:
 
 def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
     async def main() -> Any:
-        store = _open(url)
+        store = await _checked(url)
         try:
             return await call(store)
         finally:
@@ -383,7 +394,7 @@ def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
     try:
         _print(asyncio.run(main()))
     except (StoreError, UnknownTaskNames, LookupError) as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(str(exc)) from None
 
 
 def _kwargs(text: str) -> dict[str, Any]:

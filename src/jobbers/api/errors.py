@@ -20,7 +20,7 @@ from starlette.responses import Response
 from jobbers.api.schemas import ErrorOut
 from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
 from jobbers.models import InvalidTransition
-from jobbers.store.base import DuplicateTaskConflict, TaskNotFound
+from jobbers.store.base import DuplicateTaskConflict, StoreUnavailable, TaskNotFound
 
 log = logging.getLogger("jobbers.api")
 
@@ -52,6 +52,7 @@ def error(status: int, detail: Any) -> JSONResponse:
 
 def responses(*codes: int, **extra: Any) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route can answer, so clients and schemathesis know them."""
+    codes = (*codes, 503)  # the store does not answer
     if 422 in codes:
         codes = (*codes, 400)  # a body that is not UTF-8 JSON at all
     entries: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in codes}
@@ -89,6 +90,11 @@ async def _not_found(_: Request, exc: Exception) -> Response:
     return error(404, str(exc))
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error(503, str(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error(500, "internal error; the Manager's log has the details")
@@ -102,4 +108,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DuplicateInBatch, _conflict)
     app.add_exception_handler(InvalidTransition, _conflict)
     app.add_exception_handler(TaskNotFound, _not_found)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

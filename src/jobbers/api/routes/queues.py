@@ -18,7 +18,7 @@ from jobbers.store.base import Store
 router = APIRouter(tags=["queues and workers"])
 
 
-@router.get("/queues", response_model=QueuesOut)
+@router.get("/queues", response_model=QueuesOut, responses=responses())
 async def list_queues(store: StoreDep) -> JSONResponse:
     stats = await store.queue_stats()
     return JSONResponse({"queues": [queue_json(s.config, s) for s in stats]})
@@ -40,6 +40,6 @@ async def _stats(store: Store, name: str) -> QueueStats | None:
     return next((s for s in await store.queue_stats() if s.config.name == name), None)
 
 
-@router.get("/workers", response_model=WorkersOut)
+@router.get("/workers", response_model=WorkersOut, responses=responses())
 async def list_workers(store: StoreDep) -> JSONResponse:
     return JSONResponse({"workers": [worker_json(w) for w in await store.workers()]})
