@@ -397,6 +397,16 @@ def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
         raise _fail(str(exc)) from None
 
 
+def _task_id(task_id: str) -> str:
+    """Refuse an id no task can have before it reaches a URL (``.`` would name the list route)."""
+    from jobbers.ids import id_problem
+
+    problem = id_problem(task_id)
+    if problem is not None:
+        raise _fail(problem, 2)
+    return task_id
+
+
 def _kwargs(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
@@ -423,6 +433,8 @@ def submit(
 ) -> None:
     """Submit a task and print it as JSON."""
     args = _kwargs(kwargs)
+    if task_id is not None:
+        _task_id(task_id)
     body: dict[str, Any] = {"name": name, "kwargs": args, "queue": queue, "id": task_id}
     body = {k: v for k, v in body.items() if v is not None}
     if store is None:
@@ -454,6 +466,7 @@ def status(
     store: DirectStoreOpt = None,
 ) -> None:
     """Print a task: status, result or error, attempts."""
+    _task_id(task_id)
     if store is None:
         _via_api(url, token, lambda c: c.get(task_id))
         return
@@ -478,6 +491,7 @@ def cancel(
     store: DirectStoreOpt = None,
 ) -> None:
     """Cancel a task: at once if waiting, at its next await if running."""
+    _task_id(task_id)
     if store is None:
         _via_api(url, token, lambda c: c.cancel(task_id))
         return

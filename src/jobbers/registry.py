@@ -106,6 +106,11 @@ def error_type_name(exc: BaseException) -> str:
     return _type_name(type(exc))
 
 
+def error_base_names(exc: BaseException) -> tuple[str, ...]:
+    """The exception's base classes by name, nearest first: what ``retry_on`` also matches."""
+    return tuple(_type_name(c) for c in type(exc).__mro__[1:] if issubclass(c, BaseException))
+
+
 def _context_param(fn: Callable[..., Any]) -> tuple[str | None, frozenset[str]]:
     sig = inspect.signature(fn)
     ctx_name = None

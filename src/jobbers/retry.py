@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from jobbers.models import RetryPolicy
+from jobbers.models import ErrorInfo, RetryPolicy
 
 
 def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random | None = None) -> float:
@@ -34,10 +34,26 @@ def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random | None = N
 INFRASTRUCTURE_ERRORS = frozenset({"LeaseLost", "HeartbeatTimeout"})
 
 
-def is_retryable(policy: RetryPolicy, error_type: str, retries_done: int) -> bool:
-    if retries_done >= policy.max_retries:
+def is_retryable(policy: RetryPolicy, error: ErrorInfo | str, retries_done: int) -> bool:
+    """Whether a failed attempt runs again: retries are left, the error is not final, and it is
+    one of ``retry_on`` (when given) or one of their subclasses.
+
+    ``retry_on`` holds names (stored with each task, so the store can decide without the code):
+    each matches an error whose type or any base class has that name, fully qualified
+    (``mod.MyError``) or short (``MyError``).
+    """
+    if isinstance(error, str):
+        error = ErrorInfo(error, "")
+    if retries_done >= policy.max_retries or not error.retryable:
         return False
-    if not policy.retry_on or error_type in INFRASTRUCTURE_ERRORS:
+    if not policy.retry_on or error.type in INFRASTRUCTURE_ERRORS:
         return True
-    short = error_type.rsplit(".", 1)[-1]
-    return any(t == error_type or t.rsplit(".", 1)[-1] == short for t in policy.retry_on)
+    return any(_matches(wanted, name) for wanted in policy.retry_on for name in error_names(error))
+
+
+def error_names(error: ErrorInfo) -> tuple[str, ...]:
+    return (error.type, *error.bases)
+
+
+def _matches(wanted: str, name: str) -> bool:
+    return wanted == name or wanted.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]

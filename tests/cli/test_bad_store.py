@@ -70,14 +70,10 @@ def shared_dir() -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("command", ["manager", "worker", "status"])
-def test_a_read_only_store_file_is_refused_with_one_line(
-    command: str, shared_dir: Path
-) -> None:
+def test_a_read_only_store_file_is_refused_with_one_line(command: str, shared_dir: Path) -> None:
     url = f"sqlite:///{read_only_store(shared_dir)}"
     done = run_jobbers(*COMMANDS[command], "--store", url, cwd=shared_dir, as_nobody=True)
     assert done.returncode == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
     assert "is read-only" in last, done.stderr
     assert "Traceback" not in done.stderr
-
-

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from jobbers.ids import ID_PATTERN
+from jobbers.ids import ID_PATTERN, MAX_ID_LENGTH
 from jobbers.models import Status
 
 MAX_BATCH = 10_000
@@ -31,10 +31,12 @@ MAX_KWARGS_DEPTH = 64
 MAX_KWARGS_BYTES = 1024 * 1024
 NAME_PATTERN = r"^[^\x00-\x1f]{1,200}$"
 
-TaskId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+TaskId = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH)]
 #: Ids a caller asks about: unknown or odd ones are simply not found, so only the length is bound.
 LookupId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-QueueName = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+#: An id in a URL path: ``.`` and ``..`` are refused (422), as no submission can create them.
+PATH_ID_PATTERN = r"^(?s:.*[^.].*|\.{3,})$"
+QueueName = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH)]
 TaskName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
@@ -160,6 +162,8 @@ class ErrorInfoOut(BaseModel):
     type: str
     message: str
     traceback: str
+    bases: list[str] = Field(description="The exception's base classes, nearest first.")
+    retryable: bool = Field(description="False when no retry can fix the failure.")
 
 
 class AttemptOut(BaseModel):

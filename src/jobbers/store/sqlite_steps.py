@@ -334,7 +334,7 @@ def retry_or_fail(
         "UPDATE tasks SET error = ?, lease_expires_at = NULL WHERE id = ?",
         (error_json(error), task_id),
     )
-    if is_retryable(policy, error.type, retries):
+    if is_retryable(policy, error, retries):
         due = at + backoff_delay(policy, retries + 1)
         move(conn, task_id, current, Status.SCHEDULED, at, worker, reason)
         conn.execute(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from jobbers.models import ErrorInfo, Outcome, TaskRecord
-from jobbers.registry import TaskContext, TaskSpec, error_type_name
+from jobbers.registry import TaskContext, TaskSpec, error_base_names, error_type_name
 
 R = TypeVar("R")
 
@@ -62,7 +62,8 @@ def _failed(exc: BaseException) -> Outcome:
         message = str(exc)
     except Exception:  # a broken __str__ must not lose the report
         message = f"<unprintable {type(exc).__name__}>"
-    return Outcome("failed", error=ErrorInfo(error_type_name(exc), message, _traceback(exc)))
+    error = ErrorInfo(error_type_name(exc), message, _traceback(exc), error_base_names(exc))
+    return Outcome("failed", error=error)
 
 
 def _traceback(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from jobbers.api.deps import CatalogDep, StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import (
+    PATH_ID_PATTERN,
     BulkSubmission,
     CancelOut,
     QueueName,
@@ -29,7 +30,7 @@ router = APIRouter(tags=["tasks"])
 SUBMIT_RESPONSES = responses(
     404, 409, 413, 422, ok={"model": TaskOut, "description": "The id existed with this payload"}
 )
-TaskIdPath = Annotated[str, Path(min_length=1, max_length=256)]
+TaskIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=PATH_ID_PATTERN)]
 
 
 @router.post(
