@@ -92,6 +92,27 @@ async def test_list_rejects_bad_parameters(
     assert "detail" in response.json()
 
 
+@pytest.mark.parametrize(
+    ("route", "params"),
+    [
+        ("/tasks", {"stauts": "dead"}),
+        ("/dead-letter", {"limit": 5, "page": 2}),
+        ("/events", {"since": "0"}),
+        ("/queues", {"x": "1"}),
+        ("/healthz", {"verbose": "1"}),
+    ],
+)
+async def test_unknown_query_parameters_are_refused_like_unknown_body_fields(
+    api: httpx.AsyncClient, route: str, params: dict[str, str | int]
+) -> None:
+    """A typo (``stauts``) must not answer every task as if no filter was given."""
+    response = await api.get(route, params=params)
+    assert response.status_code == 422, response.text
+    unknown = [e for e in response.json()["detail"] if e["type"] == "extra_forbidden"]
+    assert [e["loc"][1] for e in unknown] == [k for k in params if k != "limit"]
+    assert "unknown query parameter" in unknown[0]["msg"]
+
+
 async def test_bulk_status_answers_10000_ids_at_once(api: httpx.AsyncClient) -> None:
     ids = await _submit(api, 10_000)
     asked = ids[:9_990] + [f"unknown-{i}" for i in range(10)]

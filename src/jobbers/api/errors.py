@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.responses import Response
 
-from jobbers.api.schemas import ErrorOut
+from jobbers.api.schemas import MAX_KWARGS_DEPTH, ErrorOut
 from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
 from jobbers.models import InvalidTransition
 from jobbers.store.base import DuplicateTaskConflict, StoreUnavailable, TaskNotFound
@@ -70,9 +71,25 @@ async def _validation(_: Request, exc: Exception) -> Response:
     return error(422, details)
 
 
+def _unparsable(cause: BaseException | None) -> str | None:
+    """What is wrong with a body the JSON parser gave up on, and what to send instead."""
+    if isinstance(cause, RecursionError):
+        return (
+            "the JSON body is nested too deeply to parse: nest at most"
+            f" {MAX_KWARGS_DEPTH} levels (send deeper data as a string)"
+        )
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return (
+            "the JSON body holds a number with too many digits to parse (the limit is"
+            f" {sys.get_int_max_str_digits()} digits): send a number that long as a string"
+        )
+    return None
+
+
 async def _http(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    response = error(exc.status_code, exc.detail)
+    detail = _unparsable(exc.__cause__) if exc.status_code == 400 else None
+    response = error(exc.status_code, detail or exc.detail)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
