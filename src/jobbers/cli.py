@@ -109,6 +109,16 @@ PollCapOpt = Annotated[
         help="Longest idle wait before looking for due work again.",
     ),
 ]
+MaxResultOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-result-bytes",
+        envvar="JOBBERS_MAX_RESULT_BYTES",
+        min=1,
+        help="Largest task result kept, in bytes of JSON; a larger one fails its attempt"
+        " (ResultTooLarge, not retried).",
+    ),
+]
 LogLevelOpt = Annotated[
     str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
 ]
@@ -249,7 +259,7 @@ async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
 
 
 def _settings(
-    queues: str, concurrency: int, grace: float, lease: float, **more: float
+    queues: str, concurrency: int, grace: float, lease: float, **more: Any
 ) -> WorkerSettings:
     from jobbers.worker import WorkerSettings
 
@@ -283,12 +293,13 @@ def dev(
     concurrency: ConcurrencyOpt = 10,
     grace: GraceOpt = 5.0,
     lease: LeaseOpt = 30.0,
+    max_result_bytes: MaxResultOpt = 1024 * 1024,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
     _logging(log_level)
     _load_tasks(tasks)
-    settings = _settings(queues, concurrency, grace, lease)
+    settings = _settings(queues, concurrency, grace, lease, max_result_bytes=max_result_bytes)
     _banner(
         "dev",
         api=f"http://{host}:{port}",
@@ -341,6 +352,7 @@ def worker(
     maintenance_interval: MaintenanceOpt = 1.0,
     retention: RetentionOpt = 7 * 86400.0,
     poll_cap: PollCapOpt = 1.0,
+    max_result_bytes: MaxResultOpt = 1024 * 1024,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
@@ -354,6 +366,7 @@ def worker(
         maintenance_interval=maintenance_interval,
         retention=retention,
         poll_cap=poll_cap,
+        max_result_bytes=max_result_bytes,
     )
     _banner("worker", store=store, queues=queues, concurrency=concurrency)
     _run(_serve(store, None, settings))

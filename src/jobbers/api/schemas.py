@@ -222,6 +222,11 @@ class TaskOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime | None
+    omitted: list[Literal["kwargs", "result"]] = Field(
+        default_factory=list,
+        description="List answers only: fields over 16 KiB left out (kwargs {}, result null);"
+        " GET /tasks/{id} shows them.",
+    )
 
 
 class TaskListOut(BaseModel):

@@ -25,6 +25,7 @@ from jobbers.worker.leases import LeaseKeeper
 from jobbers.worker.outage import StoreOutage
 from jobbers.worker.reports import ReportFlusher
 from jobbers.worker.settings import WorkerSettings, new_worker_id
+from jobbers.worker.threads import SyncThreads
 
 log = logging.getLogger("jobbers.worker")
 
@@ -60,6 +61,8 @@ class Worker:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._hurry = asyncio.Event()
+        #: Sync bodies in threads; an abandoned one holds its slot until it returns.
+        self._threads = SyncThreads(on_release=self._wake.set)
         #: Whether the store answers; shared by every loop so that an outage is logged once.
         self.outage = StoreOutage(self.id)
         #: A store this worker cannot use (another schema): stop, and say so from :meth:`run`.
@@ -85,6 +88,12 @@ class Worker:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    @property
+    def busy_slots(self) -> int:
+        """Running attempts plus abandoned sync bodies still running: what ``concurrency``
+        bounds."""
+        return len(self._running) + self._threads.abandoned
 
     def request_stop(self) -> None:
         """Begin a graceful stop; call from the event loop's thread (e.g. a signal handler)."""
@@ -171,7 +180,7 @@ class Worker:
         failures = 0
         while not self._stop.is_set():
             self._wake.clear()
-            free = self.settings.concurrency - len(self._running)
+            free = self.settings.concurrency - self.busy_slots
             if free <= 0:
                 await self._wake.wait()
                 continue
@@ -236,7 +245,13 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            outcome = await execute(spec, record, slot.ctx)
+            outcome = await execute(
+                spec,
+                record,
+                slot.ctx,
+                max_result_bytes=self.settings.max_result_bytes,
+                threads=self._threads,
+            )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["cancelled"] += 1
