@@ -20,7 +20,7 @@ import typer
 
 from jobbers.registry import load_modules, registered_names
 from jobbers.store import DEFAULT_STORE_URL, open_store
-from jobbers.store.base import Store
+from jobbers.store.base import Store, StoreUnavailable
 
 if TYPE_CHECKING:  # the worker and the API are imported only by the commands that run them
     from jobbers.worker import WorkerSettings
@@ -110,6 +110,16 @@ PollCapOpt = Annotated[
         help="Longest idle wait before looking for due work again.",
     ),
 ]
+MaxResultOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-result-bytes",
+        envvar="JOBBERS_MAX_RESULT_BYTES",
+        min=1,
+        help="Largest task result kept, in bytes of JSON; a larger one fails its attempt"
+        " (ResultTooLarge, not retried).",
+    ),
+]
 LogLevelOpt = Annotated[
     str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
 ]
@@ -181,8 +191,19 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
     try:
         asyncio.run(main)
-    except ListenError as exc:
-        raise _fail(str(exc)) from exc
+    except (ListenError, StoreUnavailable) as exc:
+        raise _fail(str(exc)) from None
+
+
+async def _checked(url: str) -> Store:
+    """Open the store and make sure it answers with our schema before anything else runs."""
+    store = _open(url)
+    try:
+        await store.check()
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 async def _serve(
@@ -193,7 +214,7 @@ async def _serve(
     from jobbers.api.server import embedded_server
     from jobbers.worker import Worker
 
-    store = _open(store_url)
+    store = await _checked(store_url)
     server = None
     if api is not None:
         host, port, token = api
@@ -239,7 +260,7 @@ async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
 
 
 def _settings(
-    queues: str, concurrency: int, grace: float, lease: float, **more: float
+    queues: str, concurrency: int, grace: float, lease: float, **more: Any
 ) -> WorkerSettings:
     from jobbers.worker import WorkerSettings
 
@@ -273,12 +294,13 @@ def dev(
     concurrency: ConcurrencyOpt = 10,
     grace: GraceOpt = 5.0,
     lease: LeaseOpt = 30.0,
+    max_result_bytes: MaxResultOpt = 1024 * 1024,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
     _logging(log_level)
     _load_tasks(tasks)
-    settings = _settings(queues, concurrency, grace, lease)
+    settings = _settings(queues, concurrency, grace, lease, max_result_bytes=max_result_bytes)
     _banner(
         "dev",
         api=f"http://{host}:{port}",
@@ -331,6 +353,7 @@ def worker(
     maintenance_interval: MaintenanceOpt = 1.0,
     retention: RetentionOpt = 7 * 86400.0,
     poll_cap: PollCapOpt = 1.0,
+    max_result_bytes: MaxResultOpt = 1024 * 1024,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
@@ -344,6 +367,7 @@ def worker(
         maintenance_interval=maintenance_interval,
         retention=retention,
         poll_cap=poll_cap,
+        max_result_bytes=max_result_bytes,
     )
     _banner("worker", store=store, queues=queues, concurrency=concurrency)
     _run(_serve(store, None, settings))
@@ -372,7 +396,7 @@ def _via_api(url: str, token: str | None, call: Callable[[Any], Any]) -> None:
 
 def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
     async def main() -> Any:
-        store = _open(url)
+        store = await _checked(url)
         try:
             return await call(store)
         finally:
@@ -384,7 +408,17 @@ def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
     try:
         _print(asyncio.run(main()))
     except (StoreError, UnknownTaskNames, LookupError) as exc:
-        raise _fail(str(exc)) from exc
+        raise _fail(str(exc)) from None
+
+
+def _task_id(task_id: str) -> str:
+    """Refuse an id no task can have before it reaches a URL (``.`` would name the list route)."""
+    from jobbers.ids import id_problem
+
+    problem = id_problem(task_id)
+    if problem is not None:
+        raise _fail(problem, 2)
+    return task_id
 
 
 def _kwargs(text: str) -> dict[str, Any]:
@@ -413,6 +447,8 @@ def submit(
 ) -> None:
     """Submit a task and print it as JSON."""
     args = _kwargs(kwargs)
+    if task_id is not None:
+        _task_id(task_id)
     body: dict[str, Any] = {"name": name, "kwargs": args, "queue": queue, "id": task_id}
     body = {k: v for k, v in body.items() if v is not None}
     if store is None:
@@ -444,6 +480,7 @@ def status(
     store: DirectStoreOpt = None,
 ) -> None:
     """Print a task: status, result or error, attempts."""
+    _task_id(task_id)
     if store is None:
         _via_api(url, token, lambda c: c.get(task_id))
         return
@@ -468,6 +505,7 @@ def cancel(
     store: DirectStoreOpt = None,
 ) -> None:
     """Cancel a task: at once if waiting, at its next await if running."""
+    _task_id(task_id)
     if store is None:
         _via_api(url, token, lambda c: c.cancel(task_id))
         return

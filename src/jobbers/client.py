@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from jobbers.ids import DOT_SEGMENTS
 from jobbers.models import TERMINAL
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -76,7 +77,10 @@ def _submission(
 
 
 def _segment(task_id: str) -> str:
-    """An id as one path segment: a stray ``/`` or ``?`` must not reach another route."""
+    """An id as one path segment: a stray ``/`` or ``?`` must not reach another route, and ``.``
+    or ``..`` (which a URL resolves away, reaching the list or bulk route) is refused."""
+    if task_id in DOT_SEGMENTS or not task_id:
+        raise ValueError(f"{task_id!r} cannot be a task id: no URL can address it")
     return quote(task_id, safe="")
 
 

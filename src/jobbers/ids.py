@@ -7,8 +7,13 @@ import re
 import time
 import uuid
 
-ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+#: Letters, digits and ``_.:-``, but not ``.`` or ``..``: a URL cannot address those (clients and
+#: proxies resolve them as "this" and "the parent" path segment), so no route could reach the task.
+ID_PATTERN = r"^(?:[A-Za-z0-9_.:-]*[A-Za-z0-9_:-][A-Za-z0-9_.:-]*|\.{3,})$"
+MAX_ID_LENGTH = 128
 _ID_RE = re.compile(ID_PATTERN)
+#: Path segments that a URL resolves away; never an id, a queue name or any other path part.
+DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def uuid7() -> str:
@@ -23,4 +28,16 @@ def uuid7() -> str:
 
 
 def is_valid_id(task_id: str) -> bool:
-    return bool(_ID_RE.match(task_id))
+    return len(task_id) <= MAX_ID_LENGTH and bool(_ID_RE.match(task_id))
+
+
+def id_problem(task_id: str) -> str | None:
+    """Why ``task_id`` cannot be a task id, in words a user can act on; None when it can."""
+    if is_valid_id(task_id):
+        return None
+    if task_id in DOT_SEGMENTS:
+        return f"{task_id!r} cannot be a task id: a URL resolves it away, so no route reaches it"
+    return (
+        f"{task_id!r} is not a valid task id: use 1 to {MAX_ID_LENGTH} letters, digits"
+        " or _.:- characters"
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from jobbers.models import MaintenanceReport
 from jobbers.store.base import Store
@@ -27,6 +28,7 @@ class Maintenance:
         retention: float = 7 * 86400.0,
         prune_interval: float = 60.0,
         owner: str = "",
+        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self._store = store
         self._interval = interval
@@ -34,6 +36,7 @@ class Maintenance:
         self._prune_interval = prune_interval
         self._owner = owner or "maintenance"
         self._next_prune = 0.0
+        self._on_error = on_error
 
     async def run_once(self, now: float | None = None) -> MaintenanceReport:
         """One pass of every duty; ``prune`` only when its interval has passed."""
@@ -68,6 +71,9 @@ class Maintenance:
             started = time.monotonic()
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("%s: maintenance pass failed; trying again", self._owner)
+            except Exception as exc:
+                if self._on_error is None:
+                    log.exception("%s: maintenance pass failed; trying again", self._owner)
+                else:
+                    self._on_error(exc)
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))

@@ -121,15 +121,32 @@ class ErrorInfo:
     type: str
     message: str
     traceback: str = ""
+    #: The names of the exception's base classes, nearest first (``retry_on`` matches these too,
+    #: so retrying ``OSError`` retries ``ConnectionResetError``); empty for errors not raised.
+    bases: tuple[str, ...] = ()
+    #: False for a failure that no retry can fix (a result over the size cap): never retried.
+    retryable: bool = True
 
-    def to_json(self) -> dict[str, str]:
-        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+    def to_json(self) -> dict[str, JSON]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "traceback": self.traceback,
+            "bases": list(self.bases),
+            "retryable": self.retryable,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> ErrorInfo | None:
         if not data:
             return None
-        return cls(str(data["type"]), str(data["message"]), str(data.get("traceback", "")))
+        return cls(
+            str(data["type"]),
+            str(data["message"]),
+            str(data.get("traceback", "")),
+            tuple(str(b) for b in data.get("bases", ())),
+            bool(data.get("retryable", True)),
+        )
 
 
 AttemptOutcome = Literal[

@@ -45,13 +45,27 @@ def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random | None = N
     return delay
 
 
-def is_retryable(policy: RetryPolicy, error_type: str, retries_done: int) -> bool:
-    if retries_done >= policy.max_retries:
+def is_retryable(policy: RetryPolicy, error: ErrorInfo, retries_done: int) -> bool:
+    """Whether a failed attempt runs again: retries are left, the error is not final, and it is
+    one of ``retry_on`` (when given) or one of their subclasses.
+
+    ``retry_on`` holds names (stored with each task, so the store can decide without the code):
+    each matches an error whose type or any base class has that name, fully qualified
+    (``mod.MyError``) or short (``MyError``).
+    """
+    if retries_done >= policy.max_retries or not error.retryable:
         return False
-    if not policy.retry_on or error_type in STUCK_ERRORS:
+    if not policy.retry_on or error.type in STUCK_ERRORS:
         return True
-    short = error_type.rsplit(".", 1)[-1]
-    return any(t == error_type or t.rsplit(".", 1)[-1] == short for t in policy.retry_on)
+    return any(_matches(wanted, name) for wanted in policy.retry_on for name in error_names(error))
+
+
+def error_names(error: ErrorInfo) -> tuple[str, ...]:
+    return (error.type, *error.bases)
+
+
+def _matches(wanted: str, name: str) -> bool:
+    return wanted == name or wanted.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,7 @@ def decide(
             return Decision(Status.SCHEDULED, retries, lost + 1, reason, due_at=now)
         reason = f"{reason} (lost {lost + 1} attempt(s); max_lost is {policy.max_lost})"
         return Decision(Status.FAILED, retries, lost + 1, reason, dead=_saves(policy))
-    if is_retryable(policy, error.type, retries):
+    if is_retryable(policy, error, retries):
         due = now + backoff_delay(policy, retries + 1, rng)
         return Decision(Status.SCHEDULED, retries + 1, lost, reason, due_at=due)
     return Decision(Status.FAILED, retries, lost, reason, dead=_saves(policy))

@@ -10,12 +10,14 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy
 
 P = ParamSpec("P")
 R = TypeVar("R")
+#: ``"process"``: the body runs in a child process that is killed on cancel or timeout.
+Isolation = Literal["process"] | None
 
 
 class TaskContext:
@@ -49,6 +51,7 @@ class TaskSpec(Generic[P, R]):
     #: Name of the parameter that receives the TaskContext, if the function asks for one.
     context_param: str | None = None
     params: frozenset[str] = field(default_factory=frozenset)
+    isolate: Isolation = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Calling the decorated function runs it directly, as if it were not a task."""
@@ -106,6 +109,11 @@ def error_type_name(exc: BaseException) -> str:
     return _type_name(type(exc))
 
 
+def error_base_names(exc: BaseException) -> tuple[str, ...]:
+    """The exception's base classes by name, nearest first: what ``retry_on`` also matches."""
+    return tuple(_type_name(c) for c in type(exc).__mro__[1:] if issubclass(c, BaseException))
+
+
 def _context_param(fn: Callable[..., Any]) -> tuple[str | None, frozenset[str]]:
     sig = inspect.signature(fn)
     ctx_name = None
@@ -131,7 +139,10 @@ def register_task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    isolate: Isolation = None,
 ) -> TaskSpec[P, R]:
+    if isolate not in (None, "process"):
+        raise ValueError(f"isolate must be 'process' or None, not {isolate!r}")
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
     ctx_param, params = _context_param(fn)
     spec: TaskSpec[P, R] = TaskSpec(
@@ -151,6 +162,7 @@ def register_task(
         is_async=inspect.iscoroutinefunction(fn),
         context_param=ctx_param,
         params=params,
+        isolate=isolate,
     )
     existing = _REGISTRY.get(task_name)
     if existing is not None and existing.fn is not fn:
@@ -176,6 +188,7 @@ def task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    isolate: Isolation = None,
 ) -> Callable[[Callable[P, R]], TaskSpec[P, R]]: ...
 
 

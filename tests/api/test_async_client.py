@@ -61,6 +61,32 @@ async def test_odd_ids_stay_in_their_path_segment(store: Store) -> None:
             assert missing.value.status_code in (404, 405)
 
 
+@pytest.mark.parametrize("dots", [".", ".."])
+async def test_dot_ids_are_refused_before_any_request(store: Store, dots: str) -> None:
+    """A URL resolves them away: ``/tasks/.`` would be the task list, ``cancel`` the bulk route."""
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(500)
+
+    async with AsyncClient("http://jobbers.test", transport=httpx.MockTransport(handler)) as c:
+        with pytest.raises(ValueError, match="cannot be a task id"):
+            await c.get(dots)
+        with pytest.raises(ValueError, match="cannot be a task id"):
+            await c.cancel(dots)
+    assert requests == []
+
+
+@pytest.mark.parametrize("path", ["/tasks/%2E", "/tasks/%2E%2E", "/tasks/%2E/cancel"])
+async def test_dot_ids_in_a_path_are_422(store: Store, path: str) -> None:
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://jobbers.test") as api:
+        method = "POST" if path.endswith("cancel") else "GET"
+        answer = await api.request(method, path)
+    assert answer.status_code == 422, answer.text
+
+
 async def test_a_non_json_answer_is_an_api_error() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text="<html>proxy login</html>")

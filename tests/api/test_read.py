@@ -100,6 +100,51 @@ async def test_list_rejects_bad_parameters(
     assert "detail" in response.json()
 
 
+@pytest.mark.parametrize(
+    ("route", "params"),
+    [
+        ("/tasks", {"stauts": "dead"}),
+        ("/dead-letter", {"limit": 5, "page": 2}),
+        ("/events", {"since": "0"}),
+        ("/queues", {"x": "1"}),
+        ("/healthz", {"verbose": "1"}),
+    ],
+)
+async def test_unknown_query_parameters_are_refused_like_unknown_body_fields(
+    api: httpx.AsyncClient, route: str, params: dict[str, str | int]
+) -> None:
+    """A typo (``stauts``) must not answer every task as if no filter was given."""
+    response = await api.get(route, params=params)
+    assert response.status_code == 422, response.text
+    unknown = [e for e in response.json()["detail"] if e["type"] == "extra_forbidden"]
+    assert [e["loc"][1] for e in unknown] == [k for k in params if k != "limit"]
+    assert "unknown query parameter" in unknown[0]["msg"]
+
+
+async def test_list_answers_leave_out_large_values_that_get_shows_whole(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    big = "k" * 100_000
+    small = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}})).json()
+    await run_to(store, small["id"], "completed", result=3)
+    heavy = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": big}})).json()
+    await run_to(store, heavy["id"], "failed")
+    done = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 0, "y": 0}})).json()
+    await run_to(store, done["id"], "completed", result=["r" * 50_000])
+    listed = {t["id"]: t for t in (await api.get("/tasks")).json()["tasks"]}
+    assert "omitted" not in listed[small["id"]]
+    assert listed[small["id"]]["result"] == 3
+    assert listed[heavy["id"]]["omitted"] == ["kwargs"]
+    assert listed[heavy["id"]]["kwargs"] == {}
+    assert listed[done["id"]]["omitted"] == ["result"]
+    assert listed[done["id"]]["result"] is None
+    dead = (await api.get("/dead-letter")).json()["tasks"]
+    assert [(t["id"], t["omitted"]) for t in dead] == [(heavy["id"], ["kwargs"])]
+    whole = (await api.get(f"/tasks/{heavy['id']}")).json()
+    assert whole["kwargs"] == {"x": big}
+    assert (await api.get(f"/tasks/{done['id']}")).json()["result"] == ["r" * 50_000]
+
+
 async def test_bulk_status_answers_10000_ids_at_once(api: httpx.AsyncClient) -> None:
     ids = await _submit(api, 10_000)
     asked = ids[:9_990] + [f"unknown-{i}" for i in range(10)]

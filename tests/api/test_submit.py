@@ -135,6 +135,9 @@ BAD_BODIES: list[tuple[str, bytes, int]] = [
     ("NaN in kwargs", b'{"name": "add", "kwargs": {"x": NaN}}', 422),
     ("bad id", json.dumps({**ADD, "id": "has space"}).encode(), 422),
     ("id too long", json.dumps({**ADD, "id": "x" * 129}).encode(), 422),
+    ("id a dot", json.dumps({**ADD, "id": "."}).encode(), 422),
+    ("id two dots", json.dumps({**ADD, "id": ".."}).encode(), 422),
+    ("queue a dot", json.dumps({**ADD, "queue": "."}).encode(), 422),
     ("bad queue", json.dumps({**ADD, "queue": "a/b"}).encode(), 422),
     ("negative retries", json.dumps({**ADD, "max_retries": -1}).encode(), 422),
     ("zero timeout", json.dumps({**ADD, "timeout": 0}).encode(), 422),
@@ -171,6 +174,44 @@ async def test_bad_input_is_refused_and_stores_nothing(
     assert "detail" in response.json()
     assert await stored_ids(store) == []
     assert await store.events(None, 10) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('{"name": "add", "kwargs": {"x": ' + "[" * 10_000 + "]" * 10_000 + "}}", "nested"),
+        ('{"name": "add", "kwargs": {"x": ' + "7" * 5_000 + "}}", "digits"),
+    ],
+    ids=["10000 deep", "5000 digits"],
+)
+async def test_unparsable_json_gets_a_400_saying_what_to_fix(
+    api: httpx.AsyncClient, store: Store, body: str, says: str
+) -> None:
+    response = await api.post(
+        "/tasks", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert says in detail
+    assert "as a string" in detail  # what to send instead
+    assert await stored_ids(store) == []
+
+
+async def test_a_numeric_run_at_is_epoch_seconds(api: httpx.AsyncClient) -> None:
+    later = int(time.time()) + 3600
+    task = (await api.post("/tasks", json={**ADD, "run_at": later})).json()
+    assert task["status"] == "scheduled"
+    assert datetime.fromisoformat(task["due_at"]).timestamp() == later
+
+
+async def test_a_run_at_in_milliseconds_is_refused_not_guessed(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    millis = (int(time.time()) + 3600) * 1000
+    response = await api.post("/tasks", json={**ADD, "run_at": millis})
+    assert response.status_code == 422
+    assert "epoch seconds" in response.json()["detail"][0]["msg"]
+    assert await stored_ids(store) == []
 
 
 async def test_validation_errors_do_not_echo_input(api: httpx.AsyncClient) -> None:

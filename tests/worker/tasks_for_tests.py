@@ -118,3 +118,39 @@ async def cancel_itself() -> None:
 @task(name="wt.unserialisable")
 def unserialisable() -> object:
     return object()
+
+
+@task(name="wt.isolated_sleep", isolate="process")
+def isolated_sleep(ctx: TaskContext, seconds: float, log: str) -> dict[str, Any]:
+    """Runs in a child process: logs its pid, so a test can watch that process go away."""
+    record(log, ctx, "start", pid=os.getpid(), parent=os.getppid())
+    print("a line the task prints: it must not disturb the worker's protocol")
+    time.sleep(seconds)
+    record(log, ctx, "end")
+    return {"slept": seconds, "pid": os.getpid()}
+
+
+@task(name="wt.isolated_slow", isolate="process", timeout=0.5)
+def isolated_slow(ctx: TaskContext, seconds: float, log: str) -> str:
+    record(log, ctx, "start", pid=os.getpid())
+    time.sleep(seconds)
+    record(log, ctx, "end")
+    return "too late"
+
+
+@task(name="wt.isolated_fail", isolate="process", max_retries=1, retry_on=(OSError,))
+def isolated_fail(ctx: TaskContext, log: str) -> None:
+    record(log, ctx, "start", pid=os.getpid())
+    raise ConnectionResetError(f"attempt {ctx.attempt} failed in a child process")
+
+
+@task(name="wt.big_result", max_retries=2)
+def big_result(ctx: TaskContext, mib: int, log: str) -> str:
+    record(log, ctx, "start")
+    return "x" * (mib << 20)
+
+
+@task(name="wt.isolated_big_result", isolate="process", max_retries=2)
+def isolated_big_result(ctx: TaskContext, mib: int, log: str) -> str:
+    record(log, ctx, "start")
+    return "x" * (mib << 20)

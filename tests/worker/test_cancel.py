@@ -11,7 +11,7 @@ from jobbers.models import Status
 from jobbers.store.base import Store
 
 from .conftest import Spawn
-from .support import events, new_task, submit, wait_for, wait_statuses
+from .support import events, max_overlap, new_task, submit, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
 
@@ -73,31 +73,58 @@ async def test_cancel_running_async_task_within_a_second(
 async def test_cancel_running_sync_task_abandons_it(store: Store, spawn: Spawn, log: Path) -> None:
     worker = spawn(concurrency=1)
     await worker.registered(store)
-    new = new_task("wt.sleep_sync", seconds=2.0, log=str(log))
+    new = new_task("wt.sleep_sync", seconds=1.0, log=str(log))
     await submit(store, [new])
 
     async def started() -> bool:
         return bool(events(log, "start"))
 
     await wait_for(started, 5, "the task to start")
-    requested = time.monotonic()
     assert (await store.cancel([new.id])).cancelled == [new.id]
-    # The worker abandons the thread and frees the slot: the next task runs while the
-    # abandoned one still sleeps.
+    # The worker abandons the thread, which keeps the slot until its body returns: the next
+    # task starts only after that, so no more bodies run than --concurrency.
     follow = new_task("wt.mark", log=str(log))
     await submit(store, [follow])
-    await wait_statuses(store, [follow.id], {Status.COMPLETED}, 1.0)
-    freed = time.monotonic() - requested
-    print(f"sync task abandoned; its slot ran the next task {freed:.2f} s after the request")
-    assert not events(log, "end")
-
-    async def thread_ended() -> bool:
-        return bool(events(log, "end"))
-
-    await wait_for(thread_ended, 5, "the abandoned thread to finish")
+    await wait_statuses(store, [follow.id], {Status.COMPLETED}, 5.0)
     [end] = events(log, "end")
+    [ran] = events(log, "ran")
+    assert ran["at"] >= end["at"], "the next task ran while the abandoned body still ran"
     assert end["cancel_requested"] is True
+    assert "abandoned thread still running, slot held" in worker.output()
     record = (await store.get([new.id]))[new.id]
     assert record.status == Status.CANCELLED
     assert record.result is None
     assert [a.outcome for a in record.attempts] == ["cancelled"]
+
+
+async def test_abandoned_sync_bodies_keep_concurrency_bounded(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    """Counted from outside (each body logs its start and end): cancelling every sync task as
+    soon as it starts never lets more than --concurrency bodies run at once."""
+    worker = spawn(concurrency=20, poll_cap=0.05)
+    await worker.registered(store)
+    tasks = [new_task("wt.sleep_sync", seconds=1.0, log=str(log)) for _ in range(200)]
+    ids = await submit(store, tasks)
+
+    async def all_cancelled() -> bool:
+        found = await store.statuses(ids)
+        running = [i for i, s in found.items() if s == Status.STARTED]
+        if running:
+            await store.cancel(running)
+        return all(s == Status.CANCELLED for s in found.values())
+
+    await wait_for(all_cancelled, 40, "every task to start and be cancelled", step=0.05)
+
+    async def bodies_done() -> bool:
+        return len(events(log, "end")) == 200
+
+    await wait_for(bodies_done, 10, "every abandoned body to return")
+    starts = {e["id"]: e["at"] for e in events(log, "start")}
+    ends = {e["id"]: e["at"] for e in events(log, "end")}
+    assert len(starts) == 200
+    overlap = max_overlap([(starts[i], ends[i]) for i in ids])
+    abandoned = worker.output().count("abandoned thread still running, slot held")
+    print(f"most bodies at once: {overlap}; abandoned threads: {abandoned}")
+    assert overlap <= 20
+    assert abandoned >= 100, "most bodies were abandoned while still running"

@@ -1,4 +1,4 @@
-"""Issue 3: backoff due times, retry_on, the dead letter queue, timeouts and heartbeats."""
+"""Backoff due times, retry_on, the dead letter queue, timeouts and heartbeats."""
 
 from __future__ import annotations
 
@@ -82,14 +82,20 @@ async def test_retry_on_fails_other_exceptions_at_once(
     await worker.registered(store)
     policy = policy_of("wt.fail", max_retries=2, base_delay=0.0, retry_on=("ConnectionError",))
     retried = new_task("wt.fail", policy=policy, log=str(log), error="ConnectionError")
+    subclass = new_task("wt.fail", policy=policy, log=str(log), error="ConnectionResetError")
     not_retried = new_task("wt.fail", policy=policy, log=str(log), error="ValueError")
-    await submit(store, [retried, not_retried])
-    records = await wait_statuses(store, [retried.id, not_retried.id], {Status.DEAD}, 10)
+    ids = [retried.id, subclass.id, not_retried.id]
+    await submit(store, [retried, subclass, not_retried])
+    records = await wait_statuses(store, ids, {Status.DEAD}, 10)
     assert len(records[retried.id].attempts) == 3
+    assert len(records[subclass.id].attempts) == 3, "a subclass of a retry_on type is retried"
     assert len(records[not_retried.id].attempts) == 1
     error = records[not_retried.id].error
     assert error is not None
     assert error.type == "ValueError"
+    sub_error = records[subclass.id].error
+    assert sub_error is not None
+    assert sub_error.bases[:3] == ("ConnectionError", "OSError", "Exception")
 
 
 async def test_dead_letter_then_fixed_and_resubmitted(

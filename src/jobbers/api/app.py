@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
+from jobbers.api.query import known_query_only
 from jobbers.api.routes import dead_letter, events, health, queues, tasks
 from jobbers.api.submissions import TaskCatalog
 from jobbers.store.base import Store
@@ -24,6 +25,7 @@ def create_app(
         version="0.1.0",
         description="Submit, track and act on Jobbers tasks.",
         default_response_class=errors.JSONResponse,
+        dependencies=[Depends(known_query_only)],
     )
     app.state.store = store
     app.state.catalog = TaskCatalog(store)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,10 +18,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.responses import Response
 
-from jobbers.api.schemas import ErrorOut
+from jobbers.api.schemas import MAX_KWARGS_DEPTH, ErrorOut
 from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
 from jobbers.models import InvalidTransition
-from jobbers.store.base import DuplicateTaskConflict, TaskNotFound
+from jobbers.store.base import DuplicateTaskConflict, StoreUnavailable, TaskNotFound
 
 log = logging.getLogger("jobbers.api")
 
@@ -52,6 +53,7 @@ def error(status: int, detail: Any) -> JSONResponse:
 
 def responses(*codes: int, **extra: Any) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route can answer, so clients and schemathesis know them."""
+    codes = (*codes, 503)  # the store does not answer
     if 422 in codes:
         codes = (*codes, 400)  # a body that is not UTF-8 JSON at all
     entries: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in codes}
@@ -69,9 +71,25 @@ async def _validation(_: Request, exc: Exception) -> Response:
     return error(422, details)
 
 
+def _unparsable(cause: BaseException | None) -> str | None:
+    """What is wrong with a body the JSON parser gave up on, and what to send instead."""
+    if isinstance(cause, RecursionError):
+        return (
+            "the JSON body is nested too deeply to parse: nest at most"
+            f" {MAX_KWARGS_DEPTH} levels (send deeper data as a string)"
+        )
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return (
+            "the JSON body holds a number with too many digits to parse (the limit is"
+            f" {sys.get_int_max_str_digits()} digits): send a number that long as a string"
+        )
+    return None
+
+
 async def _http(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    response = error(exc.status_code, exc.detail)
+    detail = _unparsable(exc.__cause__) if exc.status_code == 400 else None
+    response = error(exc.status_code, detail or exc.detail)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -89,6 +107,11 @@ async def _not_found(_: Request, exc: Exception) -> Response:
     return error(404, str(exc))
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error(503, str(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error(500, "internal error; the Manager's log has the details")
@@ -102,4 +125,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DuplicateInBatch, _conflict)
     app.add_exception_handler(InvalidTransition, _conflict)
     app.add_exception_handler(TaskNotFound, _not_found)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,20 +21,24 @@ from pydantic import (
     model_validator,
 )
 
-from jobbers.ids import ID_PATTERN
+from jobbers.ids import ID_PATTERN, MAX_ID_LENGTH
 from jobbers.models import Status
 
 MAX_BATCH = 10_000
 MAX_SECONDS = 10 * 365 * 86400.0
 MAX_KWARGS_DEPTH = 64
+#: 9000-01-01T00:00:00Z: the latest ``run_at`` accepted.
+MAX_EPOCH_SECONDS = 221845392000.0
 #: One task's kwargs, encoded; a bulk body may be larger than this, each task in it may not.
 MAX_KWARGS_BYTES = 1024 * 1024
 NAME_PATTERN = r"^[^\x00-\x1f]{1,200}$"
 
-TaskId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+TaskId = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH)]
 #: Ids a caller asks about: unknown or odd ones are simply not found, so only the length is bound.
 LookupId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-QueueName = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+#: An id in a URL path: ``.`` and ``..`` are refused (422), as no submission can create them.
+PATH_ID_PATTERN = r"^(?s:.*[^.].*|\.{3,})$"
+QueueName = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH)]
 TaskName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)]
@@ -70,7 +74,9 @@ class TaskSubmission(Strict):
     priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
     delay: Seconds | None = Field(None, description="Seconds to wait before the task may start.")
     run_at: datetime | None = Field(
-        None, strict=False, description="Earliest start (ISO 8601, UTC if naive)."
+        None,
+        strict=False,
+        description="Earliest start: ISO 8601 (UTC if naive) or a number of epoch seconds.",
     )
     max_retries: int | None = Field(None, ge=0, le=1000)
     timeout: PositiveSeconds | None = None
@@ -90,6 +96,19 @@ class TaskSubmission(Strict):
         if len(json.dumps(value, separators=(",", ":"))) > MAX_KWARGS_BYTES:
             raise ValueError(f"kwargs are larger than {MAX_KWARGS_BYTES} bytes")
         return value
+
+    @field_validator("run_at", mode="before")
+    @classmethod
+    def _run_at_seconds(cls, value: Any) -> Any:
+        """A number is epoch seconds, always: never guessed to be milliseconds by its size."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        if not 0 <= value <= MAX_EPOCH_SECONDS:
+            raise ValueError(
+                f"run_at as a number is epoch seconds, from 0 to {MAX_EPOCH_SECONDS:.0f}"
+                " (the year 9000); send milliseconds divided by 1000, or an ISO 8601 string"
+            )
+        return datetime.fromtimestamp(value, UTC)
 
     @field_validator("run_at")
     @classmethod
@@ -160,6 +179,8 @@ class ErrorInfoOut(BaseModel):
     type: str
     message: str
     traceback: str
+    bases: list[str] = Field(description="The exception's base classes, nearest first.")
+    retryable: bool = Field(description="False when no retry can fix the failure.")
 
 
 class AttemptOut(BaseModel):
@@ -201,6 +222,11 @@ class TaskOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime | None
+    omitted: list[Literal["kwargs", "result"]] = Field(
+        default_factory=list,
+        description="List answers only: fields over 16 KiB left out (kwargs {}, result null);"
+        " GET /tasks/{id} shows them.",
+    )
 
 
 class TaskListOut(BaseModel):

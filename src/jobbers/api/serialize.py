@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from jobbers.jsonsize import encoded_size
 from jobbers.models import (
     Attempt,
     ErrorInfo,
@@ -63,6 +64,25 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
         "finished_at": iso(task.finished_at),
         "updated_at": iso(task.updated_at),
     }
+
+
+def listed_task_json(task: TaskRecord, max_value_bytes: int) -> dict[str, Any]:
+    """A task in a list answer: kwargs or a result over ``max_value_bytes`` (as JSON) is left
+    out and named in ``omitted``, so that a page of 1,000 tasks stays a bounded answer;
+    ``GET /tasks/{id}`` shows the whole task."""
+    data = task_json(task)
+    omitted = [
+        field
+        for field in ("kwargs", "result")
+        if encoded_size(data[field], max_value_bytes) is None
+    ]
+    if omitted:
+        data["omitted"] = omitted
+        if "kwargs" in omitted:
+            data["kwargs"] = {}
+        if "result" in omitted:
+            data["result"] = None
+    return data
 
 
 def event_json(event: Event) -> dict[str, Any]:

@@ -31,6 +31,15 @@ class StoreError(Exception):
     """Base class for errors a store raises on purpose."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or is not usable; its message is one line for an operator."""
+
+
+class StoreIncompatible(StoreUnavailable):
+    """The store answers but holds a schema this code cannot use: waiting will not fix it, so a
+    worker stops instead of retrying."""
+
+
 class DuplicateTaskConflict(StoreError):
     """Submitted ids already exist with another payload; nothing was stored."""
 
@@ -90,6 +99,11 @@ class CancelResult:
 
 class Store(Protocol):
     """The contract. Times are epoch seconds; ``now`` parameters exist so tests can steer time."""
+
+    async def check(self) -> None:
+        """Open the store and verify it answers with the schema this code expects; raise
+        StoreUnavailable with one line saying what is wrong."""
+        ...
 
     async def submit(self, tasks: Sequence[NewTask], now: float | None = None) -> list[Submitted]:
         """Store new tasks, idempotent by id; raises DuplicateTaskConflict and stores nothing

@@ -12,10 +12,9 @@ import asyncio
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 from jobbers.models import (
     TERMINAL,
@@ -33,6 +32,7 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.policy import start_retention
+from jobbers.store import sqlite_open
 from jobbers.store.base import (
     BadCursor,
     CancelResult,
@@ -45,7 +45,6 @@ from jobbers.store.base import (
 from jobbers.store.sqlite_steps import (
     CHANGE_POLL_MAX,
     CHANGE_POLL_MIN,
-    SCHEMA,
     STALE_WORKER,
     T,
     apply_outcome,
@@ -80,6 +79,7 @@ class SQLiteStore:
         self._seen_version: int | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = threading.Event()
+        self._identity: sqlite_open.FileIdentity = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -89,43 +89,29 @@ class SQLiteStore:
         return self._conn
 
     def _open(self) -> sqlite3.Connection:
-        """Connect, switch to WAL and create the schema, retrying while another process does.
+        conn = sqlite_open.connect(self.path, self._busy_timeout)
+        self._identity = sqlite_open.identity(self.path)
+        return conn
 
-        Switching a new file to WAL takes an exclusive lock and SQLite answers "database is
-        locked" at once, without its busy handler, when two processes open a new file together.
-        """
-        deadline = time.monotonic() + self._busy_timeout
-        while True:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self._busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            try:
-                conn.row_factory = sqlite3.Row
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout * 1000)}")
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                columns = {r[1] for r in conn.execute("PRAGMA table_info(tasks)")}
-                if "lost" not in columns:
-                    conn.execute("ALTER TABLE tasks ADD COLUMN lost INTEGER NOT NULL DEFAULT 0")
-                conn.execute("COMMIT")
-                return conn
-            except sqlite3.OperationalError as exc:
-                conn.close()
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+    async def check(self) -> None:
+        def verify() -> None:
+            sqlite_open.verify(self._connection(), self.path, self._identity)
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, verify)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._observe, fn)
+        try:
+            return await loop.run_in_executor(self._thread, self._observe, fn)
+        except sqlite3.DatabaseError as exc:
+            self._raise_unavailable(exc)
+
+    def _raise_unavailable(self, exc: sqlite3.DatabaseError) -> NoReturn:
+        """Errors of the file (gone, read-only, locked, another schema) become StoreUnavailable;
+        any other error (a constraint, a bad statement) is a bug and stays what it is."""
+        if isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError:
+            raise sqlite_open.unavailable(self.path, exc) from None
+        raise exc
 
     def _observe(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._connection()
@@ -135,7 +121,10 @@ class SQLiteStore:
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._thread, self._transaction, fn)
+        try:
+            result = await loop.run_in_executor(self._thread, self._transaction, fn)
+        except sqlite3.DatabaseError as exc:
+            self._raise_unavailable(exc)
         self._local_writes += 1
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:

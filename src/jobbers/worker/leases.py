@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from jobbers.store.base import Store
+from jobbers.worker.outage import StoreOutage
 
 log = logging.getLogger("jobbers.worker")
 
@@ -30,6 +31,7 @@ class LeaseKeeper:
         leases: Callable[[], Mapping[str, int]],
         heartbeats: Callable[[], Mapping[str, float]],
         on_lost: Callable[[dict[str, int]], None],
+        outage: StoreOutage,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -38,6 +40,7 @@ class LeaseKeeper:
         self._leases = leases
         self._heartbeats = heartbeats
         self._on_lost = on_lost
+        self._outage = outage
         self._kicked = asyncio.Event()
 
     def kick(self) -> None:
@@ -52,9 +55,10 @@ class LeaseKeeper:
                 renewal = await self._store.renew(
                     self._worker_id, leases, self._lease, heartbeats=dict(self._heartbeats())
                 )
-            except Exception:
-                log.exception("worker %s: lease renewal failed; retrying", self._worker_id)
+            except Exception as exc:
+                self._outage.failed("lease renewal", exc)
             else:
+                self._outage.answered()
                 if renewal.lost:
                     # With the attempts renewed: a task may have been re-claimed meanwhile.
                     self._on_lost({task_id: leases[task_id] for task_id in renewal.lost})

@@ -19,11 +19,13 @@ from typing import Any, Literal
 from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
-from jobbers.store.base import Report, Store
+from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
 from jobbers.worker.leases import LeaseKeeper
+from jobbers.worker.outage import StoreOutage
 from jobbers.worker.reports import ReportFlusher
 from jobbers.worker.settings import WorkerSettings, new_worker_id
+from jobbers.worker.threads import SyncThreads
 
 log = logging.getLogger("jobbers.worker")
 
@@ -59,7 +61,13 @@ class Worker:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._hurry = asyncio.Event()
-        self._flusher = ReportFlusher(store, self.id, self._finished)
+        #: Sync bodies in threads; an abandoned one holds its slot until it returns.
+        self._threads = SyncThreads(on_release=self._wake.set)
+        #: Whether the store answers; shared by every loop so that an outage is logged once.
+        self.outage = StoreOutage(self.id)
+        #: A store this worker cannot use (another schema): stop, and say so from :meth:`run`.
+        self._fatal: StoreUnavailable | None = None
+        self._flusher = ReportFlusher(store, self.id, self._finished, self.outage)
         self._lease_keeper = LeaseKeeper(
             store,
             self.id,
@@ -68,6 +76,7 @@ class Worker:
             self._leases,
             self._heartbeats,
             self._lost,
+            self.outage,
         )
         #: Lifecycle events so far (completed, retry, dead, cancelled, handed_back, ...).
         self.counts: collections.Counter[str] = collections.Counter()
@@ -79,6 +88,12 @@ class Worker:
     @property
     def running(self) -> int:
         return len(self._running)
+
+    @property
+    def busy_slots(self) -> int:
+        """Running attempts plus abandoned sync bodies still running: what ``concurrency``
+        bounds."""
+        return len(self._running) + self._threads.abandoned
 
     def request_stop(self) -> None:
         """Begin a graceful stop; call from the event loop's thread (e.g. a signal handler)."""
@@ -101,6 +116,7 @@ class Worker:
             retention=self.settings.retention,
             prune_interval=self.settings.prune_interval,
             owner=f"worker {self.id}",
+            on_error=lambda exc: self.outage.failed("maintenance", exc),
         )
         background = [
             asyncio.create_task(self._lease_keeper.run(), name="jobbers-leases"),
@@ -121,22 +137,32 @@ class Worker:
             await asyncio.gather(*background, return_exceptions=True)
             try:
                 await self.store.unregister_worker(self.id)
+            except StoreUnavailable as exc:
+                log.warning("worker %s: could not unregister: %s", self.id, exc)
             except Exception:
                 log.exception("worker %s: could not unregister", self.id)
             log.info("worker %s: stopped %r", self.id, self)
+        if self._fatal is not None:
+            raise self._fatal
 
     def _helper_done(self, helper: asyncio.Task[None]) -> None:
         """A helper loop that dies of a bug stops the worker loudly rather than leaving it half
         alive (claiming without renewing, say); unreported tasks are reaped and run again."""
-        if not helper.cancelled() and helper.exception() is not None:
+        if helper.cancelled() or helper.exception() is None:
+            return
+        exc = helper.exception()
+        if isinstance(exc, StoreUnavailable):
+            log.error("worker %s: stopping: %s", self.id, exc)
+            self._fatal = exc
+        else:
             log.error(
                 "worker %s: %s crashed; stopping",
                 self.id,
                 helper.get_name(),
-                exc_info=helper.exception(),
+                exc_info=exc,
             )
-            self.request_stop()
-            self.request_stop()
+        self.request_stop()
+        self.request_stop()
 
     async def _register(self) -> None:
         now = time.time()
@@ -154,7 +180,7 @@ class Worker:
         failures = 0
         while not self._stop.is_set():
             self._wake.clear()
-            free = self.settings.concurrency - len(self._running)
+            free = self.settings.concurrency - self.busy_slots
             if free <= 0:
                 await self._wake.wait()
                 continue
@@ -162,12 +188,13 @@ class Worker:
                 records = await self.store.claim(
                     self.id, self.settings.queues, free, self.settings.lease
                 )
-            except Exception:
-                failures += 1
-                log.exception("worker %s: claim failed (try %d)", self.id, failures)
+            except Exception as exc:
+                self.outage.failed("claim", exc)
+                failures = min(failures + 1, 16)
                 await self._idle(min(0.1 * 2**failures, self.settings.poll_cap), watch=False)
                 continue
             failures = 0
+            self.outage.answered()
             for record in records:
                 self._start(record)
             if len(records) < free:
@@ -187,10 +214,9 @@ class Worker:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
         for waiter in done:
-            if not waiter.cancelled() and waiter.exception() is not None:
-                log.warning(
-                    "worker %s: waiting for the store failed: %r", self.id, waiter.exception()
-                )
+            if not waiter.cancelled() and (exc := waiter.exception()) is not None:
+                assert isinstance(exc, Exception)
+                self.outage.failed("waiting for a change", exc)
 
     def _start(self, record: TaskRecord) -> None:
         spec: TaskSpec[..., Any] | None
@@ -219,7 +245,13 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            outcome = await execute(spec, record, slot.ctx)
+            outcome = await execute(
+                spec,
+                record,
+                slot.ctx,
+                max_result_bytes=self.settings.max_result_bytes,
+                threads=self._threads,
+            )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["cancelled"] += 1

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from jobbers.models import TaskRecord
 from jobbers.store.base import Report, Store
+from jobbers.worker.outage import StoreOutage
 
 log = logging.getLogger("jobbers.worker")
 
@@ -24,10 +25,12 @@ class ReportFlusher:
         store: Store,
         worker_id: str,
         on_finished: Callable[[Report, TaskRecord | None], None],
+        outage: StoreOutage,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
         self._on_finished = on_finished
+        self._outage = outage
         self._queue: list[Report] = []
         self._in_flight: list[Report] = []
         self._wake = asyncio.Event()
@@ -55,14 +58,9 @@ class ReportFlusher:
                 self._in_flight, self._queue = self._queue, []
                 try:
                     records = await self._store.finish(self._worker_id, self._in_flight)
-                except Exception:
+                except Exception as exc:
                     failures += 1
-                    log.exception(
-                        "worker %s: reporting %d outcome(s) failed (try %d)",
-                        self._worker_id,
-                        len(self._in_flight),
-                        failures,
-                    )
+                    self._outage.failed(f"reporting {len(self._in_flight)} outcome(s)", exc)
                     if failures >= MAX_TRIES:
                         log.error(
                             "worker %s: dropped outcome(s) of %s; they will run again",
@@ -77,6 +75,7 @@ class ReportFlusher:
                     await asyncio.sleep(min(0.05 * 2**failures, 2.0))
                     continue
                 failures = 0
+                self._outage.answered()
                 for report, record in zip(self._in_flight, records, strict=True):
                     self._on_finished(report, record)
                 self._in_flight = []

@@ -30,12 +30,16 @@ class WorkerSettings:
     poll_cap: float = 1.0
     #: Upper bound on the renewal interval: how fast a running task learns it was cancelled.
     renew_cap: float = 0.5
+    #: A result larger than this, as JSON, fails its attempt (``ResultTooLarge``, not retried).
+    max_result_bytes: int = 1024 * 1024
 
     def __post_init__(self) -> None:
         if not self.queues or any(not q for q in self.queues):
             raise ValueError("a worker needs at least one non-empty queue name")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
+        if self.max_result_bytes < 1:
+            raise ValueError(f"max_result_bytes must be at least 1, not {self.max_result_bytes}")
         for name in ("lease", "maintenance_interval", "poll_cap", "renew_cap", "prune_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")

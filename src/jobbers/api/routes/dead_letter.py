@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
-from jobbers.api.routes.tasks import page_json
+from jobbers.api.routes.tasks import TaskIdPath, page_json
 from jobbers.api.schemas import (
     MAX_BATCH,
     DeletedOut,
@@ -65,9 +65,7 @@ async def resubmit(body: Resubmission, store: StoreDep) -> JSONResponse:
 
 
 @router.delete("/dead-letter/{task_id}", response_model=DeletedOut, responses=responses(404, 409))
-async def delete_dead(
-    task_id: Annotated[str, Path(min_length=1, max_length=256)], store: StoreDep
-) -> JSONResponse:
+async def delete_dead(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
     """Remove a dead task for good; a task in any other status is left alone (409)."""
     deleted = await store.delete([task_id], [Status.DEAD])
     if deleted:

@@ -18,7 +18,7 @@ router = APIRouter(tags=["events"])
 CURSOR_MAX = 64
 
 
-@router.get("/events/latest", response_model=CursorOut)
+@router.get("/events/latest", response_model=CursorOut, responses=responses())
 async def latest(store: StoreDep) -> JSONResponse:
     """The newest cursor: a reader that cares only about changes from now on starts here."""
     return JSONResponse({"cursor": str(await store.latest_event())})

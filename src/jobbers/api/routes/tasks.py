@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from jobbers.api.deps import CatalogDep, StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import (
+    PATH_ID_PATTERN,
     BulkSubmission,
     CancelOut,
     QueueName,
@@ -19,7 +20,7 @@ from jobbers.api.schemas import (
     TaskOut,
     TaskSubmission,
 )
-from jobbers.api.serialize import task_json
+from jobbers.api.serialize import listed_task_json, task_json
 from jobbers.api.submissions import build_tasks, dedupe
 from jobbers.models import Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
@@ -29,7 +30,11 @@ router = APIRouter(tags=["tasks"])
 SUBMIT_RESPONSES = responses(
     404, 409, 413, 422, ok={"model": TaskOut, "description": "The id existed with this payload"}
 )
-TaskIdPath = Annotated[str, Path(min_length=1, max_length=256)]
+#: In list answers (``GET /tasks``, ``GET /dead-letter``), kwargs or a result larger than this
+#: as JSON is left out (``omitted`` names it): a page then carries at most about
+#: ``limit * 2 * LIST_VALUE_BYTES`` of them, however large the stored values are.
+LIST_VALUE_BYTES = 16 * 1024
+TaskIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=PATH_ID_PATTERN)]
 
 
 @router.post(
@@ -99,7 +104,8 @@ async def page_json(
         page = await store.query(filters, limit, cursor or None)
     except (ValueError, OverflowError):
         return error(422, "bad cursor: pass back the cursor a previous page returned")
-    return JSONResponse({"tasks": [task_json(t) for t in page.tasks], "cursor": page.cursor})
+    tasks = [listed_task_json(t, LIST_VALUE_BYTES) for t in page.tasks]
+    return JSONResponse({"tasks": tasks, "cursor": page.cursor})
 
 
 @router.post("/task-status/bulk", response_model=StatusesOut, responses=responses(413, 422))

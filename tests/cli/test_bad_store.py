@@ -1,0 +1,79 @@
+"""A store that cannot be used is refused at start-up by every command: one line, exit 1."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from jobbers.cli import app
+
+from .bad_stores import BAD_STORES, read_only_store, run_jobbers
+
+runner = CliRunner()
+
+COMMANDS = {
+    "manager": ["manager", "--port", "1"],
+    "worker": ["worker", "--tasks", "jobbers.examples"],
+    "dev": ["dev", "--port", "1"],
+    "submit": ["submit", "add", "--kwargs", '{"x": 1, "y": 2}'],
+    "status": ["status", "some-id"],
+    "cancel": ["cancel", "some-id"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("bad", sorted(BAD_STORES))
+def test_every_command_refuses_a_bad_store_in_one_line(
+    command: str, bad: str, tmp_path: Path
+) -> None:
+    make, words = BAD_STORES[bad]
+    url = f"sqlite:///{make(tmp_path)}"
+    result = runner.invoke(app, [*COMMANDS[command], "--store", url])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    refusal = [line for line in lines if line.startswith("jobbers: ")]
+    assert len(refusal) == 1, result.stderr
+    assert words in refusal[0]
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["manager", "worker", "status"])
+def test_a_process_refuses_an_older_schema_with_one_line_and_exit_1(
+    command: str, tmp_path: Path
+) -> None:
+    """As a user starts it: a real process, its whole stderr read."""
+    make, words = BAD_STORES["older schema"]
+    url = f"sqlite:///{make(tmp_path)}"
+    done = run_jobbers(*COMMANDS[command], "--store", url, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("jobbers: ")
+    assert words in last
+    assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory outside pytest's private tmp, which another user could not enter."""
+    path = Path(tempfile.mkdtemp(prefix="jobbers-ro-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("command", ["manager", "worker", "status"])
+def test_a_read_only_store_file_is_refused_with_one_line(command: str, shared_dir: Path) -> None:
+    url = f"sqlite:///{read_only_store(shared_dir)}"
+    done = run_jobbers(*COMMANDS[command], "--store", url, cwd=shared_dir, as_nobody=True)
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "is read-only" in last, done.stderr
+    assert "Traceback" not in done.stderr

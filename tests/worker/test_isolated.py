@@ -1,0 +1,113 @@
+"""Sync tasks declared ``isolate="process"`` run in a child process that really stops."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from jobbers.models import Status
+from jobbers.store.base import Store
+
+from .conftest import Spawn
+from .support import events, new_task, submit, wait_for, wait_statuses
+
+pytestmark = pytest.mark.anyio
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie awaiting its parent's wait counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def gone(pid: int, timeout: float) -> float:
+    async def ended() -> bool:
+        return not alive(pid)
+
+    return await wait_for(ended, timeout, f"process {pid} to end", step=0.01)
+
+
+async def started_pid(log: Path) -> int:
+    async def started() -> bool:
+        return bool(events(log, "start"))
+
+    await wait_for(started, 10, "the body to start")
+    [start] = events(log, "start")
+    return int(start["pid"])
+
+
+async def test_an_isolated_task_runs_in_a_child_and_returns_its_result(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    worker = spawn()
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.isolated_sleep", seconds=0.0, log=str(log))])
+    record = (await wait_statuses(store, ids, {Status.COMPLETED}, 10))[ids[0]]
+    [start] = events(log, "start")
+    assert start["parent"] == worker.pid
+    assert start["pid"] != worker.pid
+    assert record.result == {"slept": 0.0, "pid": start["pid"]}
+
+
+async def test_a_cancelled_isolated_task_stops_within_a_second(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    worker = spawn()
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.isolated_sleep", seconds=30.0, log=str(log))])
+    pid = await started_pid(log)
+    requested = time.monotonic()
+    assert (await store.cancel(ids)).cancelled == ids
+    await gone(pid, 5)
+    took = time.monotonic() - requested
+    print(f"isolated body gone {took:.2f} s after the cancel request")
+    assert took < 1.0
+    assert not events(log, "end")
+
+
+async def test_an_isolated_task_over_its_timeout_is_killed(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    worker = spawn()
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.isolated_slow", seconds=30.0, log=str(log))])
+    pid = await started_pid(log)
+    [start] = events(log, "start")
+    await gone(pid, 5)
+    after_start = time.time() - start["at"]
+    assert after_start < 0.5 + 1.0, "killed within a second of its 0.5 s timeout"
+    record = (await wait_statuses(store, ids, {Status.DEAD}, 5))[ids[0]]
+    assert [a.outcome for a in record.attempts] == ["timeout"]
+    assert not events(log, "end")
+
+
+async def test_an_isolated_failure_keeps_its_type_and_bases(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    """The error crosses the process boundary whole, so retry_on still matches base classes."""
+    worker = spawn()
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.isolated_fail", log=str(log))])
+    record = (await wait_statuses(store, ids, {Status.DEAD}, 10))[ids[0]]
+    assert len(record.attempts) == 2, "ConnectionResetError is an OSError: retried once"
+    assert record.error is not None
+    assert record.error.type == "ConnectionResetError"
+    assert "OSError" in record.error.bases
+    assert "failed in a child process" in record.error.message
+
+
+async def test_the_child_dies_with_its_worker(store: Store, spawn: Spawn, log: Path) -> None:
+    worker = spawn()
+    await worker.registered(store)
+    await submit(store, [new_task("wt.isolated_sleep", seconds=30.0, log=str(log))])
+    pid = await started_pid(log)
+    worker.signal(signal.SIGKILL)
+    worker.wait(5)
+    await gone(pid, 5)
+    assert not events(log, "end")
