@@ -50,10 +50,6 @@ class DuplicateTaskConflict(StoreError):
         self.task_ids = list(task_ids)
 
 
-class StoreUnavailable(StoreError):
-    """The store cannot be reached or is not usable; its message is one line for an operator."""
-
-
 class BadCursor(StoreError, ValueError):
     """A cursor that no page or event of this store ever returned."""
 
@@ -204,11 +200,6 @@ class Store(Protocol):
     async def prune(self, before: float) -> int:
         """Delete completed, failed, cancelled and dead tasks finished before ``before``, and
         events older than it."""
-        ...
-
-    async def check(self) -> None:
-        """Open the store and verify it answers with the schema this code expects; raise
-        StoreUnavailable with one line saying what is wrong."""
         ...
 
     async def close(self) -> None: ...

@@ -39,7 +39,6 @@ from jobbers.store.base import (
     DuplicateTaskConflict,
     Renewal,
     Report,
-    StoreUnavailable,
     Submitted,
 )
 from jobbers.store.sqlite_steps import (
@@ -169,12 +168,6 @@ class SQLiteStore:
             if await self._read(data_version) != version:
                 return
             poll = min(poll * 2, CHANGE_POLL_MAX)
-
-    async def check(self) -> None:
-        try:
-            await self._read(data_version)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
 
     async def close(self) -> None:
         def _close() -> None:
