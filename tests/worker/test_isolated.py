@@ -12,18 +12,9 @@ from jobbers.models import Status
 from jobbers.store.base import Store
 
 from .conftest import Spawn
-from .support import events, new_task, submit, wait_for, wait_statuses
+from .support import alive, events, new_task, submit, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie awaiting its parent's wait counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def gone(pid: int, timeout: float) -> float:
