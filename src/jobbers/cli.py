@@ -14,15 +14,18 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from jobbers.registry import load_modules, registered_names
 from jobbers.store.base import DEFAULT_STORE_URL, Store, StoreUnavailable, open_store
+from jobbers.worker.settings import WorkerSettings
 
-if TYPE_CHECKING:  # the worker and the API are imported only by the commands that run them
-    from jobbers.worker import WorkerSettings
+#: Every worker option's default comes from WorkerSettings: one place, whether a worker is
+#: configured by flags, by JOBBERS_* variables or in Python. (The API, heavier to import, is
+#: imported only by the commands that serve it.)
+_WORKER = WorkerSettings()
 
 app = typer.Typer(
     help="Jobbers: every task a first-class object. Run `jobbers dev` to try it.",
@@ -118,6 +121,10 @@ MaxResultOpt = Annotated[
         help="Largest task result kept, in bytes of JSON; a larger one fails its attempt"
         " (ResultTooLarge, not retried).",
     ),
+]
+TasksOpt = Annotated[
+    str,
+    typer.Option("--tasks", envvar="JOBBERS_TASKS", help="Task modules to load, comma separated."),
 ]
 LogLevelOpt = Annotated[
     str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
@@ -261,8 +268,6 @@ async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
 def _settings(
     queues: str, concurrency: int, grace: float, lease: float, **more: Any
 ) -> WorkerSettings:
-    from jobbers.worker import WorkerSettings
-
     try:
         return WorkerSettings(
             queues=tuple(_split(queues)),
@@ -285,15 +290,13 @@ def dev(
     store: StoreOpt = DEFAULT_STORE_URL,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
-    tasks: Annotated[
-        str, typer.Option("--tasks", help="Task modules to load, comma separated.")
-    ] = "jobbers.examples",
+    tasks: TasksOpt = "jobbers.examples",
     token: TokenOpt = None,
     queues: QueuesOpt = "default",
-    concurrency: ConcurrencyOpt = 10,
+    concurrency: ConcurrencyOpt = _WORKER.concurrency,
     grace: GraceOpt = 5.0,
-    lease: LeaseOpt = 30.0,
-    max_result_bytes: MaxResultOpt = 1024 * 1024,
+    lease: LeaseOpt = _WORKER.lease,
+    max_result_bytes: MaxResultOpt = _WORKER.max_result_bytes,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
@@ -329,6 +332,7 @@ def manager(
         str,
         typer.Option(
             "--tasks",
+            envvar="JOBBERS_TASKS",
             help="Task modules to load (optional: names registered by workers are accepted).",
         ),
     ] = "",
@@ -343,16 +347,16 @@ def manager(
 
 @app.command()
 def worker(
-    tasks: Annotated[str, typer.Option("--tasks", help="Task modules to load, comma separated.")],
+    tasks: TasksOpt,
     store: StoreOpt = DEFAULT_STORE_URL,
     queues: QueuesOpt = "default",
-    concurrency: ConcurrencyOpt = 10,
-    grace: GraceOpt = 30.0,
-    lease: LeaseOpt = 30.0,
-    maintenance_interval: MaintenanceOpt = 1.0,
-    retention: RetentionOpt = 7 * 86400.0,
-    poll_cap: PollCapOpt = 1.0,
-    max_result_bytes: MaxResultOpt = 1024 * 1024,
+    concurrency: ConcurrencyOpt = _WORKER.concurrency,
+    grace: GraceOpt = _WORKER.shutdown_grace,
+    lease: LeaseOpt = _WORKER.lease,
+    maintenance_interval: MaintenanceOpt = _WORKER.maintenance_interval,
+    retention: RetentionOpt = _WORKER.retention,
+    poll_cap: PollCapOpt = _WORKER.poll_cap,
+    max_result_bytes: MaxResultOpt = _WORKER.max_result_bytes,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
