@@ -7,12 +7,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from jobbers.cli import app
 
 from .bad_stores import BAD_STORES, read_only_store, run_jobbers
+from .conftest import start_dev
 
 runner = CliRunner()
 
@@ -77,3 +79,17 @@ def test_a_read_only_store_file_is_refused_with_one_line(command: str, shared_di
     last = done.stderr.strip().splitlines()[-1]
     assert "is read-only" in last, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_running_managers_healthz_turns_503_when_its_store_file_is_removed(
+    tmp_path: Path,
+) -> None:
+    server = start_dev(tmp_path, "--store", f"sqlite:///{tmp_path / 'kept.db'}", command="manager")
+    try:
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        (tmp_path / "kept.db").unlink()
+        answer = httpx.get(f"{server.url}/healthz", timeout=5)
+        assert answer.status_code == 503
+        assert "removed or replaced" in answer.json()["detail"]
+    finally:
+        assert server.stop() == 0, server.output()
