@@ -9,10 +9,10 @@ import asyncio
 import functools
 from typing import Any
 
+from jobbers.error_info import error_info, traceback_of
 from jobbers.jsonsize import encoded_size
 from jobbers.models import ErrorInfo, Outcome, TaskRecord
 from jobbers.registry import TaskContext, TaskSpec
-from jobbers.worker.errors import error_info, traceback_of
 from jobbers.worker.isolated import ChildTaskError, ResultTooLargeInChild, run_isolated
 from jobbers.worker.threads import SyncThreads
 
