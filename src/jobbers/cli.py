@@ -213,14 +213,21 @@ async def _checked(url: str) -> Store:
 
 
 async def _serve(
-    store_url: str, api: tuple[str, int, str | None] | None, worker: WorkerSettings | None
+    store_url: str,
+    api: tuple[str, int, str | None] | None,
+    worker: WorkerSettings | None,
+    announce: Callable[[], None],
 ) -> None:
-    """Run the Manager, a worker, or both on this loop; whichever stops first stops the other."""
+    """Run the Manager, a worker, or both on this loop; whichever stops first stops the other.
+
+    ``announce`` prints the banner once the store is known to be usable, so that a refused store
+    is the only line a failed start prints."""
     from jobbers.api import create_app
     from jobbers.api.server import embedded_server
     from jobbers.worker import Worker
 
     store = await _checked(store_url)
+    announce()
     server = None
     if api is not None:
         host, port, token = api
@@ -303,23 +310,26 @@ def dev(
     _logging(log_level)
     _load_tasks(tasks)
     settings = _settings(queues, concurrency, grace, lease, max_result_bytes=max_result_bytes)
-    _banner(
-        "dev",
-        api=f"http://{host}:{port}",
-        store=store,
-        token="set" if token else "none",
-        queues=queues,
-        concurrency=concurrency,
-        tasks=",".join(sorted(registered_names())) or "-",
-    )
-    if "add" in registered_names():
-        auth = " -H 'Authorization: Bearer $JOBBERS_API_TOKEN'" if token else ""
-        typer.echo(
-            f"try: curl -X POST http://{host}:{port}/tasks -H 'Content-Type: application/json'"
-            f'{auth} -d \'{{"name": "add", "kwargs": {{"x": 1, "y": 2}}}}\'',
-            err=True,
+
+    def announce() -> None:
+        _banner(
+            "dev",
+            api=f"http://{host}:{port}",
+            store=store,
+            token="set" if token else "none",
+            queues=queues,
+            concurrency=concurrency,
+            tasks=",".join(sorted(registered_names())) or "-",
         )
-    _run(_serve(store, (host, port, token), settings))
+        if "add" in registered_names():
+            auth = " -H 'Authorization: Bearer $JOBBERS_API_TOKEN'" if token else ""
+            typer.echo(
+                f"try: curl -X POST http://{host}:{port}/tasks -H 'Content-Type: application/json'"
+                f'{auth} -d \'{{"name": "add", "kwargs": {{"x": 1, "y": 2}}}}\'',
+                err=True,
+            )
+
+    _run(_serve(store, (host, port, token), settings, announce))
 
 
 @app.command()
@@ -341,8 +351,8 @@ def manager(
     """The HTTP API. Stateless: run as many as you like against one store."""
     _logging(log_level)
     _load_tasks(tasks)
-    _banner("manager", api=f"http://{host}:{port}", store=store, token="set" if token else "none")
-    _run(_serve(store, (host, port, token), None))
+    facts = {"api": f"http://{host}:{port}", "store": store, "token": "set" if token else "none"}
+    _run(_serve(store, (host, port, token), None, lambda: _banner("manager", **facts)))
 
 
 @app.command()
@@ -372,8 +382,8 @@ def worker(
         poll_cap=poll_cap,
         max_result_bytes=max_result_bytes,
     )
-    _banner("worker", store=store, queues=queues, concurrency=concurrency)
-    _run(_serve(store, None, settings))
+    facts = {"store": store, "queues": queues, "concurrency": concurrency}
+    _run(_serve(store, None, settings, lambda: _banner("worker", **facts)))
 
 
 # ---- talking to a Manager (or straight to a store) ----
