@@ -14,16 +14,19 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from jobbers.registry import load_modules, registered_names
 from jobbers.store import DEFAULT_STORE_URL, open_store
 from jobbers.store.base import Store, StoreUnavailable
+from jobbers.worker.settings import WorkerSettings
 
-if TYPE_CHECKING:  # the worker and the API are imported only by the commands that run them
-    from jobbers.worker import WorkerSettings
+#: Every worker option's default comes from WorkerSettings: one place, whether a worker is
+#: configured by flags, by JOBBERS_* variables or in Python. (The API, heavier to import, is
+#: imported only by the commands that serve it.)
+_WORKER = WorkerSettings()
 
 app = typer.Typer(
     help="Jobbers: every task a first-class object. Run `jobbers dev` to try it.",
@@ -120,6 +123,10 @@ MaxResultOpt = Annotated[
         " (ResultTooLarge, not retried).",
     ),
 ]
+TasksOpt = Annotated[
+    str,
+    typer.Option("--tasks", envvar="JOBBERS_TASKS", help="Task modules to load, comma separated."),
+]
 LogLevelOpt = Annotated[
     str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
 ]
@@ -207,14 +214,21 @@ async def _checked(url: str) -> Store:
 
 
 async def _serve(
-    store_url: str, api: tuple[str, int, str | None] | None, worker: WorkerSettings | None
+    store_url: str,
+    api: tuple[str, int, str | None] | None,
+    worker: WorkerSettings | None,
+    announce: Callable[[], None],
 ) -> None:
-    """Run the Manager, a worker, or both on this loop; whichever stops first stops the other."""
+    """Run the Manager, a worker, or both on this loop; whichever stops first stops the other.
+
+    ``announce`` prints the banner once the store is known to be usable, so that a refused store
+    is the only line a failed start prints."""
     from jobbers.api import create_app
     from jobbers.api.server import embedded_server
     from jobbers.worker import Worker
 
     store = await _checked(store_url)
+    announce()
     server = None
     if api is not None:
         host, port, token = api
@@ -262,8 +276,6 @@ async def _then(work: Awaitable[None], after: Callable[[], None]) -> None:
 def _settings(
     queues: str, concurrency: int, grace: float, lease: float, **more: Any
 ) -> WorkerSettings:
-    from jobbers.worker import WorkerSettings
-
     try:
         return WorkerSettings(
             queues=tuple(_split(queues)),
@@ -286,38 +298,39 @@ def dev(
     store: StoreOpt = DEFAULT_STORE_URL,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
-    tasks: Annotated[
-        str, typer.Option("--tasks", help="Task modules to load, comma separated.")
-    ] = "jobbers.examples",
+    tasks: TasksOpt = "jobbers.examples",
     token: TokenOpt = None,
     queues: QueuesOpt = "default",
-    concurrency: ConcurrencyOpt = 10,
+    concurrency: ConcurrencyOpt = _WORKER.concurrency,
     grace: GraceOpt = 5.0,
-    lease: LeaseOpt = 30.0,
-    max_result_bytes: MaxResultOpt = 1024 * 1024,
+    lease: LeaseOpt = _WORKER.lease,
+    max_result_bytes: MaxResultOpt = _WORKER.max_result_bytes,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
     _logging(log_level)
     _load_tasks(tasks)
     settings = _settings(queues, concurrency, grace, lease, max_result_bytes=max_result_bytes)
-    _banner(
-        "dev",
-        api=f"http://{host}:{port}",
-        store=store,
-        token="set" if token else "none",
-        queues=queues,
-        concurrency=concurrency,
-        tasks=",".join(sorted(registered_names())) or "-",
-    )
-    if "add" in registered_names():
-        auth = " -H 'Authorization: Bearer $JOBBERS_API_TOKEN'" if token else ""
-        typer.echo(
-            f"try: curl -X POST http://{host}:{port}/tasks -H 'Content-Type: application/json'"
-            f'{auth} -d \'{{"name": "add", "kwargs": {{"x": 1, "y": 2}}}}\'',
-            err=True,
+
+    def announce() -> None:
+        _banner(
+            "dev",
+            api=f"http://{host}:{port}",
+            store=store,
+            token="set" if token else "none",
+            queues=queues,
+            concurrency=concurrency,
+            tasks=",".join(sorted(registered_names())) or "-",
         )
-    _run(_serve(store, (host, port, token), settings))
+        if "add" in registered_names():
+            auth = " -H 'Authorization: Bearer $JOBBERS_API_TOKEN'" if token else ""
+            typer.echo(
+                f"try: curl -X POST http://{host}:{port}/tasks -H 'Content-Type: application/json'"
+                f'{auth} -d \'{{"name": "add", "kwargs": {{"x": 1, "y": 2}}}}\'',
+                err=True,
+            )
+
+    _run(_serve(store, (host, port, token), settings, announce))
 
 
 @app.command()
@@ -330,6 +343,7 @@ def manager(
         str,
         typer.Option(
             "--tasks",
+            envvar="JOBBERS_TASKS",
             help="Task modules to load (optional: names registered by workers are accepted).",
         ),
     ] = "",
@@ -338,22 +352,22 @@ def manager(
     """The HTTP API. Stateless: run as many as you like against one store."""
     _logging(log_level)
     _load_tasks(tasks)
-    _banner("manager", api=f"http://{host}:{port}", store=store, token="set" if token else "none")
-    _run(_serve(store, (host, port, token), None))
+    facts = {"api": f"http://{host}:{port}", "store": store, "token": "set" if token else "none"}
+    _run(_serve(store, (host, port, token), None, lambda: _banner("manager", **facts)))
 
 
 @app.command()
 def worker(
-    tasks: Annotated[str, typer.Option("--tasks", help="Task modules to load, comma separated.")],
+    tasks: TasksOpt,
     store: StoreOpt = DEFAULT_STORE_URL,
     queues: QueuesOpt = "default",
-    concurrency: ConcurrencyOpt = 10,
-    grace: GraceOpt = 30.0,
-    lease: LeaseOpt = 30.0,
-    maintenance_interval: MaintenanceOpt = 1.0,
-    retention: RetentionOpt = 7 * 86400.0,
-    poll_cap: PollCapOpt = 1.0,
-    max_result_bytes: MaxResultOpt = 1024 * 1024,
+    concurrency: ConcurrencyOpt = _WORKER.concurrency,
+    grace: GraceOpt = _WORKER.shutdown_grace,
+    lease: LeaseOpt = _WORKER.lease,
+    maintenance_interval: MaintenanceOpt = _WORKER.maintenance_interval,
+    retention: RetentionOpt = _WORKER.retention,
+    poll_cap: PollCapOpt = _WORKER.poll_cap,
+    max_result_bytes: MaxResultOpt = _WORKER.max_result_bytes,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
@@ -369,8 +383,8 @@ def worker(
         poll_cap=poll_cap,
         max_result_bytes=max_result_bytes,
     )
-    _banner("worker", store=store, queues=queues, concurrency=concurrency)
-    _run(_serve(store, None, settings))
+    facts = {"store": store, "queues": queues, "concurrency": concurrency}
+    _run(_serve(store, None, settings, lambda: _banner("worker", **facts)))
 
 
 # ---- talking to a Manager (or straight to a store) ----

@@ -143,6 +143,11 @@ def register_task(
 ) -> TaskSpec[P, R]:
     if isolate not in (None, "process"):
         raise ValueError(f"isolate must be 'process' or None, not {isolate!r}")
+    if isolate == "process" and fn.__module__ == "__main__":
+        raise ValueError(
+            "isolate='process' needs the task in an importable module (its child process"
+            " imports it), not in __main__"
+        )
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
     ctx_param, params = _context_param(fn)
     spec: TaskSpec[P, R] = TaskSpec(

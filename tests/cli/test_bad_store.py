@@ -7,12 +7,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from jobbers.cli import app
 
 from .bad_stores import BAD_STORES, read_only_store, run_jobbers
+from .conftest import start_dev
 
 runner = CliRunner()
 
@@ -35,10 +37,9 @@ def test_every_command_refuses_a_bad_store_in_one_line(
     url = f"sqlite:///{make(tmp_path)}"
     result = runner.invoke(app, [*COMMANDS[command], "--store", url])
     assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    refusal = [line for line in lines if line.startswith("jobbers: ")]
-    assert len(refusal) == 1, result.stderr
-    assert words in refusal[0]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("jobbers: ")
+    assert words in line
     assert "Traceback" not in result.output
     assert result.stdout == ""
 
@@ -52,10 +53,9 @@ def test_a_process_refuses_an_older_schema_with_one_line_and_exit_1(
     url = f"sqlite:///{make(tmp_path)}"
     done = run_jobbers(*COMMANDS[command], "--store", url, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("jobbers: ")
-    assert words in last
-    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("jobbers: ")
+    assert words in line
 
 
 @pytest.fixture
@@ -74,6 +74,19 @@ def test_a_read_only_store_file_is_refused_with_one_line(command: str, shared_di
     url = f"sqlite:///{read_only_store(shared_dir)}"
     done = run_jobbers(*COMMANDS[command], "--store", url, cwd=shared_dir, as_nobody=True)
     assert done.returncode == 1, done.stderr
-    last = done.stderr.strip().splitlines()[-1]
-    assert "is read-only" in last, done.stderr
-    assert "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "is read-only" in line
+
+
+def test_a_running_managers_healthz_turns_503_when_its_store_file_is_removed(
+    tmp_path: Path,
+) -> None:
+    server = start_dev(tmp_path, "--store", f"sqlite:///{tmp_path / 'kept.db'}", command="manager")
+    try:
+        assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        (tmp_path / "kept.db").unlink()
+        answer = httpx.get(f"{server.url}/healthz", timeout=5)
+        assert answer.status_code == 503
+        assert "removed or replaced" in answer.json()["detail"]
+    finally:
+        assert server.stop() == 0, server.output()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -84,3 +85,46 @@ def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.startswith("jobbers ")
+
+
+@pytest.mark.parametrize("command", ["dev", "manager", "worker"])
+def test_every_option_of_a_process_is_also_an_environment_variable(command: str) -> None:
+    """One way to configure: each flag has its JOBBERS_* variable, read by the same option."""
+    options = [p for p in _params(command) if p.param_type_name == "option"]
+    missing = [o.name for o in options if o.name != "help" and not o.envvar]
+    assert missing == []
+    assert all(str(o.envvar).startswith("JOBBERS_") for o in options if o.envvar)
+
+
+def test_worker_defaults_are_the_worker_settings_defaults() -> None:
+    from jobbers.worker import WorkerSettings
+
+    defaults = {p.name: p.default for p in _params("worker")}
+    settings = WorkerSettings()
+    assert defaults["concurrency"] == settings.concurrency
+    assert defaults["grace"] == settings.shutdown_grace
+    assert defaults["lease"] == settings.lease
+    assert defaults["retention"] == settings.retention
+    assert defaults["max_result_bytes"] == settings.max_result_bytes
+
+
+def test_the_result_cap_reaches_the_worker_from_flag_and_environment(tmp_path: Path) -> None:
+    """A bad value is refused by the same option whichever way it came."""
+    for args, env in (
+        (["--max-result-bytes", "0"], {}),
+        ([], {"JOBBERS_MAX_RESULT_BYTES": "0"}),
+    ):
+        result = runner.invoke(
+            app,
+            ["worker", "--tasks", "jobbers.examples", *args, "--store", f"sqlite:///{tmp_path}/x"],
+            env=env,
+        )
+        assert result.exit_code == 2
+        assert "max-result-bytes" in result.output
+
+
+def _params(command: str) -> list[Any]:
+    import typer.main
+
+    group: Any = typer.main.get_command(app)
+    return list(group.commands[command].params)

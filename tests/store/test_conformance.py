@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import time
 
 import pytest
 
@@ -424,8 +425,10 @@ async def test_wait_for_change_wakes_on_another_connections_write(
     await waiter.claim("w", ["default"], 1, LEASE)
     waiting = asyncio.create_task(waiter.wait_for_change(30.0))
     await asyncio.sleep(0)
+    written = time.monotonic()
     await writer.submit([new()])
     await asyncio.wait_for(waiting, 10.0)
+    assert time.monotonic() - written < 5.0, "woken by the write, not by its 30 s timeout"
 
 
 # -- the state machine -------------------------------------------------------------------------

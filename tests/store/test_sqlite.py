@@ -18,7 +18,8 @@ async def test_processes_opening_a_new_file_together_never_see_it_locked(tmp_pat
     for attempt in range(40):
         stores = [open_store(f"sqlite:///{tmp_path}/new-{attempt}.db") for _ in range(6)]
         try:
-            await asyncio.gather(*(store.statuses([]) for store in stores))
+            answers = await asyncio.gather(*(store.statuses([]) for store in stores))
+            assert answers == [{}] * len(stores)
         finally:
             for store in stores:
                 await store.close()

@@ -92,3 +92,12 @@ def max_overlap(intervals: Iterable[tuple[float, float]]) -> int:
         current += delta
         best = max(best, current)
     return best
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie awaiting its parent's wait counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

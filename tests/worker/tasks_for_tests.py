@@ -154,3 +154,14 @@ def big_result(ctx: TaskContext, mib: int, log: str) -> str:
 def isolated_big_result(ctx: TaskContext, mib: int, log: str) -> str:
     record(log, ctx, "start")
     return "x" * (mib << 20)
+
+
+@task(name="wt.isolated_beats", isolate="process", max_heartbeat_interval=0.6)
+def isolated_beats(ctx: TaskContext, seconds: float, log: str) -> str:
+    """Beats from its child process for longer than its heartbeat allowance."""
+    record(log, ctx, "start", pid=os.getpid())
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ctx.heartbeat()
+        time.sleep(0.05)
+    return "beat"

@@ -41,9 +41,13 @@ def nan() -> float:
     return float("nan")
 
 
+def echo(value: Any) -> Any:
+    return value
+
+
 SPECS: dict[str, TaskSpec[..., Any]] = {
     fn.__name__: register_task(fn, name=f"unit.{fn.__name__}")
-    for fn in (add, whoami, broken, hang, nan)
+    for fn in (add, whoami, broken, hang, nan, echo)
 }
 
 
@@ -100,12 +104,30 @@ async def test_timeout_is_its_own_outcome() -> None:
     assert time.monotonic() - started < 1
     assert outcome.kind == "timeout"
     assert error(outcome).type == "TimeoutError"
+    assert "OSError" in error(outcome).bases, "retry_on=(OSError,) retries timeouts too"
 
 
 async def test_results_must_be_strict_json() -> None:
     outcome = await run("nan")
     assert outcome.kind == "failed"
     assert "not JSON-serialisable" in error(outcome).message
+
+
+@pytest.mark.parametrize(("cap", "kept"), [(101, True), (100, False), (1, False)])
+async def test_a_result_over_the_cap_fails_for_good(cap: int, kept: bool) -> None:
+    """The cap counts the result's compact JSON: fifty zeros in a list are 101 bytes."""
+    ctx = TaskContext("t1", 1, "w", "host")
+    outcome = await execute(
+        SPECS["echo"], record("echo", value=[0] * 50), ctx, max_result_bytes=cap
+    )
+    if kept:
+        assert outcome.kind == "completed"
+        assert outcome.result == [0] * 50
+    else:
+        assert outcome.kind == "failed"
+        assert error(outcome).type == "ResultTooLarge"
+        assert error(outcome).retryable is False
+        assert outcome.result is None
 
 
 async def test_unknown_task() -> None:

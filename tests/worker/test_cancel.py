@@ -1,4 +1,4 @@
-"""Issue 3: cancelling a submitted, scheduled, running async and running sync task."""
+"""Cancelling a submitted, scheduled, running async and running sync task."""
 
 from __future__ import annotations
 

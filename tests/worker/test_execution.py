@@ -1,4 +1,4 @@
-"""Issue 2: slots, sync beside async, and exactly-once with two worker processes."""
+"""Slots, sync beside async, and exactly-once with two worker processes."""
 
 from __future__ import annotations
 

@@ -12,18 +12,9 @@ from jobbers.models import Status
 from jobbers.store.base import Store
 
 from .conftest import Spawn
-from .support import events, new_task, submit, wait_for, wait_statuses
+from .support import alive, events, new_task, submit, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie awaiting its parent's wait counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def gone(pid: int, timeout: float) -> float:
@@ -111,3 +102,26 @@ async def test_the_child_dies_with_its_worker(store: Store, spawn: Spawn, log: P
     worker.wait(5)
     await gone(pid, 5)
     assert not events(log, "end")
+
+
+async def test_heartbeats_reach_the_worker_from_the_child(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    """Beating for 2 s against a 0.6 s allowance: stalled unless every beat crosses over."""
+    worker = spawn()
+    await worker.registered(store)
+    ids = await submit(store, [new_task("wt.isolated_beats", seconds=2.0, log=str(log))])
+    record = (await wait_statuses(store, ids, {Status.COMPLETED, Status.DEAD}, 15))[ids[0]]
+    assert record.status == Status.COMPLETED
+    assert record.result == "beat"
+    assert [a.outcome for a in record.attempts] == ["completed"]
+
+
+def test_a_process_isolated_task_must_live_in_an_importable_module() -> None:
+    from jobbers.registry import register_task
+
+    def body() -> None: ...
+
+    body.__module__ = "__main__"
+    with pytest.raises(ValueError, match="importable module"):
+        register_task(body, name="unit.isolated_in_main", isolate="process")

@@ -1,4 +1,4 @@
-"""Issue 3: a killed worker's tasks are finished by another, and SIGTERM loses nothing."""
+"""A killed worker's tasks are finished by another, and SIGTERM loses nothing."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 3: a queue's global concurrency limit, its rate limit and pause, across processes."""
+"""A queue's global concurrency limit, its rate limit and pause, across processes."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ async def test_a_late_report_is_fenced_off(store: Store, log: Path) -> None:
 async def test_cancel_racing_claim_never_runs_a_cancelled_task(
     make_store: Callable[[], Store], log: Path
 ) -> None:
-    """The claim/cancel race (rq/rq#2160): whatever wins, a task cancelled while waiting never
+    """The race of a claim and a cancel: whatever wins, a task cancelled while waiting never
     runs, and one cancelled after it started keeps no result."""
     client = make_store()
     worker = Worker(make_store(), settings(concurrency=4))

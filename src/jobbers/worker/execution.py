@@ -9,10 +9,10 @@ import asyncio
 import functools
 from typing import Any
 
+from jobbers.error_info import error_info, traceback_of
 from jobbers.jsonsize import encoded_size
 from jobbers.models import ErrorInfo, Outcome, TaskRecord
-from jobbers.registry import TaskContext, TaskSpec
-from jobbers.worker.errors import error_info, traceback_of
+from jobbers.registry import TaskContext, TaskSpec, error_base_names
 from jobbers.worker.isolated import ChildTaskError, ResultTooLargeInChild, run_isolated
 from jobbers.worker.threads import SyncThreads
 
@@ -54,7 +54,9 @@ async def execute(
     except TimeoutError as exc:
         if scope.expired():
             message = f"task {record.name} exceeded its timeout of {limit:g} s"
-            return Outcome("timeout", error=ErrorInfo("TimeoutError", message, traceback_of(exc)))
+            bases = error_base_names(exc)  # TimeoutError is an OSError: retry_on=(OSError,) holds
+            error = ErrorInfo("TimeoutError", message, traceback_of(exc), bases)
+            return Outcome("timeout", error=error)
         return Outcome("failed", error=error_info(exc))
     except asyncio.CancelledError:
         raise
@@ -68,7 +70,8 @@ async def execute(
         size = encoded_size(result, max_result_bytes)
     except (TypeError, ValueError) as exc:
         message = f"result of task {record.name} is not JSON-serialisable: {exc}"
-        return Outcome("failed", error=ErrorInfo("TypeError", message))
+        bases = error_base_names(exc)
+        return Outcome("failed", error=ErrorInfo(type(exc).__name__, message, bases=bases))
     if size is None:
         return _too_large(record, max_result_bytes)
     return Outcome("completed", result=result)

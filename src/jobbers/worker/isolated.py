@@ -2,9 +2,9 @@
 
 Such a body can really be stopped: on cancel or timeout its process group gets SIGTERM, then
 SIGKILL after :data:`KILL_GRACE` seconds, so it is gone within a second, unlike a thread, which
-can only be abandoned. The child is a fresh interpreter (``python -m jobbers.worker.isolated``,
-not a fork of a worker that runs threads) that imports the task's module; arguments and the
-result cross as JSON lines, never pickle. The child dies with the worker (a worker killed with
+can only be abandoned. The child is a fresh interpreter (``python -m jobbers.task_child``, not a
+fork of a worker that runs threads) that imports the task's module; arguments and the result
+cross as JSON lines, never pickle. The child dies with the worker (a worker killed with
 ``-9`` leaves no body running), and the worker reads at most ``max_result_bytes`` of its answer,
 so an oversized result costs the worker no memory.
 
@@ -19,18 +19,14 @@ import asyncio
 import json
 import os
 import sys
-import time
 from typing import Any
 
 from jobbers import childproc
 from jobbers.models import ErrorInfo
 from jobbers.registry import TaskContext, TaskSpec
-from jobbers.worker.errors import error_info
 
 #: Seconds a cancelled or timed-out body gets between SIGTERM and SIGKILL.
 KILL_GRACE = 0.5
-#: Heartbeats sent up by the child at most this often; more would only fill the pipe.
-HEARTBEAT_EVERY = 0.2
 #: Room for the protocol's own bytes around the result on its line.
 LINE_OVERHEAD = 64 * 1024
 
@@ -69,7 +65,7 @@ async def run_isolated(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "jobbers.worker.isolated",
+        "jobbers.task_child",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -127,50 +123,3 @@ def _died(code: int | None, output: childproc.OutputTail) -> ErrorInfo:
         f"the task's process ended with {how} before answering"
         + (f"; its last output:\n{tail}" if tail else ""),
     )
-
-
-# ---- the child ----------------------------------------------------------------------------
-
-
-class _ChildContext(TaskContext):
-    def __init__(self, protocol: Any, *args: Any) -> None:
-        super().__init__(*args)
-        self._protocol = protocol
-        self._sent = 0.0
-
-    def heartbeat(self) -> None:
-        super().heartbeat()
-        now = time.monotonic()
-        if now - self._sent >= HEARTBEAT_EVERY:
-            self._sent = now
-            self._protocol.write('{"heartbeat": true}\n')
-            self._protocol.flush()
-
-
-def child_main() -> None:
-    """Read the request, run the body, write one answer line; prints go to stderr."""
-    protocol = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    request = json.loads(sys.stdin.readline())
-    childproc.die_with_parent(request["parent"])
-    sys.path[:0] = [p for p in request["sys_path"] if p not in sys.path]
-    try:
-        import importlib
-
-        from jobbers.registry import get_task
-
-        importlib.import_module(request["module"])
-        spec = get_task(request["name"])
-        kwargs = dict(request["kwargs"])
-        if spec.context_param is not None:
-            kwargs[spec.context_param] = _ChildContext(protocol, *request["context"])
-        result = asyncio.run(spec.fn(**kwargs)) if spec.is_async else spec.fn(**kwargs)
-        line = json.dumps({"result": result}, allow_nan=False)
-    except BaseException as exc:
-        line = json.dumps({"error": error_info(exc).to_json()})
-    protocol.write(line + "\n")
-    protocol.flush()
-
-
-if __name__ == "__main__":
-    child_main()

@@ -57,7 +57,7 @@ router.add_api_route(
     status_code=201,
     response_model=TaskOut,
     responses=SUBMIT_RESPONSES,
-    summary="Submit (the RFC's name for POST /tasks)",
+    summary="Submit (another name for POST /tasks)",
 )
 
 
