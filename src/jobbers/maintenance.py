@@ -13,7 +13,8 @@ import logging
 import time
 
 from jobbers.models import MaintenanceReport
-from jobbers.store.base import Store
+from jobbers.store.base import Store, StoreUnavailable
+from jobbers.store.outage import outage
 
 log = logging.getLogger("jobbers.maintenance")
 
@@ -68,6 +69,8 @@ class Maintenance:
             started = time.monotonic()
             try:
                 await self.run_once()
+            except StoreUnavailable as exc:
+                outage(self._store).down(self._owner, exc)
             except Exception:
                 log.exception("%s: maintenance pass failed; trying again", self._owner)
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))

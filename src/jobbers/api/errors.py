@@ -20,7 +20,7 @@ from starlette.responses import Response
 from jobbers.api.schemas import ErrorOut
 from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
 from jobbers.models import InvalidTransition
-from jobbers.store.base import DuplicateTaskConflict, TaskNotFound
+from jobbers.store.base import DuplicateTaskConflict, StoreUnavailable, TaskNotFound
 
 log = logging.getLogger("jobbers.api")
 
@@ -89,6 +89,10 @@ async def _not_found(_: Request, exc: Exception) -> Response:
     return error(404, str(exc))
 
 
+async def _unavailable(_: Request, exc: Exception) -> Response:
+    return error(503, str(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error(500, "internal error; the Manager's log has the details")
@@ -102,4 +106,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DuplicateInBatch, _conflict)
     app.add_exception_handler(InvalidTransition, _conflict)
     app.add_exception_handler(TaskNotFound, _not_found)
+    app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

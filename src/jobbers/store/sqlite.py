@@ -181,6 +181,11 @@ class SQLiteStore:
                 return
             poll = min(poll * 2, CHANGE_POLL_MAX)
 
+    async def wait_for_cancel(self, timeout: float) -> list[str]:
+        """SQLite has no push: renewals find cancellations."""
+        await asyncio.sleep(timeout)
+        return []
+
     async def check(self) -> None:
         try:
             await self._read(data_version)

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
-from jobbers.store.base import Report, Store
+from jobbers.store.base import Report, Store, StoreUnavailable
+from jobbers.store.outage import outage
 from jobbers.worker.execution import execute
 from jobbers.worker.leases import LeaseKeeper
 from jobbers.worker.reports import ReportFlusher
@@ -145,7 +146,19 @@ class Worker:
         for name in sorted(registered_names()):
             spec = get_task(name)
             definitions.append(TaskDefinition(name, spec.queue, spec.policy))
-        await self.store.register_worker(info, definitions)
+        while True:
+            try:
+                await self.store.register_worker(info, definitions)
+            except StoreUnavailable as exc:
+                # A worker started before its store comes up waits for it.
+                outage(self.store).down(f"worker {self.id}", exc)
+                if self._stop.is_set():
+                    raise
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.settings.poll_cap)
+                continue
+            outage(self.store).up(f"worker {self.id}")
+            return
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -162,12 +175,17 @@ class Worker:
                 records = await self.store.claim(
                     self.id, self.settings.queues, free, self.settings.lease
                 )
+            except StoreUnavailable as exc:
+                outage(self.store).down(f"worker {self.id}", exc)
+                await self._idle(self.settings.poll_cap, watch=False)
+                continue
             except Exception:
                 failures += 1
                 log.exception("worker %s: claim failed (try %d)", self.id, failures)
                 await self._idle(min(0.1 * 2**failures, self.settings.poll_cap), watch=False)
                 continue
             failures = 0
+            outage(self.store).up(f"worker {self.id}")
             for record in records:
                 self._start(record)
             if len(records) < free:

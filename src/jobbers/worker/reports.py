@@ -8,7 +8,8 @@ import logging
 from collections.abc import Callable
 
 from jobbers.models import TaskRecord
-from jobbers.store.base import Report, Store
+from jobbers.store.base import Report, Store, StoreUnavailable
+from jobbers.store.outage import outage
 
 log = logging.getLogger("jobbers.worker")
 
@@ -55,6 +56,13 @@ class ReportFlusher:
                 self._in_flight, self._queue = self._queue, []
                 try:
                     records = await self._store.finish(self._worker_id, self._in_flight)
+                except StoreUnavailable as exc:
+                    # Not the reports' fault: keep them (and their leases) until it is back.
+                    outage(self._store).down(f"worker {self._worker_id}", exc)
+                    self._queue[:0] = self._in_flight
+                    self._in_flight = []
+                    await asyncio.sleep(0.5)
+                    continue
                 except Exception:
                     failures += 1
                     log.exception(
@@ -77,6 +85,7 @@ class ReportFlusher:
                     await asyncio.sleep(min(0.05 * 2**failures, 2.0))
                     continue
                 failures = 0
+                outage(self._store).up(f"worker {self._worker_id}")
                 for report, record in zip(self._in_flight, records, strict=True):
                     self._on_finished(report, record)
                 self._in_flight = []
