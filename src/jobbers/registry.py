@@ -76,11 +76,12 @@ def _policy(
     timeout: float | None,
     max_heartbeat_interval: float | None,
     dead_letter: DeadLetter,
+    max_lost: int,
 ) -> RetryPolicy:
     if backoff not in BACKOFFS:
         raise ValueError(f"backoff must be one of {', '.join(BACKOFFS)}, not {backoff!r}")
-    if max_retries < 0 or base_delay < 0 or max_delay < 0:
-        raise ValueError("max_retries, base_delay and max_delay must not be negative")
+    if max_retries < 0 or base_delay < 0 or max_delay < 0 or max_lost < 0:
+        raise ValueError("max_retries, max_lost, base_delay and max_delay must not be negative")
     if dead_letter not in ("save", "drop"):
         raise ValueError(f"dead_letter must be 'save' or 'drop', not {dead_letter!r}")
     names = tuple(t if isinstance(t, str) else _type_name(t) for t in retry_on)
@@ -93,6 +94,7 @@ def _policy(
         timeout=timeout,
         max_heartbeat_interval=max_heartbeat_interval,
         dead_letter=dead_letter,
+        max_lost=max_lost,
     )
 
 
@@ -131,6 +133,7 @@ def register_task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    max_lost: int = 3,
 ) -> TaskSpec[P, R]:
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
     ctx_param, params = _context_param(fn)
@@ -147,6 +150,7 @@ def register_task(
             timeout,
             max_heartbeat_interval,
             dead_letter,
+            max_lost,
         ),
         is_async=inspect.iscoroutinefunction(fn),
         context_param=ctx_param,
@@ -176,6 +180,7 @@ def task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    max_lost: int = 3,
 ) -> Callable[[Callable[P, R]], TaskSpec[P, R]]: ...
 
 

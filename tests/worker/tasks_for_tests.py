@@ -11,6 +11,7 @@ import asyncio
 import builtins
 import json
 import os
+import signal
 import time
 from typing import Any
 
@@ -118,3 +119,10 @@ async def cancel_itself() -> None:
 @task(name="wt.unserialisable")
 def unserialisable() -> object:
     return object()
+
+
+@task(name="wt.kill_worker")
+def kill_worker(ctx: TaskContext, log: str) -> None:
+    """Kills the worker process running it, as a segfaulting extension would."""
+    record(log, ctx, "start")
+    os.kill(os.getpid(), signal.SIGKILL)
