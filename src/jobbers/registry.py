@@ -79,11 +79,12 @@ def _policy(
     timeout: float | None,
     max_heartbeat_interval: float | None,
     dead_letter: DeadLetter,
+    max_lost: int,
 ) -> RetryPolicy:
     if backoff not in BACKOFFS:
         raise ValueError(f"backoff must be one of {', '.join(BACKOFFS)}, not {backoff!r}")
-    if max_retries < 0 or base_delay < 0 or max_delay < 0:
-        raise ValueError("max_retries, base_delay and max_delay must not be negative")
+    if max_retries < 0 or base_delay < 0 or max_delay < 0 or max_lost < 0:
+        raise ValueError("max_retries, max_lost, base_delay and max_delay must not be negative")
     if dead_letter not in ("save", "drop"):
         raise ValueError(f"dead_letter must be 'save' or 'drop', not {dead_letter!r}")
     names = tuple(t if isinstance(t, str) else _type_name(t) for t in retry_on)
@@ -96,6 +97,7 @@ def _policy(
         timeout=timeout,
         max_heartbeat_interval=max_heartbeat_interval,
         dead_letter=dead_letter,
+        max_lost=max_lost,
     )
 
 
@@ -140,6 +142,7 @@ def register_task(
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
     isolate: Isolation = None,
+    max_lost: int = 3,
 ) -> TaskSpec[P, R]:
     if isolate not in (None, "process"):
         raise ValueError(f"isolate must be 'process' or None, not {isolate!r}")
@@ -163,6 +166,7 @@ def register_task(
             timeout,
             max_heartbeat_interval,
             dead_letter,
+            max_lost,
         ),
         is_async=inspect.iscoroutinefunction(fn),
         context_param=ctx_param,
@@ -194,6 +198,7 @@ def task(
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
     isolate: Isolation = None,
+    max_lost: int = 3,
 ) -> Callable[[Callable[P, R]], TaskSpec[P, R]]: ...
 
 

@@ -11,6 +11,7 @@ import asyncio
 import builtins
 import json
 import os
+import signal
 import time
 from typing import Any
 
@@ -165,3 +166,10 @@ def isolated_beats(ctx: TaskContext, seconds: float, log: str) -> str:
         ctx.heartbeat()
         time.sleep(0.05)
     return "beat"
+
+
+@task(name="wt.kill_worker")
+def kill_worker(ctx: TaskContext, log: str) -> None:
+    """Kills the worker process running it, as a segfaulting extension would."""
+    record(log, ctx, "start")
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -13,7 +13,7 @@ from jobbers.models import Status
 from jobbers.store.base import Store
 
 from .conftest import Spawn
-from .support import events, new_task, submit, wait_for, wait_statuses
+from .support import events, new_task, policy_of, submit, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +31,11 @@ async def test_kill_9_then_a_second_worker_finishes_everything(
 ) -> None:
     first = spawn(concurrency=20, lease=1.0)
     await first.registered(store)
-    tasks = [new_task("wt.sleep_async", seconds=2.0, log=str(log)) for _ in range(20)]
+    # The default policy: no error retries. A lost lease is not an error: it does not spend them.
+    policy = policy_of("wt.sleep_async", max_retries=0)
+    tasks = [
+        new_task("wt.sleep_async", policy=policy, seconds=2.0, log=str(log)) for _ in range(20)
+    ]
     ids = await submit(store, tasks)
     await started_count(log, 20, 10)
     first.signal(signal.SIGKILL)
@@ -43,6 +47,7 @@ async def test_kill_9_then_a_second_worker_finishes_everything(
     ends = collections.Counter(e["id"] for e in events(log, "end"))
     assert ends == dict.fromkeys(ids, 1)  # every task completed exactly once
     for record in records.values():
+        assert (record.retries, record.lost) == (0, 1)
         lost, done = record.attempts
         assert lost.outcome == "lease_lost"
         assert lost.error is not None
@@ -56,6 +61,26 @@ async def test_kill_9_then_a_second_worker_finishes_everything(
     print(
         f"kill -9: leases reaped {reaped:.2f} s after the kill, all 20 done after {finished:.2f} s"
     )
+
+
+@pytest.mark.slow
+async def test_a_task_that_kills_its_worker_every_time_ends_dead_after_max_lost(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    policy = policy_of("wt.kill_worker", max_lost=2)
+    [task_id] = await submit(store, [new_task("wt.kill_worker", policy=policy, log=str(log))])
+    for attempt in range(1, 4):
+        worker = spawn(concurrency=1, lease=0.5)
+        assert worker.wait(15) == -signal.SIGKILL, worker.output()
+        assert len(events(log, "start")) == attempt
+    spawn(concurrency=1, lease=0.5)  # its maintenance reaps the third lost lease
+    [record] = (await wait_statuses(store, [task_id], {Status.DEAD}, 10)).values()
+    assert [a.outcome for a in record.attempts] == ["lease_lost"] * 3
+    assert (record.retries, record.lost) == (0, 3)
+    failed = [e for e in await store.events(None, 1000) if e.status == Status.FAILED]
+    assert failed
+    assert failed[0].reason is not None
+    assert "lost 3 attempt(s); max_lost is 2" in failed[0].reason
 
 
 async def test_sigterm_hands_back_running_tasks_and_a_restart_completes_them(

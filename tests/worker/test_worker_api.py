@@ -121,9 +121,10 @@ async def test_cancel_racing_claim_never_runs_a_cancelled_task(
 class FlakyStore:
     """Refuses the first ``failures`` finish calls, as a store under trouble would."""
 
-    def __init__(self, inner: Store, failures: int) -> None:
+    def __init__(self, inner: Store, failures: int, error: Exception) -> None:
         self.inner = inner
         self.failures = failures
+        self.error = error
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -133,16 +134,30 @@ class FlakyStore:
     ) -> list[TaskRecord | None]:
         if self.failures > 0:
             self.failures -= 1
-            raise StoreUnavailable("store refused the write (injected)")
+            raise self.error
         return await self.inner.finish(worker_id, reports, now)
 
 
-@pytest.mark.parametrize("failures", [2, 5])
+@pytest.mark.parametrize(
+    ("error", "failures", "outcomes"),
+    [
+        (RuntimeError("disk I/O error"), 2, ["completed"]),
+        (RuntimeError("disk I/O error"), 5, ["lease_lost", "completed"]),
+        (StoreUnavailable("store unreachable (injected)"), 8, ["completed"]),
+    ],
+    ids=["error-retried", "error-dropped", "outage-kept"],
+)
 async def test_reports_survive_store_errors(
-    store: Store, store_url: str, log: Path, failures: int
+    store: Store,
+    store_url: str,
+    log: Path,
+    error: Exception,
+    failures: int,
+    outcomes: list[str],
 ) -> None:
-    """Refused reports are retried; past the limit they are dropped, leases lapse, tasks rerun."""
-    flaky = FlakyStore(open_store(store_url), failures)
+    """Refused reports are retried; past the limit they are dropped, leases lapse, tasks rerun.
+    An unreachable store is not the reports' fault: they are kept until it is back."""
+    flaky = FlakyStore(open_store(store_url), failures, error)
     worker = Worker(cast(Store, flaky), settings(lease=0.5, maintenance_interval=0.1))
     running = asyncio.create_task(worker.run())
     ids = await submit(store, [new_task("wt.sleep_async", seconds=0.0, log=str(log))])
@@ -150,8 +165,7 @@ async def test_reports_survive_store_errors(
     worker.request_stop()
     await running
     await flaky.close()
-    outcomes = [a.outcome for a in record.attempts]
-    assert outcomes == (["completed"] if failures < 5 else ["lease_lost", "completed"])
+    assert [a.outcome for a in record.attempts] == outcomes
 
 
 async def test_a_crashed_helper_stops_the_worker(store: Store, log: Path) -> None:
@@ -215,3 +229,28 @@ async def test_worker_registers_its_tasks(store: Store) -> None:
 def test_settings_reject_nonsense(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"must|needs"):
         settings(**changes)
+
+
+async def test_a_store_that_pushes_cancellations_stops_a_task_before_any_renewal(
+    store: Store, store_url: str, log: Path
+) -> None:
+    """Renewals every 30 s: only the store's cancel announcement can stop the task in time."""
+    if store_url.startswith("sqlite"):
+        pytest.skip("SQLite cannot push: lease renewal finds cancellations there")
+    worker = Worker(store, settings(lease=90.0, renew_cap=30.0))
+    running = asyncio.create_task(worker.run())
+    ids = await submit(store, [new_task("wt.sleep_async", seconds=60.0, log=str(log))])
+    await wait_statuses(store, ids, {Status.STARTED}, 5)
+
+    async def renewed_once() -> bool:
+        return bool(events(log, "start"))
+
+    await wait_for(renewed_once, 5, "the task to start")
+    await store.cancel(ids)
+
+    async def stopped() -> bool:
+        return bool(events(log, "cancelled"))
+
+    await wait_for(stopped, 2.0, "the running task to get CancelledError")
+    worker.request_stop()
+    await asyncio.wait_for(running, 5)

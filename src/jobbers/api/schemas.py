@@ -88,6 +88,9 @@ class TaskSubmission(Strict):
     )
     max_heartbeat_interval: PositiveSeconds | None = None
     dead_letter: Literal["save", "drop"] | None = None
+    max_lost: int | None = Field(
+        None, ge=0, le=1000, description="Lost leases (worker died) requeued before failing."
+    )
 
     @field_validator("kwargs")
     @classmethod
@@ -201,6 +204,7 @@ class PolicyOut(BaseModel):
     timeout: float | None
     max_heartbeat_interval: float | None
     dead_letter: str
+    max_lost: int
 
 
 class TaskOut(BaseModel):

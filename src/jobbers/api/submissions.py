@@ -30,6 +30,7 @@ _POLICY_FIELDS = (
     "max_delay",
     "max_heartbeat_interval",
     "dead_letter",
+    "max_lost",
 )
 
 

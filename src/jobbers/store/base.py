@@ -122,6 +122,12 @@ class Store(Protocol):
         """Return soon after another writer changed the store, or after ``timeout``."""
         ...
 
+    async def wait_for_cancel(self, timeout: float) -> list[str]:
+        """Running tasks cancelled since the last call, returned as soon as there are any (a
+        backend that cannot hear cancellations returns [] after ``timeout``; lease renewal then
+        tells the worker)."""
+        ...
+
     async def renew(
         self,
         worker_id: str,

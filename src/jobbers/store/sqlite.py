@@ -169,6 +169,11 @@ class SQLiteStore:
                 return
             poll = min(poll * 2, CHANGE_POLL_MAX)
 
+    async def wait_for_cancel(self, timeout: float) -> list[str]:
+        """SQLite has no push: renewals find cancellations."""
+        await asyncio.sleep(timeout)
+        return []
+
     async def close(self) -> None:
         def _close() -> None:
             if self._conn is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -64,5 +63,22 @@ class LeaseKeeper:
                     self._on_lost({task_id: leases[task_id] for task_id in renewal.lost})
             while (remaining := renewed + self._interval() - time.monotonic()) > 0:
                 self._kicked.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._kicked.wait(), remaining)
+                if await self._heard_cancel(remaining):
+                    break
+
+    async def _heard_cancel(self, timeout: float) -> bool:
+        """Wait for a kick or ``timeout``; True at once when the store announces that one of
+        this worker's tasks was cancelled, so the next renewal (which stops it) runs now."""
+        kicked = asyncio.create_task(self._kicked.wait())
+        heard = asyncio.create_task(self._store.wait_for_cancel(timeout))
+        try:
+            done, _ = await asyncio.wait(
+                {kicked, heard}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in (kicked, heard):
+                waiter.cancel()
+            await asyncio.gather(kicked, heard, return_exceptions=True)
+        if heard not in done or heard.cancelled() or heard.exception() is not None:
+            return False
+        return bool(set(heard.result()) & set(self._leases()))

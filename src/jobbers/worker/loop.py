@@ -171,7 +171,19 @@ class Worker:
         for name in sorted(registered_names()):
             spec = get_task(name)
             definitions.append(TaskDefinition(name, spec.queue, spec.policy))
-        await self.store.register_worker(info, definitions)
+        while True:
+            try:
+                await self.store.register_worker(info, definitions)
+            except StoreUnavailable as exc:
+                # A worker started before its store comes up waits for it.
+                self.outage.failed("registration", exc)
+                if self._stop.is_set():
+                    raise
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), self.settings.poll_cap)
+                continue
+            self.outage.answered()
+            return
 
     # -- claiming ---------------------------------------------------------------------------
 

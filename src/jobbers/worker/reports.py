@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from jobbers.models import TaskRecord
-from jobbers.store.base import Report, Store
+from jobbers.store.base import Report, Store, StoreIncompatible, StoreUnavailable
 from jobbers.worker.outage import StoreOutage
 
 log = logging.getLogger("jobbers.worker")
@@ -59,6 +59,13 @@ class ReportFlusher:
                 try:
                     records = await self._store.finish(self._worker_id, self._in_flight)
                 except Exception as exc:
+                    if isinstance(exc, StoreUnavailable) and not isinstance(exc, StoreIncompatible):
+                        # Not the reports' fault: keep them (and their leases) until it is back.
+                        self._outage.failed("reporting", exc)
+                        self._queue[:0] = self._in_flight
+                        self._in_flight = []
+                        await asyncio.sleep(0.5)
+                        continue
                     failures += 1
                     self._outage.failed(f"reporting {len(self._in_flight)} outcome(s)", exc)
                     if failures >= MAX_TRIES:
