@@ -482,6 +482,9 @@ def cancel(
     _via_store(store, direct)
 
 
+from jobbers import cli_tables  # noqa: E402, F401  (registers tasks, queues, workers, dead-letter)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="jobbers")
