@@ -1,4 +1,5 @@
-"""The operator calls of AsyncClient (queues, workers, dead letter) against the app in-process."""
+"""What operators read and act on, against the app in-process: the AsyncClient's queue, worker
+and dead letter calls, and one task's progress and log lines."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from jobbers import AsyncClient
 from jobbers.api import create_app
 from jobbers.models import WorkerInfo
-from jobbers.store.base import Store
+from jobbers.store.base import AttemptNotes, LogLine, Store
 
 from .helpers import run_to
 
@@ -59,3 +60,22 @@ async def test_bulk_delete_leaves_other_statuses(api: httpx.AsyncClient, store: 
     assert response.json() == {"deleted": [], "not_deleted": [task_id]}
     assert task_id in await store.statuses([task_id])
     assert (await api.post("/dead-letter/delete", json={"ids": [task_id]})).status_code == 422
+
+
+async def test_one_task_shows_its_attempts_progress_and_lines(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    task_id = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    assert (await api.get(f"/tasks/{task_id}")).json()["progress"] is None
+    await store.claim("w", ["default"], 1, lease=30.0)
+    line = LogLine(1_800_000_000.0, "INFO", "fetched 10 rows")
+    await store.add_notes("w", [AttemptNotes(task_id, 1, 0.25, "fetching", (line,))])
+    body = (await api.get(f"/tasks/{task_id}")).json()
+    assert body["progress"] == {"fraction": 0.25, "message": "fetching"}
+    (attempt,) = body["attempts"]
+    assert attempt["progress"] == body["progress"]
+    assert attempt["logs"] == [
+        {"at": "2027-01-15T08:00:00+00:00", "level": "INFO", "message": "fetched 10 rows"}
+    ]
+    listed = (await api.get("/tasks")).json()["tasks"]
+    assert "logs" not in listed[0]["attempts"][0]

@@ -162,6 +162,17 @@ class ErrorInfoOut(BaseModel):
     traceback: str
 
 
+class ProgressOut(BaseModel):
+    fraction: float
+    message: str
+
+
+class LogLineOut(BaseModel):
+    at: datetime
+    level: str
+    message: str
+
+
 class AttemptOut(BaseModel):
     number: int
     worker: str
@@ -169,6 +180,8 @@ class AttemptOut(BaseModel):
     finished_at: datetime | None
     outcome: str
     error: ErrorInfoOut | None
+    progress: ProgressOut | None = Field(None, description="Only in GET /tasks/{id}.")
+    logs: list[LogLineOut] = Field([], description="Only in GET /tasks/{id}.")
 
 
 class PolicyOut(BaseModel):
@@ -201,6 +214,7 @@ class TaskOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime | None
+    progress: ProgressOut | None = Field(None, description="The latest attempt's progress.")
 
 
 class TaskListOut(BaseModel):

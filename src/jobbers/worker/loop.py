@@ -22,6 +22,7 @@ from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, regis
 from jobbers.store.base import Report, Store
 from jobbers.worker.execution import execute
 from jobbers.worker.leases import LeaseKeeper
+from jobbers.worker.notes import NotesKeeper
 from jobbers.worker.reports import ReportFlusher
 from jobbers.worker.settings import WorkerSettings, new_worker_id
 
@@ -60,6 +61,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._hurry = asyncio.Event()
         self._flusher = ReportFlusher(store, self.id, self._finished)
+        self._notes = NotesKeeper(store, self.id)
         self._lease_keeper = LeaseKeeper(
             store,
             self.id,
@@ -105,6 +107,7 @@ class Worker:
         background = [
             asyncio.create_task(self._lease_keeper.run(), name="jobbers-leases"),
             asyncio.create_task(maintenance.run(), name="jobbers-maintenance"),
+            asyncio.create_task(self._notes.run(), name="jobbers-notes"),
         ]
         flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
         for helper in (*background, flusher):
@@ -114,6 +117,7 @@ class Worker:
             await self._wait_for_running()
         finally:
             await self._hand_back_running()
+            await self._notes.flush()
             self._flusher.close()
             await asyncio.gather(flusher, return_exceptions=True)
             for task in background:
@@ -219,7 +223,8 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            outcome = await execute(spec, record, slot.ctx)
+            notes = self._notes.begin(record, slot.ctx)
+            outcome = await self._notes.capture(notes, execute(spec, record, slot.ctx))
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["cancelled"] += 1
