@@ -26,6 +26,7 @@ CONTRACT = {
     ("get", "/queues"),
     ("put", "/queues/{name}"),
     ("get", "/workers"),
+    ("get", "/metrics"),
 }
 
 

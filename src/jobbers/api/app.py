@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
-from jobbers.api.routes import dead_letter, events, health, queues, tasks
+from jobbers.api.routes import dead_letter, events, health, metrics, queues, tasks
 from jobbers.api.submissions import TaskCatalog
 from jobbers.dashboard import PREFIX as DASHBOARD
 from jobbers.dashboard import DashboardAuth
@@ -32,7 +32,7 @@ def create_app(
     app.state.catalog = TaskCatalog(store)
     app.state.token = token
     errors.install(app)
-    for module in (health, tasks, events, dead_letter, queues):
+    for module in (health, tasks, events, dead_letter, queues, metrics):
         app.include_router(module.router)
     app.include_router(dashboard)
     app.add_middleware(
