@@ -1,5 +1,5 @@
 """The dashboard's pages and actions. Each page renders its live part from one template, which
-``?fragment=1`` returns alone: the page script fetches that every couple of seconds and swaps it
+``?fragment=1`` returns alone: the page script fetches that every second and swaps it
 in, so nothing reloads. Actions are plain form posts that redirect back (they work without the
 script too)."""
 
@@ -287,10 +287,14 @@ async def dead_delete(request: Request, store: StoreDep) -> Response:
 async def queues(request: Request, store: StoreDep) -> Response:
     counts = await store.counts(since=time.time())
     now = time.time()
+    stats = {s.config.name: s for s in await store.queue_stats()}
+    # Queues that only hold finished tasks are listed too, so they can be paused or limited.
+    names = sorted(stats.keys() | {queue for queue, _, _ in counts.tasks})
     rows = []
-    for stats in await store.queue_stats():
-        row = queue_json(stats.config, stats)
-        oldest = counts.oldest_ready.get(stats.config.name)
+    for name in names:
+        found = stats.get(name)
+        row = queue_json(found.config if found else QueueConfig(name=name), found)
+        oldest = counts.oldest_ready.get(name)
         row["oldest_wait"] = None if oldest is None else max(0.0, now - oldest)
         rows.append(row)
     return render(request, "queues", queues=rows)

@@ -2,10 +2,11 @@
 
 One ``logging`` handler on the root logger routes each record to the attempt that emitted it,
 found through a context variable that the worker sets around each attempt (a sync task's thread
-inherits it). Each attempt keeps at most :data:`MAX_LINES` lines and :data:`MAX_BYTES` bytes,
-so a chatty task cannot fill the store; values of secret-named kwargs are masked in every line.
-A timer sends what is new (lines, changed progress) for every attempt in one store call; the store
-fences by attempt, so lines of an attempt that was taken away are dropped.
+inherits it). While an attempt runs, the values of its secret-named kwargs are masked in every
+record it logs, whichever handler writes it. Each attempt keeps at most :data:`MAX_LINES` lines
+and :data:`MAX_BYTES` bytes, so a chatty task cannot fill the store. A timer sends what is new
+(lines, changed progress) for every attempt in one store call; the store fences by attempt, so
+lines of an attempt that was taken away are dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextvars
 import logging
 import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from jobbers.models import TaskRecord
@@ -54,7 +55,7 @@ class AttemptLog:
         self.task_id = record.id
         self.attempt = record.attempt
         self.ctx = ctx
-        self._secrets = sorted(set(_secret_values(record.kwargs)), key=len, reverse=True)
+        self.secrets = sorted(set(_secret_values(record.kwargs)), key=len, reverse=True)
         self._lock = threading.Lock()
         self._pending: list[LogLine] = []
         self._lines = 0
@@ -63,9 +64,13 @@ class AttemptLog:
         self._sent_progress: tuple[float, str] | None = None
         self.finished = False
 
-    def add(self, at: float, level: str, message: str) -> None:
-        for secret in self._secrets:
+    def mask(self, message: str) -> str:
+        for secret in self.secrets:
             message = message.replace(secret, MASK)
+        return message
+
+    def add(self, at: float, level: str, message: str) -> None:
+        message = self.mask(message)
         if len(message) > MAX_LINE:
             message = message[:MAX_LINE] + " ..."
         size = len(message.encode("utf-8", "replace"))
@@ -89,6 +94,26 @@ class AttemptLog:
         self._sent_progress = progress
         fraction, message = progress if changed and progress else (None, "")
         return AttemptNotes(self.task_id, self.attempt, fraction, message, tuple(lines))
+
+
+def _masking_factory(
+    make: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    """Record factory that masks the running attempt's secret kwarg values in the message, so
+    that no handler (the process log included) ever sees them."""
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        target = _CURRENT.get()
+        if target is not None and target.secrets:
+            try:
+                message = record.getMessage()
+            except Exception:
+                return record
+            record.msg, record.args = target.mask(message), None
+        return record
+
+    return factory
 
 
 class _Capture(logging.Handler):
@@ -144,9 +169,12 @@ class NotesKeeper:
     async def run(self) -> None:
         root = logging.getLogger()
         root.addHandler(self._handler)
+        make = logging.getLogRecordFactory()
+        logging.setLogRecordFactory(_masking_factory(make))
         try:
             while True:
                 await asyncio.sleep(self._interval)
                 await self.flush()
         finally:
+            logging.setLogRecordFactory(make)
             root.removeHandler(self._handler)

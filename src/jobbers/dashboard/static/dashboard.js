@@ -1,9 +1,9 @@
-// Keeps each page's live part current: fetches the page's fragment every two seconds and swaps
+// Keeps each page's live part current: fetches the page's fragment every second and swaps
 // it in, unless the operator is in the middle of something there (a focused field, or, where the
 // page says so, ticked checkboxes). Also asks before destructive buttons and drives select-all.
 (function () {
   "use strict";
-  var PERIOD = 2000;
+  var PERIOD = 1000;
 
   function fragmentUrl() {
     var params = new URLSearchParams(window.location.search);
