@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -112,6 +111,14 @@ PollCapOpt = Annotated[
 LogLevelOpt = Annotated[
     str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
 ]
+LogFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        envvar="JOBBERS_LOG_FORMAT",
+        help="text, or json: one JSON object per line with task_id, queue, attempt, worker.",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -163,10 +170,12 @@ def _open(url: str) -> Store:
         raise _fail(str(exc)) from exc
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _logging(level: str, fmt: str = "text") -> None:
+    from jobbers.logfmt import configure
+
+    if fmt not in ("text", "json"):
+        raise _fail(f"--log-format must be text or json, not {fmt!r}", 2)
+    configure(level, "json" if fmt == "json" else "text")
 
 
 def _on_signals(stop: Callable[[], None]) -> None:
@@ -273,9 +282,10 @@ def dev(
     grace: GraceOpt = 5.0,
     lease: LeaseOpt = 30.0,
     log_level: LogLevelOpt = "INFO",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     _load_tasks(tasks)
     settings = _settings(queues, concurrency, grace, lease)
     _banner(
@@ -311,9 +321,10 @@ def manager(
         ),
     ] = "",
     log_level: LogLevelOpt = "INFO",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """The HTTP API. Stateless: run as many as you like against one store."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     _load_tasks(tasks)
     _banner("manager", api=f"http://{host}:{port}", store=store, token="set" if token else "none")
     _run(_serve(store, (host, port, token), None))
@@ -331,9 +342,10 @@ def worker(
     retention: RetentionOpt = 7 * 86400.0,
     poll_cap: PollCapOpt = 1.0,
     log_level: LogLevelOpt = "INFO",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     _load_tasks(tasks)
     settings = _settings(
         queues,

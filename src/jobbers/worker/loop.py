@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobbers.logfmt import task_fields
 from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
@@ -213,11 +214,13 @@ class Worker:
         slot.task = asyncio.create_task(self._run_slot(slot, spec), name=f"jobbers:{record.id}")
         self._lease_keeper.kick()
         log.info(
-            "claimed task %s %s attempt %d on worker %s",
+            "claimed task %s %s queue %s attempt %d on worker %s",
             record.id,
             record.name,
+            record.queue,
             record.attempt,
             self.id,
+            extra=task_fields(record, self.id),
         )
 
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
@@ -229,11 +232,13 @@ class Worker:
             if slot.stop_reason == "lost":
                 self.counts["cancelled"] += 1
                 log.info(
-                    "cancelled task %s %s attempt %d on worker %s (no longer ours)",
+                    "cancelled task %s %s queue %s attempt %d on worker %s (no longer ours)",
                     record.id,
                     record.name,
+                    record.queue,
                     record.attempt,
                     self.id,
+                    extra=task_fields(record, self.id),
                 )
                 return
             current = asyncio.current_task()
@@ -312,13 +317,15 @@ class Worker:
         error = report.outcome.error
         log.log(
             logging.INFO if record.status == Status.COMPLETED else logging.WARNING,
-            "%s task %s %s attempt %d on worker %s%s",
+            "%s task %s %s queue %s attempt %d on worker %s%s",
             event.replace("_", " "),
             record.id,
             record.name,
+            record.queue,
             report.attempt,
             self.id,
             f": {error.type}: {error.message}" if error else "",
+            extra=task_fields(record, self.id, report.attempt),
         )
 
     # -- shutdown ---------------------------------------------------------------------------
