@@ -286,3 +286,33 @@ def dead_delete(
     """Delete dead tasks for good; tasks in any other status are left alone."""
     args = (ids, every, queue, name, as_json, url, token)
     _bulk("deleted", "deleted", lambda c: c.delete_dead, args)
+
+
+@app.command("logs")
+def task_logs(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    attempt: Annotated[
+        int | None, typer.Option("--attempt", min=1, help="This attempt (default: the latest).")
+    ] = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """A task's progress and the log lines its code emitted, for one attempt."""
+    with _client(url, token) as client:
+        task = client.get(task_id)
+    attempts = task["attempts"]
+    chosen = [a for a in attempts if attempt is None or a["number"] == attempt][-1:]
+    if not chosen:
+        raise _fail(f"task {task_id} has no attempt {attempt}" if attempt else "not started yet")
+    (shown,) = chosen
+    if as_json:
+        _json({"attempt": shown["number"], "progress": shown["progress"], "logs": shown["logs"]})
+        return
+    progress = shown["progress"]
+    status = f"{task['status']}, attempt {shown['number']} of {len(attempts)}"
+    if progress:
+        status += f", {progress['fraction']:.0%} {progress['message']}".rstrip()
+    typer.echo(f"{task_id}: {status}")
+    for line in shown["logs"]:
+        typer.echo(f"{_when(line['at'])} {line['level']:<7} {line['message']}")

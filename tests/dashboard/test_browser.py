@@ -11,13 +11,20 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from typer.testing import CliRunner
 
 from jobbers import Client
+from jobbers.cli import app
 
 from ..cli.conftest import DevServer
 from .conftest import TOKEN, screenshot
 
 pytestmark = pytest.mark.slow
+CLI_ENV = {"JOBBERS_API_TOKEN": TOKEN}
+
+
+def client_url(client: Client) -> str:
+    return str(client._http.base_url).rstrip("/")
 
 
 def wait_status(client: Client, task_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
@@ -87,6 +94,10 @@ def test_running_task_progress_and_logs_change_without_a_reload(page: Page, clie
     expect(page.locator("#result")).to_have_text("3")
     assert page.evaluate("window.__sameDocument") is True
     expect(page.locator("#kwargs")).to_contain_text('"password": "***"')
+    shown = CliRunner().invoke(app, ["logs", task["id"], "--url", client_url(client)], env=CLI_ENV)
+    assert shown.exit_code == 0, shown.output
+    assert "completed, attempt 1 of 1, 100% step 3 of 3" in shown.output
+    assert "INFO    step 2 done with ***" in shown.output
     assert "pw-do-not-show" not in page.content()
     screenshot(page, "task")
 
