@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -130,6 +129,14 @@ TasksOpt = Annotated[
 LogLevelOpt = Annotated[
     str, typer.Option("--log-level", envvar="JOBBERS_LOG_LEVEL", help="DEBUG, INFO, WARNING...")
 ]
+LogFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--log-format",
+        envvar="JOBBERS_LOG_FORMAT",
+        help="text, or json: one JSON object per line with task_id, queue, attempt, worker.",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -181,10 +188,12 @@ def _open(url: str) -> Store:
         raise _fail(str(exc)) from exc
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _logging(level: str, fmt: str = "text") -> None:
+    from jobbers.logfmt import configure
+
+    if fmt not in ("text", "json"):
+        raise _fail(f"--log-format must be text or json, not {fmt!r}", 2)
+    configure(level, "json" if fmt == "json" else "text")
 
 
 def _on_signals(stop: Callable[[], None]) -> None:
@@ -306,9 +315,10 @@ def dev(
     lease: LeaseOpt = _WORKER.lease,
     max_result_bytes: MaxResultOpt = _WORKER.max_result_bytes,
     log_level: LogLevelOpt = "INFO",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Manager and one worker in one process, on an embedded SQLite store: no server to install."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     _load_tasks(tasks)
     settings = _settings(queues, concurrency, grace, lease, max_result_bytes=max_result_bytes)
 
@@ -348,9 +358,10 @@ def manager(
         ),
     ] = "",
     log_level: LogLevelOpt = "INFO",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """The HTTP API. Stateless: run as many as you like against one store."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     _load_tasks(tasks)
     facts = {"api": f"http://{host}:{port}", "store": store, "token": "set" if token else "none"}
     _run(_serve(store, (host, port, token), None, lambda: _banner("manager", **facts)))
@@ -369,9 +380,10 @@ def worker(
     poll_cap: PollCapOpt = _WORKER.poll_cap,
     max_result_bytes: MaxResultOpt = _WORKER.max_result_bytes,
     log_level: LogLevelOpt = "INFO",
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Claim and run tasks. SIGTERM or Ctrl+C: stop claiming, finish or hand back, exit 0."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     _load_tasks(tasks)
     settings = _settings(
         queues,
@@ -533,6 +545,9 @@ def cancel(
         }
 
     _via_store(store, direct)
+
+
+from jobbers import cli_tables  # noqa: E402, F401  (registers tasks, queues, workers, dead-letter)
 
 
 def main() -> None:

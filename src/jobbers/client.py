@@ -135,6 +135,26 @@ class _Calls:
     def healthz() -> _Call:
         return _Call("GET", "/healthz")
 
+    @staticmethod
+    def queues() -> _Call:
+        return _Call("GET", "/queues", parse=lambda b: b["queues"])
+
+    @staticmethod
+    def workers() -> _Call:
+        return _Call("GET", "/workers", parse=lambda b: b["workers"])
+
+    @staticmethod
+    def dead_letter(filters: dict[str, Any]) -> _Call:
+        return _Call("GET", "/dead-letter", params=_params(filters))
+
+    @staticmethod
+    def resubmit(task_ids: Sequence[str]) -> _Call:
+        return _Call("POST", "/dead-letter/resubmit", {"task_ids": list(task_ids)})
+
+    @staticmethod
+    def delete_dead(task_ids: Sequence[str]) -> _Call:
+        return _Call("POST", "/dead-letter/delete", {"task_ids": list(task_ids)})
+
 
 def _chunks(ids: Iterable[str]) -> list[list[str]]:
     items = list(ids)
@@ -254,6 +274,38 @@ class Client:
         result: dict[str, Any] = self._send(_Calls.healthz())
         return result
 
+    def queues(self) -> list[dict[str, Any]]:
+        """Every queue with its limits, pause flag, depth and running count."""
+        result: list[dict[str, Any]] = self._send(_Calls.queues())
+        return result
+
+    def workers(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._send(_Calls.workers())
+        return result
+
+    def dead_letter(
+        self,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of dead tasks, newest first: ``{"tasks": [...], "cursor": ...}``."""
+        filters = {"limit": limit, "cursor": cursor, "queue": queue, "name": name}
+        result: dict[str, Any] = self._send(_Calls.dead_letter(filters))
+        return result
+
+    def resubmit(self, task_ids: Sequence[str]) -> dict[str, Any]:
+        """Dead tasks run again: ``{"resubmitted": [...], "not_resubmitted": [...]}``."""
+        result: dict[str, Any] = self._send(_Calls.resubmit(task_ids))
+        return result
+
+    def delete_dead(self, task_ids: Sequence[str]) -> dict[str, Any]:
+        """Delete dead tasks for good: ``{"deleted": [...], "not_deleted": [...]}``."""
+        result: dict[str, Any] = self._send(_Calls.delete_dead(task_ids))
+        return result
+
     def close(self) -> None:
         self._http.close()
 
@@ -362,6 +414,38 @@ class AsyncClient:
 
     async def healthz(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._send(_Calls.healthz())
+        return result
+
+    async def queues(self) -> list[dict[str, Any]]:
+        """Every queue with its limits, pause flag, depth and running count."""
+        result: list[dict[str, Any]] = await self._send(_Calls.queues())
+        return result
+
+    async def workers(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._send(_Calls.workers())
+        return result
+
+    async def dead_letter(
+        self,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        queue: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of dead tasks, newest first: ``{"tasks": [...], "cursor": ...}``."""
+        filters = {"limit": limit, "cursor": cursor, "queue": queue, "name": name}
+        result: dict[str, Any] = await self._send(_Calls.dead_letter(filters))
+        return result
+
+    async def resubmit(self, task_ids: Sequence[str]) -> dict[str, Any]:
+        """Dead tasks run again: ``{"resubmitted": [...], "not_resubmitted": [...]}``."""
+        result: dict[str, Any] = await self._send(_Calls.resubmit(task_ids))
+        return result
+
+    async def delete_dead(self, task_ids: Sequence[str]) -> dict[str, Any]:
+        """Delete dead tasks for good: ``{"deleted": [...], "not_deleted": [...]}``."""
+        result: dict[str, Any] = await self._send(_Calls.delete_dead(task_ids))
         return result
 
     async def close(self) -> None:

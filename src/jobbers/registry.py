@@ -34,11 +34,23 @@ class TaskContext:
         self.hostname = hostname
         self.last_heartbeat: float | None = None
         self.cancel_requested = False
+        #: The latest ``progress()`` call: (fraction, message), shipped with the attempt's logs.
+        self.last_progress: tuple[float, str] | None = None
 
     def heartbeat(self) -> None:
         import time
 
         self.last_heartbeat = time.time()
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Say how far the attempt has got (0.0 to 1.0, clamped) and what it is doing.
+
+        Like ``heartbeat()`` (which it also counts as), it only records the value; the worker
+        ships the latest one within a second, so calling it often costs nothing.
+        """
+        value = min(max(float(fraction), 0.0), 1.0)
+        self.last_progress = (0.0 if value != value else value, str(message)[:500])
+        self.heartbeat()
 
 
 @dataclass(frozen=True)

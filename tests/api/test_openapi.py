@@ -21,10 +21,12 @@ CONTRACT = {
     ("get", "/healthz"),
     ("get", "/dead-letter"),
     ("post", "/dead-letter/resubmit"),
+    ("post", "/dead-letter/delete"),
     ("delete", "/dead-letter/{task_id}"),
     ("get", "/queues"),
     ("put", "/queues/{name}"),
     ("get", "/workers"),
+    ("get", "/metrics"),
 }
 
 

@@ -25,7 +25,14 @@ from jobbers.models import (
     WorkerInfo,
     check_transition,
 )
-from jobbers.store.base import DuplicateTaskConflict, Report, Store
+from jobbers.store.base import (
+    DURATION_BUCKETS,
+    AttemptNotes,
+    DuplicateTaskConflict,
+    LogLine,
+    Report,
+    Store,
+)
 
 from ..conftest import StoreFactory
 
@@ -542,3 +549,98 @@ async def test_workers_not_seen_for_long_are_dropped_by_reap(store: Store) -> No
     await store.register_worker(WorkerInfo("new", "h", ("default",), T0, T0, 0), [], now=T0 + 900)
     await store.reap(now=T0 + 901)
     assert [w.id for w in await store.workers()] == ["new"]
+
+
+# -- what operators see: counts, progress and log lines --------------------------------------
+
+
+async def test_counts_sum_tasks_finishes_and_durations(store: Store) -> None:
+    done, failed, waiting, later = new(), new(name="t.mul"), new(queue="q2"), new(queue="q2")
+    await store.submit([done, failed], now=T0)
+    await store.submit([waiting], now=T0 + 30)
+    await store.submit([later], now=T0 + 40)
+    await store.claim("w", ["default"], 2, LEASE, now=T0 + 2)
+    await store.finish("w", [Report(done.id, 1, Outcome("completed"))], now=T0 + 5)
+    await store.finish("w", [Report(failed.id, 1, boom())], now=T0 + 70)
+
+    counts = await store.counts(since=T0, bucket=60.0)
+    assert counts.tasks == {
+        ("default", "t.add", Status.COMPLETED): 1,
+        ("default", "t.mul", Status.DEAD): 1,
+        ("q2", "t.add", Status.SUBMITTED): 2,
+    }
+    assert counts.retries == {("default", "t.add"): 0, ("default", "t.mul"): 0, ("q2", "t.add"): 0}
+    assert counts.oldest_ready == {"q2": T0 + 30}
+    assert counts.finished == {(T0, Status.COMPLETED): 1, (T0 + 60, Status.DEAD): 1}
+    wait, run = counts.wait["default"], counts.run["default"]
+    assert wait.count == 2
+    assert wait.total == pytest.approx(4.0)
+    assert wait.buckets[DURATION_BUCKETS.index(1.0)] == 0
+    assert wait.buckets[DURATION_BUCKETS.index(5.0)] == 2
+    assert run.count == 2
+    assert run.total == pytest.approx(71.0)
+    assert run.buckets[DURATION_BUCKETS.index(5.0)] == 1
+    assert run.buckets[DURATION_BUCKETS.index(300.0)] == 2
+    assert "q2" not in counts.run
+    assert (await store.counts(since=T0 + 120)).finished == {}
+
+
+async def test_counts_retries_of_a_retried_task(store: Store) -> None:
+    task = new(policy=RetryPolicy(max_retries=2, backoff="constant", base_delay=1.0))
+    await store.submit([task], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.finish("w", [Report(task.id, 1, boom())], now=T0 + 1)
+    counts = await store.counts(since=T0)
+    assert counts.retries == {("default", "t.add"): 1}
+    assert counts.tasks == {("default", "t.add", Status.SCHEDULED): 1}
+
+
+def line(message: str, at: float = T0) -> LogLine:
+    return LogLine(at, "INFO", message)
+
+
+async def test_notes_keep_the_latest_progress_and_every_line_per_attempt(store: Store) -> None:
+    task = new(policy=RetryPolicy(max_retries=1, backoff="constant", base_delay=0.0))
+    await store.submit([task], now=T0)
+    await store.claim("w1", ["default"], 1, LEASE, now=T0)
+    await store.add_notes("w1", [AttemptNotes(task.id, 1, 0.25, "loading", (line("a"),))])
+    await store.add_notes(
+        "w1",
+        [
+            AttemptNotes(task.id, 1, 0.5, "halfway", (line("b"), line("c"))),
+            AttemptNotes("ghost", 1, 1.0, "", (line("lost"),)),
+        ],
+    )
+    [first] = await store.notes(task.id)
+    assert (first.attempt, first.progress, first.message) == (1, 0.5, "halfway")
+    assert [ln.message for ln in first.lines] == ["a", "b", "c"]
+
+    await store.finish("w1", [Report(task.id, 1, boom())], now=T0 + 1)
+    await store.add_notes("w1", [AttemptNotes(task.id, 1, None, "", (line("late"),))])
+    await store.claim("w2", ["default"], 1, LEASE, now=T0 + 2)
+    await store.add_notes("w1", [AttemptNotes(task.id, 1, 0.9, "stale", (line("fenced"),))])
+    await store.add_notes("w2", [AttemptNotes(task.id, 2, None, "", (line("second"),))])
+    notes = await store.notes(task.id)
+    assert [(n.attempt, n.progress, n.message) for n in notes] == [
+        (1, 0.5, "halfway"),
+        (2, None, ""),
+    ]
+    assert [ln.message for ln in notes[0].lines] == ["a", "b", "c", "late"]
+    assert [ln.message for ln in notes[1].lines] == ["second"]
+    assert await store.notes("ghost") == []
+
+
+async def test_notes_go_with_their_task(store: Store) -> None:
+    pruned, dead = new(), new()
+    await store.submit([pruned, dead], now=T0)
+    await store.claim("w", ["default"], 2, LEASE, now=T0)
+    for task in (pruned, dead):
+        await store.add_notes("w", [AttemptNotes(task.id, 1, 1.0, "done", (line("x"),))])
+    await store.finish("w", [Report(pruned.id, 1, Outcome("completed"))], now=T0)
+    await store.finish("w", [Report(dead.id, 1, boom())], now=T0)
+    assert await store.prune(before=T0 + 1) == 1
+    assert await store.delete([dead.id], [Status.DEAD]) == [dead.id]
+    [again] = await store.submit([new(task_id=pruned.id)], now=T0 + 2)
+    assert again.created
+    assert await store.notes(pruned.id) == []
+    assert await store.notes(dead.id) == []

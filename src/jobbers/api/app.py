@@ -8,8 +8,11 @@ from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
 from jobbers.api.query import known_query_only
-from jobbers.api.routes import dead_letter, events, health, queues, tasks
+from jobbers.api.routes import dead_letter, events, health, metrics, queues, tasks
 from jobbers.api.submissions import TaskCatalog
+from jobbers.dashboard import PREFIX as DASHBOARD
+from jobbers.dashboard import DashboardAuth
+from jobbers.dashboard import router as dashboard
 from jobbers.store.base import Store
 
 
@@ -29,12 +32,15 @@ def create_app(
     )
     app.state.store = store
     app.state.catalog = TaskCatalog(store)
+    app.state.token = token
     errors.install(app)
-    for module in (health, tasks, events, dead_letter, queues):
+    for module in (health, tasks, events, dead_letter, queues, metrics):
         app.include_router(module.router)
+    app.include_router(dashboard)
     app.add_middleware(
         BodyLimit, max_bytes=max_body, per_path=dict.fromkeys(BULK_PATHS, max_bulk_body)
     )
+    app.add_middleware(DashboardAuth, token=token)
     if token:
-        app.add_middleware(BearerAuth, token=token)
+        app.add_middleware(BearerAuth, token=token, open_prefix=DASHBOARD)
     return app

@@ -17,9 +17,11 @@ OPEN_PATHS = frozenset({"/healthz"})
 
 
 class BearerAuth:
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, open_prefix: str | None = None) -> None:
+        """``open_prefix``: paths under it guard themselves (the dashboard's session cookie)."""
         self.app = app
         self._token = token.encode()
+        self._open_prefix = open_prefix
 
     def _authorized(self, scope: Scope) -> bool:
         header: bytes = dict(scope["headers"]).get(b"authorization", b"")
@@ -29,7 +31,14 @@ class BearerAuth:
         return hmac.compare_digest(credentials.strip(), self._token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorized(scope):
+        path = scope.get("path", "")
+        guarded_elsewhere = self._open_prefix is not None and (
+            path == self._open_prefix or path.startswith(self._open_prefix + "/")
+        )
+        if scope["type"] != "http" or path in OPEN_PATHS or guarded_elsewhere:
+            await self.app(scope, receive, send)
+            return
+        if self._authorized(scope):
             await self.app(scope, receive, send)
             return
         detail = "missing or wrong API token: send the header 'Authorization: Bearer <token>'"

@@ -15,7 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BULK_BODY_BYTES = 16 * 1024 * 1024
-BULK_PATHS = ("/tasks/bulk", "/task-status/bulk", "/tasks/cancel", "/dead-letter/resubmit")
+BULK_PATHS = (
+    "/tasks/bulk",
+    "/task-status/bulk",
+    "/tasks/cancel",
+    "/dead-letter/resubmit",
+    "/dead-letter/delete",
+)
 
 
 async def send_json(

@@ -186,6 +186,17 @@ class ErrorInfoOut(BaseModel):
     retryable: bool = Field(description="False when no retry can fix the failure.")
 
 
+class ProgressOut(BaseModel):
+    fraction: float
+    message: str
+
+
+class LogLineOut(BaseModel):
+    at: datetime
+    level: str
+    message: str
+
+
 class AttemptOut(BaseModel):
     number: int
     worker: str
@@ -193,6 +204,8 @@ class AttemptOut(BaseModel):
     finished_at: datetime | None
     outcome: str
     error: ErrorInfoOut | None
+    progress: ProgressOut | None = Field(None, description="Only in GET /tasks/{id}.")
+    logs: list[LogLineOut] = Field([], description="Only in GET /tasks/{id}.")
 
 
 class PolicyOut(BaseModel):
@@ -231,6 +244,7 @@ class TaskOut(BaseModel):
         description="List answers only: fields over 16 KiB left out (kwargs {}, result null);"
         " GET /tasks/{id} shows them.",
     )
+    progress: ProgressOut | None = Field(None, description="The latest attempt's progress.")
 
 
 class TaskListOut(BaseModel):

@@ -42,6 +42,7 @@ def embedded_server(app: FastAPI, host: str, port: int, log_level: str = "info")
         host=host,
         port=port,
         log_level=log_level.lower(),
+        log_config=None,  # uvicorn's lines go through the process's logging, JSON included
         lifespan="off",
         timeout_graceful_shutdown=5,
     )

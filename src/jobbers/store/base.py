@@ -93,6 +93,72 @@ class CancelResult:
     unknown: list[str] = field(default_factory=list)
 
 
+#: Upper bounds, in seconds, of the queue wait and run time histograms :meth:`Store.counts` fills.
+DURATION_BUCKETS: tuple[float, ...] = (
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    1800.0,
+    3600.0,
+)
+
+
+@dataclass(frozen=True)
+class Durations:
+    """A histogram over :data:`DURATION_BUCKETS`: ``buckets[i]`` counts values <= bound ``i``."""
+
+    buckets: tuple[int, ...] = (0,) * len(DURATION_BUCKETS)
+    count: int = 0
+    total: float = 0.0
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """What the store holds now, summed: the dashboard's overview and the metrics both read it.
+
+    Counts cover every task the store still keeps (finished ones until pruned).
+    """
+
+    #: ``(queue, name, status) -> tasks``.
+    tasks: dict[tuple[str, str, Status], int] = field(default_factory=dict)
+    #: ``(queue, name) -> retries`` summed over the tasks kept.
+    retries: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: ``queue -> time`` the longest-waiting ready (``submitted``) task became ready.
+    oldest_ready: dict[str, float] = field(default_factory=dict)
+    #: ``(bucket start, status) -> tasks`` that finished (completed, failed, cancelled or dead)
+    #: at or after ``since``, in buckets of ``bucket`` seconds.
+    finished: dict[tuple[float, Status], int] = field(default_factory=dict)
+    #: Per queue: seconds from ready to started (latest attempt), and from started to finished.
+    wait: dict[str, Durations] = field(default_factory=dict)
+    run: dict[str, Durations] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    at: float
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AttemptNotes:
+    """What a running attempt said about itself: its latest progress and new log lines."""
+
+    task_id: str
+    attempt: int
+    #: 0.0 to 1.0, or None when the attempt reported no progress (or this batch has none).
+    progress: float | None = None
+    message: str = ""
+    lines: tuple[LogLine, ...] = ()
+
+
 class Store(Protocol):
     """The contract. Times are epoch seconds; ``now`` parameters exist so tests can steer time."""
 
@@ -206,6 +272,23 @@ class Store(Protocol):
     async def prune(self, before: float) -> int:
         """Delete completed, failed, cancelled and dead tasks finished before ``before``, and
         events older than it."""
+        ...
+
+    async def counts(self, since: float, bucket: float = 60.0) -> TaskCounts:
+        """Tasks kept, summed by queue, name and status, with finishes since ``since`` per
+        ``bucket`` seconds and wait/run histograms; read-only and safe for any reader to poll."""
+        ...
+
+    async def add_notes(
+        self, worker_id: str, notes: Sequence[AttemptNotes], now: float | None = None
+    ) -> None:
+        """Record progress (the latest replaces the last) and append log lines, in one step.
+        Notes for an attempt that is not this worker's latest (fencing) or of a task that is gone
+        are dropped. Deleting or pruning a task deletes its notes."""
+        ...
+
+    async def notes(self, task_id: str) -> list[AttemptNotes]:
+        """Every attempt's latest progress and all its log lines, in attempt order."""
         ...
 
     async def close(self) -> None: ...

@@ -34,13 +34,16 @@ from jobbers.models import (
 from jobbers.policy import start_retention
 from jobbers.store import sqlite_open
 from jobbers.store.base import (
+    AttemptNotes,
     BadCursor,
     CancelResult,
     DuplicateTaskConflict,
     Renewal,
     Report,
     Submitted,
+    TaskCounts,
 )
+from jobbers.store.sqlite_notes import add_notes, counts, drop_notes, read_notes
 from jobbers.store.sqlite_steps import (
     CHANGE_POLL_MAX,
     CHANGE_POLL_MIN,
@@ -465,6 +468,7 @@ class SQLiteStore:
                     f"DELETE FROM attempts WHERE task_id IN ({placeholders(len(chunk))})",
                     list(chunk),
                 )
+                drop_notes(conn, chunk)
             return gone
 
         return await self._write(txn)
@@ -617,10 +621,25 @@ class SQLiteStore:
                     f"DELETE FROM attempts WHERE task_id IN ({placeholders(len(chunk))})",
                     list(chunk),
                 )
+                drop_notes(conn, chunk)
             conn.execute("DELETE FROM events WHERE at < ?", (before,))
             return len(gone)
 
         return await self._write(txn)
+
+    # -- what operators see -------------------------------------------------------------
+
+    async def counts(self, since: float, bucket: float = 60.0) -> TaskCounts:
+        return await self._read(lambda conn: counts(conn, since, bucket))
+
+    async def add_notes(
+        self, worker_id: str, notes: Sequence[AttemptNotes], now: float | None = None
+    ) -> None:
+        if notes:
+            await self._write(lambda conn: add_notes(conn, worker_id, notes))
+
+    async def notes(self, task_id: str) -> list[AttemptNotes]:
+        return await self._read(lambda conn: read_notes(conn, task_id))
 
 
 def _seq(cursor: str) -> int:

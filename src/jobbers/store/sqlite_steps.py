@@ -95,6 +95,22 @@ CREATE TABLE IF NOT EXISTS workers (
     running INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS definitions (name TEXT PRIMARY KEY, definition TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempt_progress (
+    task_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    fraction REAL NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (task_id, number)
+);
+CREATE TABLE IF NOT EXISTS attempt_logs (
+    seq INTEGER PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    at REAL NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
 """
 
 #: Stay well under SQLite's bound-parameter limit.

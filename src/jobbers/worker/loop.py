@@ -16,12 +16,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobbers.logfmt import task_fields
 from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
 from jobbers.worker.leases import LeaseKeeper
+from jobbers.worker.notes import NotesKeeper
 from jobbers.worker.outage import StoreOutage
 from jobbers.worker.reports import ReportFlusher
 from jobbers.worker.settings import WorkerSettings, new_worker_id
@@ -68,6 +70,7 @@ class Worker:
         #: A store this worker cannot use (another schema): stop, and say so from :meth:`run`.
         self._fatal: StoreUnavailable | None = None
         self._flusher = ReportFlusher(store, self.id, self._finished, self.outage)
+        self._notes = NotesKeeper(store, self.id)
         self._lease_keeper = LeaseKeeper(
             store,
             self.id,
@@ -121,6 +124,7 @@ class Worker:
         background = [
             asyncio.create_task(self._lease_keeper.run(), name="jobbers-leases"),
             asyncio.create_task(maintenance.run(), name="jobbers-maintenance"),
+            asyncio.create_task(self._notes.run(), name="jobbers-notes"),
         ]
         flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
         for helper in (*background, flusher):
@@ -130,6 +134,7 @@ class Worker:
             await self._wait_for_running()
         finally:
             await self._hand_back_running()
+            await self._notes.flush()
             self._flusher.close()
             await asyncio.gather(flusher, return_exceptions=True)
             for task in background:
@@ -247,32 +252,40 @@ class Worker:
         slot.task = asyncio.create_task(self._run_slot(slot, spec), name=f"jobbers:{record.id}")
         self._lease_keeper.kick()
         log.info(
-            "claimed task %s %s attempt %d on worker %s",
+            "claimed task %s %s queue %s attempt %d on worker %s",
             record.id,
             record.name,
+            record.queue,
             record.attempt,
             self.id,
+            extra=task_fields(record, self.id),
         )
 
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            outcome = await execute(
-                spec,
-                record,
-                slot.ctx,
-                max_result_bytes=self.settings.max_result_bytes,
-                threads=self._threads,
+            notes = self._notes.begin(record, slot.ctx)
+            outcome = await self._notes.capture(
+                notes,
+                execute(
+                    spec,
+                    record,
+                    slot.ctx,
+                    max_result_bytes=self.settings.max_result_bytes,
+                    threads=self._threads,
+                ),
             )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["cancelled"] += 1
                 log.info(
-                    "cancelled task %s %s attempt %d on worker %s (no longer ours)",
+                    "cancelled task %s %s queue %s attempt %d on worker %s (no longer ours)",
                     record.id,
                     record.name,
+                    record.queue,
                     record.attempt,
                     self.id,
+                    extra=task_fields(record, self.id),
                 )
                 return
             current = asyncio.current_task()
@@ -351,13 +364,15 @@ class Worker:
         error = report.outcome.error
         log.log(
             logging.INFO if record.status == Status.COMPLETED else logging.WARNING,
-            "%s task %s %s attempt %d on worker %s%s",
+            "%s task %s %s queue %s attempt %d on worker %s%s",
             event.replace("_", " "),
             record.id,
             record.name,
+            record.queue,
             report.attempt,
             self.id,
             f": {error.type}: {error.message}" if error else "",
+            extra=task_fields(record, self.id, report.attempt),
         )
 
     # -- shutdown ---------------------------------------------------------------------------

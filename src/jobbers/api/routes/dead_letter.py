@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
@@ -15,6 +16,7 @@ from jobbers.api.schemas import (
     QueueName,
     Resubmission,
     ResubmittedOut,
+    TaskIds,
     TaskListOut,
     TaskName,
 )
@@ -61,6 +63,24 @@ async def resubmit(body: Resubmission, store: StoreDep) -> JSONResponse:
     moved_set = set(moved)
     return JSONResponse(
         {"resubmitted": moved, "not_resubmitted": [i for i in ids if i not in moved_set]}
+    )
+
+
+class BulkDeletedOut(BaseModel):
+    deleted: list[str]
+    not_deleted: list[str]
+
+
+@router.post("/dead-letter/delete", response_model=BulkDeletedOut, responses=responses(413, 422))
+async def delete_dead_many(body: TaskIds, store: StoreDep) -> JSONResponse:
+    """Remove up to 10,000 dead tasks in one store call; ids not dead (or unknown) stay."""
+    ids = list(dict.fromkeys(body.task_ids))
+    deleted = set(await store.delete(ids, [Status.DEAD])) if ids else set()
+    return JSONResponse(
+        {
+            "deleted": [i for i in ids if i in deleted],
+            "not_deleted": [i for i in ids if i not in deleted],
+        }
     )
 
 

@@ -22,6 +22,7 @@ from jobbers.api.schemas import (
 )
 from jobbers.api.serialize import listed_task_json, task_json
 from jobbers.api.submissions import build_tasks, dedupe
+from jobbers.api.task_notes import with_notes
 from jobbers.models import Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
 
@@ -80,7 +81,7 @@ async def get_task(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
     found = await store.get([task_id])
     if task_id not in found:
         raise TaskNotFound(task_id)
-    return JSONResponse(task_json(found[task_id]))
+    return JSONResponse(with_notes(task_json(found[task_id]), await store.notes(task_id)))
 
 
 @router.get("/tasks", response_model=TaskListOut, responses=responses(422))

@@ -1,0 +1,24 @@
+"""Prometheus scrapes ``/metrics`` (with the API token, like every route but ``/healthz``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from jobbers.api.deps import StoreDep
+from jobbers.metrics import exposition
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}
+    },
+)
+async def metrics(store: StoreDep) -> Response:
+    """Computed from the store at each scrape, so every Manager answers the same numbers."""
+    return Response(await exposition(store), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,318 @@
+"""Operator commands that read and act through the Manager: readable tables, or JSON for scripts.
+
+They use only the HTTP client, so they work against any Manager (and any store behind it) and are
+subject to its token like any other caller. Bulk actions go in chunks, so a progress bar can show
+how far a long one has got and an interrupted run has still done the chunks it finished.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from jobbers.cli import TokenOpt, UrlOpt, _fail, app
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from jobbers.client import Client
+
+#: Ids per request in bulk actions: small enough for a progress bar to move, far below the cap.
+CHUNK = 500
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, max=1000, help="Rows per page.")]
+CursorOpt = Annotated[
+    str | None, typer.Option("--cursor", help="The cursor a previous page printed.")
+]
+QueueOpt = Annotated[str | None, typer.Option("--queue", help="Only this queue.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Only tasks with this name.")]
+
+dead_letter = typer.Typer(
+    help="The dead letter queue: list, resubmit or delete tasks whose retries are spent.",
+    no_args_is_help=True,
+)
+app.add_typer(dead_letter, name="dead-letter")
+
+
+@contextmanager
+def _client(url: str, token: str | None) -> Iterator[Client]:
+    from jobbers.client import APIError, Client, ManagerUnavailable
+
+    try:
+        with Client(url, token=token) as client:
+            yield client
+    except APIError as exc:
+        raise _fail(f"{exc.status_code}: {exc.detail}") from exc
+    except ManagerUnavailable as exc:
+        raise _fail(f"cannot reach the Manager at {url} ({exc})") from exc
+
+
+def _when(iso: str | None) -> str:
+    """ISO time to ``YYYY-MM-DD HH:MM:SS`` (UTC): a table has no room for microseconds."""
+    return "-" if not iso else iso[:19].replace("T", " ")
+
+
+def _show(table: Table, cursor: str | None = None) -> None:
+    from rich.console import Console
+
+    console = Console(soft_wrap=False)
+    console.print(table)
+    if cursor:
+        console.print(f"more: --cursor {cursor}")
+
+
+def _table(title: str, *columns: str) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("id", "status"), overflow="fold")
+    return table
+
+
+def _task_rows(title: str, page: dict[str, Any]) -> None:
+    table = _table(title, "id", "name", "queue", "status", "attempts", "progress", "updated")
+    for task in page["tasks"]:
+        progress = task.get("progress")
+        shown = "-" if progress is None else f"{progress['fraction']:.0%} {progress['message']}"
+        table.add_row(
+            task["id"],
+            task["name"],
+            task["queue"],
+            task["status"],
+            str(len(task["attempts"])),
+            shown.strip(),
+            _when(task["updated_at"]),
+        )
+    _show(table, page.get("cursor"))
+
+
+def _json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+@app.command("tasks")
+def list_tasks(
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    queue: QueueOpt = None,
+    name: NameOpt = None,
+    limit: LimitOpt = 50,
+    cursor: CursorOpt = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """List tasks, newest first, as a table."""
+    with _client(url, token) as client:
+        page = client.list_tasks(status=status, queue=queue, name=name, limit=limit, cursor=cursor)
+    if as_json:
+        _json(page)
+    else:
+        _task_rows("tasks", page)
+
+
+@app.command("queues")
+def list_queues(
+    as_json: JsonOpt = False, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
+) -> None:
+    """Queues with their depth, running tasks, limits and pause flag."""
+    with _client(url, token) as client:
+        queues = client.queues()
+    if as_json:
+        _json(queues)
+        return
+    table = _table("queues", "name", "waiting", "scheduled", "running", "concurrency", "rate", "")
+    for q in queues:
+        rate = "-" if q["rate_limit"] is None else f"{q['rate_limit']}/{q['rate_period']:g}s"
+        table.add_row(
+            q["name"],
+            str(q["depth"]),
+            str(q["scheduled"]),
+            str(q["running"]),
+            "-" if q["concurrency"] is None else str(q["concurrency"]),
+            rate,
+            "paused" if q["paused"] else "",
+        )
+    _show(table)
+
+
+@app.command("workers")
+def list_workers(
+    as_json: JsonOpt = False, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
+) -> None:
+    """Live workers: their queues, running tasks and when they last renewed."""
+    with _client(url, token) as client:
+        workers = client.workers()
+    if as_json:
+        _json(workers)
+        return
+    table = _table("workers", "id", "hostname", "queues", "running", "started", "last seen")
+    for w in workers:
+        table.add_row(
+            w["id"],
+            w["hostname"],
+            ",".join(w["queues"]),
+            str(w["running"]),
+            _when(w["started_at"]),
+            _when(w["last_seen"]),
+        )
+    _show(table)
+
+
+@dead_letter.command("list")
+def dead_list(
+    queue: QueueOpt = None,
+    name: NameOpt = None,
+    limit: LimitOpt = 50,
+    cursor: CursorOpt = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Dead tasks, newest first, with the last error."""
+    with _client(url, token) as client:
+        page = client.dead_letter(limit=limit, cursor=cursor, queue=queue, name=name)
+    if as_json:
+        _json(page)
+        return
+    table = _table("dead letter", "id", "name", "queue", "attempts", "last error", "finished")
+    for task in page["tasks"]:
+        error = task["error"] or {}
+        table.add_row(
+            task["id"],
+            task["name"],
+            task["queue"],
+            str(len(task["attempts"])),
+            f"{error.get('type', '')}: {error.get('message', '')}" if error else "-",
+            _when(task["finished_at"]),
+        )
+    _show(table, page.get("cursor"))
+
+
+def _selected(
+    client: Client, ids: Sequence[str], every: bool, queue: str | None, name: str | None
+) -> list[str]:
+    if ids and (every or queue or name):
+        raise _fail("give task ids, or --all / --queue / --name, not both", 2)
+    if ids:
+        return list(dict.fromkeys(ids))
+    if not (every or queue or name):
+        raise _fail("give task ids, or --all / --queue / --name to select dead tasks", 2)
+    found: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = client.dead_letter(limit=1000, cursor=cursor, queue=queue, name=name)
+        found.extend(t["id"] for t in page["tasks"])
+        cursor = page["cursor"]
+        if cursor is None:
+            return found
+
+
+def _in_chunks(
+    verb: str, ids: list[str], act: Callable[[list[str]], dict[str, Any]], quiet: bool
+) -> dict[str, list[str]]:
+    """Run ``act`` on chunks of ids, merging the answers; a bar on stderr unless ``quiet``."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    merged: dict[str, list[str]] = {}
+    with Progress(console=Console(stderr=True), disable=quiet or len(ids) <= CHUNK) as bar:
+        job = bar.add_task(verb, total=len(ids))
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            for key, values in act(chunk).items():
+                merged.setdefault(key, []).extend(values)
+            bar.advance(job, len(chunk))
+    return merged
+
+
+IdsArg = Annotated[list[str] | None, typer.Argument(help="Dead task ids.", show_default=False)]
+AllOpt = Annotated[
+    bool, typer.Option("--all", help="Every dead task (or those matching the filters).")
+]
+
+
+def _bulk(
+    verb: str,
+    done_key: str,
+    act: Callable[[Client], Callable[[list[str]], dict[str, Any]]],
+    args: tuple[list[str] | None, bool, str | None, str | None, bool, str, str | None],
+) -> None:
+    ids, every, queue, name, as_json, url, token = args
+    with _client(url, token) as client:
+        selected = _selected(client, ids or [], every, queue, name)
+        result = _in_chunks(verb, selected, act(client), as_json)
+    if as_json:
+        _json(result)
+        return
+    skipped = [k for k in result if k != done_key]
+    typer.echo(f"{verb}: {len(result.get(done_key, []))} task(s)")
+    for key in skipped:
+        if result[key]:
+            typer.echo(f"{key.replace('_', ' ')}: {', '.join(result[key])}")
+
+
+@dead_letter.command("resubmit")
+def dead_resubmit(
+    ids: IdsArg = None,
+    every: AllOpt = False,
+    queue: QueueOpt = None,
+    name: NameOpt = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Run dead tasks again with the same id and a fresh retry budget."""
+    args = (ids, every, queue, name, as_json, url, token)
+    _bulk("resubmitted", "resubmitted", lambda c: c.resubmit, args)
+
+
+@dead_letter.command("delete")
+def dead_delete(
+    ids: IdsArg = None,
+    every: AllOpt = False,
+    queue: QueueOpt = None,
+    name: NameOpt = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """Delete dead tasks for good; tasks in any other status are left alone."""
+    args = (ids, every, queue, name, as_json, url, token)
+    _bulk("deleted", "deleted", lambda c: c.delete_dead, args)
+
+
+@app.command("logs")
+def task_logs(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    attempt: Annotated[
+        int | None, typer.Option("--attempt", min=1, help="This attempt (default: the latest).")
+    ] = None,
+    as_json: JsonOpt = False,
+    url: UrlOpt = DEFAULT_URL,
+    token: TokenOpt = None,
+) -> None:
+    """A task's progress and the log lines its code emitted, for one attempt."""
+    with _client(url, token) as client:
+        task = client.get(task_id)
+    attempts = task["attempts"]
+    chosen = [a for a in attempts if attempt is None or a["number"] == attempt][-1:]
+    if not chosen:
+        raise _fail(f"task {task_id} has no attempt {attempt}" if attempt else "not started yet")
+    (shown,) = chosen
+    if as_json:
+        _json({"attempt": shown["number"], "progress": shown["progress"], "logs": shown["logs"]})
+        return
+    progress = shown["progress"]
+    status = f"{task['status']}, attempt {shown['number']} of {len(attempts)}"
+    if progress:
+        status += f", {progress['fraction']:.0%} {progress['message']}".rstrip()
+    typer.echo(f"{task_id}: {status}")
+    for line in shown["logs"]:
+        typer.echo(f"{_when(line['at'])} {line['level']:<7} {line['message']}")

@@ -1,0 +1,133 @@
+"""Prometheus metrics computed from the store at each scrape.
+
+Nothing is counted in the Manager's memory, so any number of Managers answer the same numbers and
+a restart loses nothing. Task counts cover the tasks the store keeps: when maintenance prunes
+finished tasks, the ``_total`` series drop, which Prometheus treats as a counter reset
+(``rate()`` and ``increase()`` stay correct).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from jobbers.models import TERMINAL, QueueStats, Status, WorkerInfo
+from jobbers.store.base import DURATION_BUCKETS, Durations, Store, TaskCounts
+
+#: A worker that has not renewed for this long is not counted as alive.
+ALIVE_WITHIN = 60.0
+
+
+def _histogram(name: str, doc: str, by_queue: dict[str, Durations]) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=["queue"])
+    for queue, d in sorted(by_queue.items()):
+        buckets = [(repr(bound), n) for bound, n in zip(DURATION_BUCKETS, d.buckets, strict=True)]
+        family.add_metric([queue], [*buckets, ("+Inf", d.count)], sum_value=d.total)
+    return family
+
+
+def families(
+    counts: TaskCounts, queues: list[QueueStats], workers: list[WorkerInfo], now: float
+) -> Iterator[Metric]:
+    kept = GaugeMetricFamily(
+        "jobbers_tasks",
+        "Tasks the store keeps, by queue, name and status.",
+        labels=["queue", "name", "status"],
+    )
+    finished = CounterMetricFamily(
+        "jobbers_tasks_finished",
+        "Tasks in a final status (completed, failed, cancelled, dead), by queue and name.",
+        labels=["queue", "name", "status"],
+    )
+    dead: dict[str, int] = {}
+    for (queue, name, status), n in sorted(counts.tasks.items()):
+        kept.add_metric([queue, name, status.value], n)
+        if status in TERMINAL:
+            finished.add_metric([queue, name, status.value], n)
+        if status == Status.DEAD:
+            dead[queue] = dead.get(queue, 0) + n
+    yield kept
+    yield finished
+    retries = CounterMetricFamily(
+        "jobbers_task_retries",
+        "Retries of the tasks kept, by queue and name.",
+        labels=["queue", "name"],
+    )
+    for (queue, name), n in sorted(counts.retries.items()):
+        retries.add_metric([queue, name], n)
+    yield retries
+    dead_letters = GaugeMetricFamily(
+        "jobbers_dead_letters", "Tasks in the dead letter queue.", labels=["queue"]
+    )
+    for queue, n in sorted(dead.items()):
+        dead_letters.add_metric([queue], n)
+    yield dead_letters
+    yield from _queue_families(counts, queues, now)
+    yield _histogram(
+        "jobbers_task_queue_wait_seconds",
+        "Seconds from ready to started (latest attempt).",
+        counts.wait,
+    )
+    yield _histogram(
+        "jobbers_task_run_seconds", "Seconds from started to finished (latest attempt).", counts.run
+    )
+    alive = GaugeMetricFamily("jobbers_workers_alive", f"Workers seen within {ALIVE_WITHIN:g} s.")
+    alive.add_metric([], sum(1 for w in workers if now - w.last_seen <= ALIVE_WITHIN))
+    yield alive
+
+
+def _queue_families(counts: TaskCounts, queues: list[QueueStats], now: float) -> Iterable[Metric]:
+    depth = GaugeMetricFamily(
+        "jobbers_queue_depth", "Tasks ready to run, by queue.", labels=["queue"]
+    )
+    scheduled = GaugeMetricFamily(
+        "jobbers_queue_scheduled",
+        "Tasks waiting for their time (delay, retry backoff).",
+        labels=["queue"],
+    )
+    running = GaugeMetricFamily(
+        "jobbers_queue_running", "Tasks running, by queue.", labels=["queue"]
+    )
+    paused = GaugeMetricFamily(
+        "jobbers_queue_paused", "1 while the queue is paused.", labels=["queue"]
+    )
+    oldest = GaugeMetricFamily(
+        "jobbers_queue_oldest_ready_age_seconds",
+        "How long the longest-waiting ready task has waited, by queue (0 when none waits).",
+        labels=["queue"],
+    )
+    for q in queues:
+        name = q.config.name
+        depth.add_metric([name], q.depth)
+        scheduled.add_metric([name], q.scheduled)
+        running.add_metric([name], q.running)
+        paused.add_metric([name], int(q.config.paused))
+        ready = counts.oldest_ready.get(name)
+        oldest.add_metric([name], 0.0 if ready is None else max(0.0, now - ready))
+    return (depth, scheduled, running, paused, oldest)
+
+
+class _Snapshot:
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._metrics)
+
+
+async def exposition(store: Store) -> bytes:
+    """The Prometheus text format for the store as it is now."""
+    now = time.time()
+    counts = await store.counts(since=now)
+    metrics = list(families(counts, await store.queue_stats(), await store.workers(), now))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(metrics))
+    return generate_latest(registry)

@@ -1,0 +1,72 @@
+"""/metrics: Prometheus text that parses, with numbers that match what the tasks did."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from jobbers.models import WorkerInfo
+from jobbers.store.base import Store
+
+from .conftest import TOKEN, asgi_client
+from .helpers import run_to
+
+pytestmark = pytest.mark.anyio
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+async def test_metrics_match_the_tasks_run(store: Store) -> None:
+    now = time.time()
+    await store.register_worker(WorkerInfo("w-1", "host", ("default",), now, now, 0), [])
+    async with asgi_client(store, token=TOKEN) as api:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert (await api.get("/metrics")).status_code == 401
+        ids = []
+        for kind in ("completed", "completed", "completed", "failed"):
+            task_id = (await api.post("/tasks", json={"name": "add"}, headers=auth)).json()["id"]
+            await run_to(store, task_id, kind)
+            ids.append(task_id)
+        await api.post("/tasks", json={"name": "add", "queue": "idle"}, headers=auth)
+        await api.put("/queues/idle", json={"paused": True}, headers=auth)
+        response = await api.get("/metrics", headers=auth)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    got = samples(response.text)
+    task = (("name", "add"), ("queue", "default"))
+    assert got[("jobbers_tasks_finished_total", (*task, ("status", "completed")))] == 3
+    assert got[("jobbers_tasks_finished_total", (*task, ("status", "dead")))] == 1
+    assert (
+        got[("jobbers_tasks", (("name", "add"), ("queue", "idle"), ("status", "submitted")))] == 1
+    )
+    assert got[("jobbers_dead_letters", (("queue", "default"),))] == 1
+    assert got[("jobbers_task_retries_total", task)] == 0
+    assert got[("jobbers_queue_depth", (("queue", "idle"),))] == 1
+    assert got[("jobbers_queue_paused", (("queue", "idle"),))] == 1
+    assert got[("jobbers_queue_oldest_ready_age_seconds", (("queue", "idle"),))] >= 0
+    assert got[("jobbers_task_run_seconds_count", (("queue", "default"),))] == 4
+    assert got[("jobbers_task_queue_wait_seconds_count", (("queue", "default"),))] == 4
+    assert got[("jobbers_task_run_seconds_bucket", (("le", "+Inf"), ("queue", "default")))] == 4
+    assert got[("jobbers_workers_alive", ())] == 1
+
+
+async def test_two_managers_on_one_store_answer_the_same(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    task_id = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    await run_to(store, task_id, "completed")
+    async with asgi_client(store) as other:
+        first = samples((await api.get("/metrics")).text)
+        second = samples((await other.get("/metrics")).text)
+    finished = [k for k in first if k[0] == "jobbers_tasks_finished_total"]
+    assert finished
+    assert {k: first[k] for k in finished} == {k: second[k] for k in finished}
