@@ -378,11 +378,12 @@ def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
             await store.close()
 
     from jobbers.api.submissions import UnknownTaskNames
+    from jobbers.params import InvalidKwargs
     from jobbers.store.base import StoreError
 
     try:
         _print(asyncio.run(main()))
-    except (StoreError, UnknownTaskNames, LookupError) as exc:
+    except (StoreError, UnknownTaskNames, InvalidKwargs, LookupError) as exc:
         raise _fail(str(exc)) from exc
 
 
@@ -449,11 +450,13 @@ def status(
 
     async def direct(s: Store) -> Any:
         from jobbers.api.serialize import task_json
+        from jobbers.api.submissions import TaskCatalog
         from jobbers.store.base import TaskNotFound
 
         found = await s.get([task_id])
         if task_id not in found:
             raise TaskNotFound(task_id)
+        await TaskCatalog(s).refresh_if_stale()  # learn the secret kwargs workers declared
         return task_json(found[task_id])
 
     _via_store(store, direct)

@@ -254,6 +254,10 @@ class TaskDefinition:
     name: str
     queue: str
     policy: RetryPolicy
+    #: JSON Schema of the kwargs; None (a definition from an older worker) accepts any kwargs.
+    parameters: dict[str, JSON] | None = None
+    #: Kwarg names the task declared secret: masked like the built-in secret keys.
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

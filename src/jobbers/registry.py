@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy
+from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy, TaskDefinition
+from jobbers.params import JSONSchema, parameters_schema
+from jobbers.redact import declare_secrets
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,6 +51,16 @@ class TaskSpec(Generic[P, R]):
     #: Name of the parameter that receives the TaskContext, if the function asks for one.
     context_param: str | None = None
     params: frozenset[str] = field(default_factory=frozenset)
+    #: The keyword arguments a submission may pass, as JSON Schema (see :mod:`jobbers.params`).
+    parameters: JSONSchema = field(default_factory=dict)
+    #: Kwarg names shown as ``***`` besides the built-in secret keys.
+    secrets: frozenset[str] = frozenset()
+
+    def definition(self) -> TaskDefinition:
+        """What a worker registers in the store for Managers that lack this code."""
+        return TaskDefinition(
+            self.name, self.queue, self.policy, dict(self.parameters), tuple(sorted(self.secrets))
+        )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Calling the decorated function runs it directly, as if it were not a task."""
@@ -131,9 +143,14 @@ def register_task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    secrets: Iterable[str] = (),
 ) -> TaskSpec[P, R]:
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
     ctx_param, params = _context_param(fn)
+    secret_names = frozenset([secrets] if isinstance(secrets, str) else secrets)
+    unknown = secret_names - params
+    if unknown and not _takes_any_kwarg(fn):
+        raise ValueError(f"secrets names kwargs {task_name!r} does not take: {sorted(unknown)}")
     spec: TaskSpec[P, R] = TaskSpec(
         name=task_name,
         fn=fn,
@@ -151,12 +168,19 @@ def register_task(
         is_async=inspect.iscoroutinefunction(fn),
         context_param=ctx_param,
         params=params,
+        parameters=parameters_schema(fn, ctx_param),
+        secrets=secret_names,
     )
     existing = _REGISTRY.get(task_name)
     if existing is not None and existing.fn is not fn:
         raise ValueError(f"task name {task_name!r} is already registered by {existing.fn!r}")
     _REGISTRY[task_name] = spec
+    declare_secrets(task_name, secret_names)
     return spec
+
+
+def _takes_any_kwarg(fn: Callable[..., Any]) -> bool:
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
 
 
 @overload
@@ -176,11 +200,16 @@ def task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    secrets: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], TaskSpec[P, R]]: ...
 
 
 def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
-    """Register a function as a task: ``@task`` or ``@task(queue="q", max_retries=3)``."""
+    """Register a function as a task: ``@task`` or ``@task(queue="q", max_retries=3)``.
+
+    ``secrets=("api_key",)`` names kwargs that the API, CLI and dashboard show as ``***``, like the
+    built-in secret keys.
+    """
     if fn is not None:
         return register_task(fn, **options)
 

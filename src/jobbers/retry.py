@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from jobbers.models import RetryPolicy
+from jobbers.params import INVALID_ARGUMENTS
 
 
 def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random | None = None) -> float:
@@ -34,8 +35,13 @@ def backoff_delay(policy: RetryPolicy, retry: int, rng: random.Random | None = N
 INFRASTRUCTURE_ERRORS = frozenset({"LeaseLost", "HeartbeatTimeout"})
 
 
+#: Errors that fail the same way on every attempt, whatever the policy says: kwargs that do not
+#: bind to the task's parameters.
+NEVER_RETRIED = frozenset({INVALID_ARGUMENTS})
+
+
 def is_retryable(policy: RetryPolicy, error_type: str, retries_done: int) -> bool:
-    if retries_done >= policy.max_retries:
+    if retries_done >= policy.max_retries or error_type in NEVER_RETRIED:
         return False
     if not policy.retry_on or error_type in INFRASTRUCTURE_ERRORS:
         return True

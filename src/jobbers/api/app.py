@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
@@ -10,6 +10,12 @@ from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, 
 from jobbers.api.routes import dead_letter, events, health, queues, tasks
 from jobbers.api.submissions import TaskCatalog
 from jobbers.store.base import Store
+
+
+async def _fresh_definitions(request: Request) -> None:
+    """Routes that show kwargs must know the secret names workers registered lately."""
+    catalog: TaskCatalog = request.app.state.catalog
+    await catalog.refresh_if_stale()
 
 
 def create_app(
@@ -28,8 +34,10 @@ def create_app(
     app.state.store = store
     app.state.catalog = TaskCatalog(store)
     errors.install(app)
-    for module in (health, tasks, events, dead_letter, queues):
+    for module in (health, events, queues):
         app.include_router(module.router)
+    for module in (tasks, dead_letter):
+        app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     app.add_middleware(
         BodyLimit, max_bytes=max_body, per_path=dict.fromkeys(BULK_PATHS, max_bulk_body)
     )

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from jobbers.api.schemas import ErrorOut
 from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
 from jobbers.models import InvalidTransition
+from jobbers.params import InvalidKwargs
 from jobbers.store.base import DuplicateTaskConflict, TaskNotFound
 
 log = logging.getLogger("jobbers.api")
@@ -69,6 +70,11 @@ async def _validation(_: Request, exc: Exception) -> Response:
     return error(422, details)
 
 
+async def _bad_kwargs(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidKwargs)
+    return error(422, exc.details())
+
+
 async def _http(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     response = error(exc.status_code, exc.detail)
@@ -96,6 +102,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(InvalidKwargs, _bad_kwargs)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(UnknownTaskNames, _unknown_name)
     app.add_exception_handler(DuplicateTaskConflict, _conflict)

@@ -528,7 +528,7 @@ class SQLiteStore:
             )
             conn.executemany(
                 "INSERT OR REPLACE INTO task_definitions (name, queue, policy) VALUES (?, ?, ?)",
-                [(t.name, t.queue, dumps(t.policy.to_json())) for t in tasks],
+                [(t.name, t.queue, dumps(_definition_blob(t))) for t in tasks],
             )
 
         await self._write(txn)
@@ -557,9 +557,7 @@ class SQLiteStore:
     async def task_definitions(self) -> dict[str, TaskDefinition]:
         def read(conn: sqlite3.Connection) -> dict[str, TaskDefinition]:
             return {
-                r["name"]: TaskDefinition(
-                    r["name"], r["queue"], RetryPolicy.from_json(json.loads(r["policy"]))
-                )
+                r["name"]: _definition(r["name"], r["queue"], json.loads(r["policy"]))
                 for r in conn.execute("SELECT name, queue, policy FROM task_definitions")
             }
 
@@ -621,3 +619,22 @@ class SQLiteStore:
             return len(gone)
 
         return await self._write(txn)
+
+
+def _definition_blob(definition: TaskDefinition) -> dict[str, Any]:
+    """The policy column holds the policy plus the definition's other fields."""
+    return {
+        **definition.policy.to_json(),
+        "parameters": definition.parameters,
+        "secrets": list(definition.secrets),
+    }
+
+
+def _definition(name: str, queue: str, blob: dict[str, Any]) -> TaskDefinition:
+    return TaskDefinition(
+        name,
+        queue,
+        RetryPolicy.from_json(blob),
+        blob.get("parameters"),
+        tuple(blob.get("secrets", ())),
+    )

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from jobbers.models import ErrorInfo, Outcome, TaskRecord
+from jobbers.params import INVALID_ARGUMENTS, binding_problem
 from jobbers.registry import TaskContext, TaskSpec, error_type_name
 
 R = TypeVar("R")
@@ -32,6 +33,10 @@ async def execute(spec: TaskSpec[..., Any] | None, record: TaskRecord, ctx: Task
     kwargs: dict[str, Any] = dict(record.kwargs)
     if spec.context_param is not None:
         kwargs[spec.context_param] = ctx
+    problem = binding_problem(spec.fn, kwargs)
+    if problem is not None:  # names only, never values: the message is stored and shown
+        message = f"kwargs do not fit task {record.name}: {problem}"
+        return Outcome("failed", error=ErrorInfo(INVALID_ARGUMENTS, message))
     limit = record.policy.timeout
     scope = asyncio.timeout(limit)
     try:

@@ -64,7 +64,7 @@ router.add_api_route(
 )
 async def submit_bulk(body: BulkSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
     """Up to 10,000 tasks in one store call; one bad entry rejects the whole batch."""
-    unique, positions = dedupe(await build_tasks(body.tasks, catalog))
+    unique, positions = dedupe(await build_tasks(body.tasks, catalog, bulk=True))
     done = await store.submit(unique) if unique else []
     tasks = [task_json(d.task) for d in done]
     return JSONResponse({"tasks": [tasks[i] for i in positions]}, status_code=201)
