@@ -9,6 +9,7 @@ from jobbers.api.auth import BearerAuth
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
 from jobbers.api.routes import dead_letter, events, health, queues, tasks
 from jobbers.api.submissions import TaskCatalog
+from jobbers.api.waiting import TaskWaiters
 from jobbers.store.base import Store
 
 
@@ -33,6 +34,7 @@ def create_app(
     )
     app.state.store = store
     app.state.catalog = TaskCatalog(store)
+    app.state.waiters = TaskWaiters(store)
     errors.install(app)
     for module in (health, events, queues):
         app.include_router(module.router)

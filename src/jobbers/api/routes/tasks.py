@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
 from jobbers.api.deps import CatalogDep, StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
@@ -21,7 +21,8 @@ from jobbers.api.schemas import (
 )
 from jobbers.api.serialize import task_json
 from jobbers.api.submissions import build_tasks, dedupe
-from jobbers.models import Status, TaskFilter
+from jobbers.api.waiting import TaskWaiters
+from jobbers.models import TERMINAL, Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
 
 router = APIRouter(tags=["tasks"])
@@ -30,6 +31,8 @@ SUBMIT_RESPONSES = responses(
     404, 409, 413, 422, ok={"model": TaskOut, "description": "The id existed with this payload"}
 )
 TaskIdPath = Annotated[str, Path(min_length=1, max_length=256)]
+#: Longest long poll: under common proxy and load-balancer idle timeouts.
+MAX_WAIT = 60.0
 
 
 @router.post(
@@ -75,6 +78,28 @@ async def get_task(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
     found = await store.get([task_id])
     if task_id not in found:
         raise TaskNotFound(task_id)
+    return JSONResponse(task_json(found[task_id]))
+
+
+@router.get("/tasks/{task_id}/wait", response_model=TaskOut, responses=responses(404, 422))
+async def wait_task(
+    task_id: TaskIdPath,
+    request: Request,
+    store: StoreDep,
+    timeout: Annotated[float, Query(ge=0, le=MAX_WAIT, allow_inf_nan=False)] = 30.0,
+) -> JSONResponse:
+    """The task as soon as it is final, or as it stands after ``timeout`` seconds (at most 60):
+    a round trip without polling."""
+    waiters: TaskWaiters = request.app.state.waiters
+    future = waiters.register(task_id)
+    try:
+        found = await store.get([task_id])
+        if task_id not in found:
+            raise TaskNotFound(task_id)
+        if found[task_id].status not in TERMINAL and await waiters.wait(future, timeout):
+            found = await store.get([task_id])
+    finally:
+        waiters.forget(task_id, future)
     return JSONResponse(task_json(found[task_id]))
 
 
