@@ -10,11 +10,16 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy, TaskDefinition
 from jobbers.params import JSONSchema, parameters_schema
 from jobbers.redact import declare_secrets
+
+if TYPE_CHECKING:
+    from jobbers.handle import AsyncTaskHandle, TaskHandle
+    from jobbers.submitting import BoundSubmit
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,8 +68,48 @@ class TaskSpec(Generic[P, R]):
         )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Calling the decorated function runs it directly, as if it were not a task."""
-        return self.fn(*args, **kwargs)
+        """Calling the decorated function runs it directly, as if it were not a task; one that
+        takes a context gets a local one unless the call passes its own."""
+        fn: Callable[..., R] = self.fn
+        ctx = self.context_param
+        if (
+            ctx is not None
+            and ctx not in kwargs
+            and not (args and isinstance(args[0], TaskContext))
+        ):
+            kwargs[ctx] = TaskContext("local", 1, "local", "localhost")
+        return fn(*args, **kwargs)
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
+        """Submit with the function's own arguments, checked against its signature before
+        anything is sent: ``greet.submit(name="Ada")``. See :meth:`options` for ``id``,
+        ``queue``, ``delay`` ... and the client to use."""
+        return self.options().submit(*args, **kwargs)
+
+    async def submit_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskHandle:
+        """:meth:`submit` from asyncio code: ``await greet.submit_async(name="Ada")``."""
+        return await self.options().submit_async(*args, **kwargs)
+
+    def options(
+        self,
+        *,
+        id: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        client: Any = None,
+    ) -> BoundSubmit[P]:
+        """Submission options, then ``.submit(...)`` with the task's arguments:
+        ``greet.options(id="greet-ada", delay=5).submit(name="Ada")``. ``client`` is a
+        :class:`~jobbers.Client`, :class:`~jobbers.Producer` (or their async flavours for
+        :meth:`submit_async`); by default one is made from the environment."""
+        from jobbers.submitting import BoundSubmit, SubmitOptions
+
+        chosen = SubmitOptions(id, queue, priority, delay, run_at, max_retries, timeout)
+        return BoundSubmit(self, chosen, client)
 
 
 class UnknownTask(KeyError):
@@ -183,6 +228,20 @@ def _takes_any_kwarg(fn: Callable[..., Any]) -> bool:
     return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
 
 
+class _Decorator(Protocol):
+    """What ``@task(...)`` returns: a decorator typed like ``@task`` itself."""
+
+    @overload
+    def __call__(self, fn: Callable[Concatenate[TaskContext, P], R], /) -> TaskSpec[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
+
+
+@overload
+def task(fn: Callable[Concatenate[TaskContext, P], R], /) -> TaskSpec[P, R]: ...
+
+
 @overload
 def task(fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
 
@@ -201,10 +260,10 @@ def task(
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
     secrets: Iterable[str] = (),
-) -> Callable[[Callable[P, R]], TaskSpec[P, R]]: ...
+) -> _Decorator: ...
 
 
-def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
+def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Register a function as a task: ``@task`` or ``@task(queue="q", max_retries=3)``.
 
     ``secrets=("api_key",)`` names kwargs that the API, CLI and dashboard show as ``***``, like the
@@ -213,7 +272,7 @@ def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
     if fn is not None:
         return register_task(fn, **options)
 
-    def decorate(f: Callable[P, R]) -> TaskSpec[P, R]:
+    def decorate(f: Callable[..., Any]) -> TaskSpec[..., Any]:
         return register_task(f, **options)
 
     return decorate

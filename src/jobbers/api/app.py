@@ -9,8 +9,8 @@ from jobbers.api.auth import BearerAuth
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
 from jobbers.api.routes import dead_letter, events, health, queues, tasks
 from jobbers.api.submissions import TaskCatalog
-from jobbers.api.waiting import TaskWaiters
 from jobbers.store.base import Store
+from jobbers.waiting import TaskWaiters
 
 
 async def _fresh_definitions(request: Request) -> None:

@@ -181,12 +181,14 @@ class Store(Protocol):
 DEFAULT_STORE_URL = "sqlite:///jobbers.db"
 
 
-def open_store(url: str) -> Store:
-    """The one place a URL becomes a backend."""
+def open_store(url: str, *, inline: bool = False) -> Store:
+    """The one place a URL becomes a backend. ``inline``: the caller's event loop does nothing but
+    call this store (a blocking producer), so a backend that hands calls to a thread may run them
+    on the calling thread instead."""
     if url.startswith("sqlite:///"):
         from jobbers.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        return SQLiteStore(url.removeprefix("sqlite:///"), inline=inline)
     if url.startswith("sqlite://"):
         raise ValueError(f"bad store URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
     raise ValueError(f"unsupported store URL {url!r}: expected sqlite:///path.db")

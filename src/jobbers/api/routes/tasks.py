@@ -21,9 +21,9 @@ from jobbers.api.schemas import (
 )
 from jobbers.api.serialize import task_json
 from jobbers.api.submissions import build_tasks, dedupe
-from jobbers.api.waiting import TaskWaiters
-from jobbers.models import TERMINAL, Status, TaskFilter
+from jobbers.models import Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
+from jobbers.waiting import TaskWaiters
 
 router = APIRouter(tags=["tasks"])
 
@@ -85,22 +85,12 @@ async def get_task(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
 async def wait_task(
     task_id: TaskIdPath,
     request: Request,
-    store: StoreDep,
     timeout: Annotated[float, Query(ge=0, le=MAX_WAIT, allow_inf_nan=False)] = 30.0,
 ) -> JSONResponse:
     """The task as soon as it is final, or as it stands after ``timeout`` seconds (at most 60):
     a round trip without polling."""
     waiters: TaskWaiters = request.app.state.waiters
-    future = waiters.register(task_id)
-    try:
-        found = await store.get([task_id])
-        if task_id not in found:
-            raise TaskNotFound(task_id)
-        if found[task_id].status not in TERMINAL and await waiters.wait(future, timeout):
-            found = await store.get([task_id])
-    finally:
-        waiters.forget(task_id, future)
-    return JSONResponse(task_json(found[task_id]))
+    return JSONResponse(task_json(await waiters.until_final(task_id, timeout)))
 
 
 @router.get("/tasks", response_model=TaskListOut, responses=responses(422))

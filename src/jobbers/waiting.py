@@ -1,9 +1,9 @@
-"""Long polls: a request that waits for its task to end is answered as soon as it ends.
+"""Waiting for tasks to end: a caller is woken as soon as its task is final, without polling.
 
-One watcher per app serves every waiting request: it sleeps in ``store.wait_for_change`` and, after
-each change, asks the store for the statuses of all awaited tasks in one call. A hundred clients
-waiting therefore cost one store read per change, not a hundred, and nothing here depends on the
-backend beyond the store contract.
+One watcher per store serves every waiting caller (the Manager's long polls, a producer's
+handles): it sleeps in ``store.wait_for_change`` and, after each change, asks the store for the
+statuses of all awaited tasks in one call. A hundred callers waiting therefore cost one store read
+per change, not a hundred, and nothing here depends on the backend beyond the store contract.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from jobbers.models import TERMINAL
-from jobbers.store.base import Store
+from jobbers.models import TERMINAL, TaskRecord
+from jobbers.store.base import Store, TaskNotFound
 
 #: The watcher looks again at least this often, whatever ``wait_for_change`` promises.
 RECHECK = 0.25
@@ -23,6 +23,21 @@ class TaskWaiters:
         self._store = store
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
         self._watcher: asyncio.Task[None] | None = None
+
+    async def until_final(self, task_id: str, timeout: float) -> TaskRecord:
+        """The task once final, or as it stands after ``timeout`` seconds."""
+        future = self.register(task_id)
+        try:
+            found = await self._store.get([task_id])
+            if task_id not in found:
+                raise TaskNotFound(task_id)
+            if found[task_id].status not in TERMINAL and await self.wait(future, timeout):
+                found = await self._store.get([task_id])
+        finally:
+            self.forget(task_id, future)
+        if task_id not in found:  # deleted while waited for
+            raise TaskNotFound(task_id)
+        return found[task_id]
 
     def register(self, task_id: str) -> asyncio.Future[None]:
         """Register before reading the task: a change after the read then wakes the watcher."""
