@@ -175,11 +175,13 @@ def _on_signals(stop: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, stop)
 
 
-def _run(main: Coroutine[Any, Any, None]) -> None:
-    from jobbers.api.server import ListenError
+def _run(main: Coroutine[Any, Any, None], serving: bool = False) -> None:
+    """``serving``: the Manager alone, which runs on uvloop where it is installed."""
+    from jobbers.api.server import ListenError, loop_factory
 
     try:
-        asyncio.run(main)
+        with asyncio.Runner(loop_factory=loop_factory() if serving else None) as runner:
+            runner.run(main)
     except ListenError as exc:
         raise _fail(str(exc)) from exc
 
@@ -316,7 +318,7 @@ def manager(
     _logging(log_level)
     _load_tasks(tasks)
     _banner("manager", api=f"http://{host}:{port}", store=store, token="set" if token else "none")
-    _run(_serve(store, (host, port, token), None))
+    _run(_serve(store, (host, port, token), None), serving=True)
 
 
 @app.command()

@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI, Request
 
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
+from jobbers.api.batching import SubmitBatcher
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
 from jobbers.api.routes import dead_letter, events, health, queues, tasks
 from jobbers.api.submissions import TaskCatalog
@@ -35,6 +36,7 @@ def create_app(
     app.state.store = store
     app.state.catalog = TaskCatalog(store)
     app.state.waiters = TaskWaiters(store)
+    app.state.batcher = SubmitBatcher(store)
     errors.install(app)
     for module in (health, events, queues):
         app.include_router(module.router)

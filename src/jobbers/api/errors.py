@@ -11,6 +11,7 @@ import logging
 import math
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -27,9 +28,15 @@ log = logging.getLogger("jobbers.api")
 
 
 class JSONResponse(_StarletteJSON):
-    """ASCII-only JSON, so any string a store holds can be sent; a NaN result becomes null."""
+    """JSON encoded by orjson (several times faster than the standard library); what it cannot
+    encode (a lone surrogate in a stored string) goes out as ASCII-only JSON instead, so any
+    string a store holds can be sent. A NaN result becomes null either way."""
 
     def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
         try:
             text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
         except ValueError:

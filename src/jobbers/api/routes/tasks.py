@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from jobbers.api.batching import SubmitBatcher
 from jobbers.api.deps import CatalogDep, StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import (
@@ -41,10 +42,11 @@ MAX_WAIT = 60.0
     response_model=TaskOut,
     responses=SUBMIT_RESPONSES,
 )
-async def submit(body: TaskSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
+async def submit(body: TaskSubmission, request: Request, catalog: CatalogDep) -> JSONResponse:
     """Submit one task. A client-chosen id makes a retried call safe: 200 with the first one."""
     (new,) = await build_tasks([body], catalog)
-    (done,) = await store.submit([new])
+    batcher: SubmitBatcher = request.app.state.batcher
+    done = await batcher.submit(new)
     return JSONResponse(task_json(done.task), status_code=201 if done.created else 200)
 
 
