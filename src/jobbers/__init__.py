@@ -1,8 +1,8 @@
 """Jobbers: a distributed, asyncio-native task execution system.
 
-The public surface is re-exported here; everything else is an implementation detail. The clients
-are imported on first use: a process that only runs tasks (a worker, a task's child process) does
-not pay for the HTTP stack.
+The public surface is re-exported here; everything else is an implementation detail. The clients,
+handles and producers are imported on first use: a process that only runs tasks (a worker, a
+task's child process) does not pay for the HTTP stack or the API's validation models.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -12,27 +12,44 @@ from jobbers.registry import TaskContext, register_task, task
 
 if TYPE_CHECKING:
     from jobbers.client import APIError, AsyncClient, Client, ClientError, ManagerUnavailable
+    from jobbers.handle import AsyncTaskHandle, TaskFailed, TaskHandle
+    from jobbers.producer import AsyncProducer, Producer
 
-_CLIENT_NAMES = frozenset(
-    {"APIError", "AsyncClient", "Client", "ClientError", "ManagerUnavailable"}
-)
+_LAZY = {
+    "APIError": "client",
+    "AsyncClient": "client",
+    "Client": "client",
+    "ClientError": "client",
+    "ManagerUnavailable": "client",
+    "AsyncTaskHandle": "handle",
+    "TaskFailed": "handle",
+    "TaskHandle": "handle",
+    "AsyncProducer": "producer",
+    "Producer": "producer",
+}
 
 __all__ = [
     "APIError",
     "AsyncClient",
+    "AsyncProducer",
+    "AsyncTaskHandle",
     "Client",
     "ClientError",
     "ManagerUnavailable",
+    "Producer",
     "Status",
     "TaskContext",
+    "TaskFailed",
+    "TaskHandle",
     "register_task",
     "task",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _CLIENT_NAMES:
-        from jobbers import client
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jobbers' has no attribute {name!r}")
+    import importlib
 
-        return getattr(client, name)
-    raise AttributeError(f"module 'jobbers' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"jobbers.{module}"), name)

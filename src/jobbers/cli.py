@@ -202,11 +202,13 @@ def _on_signals(stop: Callable[[], None]) -> None:
         loop.add_signal_handler(sig, stop)
 
 
-def _run(main: Coroutine[Any, Any, None]) -> None:
-    from jobbers.api.server import ListenError
+def _run(main: Coroutine[Any, Any, None], serving: bool = False) -> None:
+    """``serving``: the Manager alone, which runs on uvloop where it is installed."""
+    from jobbers.api.server import ListenError, loop_factory
 
     try:
-        asyncio.run(main)
+        with asyncio.Runner(loop_factory=loop_factory() if serving else None) as runner:
+            runner.run(main)
     except (ListenError, StoreUnavailable) as exc:
         raise _fail(str(exc)) from None
 
@@ -364,7 +366,10 @@ def manager(
     _logging(log_level, log_format)
     _load_tasks(tasks)
     facts = {"api": f"http://{host}:{port}", "store": store, "token": "set" if token else "none"}
-    _run(_serve(store, (host, port, token), None, lambda: _banner("manager", **facts)))
+    _run(
+        _serve(store, (host, port, token), None, lambda: _banner("manager", **facts)),
+        serving=True,
+    )
 
 
 @app.command()
@@ -429,11 +434,12 @@ def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
             await store.close()
 
     from jobbers.api.submissions import UnknownTaskNames
+    from jobbers.params import InvalidKwargs
     from jobbers.store.base import StoreError
 
     try:
         _print(asyncio.run(main()))
-    except (StoreError, UnknownTaskNames, LookupError) as exc:
+    except (StoreError, UnknownTaskNames, InvalidKwargs, LookupError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -513,11 +519,13 @@ def status(
 
     async def direct(s: Store) -> Any:
         from jobbers.api.serialize import task_json
+        from jobbers.api.submissions import TaskCatalog
         from jobbers.store.base import TaskNotFound
 
         found = await s.get([task_id])
         if task_id not in found:
             raise TaskNotFound(task_id)
+        await TaskCatalog(s).refresh_if_stale()  # learn the secret kwargs workers declared
         return task_json(found[task_id])
 
     _via_store(store, direct)

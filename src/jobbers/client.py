@@ -7,7 +7,6 @@ Both keep one HTTP connection pool alive between calls and share every request's
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,10 @@ from jobbers.models import TERMINAL
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: The API's cap on ids per status call; :meth:`Client.statuses` splits longer lists.
 STATUS_BATCH = 10_000
+#: Longest single long poll; :meth:`Client.wait` chains them up to its own timeout.
+MAX_WAIT = 60.0
+#: Extra seconds a long poll's HTTP request may take beyond the wait itself.
+WAIT_SLACK = 5.0
 
 
 class ClientError(Exception):
@@ -49,6 +52,11 @@ class _Call:
     json: Any = None
     params: dict[str, Any] = field(default_factory=dict)
     parse: Callable[[Any], Any] = lambda body: body
+    #: Seconds for this request instead of the client's timeout (long polls).
+    timeout: float | None = None
+
+    def request_timeout(self) -> Any:
+        return httpx.USE_CLIENT_DEFAULT if self.timeout is None else httpx.Timeout(self.timeout)
 
 
 def _answer(response: httpx.Response) -> Any:
@@ -104,6 +112,13 @@ class _Calls:
     @staticmethod
     def get(task_id: str) -> _Call:
         return _Call("GET", f"/tasks/{_segment(task_id)}")
+
+    @staticmethod
+    def wait(task_id: str, seconds: float) -> _Call:
+        """A long poll: the Manager answers when the task ends or after ``seconds``."""
+        params = {"timeout": round(seconds, 3)}
+        path = f"/tasks/{_segment(task_id)}/wait"
+        return _Call("GET", path, params=params, timeout=seconds + WAIT_SLACK)
 
     @staticmethod
     def statuses(task_ids: Sequence[str]) -> _Call:
@@ -173,8 +188,8 @@ def _is_final(task: dict[str, Any]) -> bool:
     return task.get("status") in {s.value for s in TERMINAL}
 
 
-def _next_poll(delay: float) -> float:
-    return min(delay * 1.5, 0.5)
+def _still(task_id: str, task: dict[str, Any], timeout: float) -> TimeoutError:
+    return TimeoutError(f"task {task_id} still {task.get('status')} after {timeout}s")
 
 
 class Client:
@@ -199,7 +214,11 @@ class Client:
     def _send(self, call: _Call) -> Any:
         try:
             response = self._http.request(
-                call.method, call.path, json=call.json, params=call.params or None
+                call.method,
+                call.path,
+                json=call.json,
+                params=call.params or None,
+                timeout=call.request_timeout(),
             )
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             raise ManagerUnavailable(f"{call.method} {call.path}: {exc}") from exc
@@ -257,18 +276,16 @@ class Client:
         return result
 
     def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
-        """Poll until the task is final; raises :class:`TimeoutError` with its last state."""
+        """The task once final, answered by the Manager the moment it ends (a long poll, not a
+        polling loop); raises :class:`TimeoutError` with its last state."""
         deadline = time.monotonic() + timeout
-        delay = 0.02
         while True:
-            task = self.get(task_id)
+            remaining = max(0.0, deadline - time.monotonic())
+            task: dict[str, Any] = self._send(_Calls.wait(task_id, min(remaining, MAX_WAIT)))
             if _is_final(task):
                 return task
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"task {task_id} still {task.get('status')} after {timeout}s")
-            time.sleep(min(delay, remaining))
-            delay = _next_poll(delay)
+            if deadline - time.monotonic() <= 0:
+                raise _still(task_id, task, timeout)
 
     def healthz(self) -> dict[str, Any]:
         result: dict[str, Any] = self._send(_Calls.healthz())
@@ -343,7 +360,11 @@ class AsyncClient:
     async def _send(self, call: _Call) -> Any:
         try:
             response = await self._http.request(
-                call.method, call.path, json=call.json, params=call.params or None
+                call.method,
+                call.path,
+                json=call.json,
+                params=call.params or None,
+                timeout=call.request_timeout(),
             )
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             raise ManagerUnavailable(f"{call.method} {call.path}: {exc}") from exc
@@ -401,16 +422,14 @@ class AsyncClient:
 
     async def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
-        delay = 0.02
         while True:
-            task = await self.get(task_id)
+            remaining = max(0.0, deadline - time.monotonic())
+            call = _Calls.wait(task_id, min(remaining, MAX_WAIT))
+            task: dict[str, Any] = await self._send(call)
             if _is_final(task):
                 return task
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"task {task_id} still {task.get('status')} after {timeout}s")
-            await asyncio.sleep(min(delay, remaining))
-            delay = _next_poll(delay)
+            if deadline - time.monotonic() <= 0:
+                raise _still(task_id, task, timeout)
 
     async def healthz(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._send(_Calls.healthz())

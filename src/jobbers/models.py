@@ -267,16 +267,32 @@ class TaskDefinition:
     name: str
     queue: str
     policy: RetryPolicy
+    #: JSON Schema of the kwargs; None (a definition from an older worker) accepts any kwargs.
+    parameters: dict[str, JSON] | None = None
+    #: Kwarg names the task declared secret: masked like the built-in secret keys.
+    secrets: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         """One JSON text, so a store keeps a definition whole whatever fields it gains."""
-        data = {"name": self.name, "queue": self.queue, "policy": self.policy.to_json()}
+        data = {
+            "name": self.name,
+            "queue": self.queue,
+            "policy": self.policy.to_json(),
+            "parameters": self.parameters,
+            "secrets": list(self.secrets),
+        }
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> TaskDefinition:
         data = json.loads(text)
-        return cls(str(data["name"]), str(data["queue"]), RetryPolicy.from_json(data["policy"]))
+        return cls(
+            str(data["name"]),
+            str(data["queue"]),
+            RetryPolicy.from_json(data["policy"]),
+            data.get("parameters"),
+            tuple(data.get("secrets", ())),
+        )
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ A key is secret when its name, in snake case (``apiKey`` and ``API-Key`` read as
 one of :data:`SECRET_KEYS` or ends with one of :data:`SECRET_SUFFIXES`, at any depth, in any case.
 Names are matched whole or by suffix after an underscore, so ``max_tokens`` or ``tokenizer`` stay
 visible while ``github_token`` and ``db_password`` are masked.
+
+Besides the built-in keys, a task may declare kwarg names of its own; this process learns them
+from its registry and from the definitions workers registered in the store.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 SECRET_KEYS = frozenset(
@@ -49,11 +53,31 @@ def is_secret(key: str) -> bool:
     return name in SECRET_KEYS or name.endswith(SECRET_SUFFIXES)
 
 
-def redact(value: Any) -> Any:
+_TASK_SECRETS: dict[str, frozenset[str]] = {}
+
+
+def declare_secrets(task_name: str, names: Iterable[str]) -> None:
+    """Mask these kwarg names (any case, any depth) wherever ``task_name``'s data is shown."""
+    lowered = frozenset(n.lower() for n in names)
+    if lowered:
+        _TASK_SECRETS[task_name] = lowered
+    else:
+        _TASK_SECRETS.pop(task_name, None)
+
+
+def secret_keys(task_name: str) -> frozenset[str]:
+    return SECRET_KEYS | _TASK_SECRETS.get(task_name, frozenset())
+
+
+def redact(value: Any, keys: frozenset[str] = frozenset()) -> Any:
+    """``keys``: kwarg names a task declared secret, masked besides the built-in rule."""
     if isinstance(value, dict):
         return {
-            k: MASK if isinstance(k, str) and is_secret(k) else redact(v) for k, v in value.items()
+            k: MASK
+            if isinstance(k, str) and (is_secret(k) or k.lower() in keys)
+            else redact(v, keys)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, keys) for v in value]
     return value

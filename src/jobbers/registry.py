@@ -10,9 +10,26 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
+from datetime import datetime
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    overload,
+)
 
-from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy
+from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy, TaskDefinition
+from jobbers.params import JSONSchema, parameters_schema
+from jobbers.redact import declare_secrets
+
+if TYPE_CHECKING:
+    from jobbers.handle import AsyncTaskHandle, TaskHandle
+    from jobbers.submitting import BoundSubmit
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,9 +50,9 @@ class TaskContext:
         self.worker_id = worker_id
         self.hostname = hostname
         self.last_heartbeat: float | None = None
-        self.cancel_requested = False
         #: The latest ``progress()`` call: (fraction, message), shipped with the attempt's logs.
         self.last_progress: tuple[float, str] | None = None
+        self.cancel_requested = False
 
     def heartbeat(self) -> None:
         import time
@@ -64,10 +81,60 @@ class TaskSpec(Generic[P, R]):
     context_param: str | None = None
     params: frozenset[str] = field(default_factory=frozenset)
     isolate: Isolation = None
+    #: The keyword arguments a submission may pass, as JSON Schema (see :mod:`jobbers.params`).
+    parameters: JSONSchema = field(default_factory=dict)
+    #: Kwarg names shown as ``***`` besides the built-in secret keys.
+    secrets: frozenset[str] = frozenset()
+
+    def definition(self) -> TaskDefinition:
+        """What a worker registers in the store for Managers that lack this code."""
+        return TaskDefinition(
+            self.name, self.queue, self.policy, dict(self.parameters), tuple(sorted(self.secrets))
+        )
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Calling the decorated function runs it directly, as if it were not a task."""
-        return self.fn(*args, **kwargs)
+        """Calling the decorated function runs it directly, as if it were not a task; one that
+        takes a context gets a local one unless the call passes its own."""
+        fn: Callable[..., R] = self.fn
+        ctx = self.context_param
+        if (
+            ctx is not None
+            and ctx not in kwargs
+            and not (args and isinstance(args[0], TaskContext))
+        ):
+            kwargs[ctx] = TaskContext("local", 1, "local", "localhost")
+        return fn(*args, **kwargs)
+
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle:
+        """Submit with the function's own arguments, checked against its signature before
+        anything is sent: ``greet.submit(name="Ada")``. See :meth:`options` for ``id``,
+        ``queue``, ``delay`` ... and the client to use."""
+        return self.options().submit(*args, **kwargs)
+
+    async def submit_async(self, *args: P.args, **kwargs: P.kwargs) -> AsyncTaskHandle:
+        """:meth:`submit` from asyncio code: ``await greet.submit_async(name="Ada")``."""
+        return await self.options().submit_async(*args, **kwargs)
+
+    def options(
+        self,
+        *,
+        id: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        client: Any = None,
+    ) -> BoundSubmit[P]:
+        """Submission options, then ``.submit(...)`` with the task's arguments:
+        ``greet.options(id="greet-ada", delay=5).submit(name="Ada")``. ``client`` is a
+        :class:`~jobbers.Client`, :class:`~jobbers.Producer` (or their async flavours for
+        :meth:`submit_async`); by default one is made from the environment."""
+        from jobbers.submitting import BoundSubmit, SubmitOptions
+
+        chosen = SubmitOptions(id, queue, priority, delay, run_at, max_retries, timeout)
+        return BoundSubmit(self, chosen, client)
 
 
 class UnknownTask(KeyError):
@@ -153,6 +220,7 @@ def register_task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    secrets: Iterable[str] = (),
     isolate: Isolation = None,
     max_lost: int = 3,
 ) -> TaskSpec[P, R]:
@@ -165,6 +233,10 @@ def register_task(
         )
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
     ctx_param, params = _context_param(fn)
+    secret_names = frozenset([secrets] if isinstance(secrets, str) else secrets)
+    unknown = secret_names - params
+    if unknown and not _takes_any_kwarg(fn):
+        raise ValueError(f"secrets names kwargs {task_name!r} does not take: {sorted(unknown)}")
     spec: TaskSpec[P, R] = TaskSpec(
         name=task_name,
         fn=fn,
@@ -183,13 +255,34 @@ def register_task(
         is_async=inspect.iscoroutinefunction(fn),
         context_param=ctx_param,
         params=params,
+        parameters=parameters_schema(fn, ctx_param),
+        secrets=secret_names,
         isolate=isolate,
     )
     existing = _REGISTRY.get(task_name)
     if existing is not None and existing.fn is not fn:
         raise ValueError(f"task name {task_name!r} is already registered by {existing.fn!r}")
     _REGISTRY[task_name] = spec
+    declare_secrets(task_name, secret_names)
     return spec
+
+
+def _takes_any_kwarg(fn: Callable[..., Any]) -> bool:
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
+
+
+class _Decorator(Protocol):
+    """What ``@task(...)`` returns: a decorator typed like ``@task`` itself."""
+
+    @overload
+    def __call__(self, fn: Callable[Concatenate[TaskContext, P], R], /) -> TaskSpec[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
+
+
+@overload
+def task(fn: Callable[Concatenate[TaskContext, P], R], /) -> TaskSpec[P, R]: ...
 
 
 @overload
@@ -209,17 +302,22 @@ def task(
     timeout: float | None = None,
     max_heartbeat_interval: float | None = None,
     dead_letter: DeadLetter = "save",
+    secrets: Iterable[str] = (),
     isolate: Isolation = None,
     max_lost: int = 3,
-) -> Callable[[Callable[P, R]], TaskSpec[P, R]]: ...
+) -> _Decorator: ...
 
 
-def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
-    """Register a function as a task: ``@task`` or ``@task(queue="q", max_retries=3)``."""
+def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    """Register a function as a task: ``@task`` or ``@task(queue="q", max_retries=3)``.
+
+    ``secrets=("api_key",)`` names kwargs that the API, CLI and dashboard show as ``***``, like the
+    built-in secret keys.
+    """
     if fn is not None:
         return register_task(fn, **options)
 
-    def decorate(f: Callable[P, R]) -> TaskSpec[P, R]:
+    def decorate(f: Callable[..., Any]) -> TaskSpec[..., Any]:
         return register_task(f, **options)
 
     return decorate

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _new(api: httpx.AsyncClient, **extra: object) -> str:
-    response = await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1}, **extra})
+    response = await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}, **extra})
     assert response.status_code == 201
     task_id: str = response.json()["id"]
     return task_id

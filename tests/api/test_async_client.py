@@ -28,7 +28,7 @@ async def test_async_client_calls(store: Store) -> None:
         assert [e["status"] for e in events] == ["submitted", "started", "completed"]
         assert (await client.events(after=cursor)) == ([], cursor)
         assert await client.latest_cursor() == cursor
-        other = await client.submit("add")
+        other = await client.submit("add", {"x": 1, "y": 2})
         assert (await client.cancel(other["id"]))["status"] == "cancelled"
         assert await client.cancel_many([task["id"], "ghost"]) == {
             "cancelled": [],
@@ -36,7 +36,7 @@ async def test_async_client_calls(store: Store) -> None:
             "unknown": ["ghost"],
         }
         assert len((await client.list_tasks(limit=1))["tasks"]) == 1
-        assert [t["kwargs"] for t in await client.submit_many([{"name": "add"}])] == [{}]
+        assert [t["kwargs"] for t in await client.submit_many([{"name": "sleep"}])] == [{}]
     async with AsyncClient("http://jobbers.test", transport=transport) as anonymous:
         with pytest.raises(APIError) as denied:
             await anonymous.get(task["id"])
@@ -46,7 +46,7 @@ async def test_async_client_calls(store: Store) -> None:
 async def test_wait_times_out_with_the_last_status(store: Store) -> None:
     transport = httpx.ASGITransport(app=create_app(store))
     async with AsyncClient("http://jobbers.test", transport=transport) as client:
-        task = await client.submit("add")
+        task = await client.submit("add", {"x": 1, "y": 2})
         with pytest.raises(TimeoutError, match="submitted"):
             await client.wait(task["id"], timeout=0.1)
 

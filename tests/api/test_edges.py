@@ -107,9 +107,9 @@ async def test_bulk_routes_have_a_larger_limit(api: httpx.AsyncClient, store: St
     ids = [f"{i:0128d}" for i in range(10_000)]
     response = await api.post("/task-status/bulk", json={"task_ids": ids})
     assert response.status_code == 200
-    tasks = [{"name": "add", "kwargs": {"pad": "p" * 200}} for _ in range(6000)]
+    tasks = [{"name": "fail", "kwargs": {"message": "p" * 200}} for _ in range(6000)]
     assert (await api.post("/tasks/bulk", json={"tasks": tasks})).status_code == 201
-    huge = [{"name": "add", "kwargs": {"pad": "p" * 1700}} for _ in range(10_000)]
+    huge = [{"name": "fail", "kwargs": {"message": "p" * 1700}} for _ in range(10_000)]
     assert (await api.post("/tasks/bulk", json={"tasks": huge})).status_code == 413
     assert len(await store.statuses(ids)) == 0
 

@@ -12,6 +12,7 @@ CONTRACT = {
     ("post", "/submit-task"),
     ("post", "/tasks/bulk"),
     ("get", "/tasks/{task_id}"),
+    ("get", "/tasks/{task_id}/wait"),
     ("get", "/tasks"),
     ("post", "/task-status/bulk"),
     ("post", "/tasks/{task_id}/cancel"),

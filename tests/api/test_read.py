@@ -15,7 +15,8 @@ pytestmark = pytest.mark.anyio
 
 
 async def _submit(api: httpx.AsyncClient, n: int, name: str = "add") -> list[str]:
-    tasks = [{"name": name, "kwargs": {"x": i, "y": 0}} for i in range(n)]
+    kwargs = [{"x": i, "y": 0} if name == "add" else {"seconds": i} for i in range(n)]
+    tasks = [{"name": name, "kwargs": k} for k in kwargs]
     response = await api.post("/tasks/bulk", json={"tasks": tasks})
     assert response.status_code == 201
     return [t["id"] for t in response.json()["tasks"]]
@@ -30,7 +31,9 @@ async def test_get_unknown_task_is_404(api: httpx.AsyncClient) -> None:
 async def test_completed_task_shows_result_and_attempts(
     api: httpx.AsyncClient, store: Store
 ) -> None:
-    task_id = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1}})).json()["id"]
+    task_id = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}})).json()[
+        "id"
+    ]
     await run_to(store, task_id, "completed", result={"sum": 3, "password": "hunter2"})
     task = (await api.get(f"/tasks/{task_id}")).json()
     assert task["status"] == "completed"
@@ -45,7 +48,7 @@ async def test_completed_task_shows_result_and_attempts(
 
 
 async def test_failed_task_shows_its_error(api: httpx.AsyncClient, store: Store) -> None:
-    task_id = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    task_id = (await api.post("/tasks", json={"name": "sleep"})).json()["id"]
     await run_to(store, task_id, "failed")
     task = (await api.get(f"/tasks/{task_id}")).json()
     assert task["status"] in ("failed", "dead")
@@ -166,7 +169,7 @@ async def test_events_page_from_cursor_to_cursor_exactly_once(
     ids = await _submit(api, 30)
     for task_id in ids[:5]:
         await api.post(f"/tasks/{task_id}/cancel")
-    one = await api.post("/tasks", json={"name": "add", "queue": "solo"})
+    one = await api.post("/tasks", json={"name": "sleep", "queue": "solo"})
     await run_to(store, one.json()["id"], "completed", result=1, queue="solo")
 
     everything = (await api.get("/events", params={"limit": 10_000})).json()["events"]
@@ -199,7 +202,7 @@ async def test_events_from_a_new_cursor_see_only_new_transitions(
         "events": [],
         "cursor": cursor,
     }
-    new = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    new = (await api.post("/tasks", json={"name": "sleep"})).json()["id"]
     body = (await api.get("/events", params={"after": cursor})).json()
     assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
 
@@ -209,7 +212,7 @@ async def test_latest_cursor_starts_a_reader_at_now(api: httpx.AsyncClient) -> N
     await _submit(api, 3)
     latest = (await api.get("/events/latest")).json()["cursor"]
     assert latest == (await api.get("/events")).json()["cursor"]
-    new = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    new = (await api.post("/tasks", json={"name": "sleep"})).json()["id"]
     body = (await api.get("/events", params={"after": latest})).json()
     assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from jobbers import task
 from jobbers.models import RetryPolicy, TaskDefinition, WorkerInfo
 from jobbers.store.base import Store
 
@@ -18,6 +19,12 @@ from .helpers import stored_ids
 pytestmark = pytest.mark.anyio
 
 ADD = {"name": "add", "kwargs": {"x": 1, "y": 2}}
+ECHO = "tests.api.echo"
+
+
+@task(name=ECHO)
+def echo(**kwargs: Any) -> dict[str, Any]:
+    return kwargs
 
 
 async def test_submit_answers_201_with_the_task(api: httpx.AsyncClient) -> None:
@@ -51,14 +58,14 @@ async def test_same_id_same_payload_is_idempotent(api: httpx.AsyncClient, store:
 
 async def test_same_id_other_payload_conflicts(api: httpx.AsyncClient, store: Store) -> None:
     await api.post("/tasks", json={**ADD, "id": "order-42"})
-    response = await api.post("/tasks", json={**ADD, "id": "order-42", "kwargs": {"x": 9}})
+    response = await api.post("/tasks", json={**ADD, "id": "order-42", "kwargs": {"x": 9, "y": 2}})
     assert response.status_code == 409
     assert "order-42" in response.json()["detail"]
     assert (await store.get(["order-42"]))["order-42"].kwargs == {"x": 1, "y": 2}
 
 
 async def test_secrets_in_kwargs_are_masked(api: httpx.AsyncClient, store: Store) -> None:
-    body = {"name": "add", "kwargs": {"x": 1, "auth": {"Token": "abc", "user": "u"}}}
+    body = {"name": ECHO, "kwargs": {"x": 1, "auth": {"Token": "abc", "user": "u"}}}
     task = (await api.post("/tasks", json=body)).json()
     assert task["kwargs"] == {"x": 1, "auth": {"Token": "***", "user": "u"}}
     assert (await store.get([task["id"]]))[task["id"]].kwargs["auth"]["Token"] == "abc"
@@ -237,7 +244,7 @@ async def test_bulk_keeps_input_order_in_one_call(api: httpx.AsyncClient, store:
 async def test_bulk_with_conflicting_duplicate_ids_stores_nothing(
     api: httpx.AsyncClient, store: Store
 ) -> None:
-    tasks = [{**ADD, "id": "same"}, {**ADD, "id": "same", "kwargs": {"x": 2}}]
+    tasks = [{**ADD, "id": "same"}, {**ADD, "id": "same", "kwargs": {"x": 2, "y": 2}}]
     response = await api.post("/tasks/bulk", json={"tasks": tasks})
     assert response.status_code == 409
     assert await stored_ids(store) == []

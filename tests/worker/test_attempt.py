@@ -88,8 +88,8 @@ async def test_sync_runs_in_a_thread_with_its_context() -> None:
 async def test_wrong_kwargs_fail_the_attempt() -> None:
     outcome = await run("add", x=1)
     assert outcome.kind == "failed"
-    assert error(outcome).type == "TypeError"
-    assert "'y'" in error(outcome).message
+    assert error(outcome).type == "InvalidArguments"
+    assert "missing y" in error(outcome).message
 
 
 async def test_unprintable_exception_is_still_reported() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
+from jobbers.api.batching import SubmitBatcher
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
 from jobbers.api.query import known_query_only
 from jobbers.api.routes import dead_letter, events, health, metrics, queues, tasks
@@ -14,6 +15,13 @@ from jobbers.dashboard import PREFIX as DASHBOARD
 from jobbers.dashboard import DashboardAuth
 from jobbers.dashboard import router as dashboard
 from jobbers.store.base import Store
+from jobbers.waiting import TaskWaiters
+
+
+async def _fresh_definitions(request: Request) -> None:
+    """Routes that show kwargs must know the secret names workers registered lately."""
+    catalog: TaskCatalog = request.app.state.catalog
+    await catalog.refresh_if_stale()
 
 
 def create_app(
@@ -33,9 +41,13 @@ def create_app(
     app.state.store = store
     app.state.catalog = TaskCatalog(store)
     app.state.token = token
+    app.state.waiters = TaskWaiters(store)
+    app.state.batcher = SubmitBatcher(store)
     errors.install(app)
-    for module in (health, tasks, events, dead_letter, queues, metrics):
+    for module in (health, events, queues, metrics):
         app.include_router(module.router)
+    for module in (tasks, dead_letter):
+        app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     app.include_router(dashboard)
     app.add_middleware(
         BodyLimit, max_bytes=max_body, per_path=dict.fromkeys(BULK_PATHS, max_bulk_body)

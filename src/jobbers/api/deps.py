@@ -1,4 +1,8 @@
-"""What routes get from the app: the store and the task catalog, set once by create_app."""
+"""What routes get from the app: the store and the task catalog, set once by create_app.
+
+Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
+request for what is an attribute read.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from jobbers.api.submissions import TaskCatalog
 from jobbers.store.base import Store
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
 
 
-def _catalog(request: Request) -> TaskCatalog:
+async def _catalog(request: Request) -> TaskCatalog:
     catalog: TaskCatalog = request.app.state.catalog
     return catalog
 

@@ -12,6 +12,7 @@ import math
 import sys
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -21,15 +22,22 @@ from starlette.responses import Response
 from jobbers.api.schemas import MAX_KWARGS_DEPTH, ErrorOut
 from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
 from jobbers.models import InvalidTransition
+from jobbers.params import InvalidKwargs
 from jobbers.store.base import DuplicateTaskConflict, StoreUnavailable, TaskNotFound
 
 log = logging.getLogger("jobbers.api")
 
 
 class JSONResponse(_StarletteJSON):
-    """ASCII-only JSON, so any string a store holds can be sent; a NaN result becomes null."""
+    """JSON encoded by orjson (several times faster than the standard library); what it cannot
+    encode (a lone surrogate in a stored string) goes out as ASCII-only JSON instead, so any
+    string a store holds can be sent. A NaN result becomes null either way."""
 
     def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
         try:
             text = json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
         except ValueError:
@@ -86,6 +94,11 @@ def _unparsable(cause: BaseException | None) -> str | None:
     return None
 
 
+async def _bad_kwargs(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidKwargs)
+    return error(422, exc.details())
+
+
 async def _http(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = _unparsable(exc.__cause__) if exc.status_code == 400 else None
@@ -119,6 +132,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(InvalidKwargs, _bad_kwargs)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(UnknownTaskNames, _unknown_name)
     app.add_exception_handler(DuplicateTaskConflict, _conflict)

@@ -19,7 +19,7 @@ from jobbers.models import (
     TaskRecord,
     WorkerInfo,
 )
-from jobbers.redact import redact
+from jobbers.redact import redact, secret_keys
 
 
 def iso(ts: float | None) -> str | None:
@@ -44,14 +44,15 @@ def _attempt(attempt: Attempt) -> dict[str, Any]:
 
 
 def task_json(task: TaskRecord) -> dict[str, Any]:
+    secrets = secret_keys(task.name)
     return {
         "id": task.id,
         "name": task.name,
         "queue": task.queue,
-        "kwargs": redact(task.kwargs),
+        "kwargs": redact(task.kwargs, secrets),
         "status": task.status.value,
         "priority": task.priority,
-        "result": redact(task.result),
+        "result": redact(task.result, secrets),
         "error": _error(task.error),
         "attempts": [_attempt(a) for a in task.attempts],
         "retries": task.retries,

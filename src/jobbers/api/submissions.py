@@ -3,7 +3,8 @@
 A Manager may run without the task code: names it does not know locally are looked up in the
 task definitions workers registered in the store. That lookup is cached briefly so a busy API
 does not read the store on every submission; a miss always looks again, so a worker that has just
-registered a task is seen at once.
+registered a task is seen at once. The same definitions tell which kwargs a task accepts (checked
+here, before anything is stored) and which it declared secret (masked wherever it is shown).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any
 from jobbers import registry
 from jobbers.api.schemas import TaskSubmission
 from jobbers.ids import uuid7
-from jobbers.models import NewTask, RetryPolicy
+from jobbers.models import NewTask, RetryPolicy, TaskDefinition
+from jobbers.params import InvalidKwargs, JSONSchema, Problem, check_kwargs
 from jobbers.policy import fingerprint
+from jobbers.redact import declare_secrets
 from jobbers.store.base import Store
 
 _POLICY_FIELDS = (
@@ -38,6 +41,12 @@ _POLICY_FIELDS = (
 class TaskDefaults:
     queue: str
     policy: RetryPolicy
+    #: None: the definition predates parameter schemas, so any kwargs are accepted.
+    parameters: JSONSchema | None = None
+
+    @classmethod
+    def of(cls, definition: TaskDefinition) -> TaskDefaults:
+        return cls(definition.queue, definition.policy, definition.parameters)
 
 
 class UnknownTaskNames(Exception):
@@ -66,8 +75,16 @@ class TaskCatalog:
 
     async def _refresh(self) -> None:
         definitions = await self._store.task_definitions()
-        self._cache = {n: TaskDefaults(d.queue, d.policy) for n, d in definitions.items()}
+        for name, definition in definitions.items():
+            if name not in registry.registered_names():
+                declare_secrets(name, definition.secrets)
+        self._cache = {n: TaskDefaults.of(d) for n, d in definitions.items()}
         self._fetched_at = time.monotonic()
+
+    async def refresh_if_stale(self) -> None:
+        """Keep secret kwarg names that workers registered known to this process."""
+        if time.monotonic() - self._fetched_at > self._ttl:
+            await self._refresh()
 
     async def resolve(self, names: Iterable[str]) -> dict[str, TaskDefaults]:
         """Defaults for every name, or :class:`UnknownTaskNames` listing those nobody knows."""
@@ -79,7 +96,7 @@ class TaskCatalog:
             except registry.UnknownTask:
                 remote.add(name)
             else:
-                found[name] = TaskDefaults(spec.queue, spec.policy)
+                found[name] = TaskDefaults.of(spec.definition())
         if not remote:
             return found
         stale = time.monotonic() - self._fetched_at > self._ttl
@@ -117,11 +134,23 @@ def build_task(sub: TaskSubmission, defaults: TaskDefaults, now: float) -> NewTa
 
 
 async def build_tasks(
-    subs: Sequence[TaskSubmission], catalog: TaskCatalog, now: float | None = None
+    subs: Sequence[TaskSubmission],
+    catalog: TaskCatalog,
+    now: float | None = None,
+    *,
+    bulk: bool = False,
 ) -> list[NewTask]:
-    """All or nothing: one unknown name rejects the whole batch before the store is touched."""
+    """All or nothing: one unknown name or one bad set of kwargs rejects the whole batch before
+    the store is touched. ``bulk`` only shapes where problems are reported (``tasks[i]``)."""
     now = time.time() if now is None else now
     defaults = await catalog.resolve(s.name for s in subs)
+    problems: list[tuple[int, Problem]] = []
+    for index, sub in enumerate(subs):
+        schema = defaults[sub.name].parameters
+        if schema is not None:
+            problems.extend((index, p) for p in check_kwargs(sub.name, schema, sub.kwargs))
+    if problems:
+        raise InvalidKwargs(problems, bulk)
     return [build_task(s, defaults[s.name], now) for s in subs]
 
 

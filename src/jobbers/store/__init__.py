@@ -10,12 +10,15 @@ if TYPE_CHECKING:
 DEFAULT_STORE_URL = "sqlite:///jobbers.db"
 
 
-def open_store(url: str) -> Store:
-    """The one place a URL becomes a backend; a bad URL raises ValueError with one line."""
+def open_store(url: str, *, inline: bool = False) -> Store:
+    """The one place a URL becomes a backend; a bad URL raises ValueError with one line.
+
+    ``inline``: the caller's event loop does nothing but call this store (a blocking producer),
+    so a backend that hands calls to a thread may run them on the calling thread instead."""
     if url.startswith("sqlite:///"):
         from jobbers.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        return SQLiteStore(url.removeprefix("sqlite:///"), inline=inline)
     if url.startswith("sqlite://"):
         raise ValueError(f"bad store URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
     if url.startswith(("redis://", "rediss://")):

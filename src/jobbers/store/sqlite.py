@@ -71,9 +71,12 @@ from jobbers.store.sqlite_steps import (
 class SQLiteStore:
     """See :class:`jobbers.store.base.Store` for what each method promises."""
 
-    def __init__(self, path: str, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str, busy_timeout: float = 30.0, *, inline: bool = False) -> None:
         self.path = path
         self._busy_timeout = busy_timeout
+        #: Run SQL on the calling thread: for a loop that does nothing but call this store (a
+        #: blocking producer), where handing each call to a thread costs more than the SQL.
+        self._inline = inline
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobbers-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._local_writes = 0
@@ -102,8 +105,10 @@ class SQLiteStore:
         await asyncio.get_running_loop().run_in_executor(self._thread, verify)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
         try:
+            if self._inline:
+                return self._observe(fn)
+            loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._observe, fn)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
@@ -122,9 +127,12 @@ class SQLiteStore:
         return result
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._thread, self._transaction, fn)
+            if self._inline:
+                result = self._transaction(fn)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self._thread, self._transaction, fn)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
         self._local_writes += 1

@@ -12,6 +12,7 @@ from typing import Any
 from jobbers.error_info import error_info, traceback_of
 from jobbers.jsonsize import encoded_size
 from jobbers.models import ErrorInfo, Outcome, TaskRecord
+from jobbers.params import INVALID_ARGUMENTS, binding_problem
 from jobbers.registry import TaskContext, TaskSpec, error_base_names
 from jobbers.worker.isolated import ChildTaskError, ResultTooLargeInChild, run_isolated
 from jobbers.worker.threads import SyncThreads
@@ -36,6 +37,11 @@ async def execute(
         message = f"no task named {record.name!r} is registered in worker {ctx.worker_id}"
         return Outcome("failed", error=ErrorInfo("UnknownTask", message))
     kwargs: dict[str, Any] = dict(record.kwargs)
+    bound = kwargs if spec.context_param is None else {**kwargs, spec.context_param: ctx}
+    problem = binding_problem(spec.fn, bound)
+    if problem is not None:  # names only, never values: the message is stored and shown
+        message = f"kwargs do not fit task {record.name}: {problem}"
+        return Outcome("failed", error=ErrorInfo(INVALID_ARGUMENTS, message, retryable=False))
     limit = record.policy.timeout
     scope = asyncio.timeout(limit)
     try:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from jobbers.logfmt import task_fields
 from jobbers.maintenance import Maintenance
-from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
+from jobbers.models import ErrorInfo, Outcome, Status, TaskRecord, WorkerInfo
 from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
@@ -172,10 +172,7 @@ class Worker:
     async def _register(self) -> None:
         now = time.time()
         info = WorkerInfo(self.id, self.hostname, self.settings.queues, now, now, 0)
-        definitions = []
-        for name in sorted(registered_names()):
-            spec = get_task(name)
-            definitions.append(TaskDefinition(name, spec.queue, spec.policy))
+        definitions = [get_task(name).definition() for name in sorted(registered_names())]
         while True:
             try:
                 await self.store.register_worker(info, definitions)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
+from jobbers.api.batching import SubmitBatcher
 from jobbers.api.deps import CatalogDep, StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import (
@@ -25,6 +26,7 @@ from jobbers.api.submissions import build_tasks, dedupe
 from jobbers.api.task_notes import with_notes
 from jobbers.models import Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
+from jobbers.waiting import TaskWaiters
 
 router = APIRouter(tags=["tasks"])
 
@@ -36,6 +38,8 @@ SUBMIT_RESPONSES = responses(
 #: ``limit * 2 * LIST_VALUE_BYTES`` of them, however large the stored values are.
 LIST_VALUE_BYTES = 16 * 1024
 TaskIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=PATH_ID_PATTERN)]
+#: Longest long poll: under common proxy and load-balancer idle timeouts.
+MAX_WAIT = 60.0
 
 
 @router.post(
@@ -44,10 +48,11 @@ TaskIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=PATH_ID_P
     response_model=TaskOut,
     responses=SUBMIT_RESPONSES,
 )
-async def submit(body: TaskSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
+async def submit(body: TaskSubmission, request: Request, catalog: CatalogDep) -> JSONResponse:
     """Submit one task. A client-chosen id makes a retried call safe: 200 with the first one."""
     (new,) = await build_tasks([body], catalog)
-    (done,) = await store.submit([new])
+    batcher: SubmitBatcher = request.app.state.batcher
+    done = await batcher.submit(new)
     return JSONResponse(task_json(done.task), status_code=201 if done.created else 200)
 
 
@@ -70,7 +75,7 @@ router.add_api_route(
 )
 async def submit_bulk(body: BulkSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
     """Up to 10,000 tasks in one store call; one bad entry rejects the whole batch."""
-    unique, positions = dedupe(await build_tasks(body.tasks, catalog))
+    unique, positions = dedupe(await build_tasks(body.tasks, catalog, bulk=True))
     done = await store.submit(unique) if unique else []
     tasks = [task_json(d.task) for d in done]
     return JSONResponse({"tasks": [tasks[i] for i in positions]}, status_code=201)
@@ -82,6 +87,18 @@ async def get_task(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
     if task_id not in found:
         raise TaskNotFound(task_id)
     return JSONResponse(with_notes(task_json(found[task_id]), await store.notes(task_id)))
+
+
+@router.get("/tasks/{task_id}/wait", response_model=TaskOut, responses=responses(404, 422))
+async def wait_task(
+    task_id: TaskIdPath,
+    request: Request,
+    timeout: Annotated[float, Query(ge=0, le=MAX_WAIT, allow_inf_nan=False)] = 30.0,
+) -> JSONResponse:
+    """The task as soon as it is final, or as it stands after ``timeout`` seconds (at most 60):
+    a round trip without polling."""
+    waiters: TaskWaiters = request.app.state.waiters
+    return JSONResponse(task_json(await waiters.until_final(task_id, timeout)))
 
 
 @router.get("/tasks", response_model=TaskListOut, responses=responses(422))

@@ -1,0 +1,167 @@
+"""Getting work in: submissions per second through each path a producer can take.
+
+    .venv/bin/python bench/submit.py [--tasks 2000] [--rounds 3]
+
+Starts one ``jobbers manager`` on a fresh SQLite file and a spare port, then measures, interleaved
+for several rounds: one-by-one HTTP submits from a sequential client, the same from 16 concurrent
+async clients (what group commit helps), bulk submits of 1,000 per call, and the store-backed
+producer one by one (no HTTP). Prints the median of each. The machine's load changes the figures;
+compare rows of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from jobbers import AsyncClient, Client
+
+BULK = 1000
+CONCURRENT = 16
+
+
+def spare_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_manager(store_url: str, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "jobbers", "manager", "--store", store_url),
+            *("--port", str(port), "--tasks", "jobbers.examples", "--log-level", "WARNING"),
+        ]
+    )
+    deadline = time.monotonic() + 30
+    with Client(f"http://127.0.0.1:{port}") as client:
+        while True:
+            try:
+                client.healthz()
+                return proc
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    raise RuntimeError("the Manager did not start") from None
+                time.sleep(0.1)
+
+
+def http_one_by_one(url: str, n: int) -> float:
+    with Client(url) as client:
+        started = time.perf_counter()
+        for i in range(n):
+            client.submit("add", {"x": i, "y": 1})
+        return n / (time.perf_counter() - started)
+
+
+def http_concurrent(url: str, n: int) -> float:
+    async def run() -> float:
+        async with AsyncClient(url) as client:
+
+            async def one_lane(lane: int) -> None:
+                for i in range(lane, n, CONCURRENT):
+                    await client.submit("add", {"x": i, "y": 1})
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one_lane(lane) for lane in range(CONCURRENT)))
+            return n / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def http_bulk(url: str, n: int) -> float:
+    calls = max(1, n * 5 // BULK)
+    batch = [{"name": "add", "kwargs": {"x": i, "y": 1}} for i in range(BULK)]
+    with Client(url, timeout=60) as client:
+        started = time.perf_counter()
+        for _ in range(calls):
+            client.submit_many(batch)
+        return calls * BULK / (time.perf_counter() - started)
+
+
+def producer_one_by_one(store_url: str, n: int) -> float:
+    try:
+        from jobbers.producer import Producer
+    except ImportError:
+        return store_direct(store_url, n)
+    import jobbers.examples as examples
+
+    with Producer(store_url) as producer:
+        started = time.perf_counter()
+        for i in range(n):
+            producer.submit("add", {"x": i, "y": 1})
+        rate = n / (time.perf_counter() - started)
+    del examples
+    return rate
+
+
+def store_direct(store_url: str, n: int) -> float:
+    """What ``jobbers submit --store`` does per task, in one process: validate, build, store."""
+    import jobbers.examples  # noqa: F401
+    from jobbers.api.schemas import TaskSubmission
+    from jobbers.api.submissions import TaskCatalog, build_tasks
+    from jobbers.store import open_store
+
+    async def run() -> float:
+        store = open_store(store_url)
+        catalog = TaskCatalog(store)
+        try:
+            started = time.perf_counter()
+            for i in range(n):
+                sub = TaskSubmission.model_validate({"name": "add", "kwargs": {"x": i, "y": 1}})
+                await store.submit(await build_tasks([sub], catalog))
+            return n / (time.perf_counter() - started)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=2000, help="submissions per one-by-one run")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if not 10 <= args.tasks <= 20_000 or not 1 <= args.rounds <= 10:
+        raise SystemExit("--tasks must be 10..20000 and --rounds 1..10")
+    with tempfile.TemporaryDirectory() as tmp:
+        store_url = f"sqlite:///{Path(tmp) / 'submit.db'}"
+        port = spare_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_manager(store_url, port)
+        scenarios: dict[str, Callable[[], float]] = {
+            "HTTP one by one (sequential client)": lambda: http_one_by_one(url, args.tasks),
+            f"HTTP one by one ({CONCURRENT} concurrent)": lambda: http_concurrent(url, args.tasks),
+            f"HTTP bulk ({BULK} per call)": lambda: http_bulk(url, args.tasks),
+            "producer one by one (no HTTP)": lambda: producer_one_by_one(store_url, args.tasks),
+        }
+        results: dict[str, list[float]] = {name: [] for name in scenarios}
+        try:
+            for _ in range(args.rounds):
+                for name, run in scenarios.items():
+                    results[name].append(run())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    load = os.getloadavg()
+    print(f"\nJobbers submission, SQLite, {args.rounds} rounds, load {load[0]:.2f} {load[1]:.2f}\n")
+    print("| path | median tasks/s | all rounds |")
+    print("|------|---------------:|------------|")
+    for name, rates in results.items():
+        shown = ", ".join(f"{r:,.0f}" for r in rates)
+        print(f"| {name} | {statistics.median(rates):,.0f} | {shown} |")
+
+
+if __name__ == "__main__":
+    main()
