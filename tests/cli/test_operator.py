@@ -49,7 +49,7 @@ def test_client_operator_calls(manager: tuple[DevServer, Path]) -> None:
     with Client(server.url) as client:
         ids = []
         for _ in range(2):
-            ids.append(client.submit("add", queue="parked")["id"])
+            ids.append(client.submit("add", {"x": 1, "y": 2}, queue="parked")["id"])
             _kill(db, ids[-1])
         page = client.dead_letter(queue="parked", limit=10)
         assert [t["id"] for t in page["tasks"]] == ids[::-1]
@@ -72,7 +72,7 @@ def test_tables_and_json(manager: tuple[DevServer, Path]) -> None:
     server, db = manager
     with Client(server.url) as client:
         done = client.wait(client.submit("add", {"x": 2, "y": 3})["id"], timeout=10)
-        dead = client.submit("add", queue="tables")["id"]
+        dead = client.submit("add", {"x": 1, "y": 2}, queue="tables")["id"]
     _kill(db, dead, queue="tables")
 
     tasks = _cli(server, "tasks", "--queue", "default").output

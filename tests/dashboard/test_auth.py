@@ -109,7 +109,9 @@ async def test_an_action_from_another_origin_fails(store: Store, token: str | No
     async with client(store, token) as ui:
         if token:
             ui.cookies.set(COOKIE, session_value(token))
-        task = (await ui.post("/tasks", json={"name": "add"}, headers=AUTH)).json()["id"]
+        task = (
+            await ui.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}}, headers=AUTH)
+        ).json()["id"]
         for headers in (
             {"Origin": "http://evil.test"},
             {"Referer": "http://evil.test/page"},
