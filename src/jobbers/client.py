@@ -131,6 +131,10 @@ class _Calls:
     def healthz() -> _Call:
         return _Call("GET", "/healthz")
 
+    @staticmethod
+    def workers() -> _Call:
+        return _Call("GET", "/workers", parse=lambda b: b["workers"])
+
 
 def _chunks(ids: Iterable[str]) -> list[list[str]]:
     items = list(ids)
@@ -250,6 +254,11 @@ class Client:
         result: dict[str, Any] = self._send(_Calls.healthz())
         return result
 
+    def workers(self) -> list[dict[str, Any]]:
+        """The live workers: id, hostname, queues, started_at, last_seen, running."""
+        result: list[dict[str, Any]] = self._send(_Calls.workers())
+        return result
+
     def close(self) -> None:
         self._http.close()
 
@@ -358,6 +367,11 @@ class AsyncClient:
 
     async def healthz(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._send(_Calls.healthz())
+        return result
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """The live workers: id, hostname, queues, started_at, last_seen, running."""
+        result: list[dict[str, Any]] = await self._send(_Calls.workers())
         return result
 
     async def close(self) -> None:
