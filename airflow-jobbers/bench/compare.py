@@ -128,6 +128,7 @@ class Result:
     queued_to_end: float
     p50: float
     p95: float
+    run_p50: float
     tis: dict[str, int]
     cpu: dict[str, float]
     load: str
@@ -164,11 +165,22 @@ def _start_executor_side(stack: Stack, executor: str, args: argparse.Namespace) 
         )
 
 
-def _env_for(executor: str, n: int, db: str, broker_port: int) -> dict[str, str]:
+def _snapshot_sources(work: Path) -> str:
+    """Copy jobbers and airflow_jobbers as they are now: editing the checkout during a run
+    (or between the runs of a sitting) cannot change the code a run measures."""
+    target = work / "src"
+    for package in (HERE.parents[1] / "src" / "jobbers", HERE.parent / "src" / "airflow_jobbers"):
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(package, target / package.name, ignore=skip)
+    return str(target)
+
+
+def _env_for(executor: str, n: int, db: str, broker_port: int, src: str) -> dict[str, str]:
     env = {
         **PRODUCTION_TIMERS,
         "AIRFLOW__CORE__DAGS_FOLDER": str(HERE / "dags"),
         "JOBBERS_BENCH_N": str(n),
+        "PYTHONPATH": src,
     }
     if executor == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
@@ -187,8 +199,20 @@ def _profile(stack: Stack, out: Path, executor: str) -> list[subprocess.Popen[by
             target = out / f"{executor}-{name}.txt"
             procs.append(
                 subprocess.Popen(
-                    [spy, "record", "--pid", str(proc.pid), "--subprocesses", "--nonblocking",
-                     "--rate", "50", "--format", "raw", "--output", str(target)],
+                    [
+                        spy,
+                        "record",
+                        "--pid",
+                        str(proc.pid),
+                        "--subprocesses",
+                        "--nonblocking",
+                        "--rate",
+                        "50",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(target),
+                    ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
@@ -199,11 +223,11 @@ def _profile(stack: Stack, out: Path, executor: str) -> list[subprocess.Popen[by
 def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
     work = Path(tempfile.mkdtemp(prefix=f"airflow-bench-{executor}-"))
     dag_id = f"bench_fanout_{args.n}"
+    src = _snapshot_sources(work)
     with postgres_database() as db:
         broker_port = spare_port()
-        stack = Stack(
-            venv=venv, work=work, db_name=db, overrides=_env_for(executor, args.n, db, broker_port)
-        )
+        overrides = _env_for(executor, args.n, db, broker_port, src)
+        stack = Stack(venv=venv, work=work, db_name=db, overrides=overrides)
         stack.markers.mkdir(parents=True)
         spies: list[subprocess.Popen[bytes]] = []
         try:
@@ -211,8 +235,16 @@ def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
             assert migrate.returncode == 0, migrate.stderr[-3000:]
             if executor == "celery":
                 stack.start(
-                    "redis", "redis-server", "--port", str(broker_port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no",
+                    "redis",
+                    "redis-server",
+                    "--port",
+                    str(broker_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
                 )
             stack.start("dag-processor", stack.bin("airflow"), "dag-processor")
             stack.start_api_server()
@@ -244,8 +276,10 @@ def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
             )[0]
             lat = stack.sql(
                 "select percentile_cont(0.5) within group (order by s), "
-                "percentile_cont(0.95) within group (order by s) from ("
-                "select extract(epoch from start_date - queued_dttm) as s from task_instance "
+                "percentile_cont(0.95) within group (order by s), "
+                "percentile_cont(0.5) within group (order by r) from ("
+                "select extract(epoch from start_date - queued_dttm) as s, "
+                "extract(epoch from end_date - start_date) as r from task_instance "
                 f"where dag_id = '{dag_id}' and run_id = '{run_id}' "
                 "and queued_dttm is not null) q"
             )[0]
@@ -260,6 +294,7 @@ def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
                 queued_to_end=float(row[1]),
                 p50=float(lat[0] or 0),
                 p95=float(lat[1] or 0),
+                run_p50=float(lat[2] or 0),
                 tis={s: int(c) for s, c in states},
                 cpu=cpu_during(before, after),
                 load=load,
@@ -276,23 +311,34 @@ def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
                 shutil.rmtree(work, ignore_errors=True)
 
 
-def report(results: list[Result], args: argparse.Namespace) -> None:
-    local = next((r for r in results if r.executor == "local"), None)
-    print(f"\nfan-out DAG, N={args.n}, parallelism 32, PostgreSQL; "
-          f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots")
-    print(f"{'executor':<9} {'state':<8} {'duration':>9} {'queued->end':>12} "
-          f"{'q->start p50':>13} {'p95':>6} {'ratio':>6}  TIs, load(1/5/15)")
-    for r in results:
-        ratio = f"{r.duration / local.duration:.2f}x" if local and local.duration else "-"
-        tis = ",".join(f"{k}={v}" for k, v in sorted(r.tis.items()))
-        print(f"{r.executor:<9} {r.state:<8} {r.duration:>8.1f}s {r.queued_to_end:>11.1f}s "
-              f"{r.p50:>12.2f}s {r.p95:>5.1f}s {ratio:>6}  {tis} {r.load}")
-    for r in results:
-        print(f"\nCPU seconds during the {r.executor} run "
-              f"(total {sum(r.cpu.values()):.1f}):")
-        for label, secs in sorted(r.cpu.items()):
-            if secs >= 0.05:
-                print(f"  {label:<50} {secs:7.1f}")
+def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
+    """One table row per run; each ratio is to LocalExecutor's run of the same round."""
+    print(
+        f"\nfan-out DAG, N={args.n}, parallelism 32, PostgreSQL; "
+        f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots"
+    )
+    print(
+        f"{'round':<5} {'executor':<9} {'state':<8} {'duration':>9} {'queued->end':>12} "
+        f"{'q->start p50':>13} {'p95':>6} {'TI run p50':>11} {'CPU s':>6} {'ratio':>6}"
+        "  TIs, load(1/5/15)"
+    )
+    for number, results in enumerate(rounds, 1):
+        local = next((r for r in results if r.executor == "local"), None)
+        for r in results:
+            ratio = f"{r.duration / local.duration:.2f}x" if local and local.duration else "-"
+            tis = ",".join(f"{k}={v}" for k, v in sorted(r.tis.items()))
+            print(
+                f"{number:<5} {r.executor:<9} {r.state:<8} {r.duration:>8.1f}s "
+                f"{r.queued_to_end:>11.1f}s {r.p50:>12.2f}s {r.p95:>5.1f}s {r.run_p50:>10.2f}s "
+                f"{sum(r.cpu.values()):>6.1f} {ratio:>6}  {tis} {r.load}"
+            )
+    for number, results in enumerate(rounds, 1):
+        for r in results:
+            total = sum(r.cpu.values())
+            print(f"\nCPU seconds during round {number}, {r.executor} (total {total:.1f}):")
+            for label, secs in sorted(r.cpu.items()):
+                if secs >= 0.05:
+                    print(f"  {label:<50} {secs:7.1f}")
 
 
 def main() -> None:
@@ -301,7 +347,8 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=200, help="leaves of the fan-out DAG")
     parser.add_argument(
-        "--executors", default="local,jobbers,celery",
+        "--executors",
+        default="local,jobbers,celery",
         help="comma-separated, run in this order (celery is skipped when not installed)",
     )
     parser.add_argument("--workers", type=int, default=1, help="Jobbers workers")
@@ -315,20 +362,24 @@ def main() -> None:
     venv = ensure_venv()
     executors = [e.strip() for e in args.executors.split(",") if e.strip()]
     if "celery" in executors and not _celery_installed(venv):
-        print("compare: apache-airflow-providers-celery is not installed; skipping Celery",
-              file=sys.stderr)
+        print(
+            "compare: apache-airflow-providers-celery is not installed; skipping Celery",
+            file=sys.stderr,
+        )
         executors.remove("celery")
     if args.py_spy:
         Path(args.py_spy).mkdir(parents=True, exist_ok=True)
-    results: list[Result] = []
+    rounds: list[list[Result]] = []
     for _ in range(args.runs):
+        rounds.append([])
         for executor in executors:
             print(f"compare: running N={args.n} under {executor} ...", file=sys.stderr, flush=True)
-            results.append(run_one(venv, executor, args))
-            r = results[-1]
-            print(f"compare: {executor}: {r.state} in {r.duration:.1f}s", file=sys.stderr,
-                  flush=True)
-    report(results, args)
+            rounds[-1].append(run_one(venv, executor, args))
+            r = rounds[-1][-1]
+            print(
+                f"compare: {executor}: {r.state} in {r.duration:.1f}s", file=sys.stderr, flush=True
+            )
+    report(rounds, args)
 
 
 if __name__ == "__main__":
