@@ -165,11 +165,25 @@ def _start_executor_side(stack: Stack, executor: str, args: argparse.Namespace) 
         )
 
 
-def _snapshot_sources(work: Path) -> str:
-    """Copy jobbers and airflow_jobbers as they are now: editing the checkout during a run
-    (or between the runs of a sitting) cannot change the code a run measures."""
+def _snapshot_sources(work: Path, rev: str | None) -> str:
+    """Copy jobbers and airflow_jobbers as they are now (or as of git revision ``rev``):
+    editing the checkout during a sitting cannot change the code a run measures, and one
+    sitting can compare two versions (``--executors local,jobbers@HEAD~3,jobbers``)."""
     target = work / "src"
-    for package in (HERE.parents[1] / "src" / "jobbers", HERE.parent / "src" / "airflow_jobbers"):
+    repo = HERE.parents[1]
+    packages = (repo / "src" / "jobbers", HERE.parent / "src" / "airflow_jobbers")
+    if rev:
+        export = work / "export"
+        export.mkdir()
+        paths = [str(p.relative_to(repo)) for p in packages]
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", rev, *paths],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
+        packages = tuple(export / p.relative_to(repo) for p in packages)
+    for package in packages:
         skip = shutil.ignore_patterns("__pycache__")
         shutil.copytree(package, target / package.name, ignore=skip)
     return str(target)
@@ -220,10 +234,11 @@ def _profile(stack: Stack, out: Path, executor: str) -> list[subprocess.Popen[by
     return procs
 
 
-def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
+def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
+    executor, _, rev = label.partition("@")
     work = Path(tempfile.mkdtemp(prefix=f"airflow-bench-{executor}-"))
     dag_id = f"bench_fanout_{args.n}"
-    src = _snapshot_sources(work)
+    src = _snapshot_sources(work, rev or None)
     with postgres_database() as db:
         broker_port = spare_port()
         overrides = _env_for(executor, args.n, db, broker_port, src)
@@ -256,7 +271,7 @@ def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
             time.sleep(args.settle)  # let start-up CPU (imports, first parse) die down
             top = {name: proc.pid for name, proc in stack.procs.items()}
             if args.py_spy:
-                spies = _profile(stack, Path(args.py_spy), executor)
+                spies = _profile(stack, Path(args.py_spy), label.replace("@", "-"))
             before = snapshot(top)
             run_id = stack.trigger(dag_id)
             state = stack.wait_run(dag_id, run_id, timeout=args.timeout)
@@ -288,7 +303,7 @@ def run_one(venv: Path, executor: str, args: argparse.Namespace) -> Result:
                 f"where dag_id = '{dag_id}' and run_id = '{run_id}' group by 1"
             )
             return Result(
-                executor=executor,
+                executor=label,
                 state=state,
                 duration=float(row[0]),
                 queued_to_end=float(row[1]),
@@ -349,7 +364,8 @@ def main() -> None:
     parser.add_argument(
         "--executors",
         default="local,jobbers,celery",
-        help="comma-separated, run in this order (celery is skipped when not installed)",
+        help="comma-separated, run in this order: local, jobbers, jobbers@GIT-REV (that "
+        "revision's code), celery (skipped when not installed)",
     )
     parser.add_argument("--workers", type=int, default=1, help="Jobbers workers")
     parser.add_argument("--concurrency", type=int, default=32, help="slots per Jobbers worker")
@@ -361,6 +377,9 @@ def main() -> None:
     args = parser.parse_args()
     venv = ensure_venv()
     executors = [e.strip() for e in args.executors.split(",") if e.strip()]
+    unknown = [e for e in executors if e.partition("@")[0] not in ("local", "jobbers", "celery")]
+    if unknown:
+        parser.error(f"unknown executor(s): {', '.join(unknown)}")
     if "celery" in executors and not _celery_installed(venv):
         print(
             "compare: apache-airflow-providers-celery is not installed; skipping Celery",
