@@ -39,7 +39,9 @@ class WorkloadProcessFailed(Exception):
     """The workload process ended abnormally (it could not load or reach Airflow, or crashed)."""
 
 
-@task(name=protocol.TASK_NAME, max_retries=0, dead_letter="drop")
+#: A lost lease fails the job at once (``max_lost=0``): Airflow retries the task instance by its
+#: own policy, so Jobbers must not run it again behind the scheduler's back.
+@task(name=protocol.TASK_NAME, max_retries=0, max_lost=0, dead_letter="drop")
 async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[str, Any]:
     """Run an Airflow ``ExecuteTask``/``ExecuteCallback`` workload in a child process.
 
