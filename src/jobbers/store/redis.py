@@ -147,8 +147,11 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
     )
 
 
-def _loaded(pair: Sequence[Sequence[str]]) -> TaskRecord:
-    return _record(_pairs(pair[0]), _pairs(pair[1]))
+def _loaded(text: str) -> TaskRecord:
+    """A record as a script returns it: JSON of the task's and the attempts' flat HGETALLs
+    (an empty one encodes as ``{}``)."""
+    task, attempts = json.loads(text)
+    return _record(_pairs(task), _pairs(attempts) if isinstance(attempts, list) else {})
 
 
 def _queue_config(name: str, h: Mapping[str, str]) -> QueueConfig:
