@@ -53,7 +53,8 @@ class WorkloadProcessFailed(Exception):
     """The workload process ended abnormally (it could not load or reach Airflow, or crashed)."""
 
 
-@task(name=protocol.TASK_NAME, max_retries=0, dead_letter="drop")
+# max_lost=0: a lost lease fails the job at once; Airflow retries by its own policy.
+@task(name=protocol.TASK_NAME, max_retries=0, dead_letter="drop", max_lost=0)
 async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[str, Any]:
     """Run an Airflow ``ExecuteTask``/``ExecuteCallback`` workload in a child process.
 
