@@ -37,7 +37,9 @@ app = typer.Typer(
 StoreOpt = Annotated[
     str,
     typer.Option(
-        "--store", envvar="JOBBERS_STORE_URL", help="Store URL, e.g. sqlite:///jobbers.db"
+        "--store",
+        envvar="JOBBERS_STORE_URL",
+        help="Store URL: sqlite:///jobbers.db, redis://host:6379/0 or rediss://...",
     ),
 ]
 DirectStoreOpt = Annotated[

@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 
 from jobbers.models import (
@@ -145,8 +147,11 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
     )
 
 
-def _loaded(pair: Sequence[Sequence[str]]) -> TaskRecord:
-    return _record(_pairs(pair[0]), _pairs(pair[1]))
+def _loaded(text: str) -> TaskRecord:
+    """A record as a script returns it: JSON of the task's and the attempts' flat HGETALLs
+    (an empty one encodes as ``{}``)."""
+    task, attempts = json.loads(text)
+    return _record(_pairs(task), _pairs(attempts) if isinstance(attempts, list) else {})
 
 
 def _queue_config(name: str, h: Mapping[str, str]) -> QueueConfig:
@@ -220,6 +225,10 @@ class RedisStore:
                 socket_connect_timeout=timeout,
                 socket_timeout=max(timeout, 30.0),
                 health_check_interval=30,
+                # A pooled connection that Redis closed (it restarted) fails once: retry on a
+                # fresh one, briefly, so an outage still answers within about a second.
+                retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
+                retry_on_error=[rexc.ConnectionError, rexc.TimeoutError],
             )
         except ValueError as exc:
             raise ValueError(f"bad store URL {url!r}: {exc}") from None
@@ -234,7 +243,7 @@ class RedisStore:
         try:
             yield
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
             raise StoreUnavailable(f"{self._where} is unavailable: {reason}") from exc
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
@@ -264,13 +273,14 @@ class RedisStore:
         self._checked = True
 
     async def close(self) -> None:
+        """Bounded: a process shutting down never waits long on a Redis that went away."""
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+                await asyncio.wait_for(self._listener, 2.0)
             self._listener = None
         with contextlib.suppress(Exception):
-            await self._client.aclose()
+            await asyncio.wait_for(self._client.aclose(), 2.0)
 
     # -- wake-ups -------------------------------------------------------------------------
 
