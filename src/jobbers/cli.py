@@ -461,12 +461,13 @@ def status(
 
     async def direct(s: Store) -> Any:
         from jobbers.api.serialize import task_json
+        from jobbers.api.task_notes import with_notes
         from jobbers.store.base import TaskNotFound
 
         found = await s.get([task_id])
         if task_id not in found:
             raise TaskNotFound(task_id)
-        return task_json(found[task_id])
+        return with_notes(task_json(found[task_id]), await s.notes(task_id))
 
     _via_store(store, direct)
 
