@@ -182,6 +182,15 @@ def test_pause_resume_and_limits(page: Page, client: Client) -> None:
     (ui,) = [q for q in client.queues() if q["name"] == "ui"]
     assert (ui["concurrency"], ui["rate_limit"]) == (3, 50)
 
+    page.locator('tr[data-queue="ui"] a.edit').click()
+    expect(page.locator("#limits input[name=concurrency]")).to_have_value("3")
+    expect(page.locator("#limits input[name=rate_limit]")).to_have_value("50")
+    page.fill("#limits input[name=concurrency]", "4")
+    page.click("text=Save limits")
+    expect(page.locator(".notice")).to_have_text("ui limits saved")
+    (ui,) = [q for q in client.queues() if q["name"] == "ui"]
+    assert (ui["concurrency"], ui["rate_limit"]) == (4, 50)
+
 
 def test_workers_page_shows_the_worker_and_its_running_task(page: Page, client: Client) -> None:
     task = client.submit("ui.block")
