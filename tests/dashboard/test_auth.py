@@ -129,3 +129,12 @@ async def test_an_action_from_another_origin_fails(store: Store, token: str | No
         same = await ui.post(f"/ui/tasks/{task}/cancel", headers={"Referer": f"{BASE}/ui/x"})
         assert same.status_code == 303
         assert (await store.statuses([task]))[task] == "cancelled"
+
+
+async def test_without_a_token_pages_are_open_and_login_is_skipped(store: Store) -> None:
+    async with client(store, token=None) as ui:
+        for path in ("/ui", "/ui/tasks", "/ui/dead-letter", "/ui/queues", "/ui/workers"):
+            page = await ui.get(path)
+            assert page.status_code == 200, path
+            assert "Log out" not in page.text
+        assert (await ui.get("/ui/login")).headers["location"] == "/ui"

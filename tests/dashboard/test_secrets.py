@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 from playwright.sync_api import Page
 
 from jobbers import Client
 
 from ..cli.conftest import DevServer
+from .conftest import TOKEN
 from .test_browser import wait_status
 
 SECRET = "pw-Zq81-never-shown"
@@ -56,7 +58,9 @@ def test_secrets_never_leave_the_task(page: Page, client: Client, manager: DevSe
         client.workers(),
     ]
     seen.extend(json.dumps(answer) for answer in answers)
-    seen.append(client._http.get("/metrics").text)
+    metrics = httpx.get(f"{manager.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert metrics.status_code == 200
+    seen.append(metrics.text)
     log = manager.output()
     assert f"{ok['id']}" in log  # the log does cover this run
     seen.append(log)
