@@ -674,8 +674,8 @@ async def test_notes_go_with_their_task(store: Store) -> None:
         await store.add_notes("w", [AttemptNotes(task.id, 1, 1.0, "done", (line("x"),))])
     await store.finish("w", [Report(pruned.id, 1, Outcome("completed"))], now=T0)
     await store.finish("w", [Report(dead.id, 1, boom())], now=T0)
-    assert await store.prune(before=T0 + 1) == 1
     assert await store.delete([dead.id], [Status.DEAD]) == [dead.id]
+    assert await store.prune(before=T0 + 1) == 1
     [again] = await store.submit([new(task_id=pruned.id)], now=T0 + 2)
     assert again.created
     assert await store.notes(pruned.id) == []
