@@ -227,7 +227,9 @@ class Worker:
         record = slot.record
         try:
             notes = self._notes.begin(record, slot.ctx)
-            outcome = await self._notes.capture(notes, execute(spec, record, slot.ctx))
+            outcome = notes.masked(
+                await self._notes.capture(notes, execute(spec, record, slot.ctx))
+            )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["cancelled"] += 1
