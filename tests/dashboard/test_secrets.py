@@ -1,5 +1,5 @@
 """A secret kwarg and an Airflow-style JWT given to tasks appear in no page, no API answer and no
-log line of the run: not when the task logs them, returns them, or fails."""
+log line of the run: not when the task logs them, returns them, or fails with one in its error."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def test_secrets_never_leave_the_task(page: Page, client: Client, manager: DevSe
     assert done["result"] == {"token": "***", "rows": 3}
     lines = [line["message"] for line in done["attempts"][0]["logs"]]
     assert lines == ["connecting with *** and ***", "token=***"]
+    assert client.get(bad["id"])["error"]["message"] == "login refused for ***"
 
     seen: list[str] = []
     for path in (
