@@ -149,3 +149,21 @@ async def test_three_workers_run_ten_thousand_tasks_each_exactly_once(
     assert len(by_worker) == 3, by_worker
     assert all(len(r.attempts) == 1 for r in records.values())
     print(f"10,000 tasks on 3 workers: {elapsed:.1f} s, split {sorted(by_worker.values())}")
+
+
+async def test_redis_refusing_writes_is_an_outage_not_a_crash(
+    store: Store, private_redis: RedisServer
+) -> None:
+    """Out of memory (maxmemory with noeviction) answers OOM errors: StoreUnavailable."""
+    import redis.asyncio as aioredis
+
+    await store.check()
+    admin = aioredis.Redis(port=private_redis.port)
+    try:
+        await admin.config_set("maxmemory", "1")
+        with pytest.raises(StoreUnavailable, match="refuses writes: command not allowed"):
+            await store.submit([new_task("wt.mark", log="/dev/null")])
+        await admin.config_set("maxmemory", "0")
+        assert len(await store.submit([new_task("wt.mark", log="/dev/null")])) == 1
+    finally:
+        await admin.aclose()

@@ -68,6 +68,8 @@ CHUNK = 1000
 #: Stream ids (``ms-seq``); plain numbers are accepted too (cursors of a numeric feed).
 CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
 SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
+#: Error replies that mean "Redis cannot take writes now", not "this call is wrong".
+REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
 #: Redis 6.2 brought XTRIM MINID and exclusive XRANGE bounds.
 MIN_REDIS = (6, 2)
 
@@ -243,8 +245,13 @@ class RedisStore:
         try:
             yield
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
-            reason = str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
-            raise StoreUnavailable(f"{self._where} is unavailable: {reason}") from exc
+            raise StoreUnavailable(f"{self._where} is unavailable: {_line(exc)}") from exc
+        except rexc.ResponseError as exc:
+            # Redis refusing writes (out of memory, a replica, a failed save) is an outage too.
+            refused = isinstance(exc, rexc.ReadOnlyError | rexc.OutOfMemoryError)
+            if refused or str(exc).split(" ", 1)[0] in REFUSALS:
+                raise StoreUnavailable(f"{self._where} refuses writes: {_line(exc)}") from exc
+            raise
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
         if not self._checked:
@@ -778,6 +785,10 @@ class RedisStore:
                 )
                 if cut != entries[-1][0] or len(entries) < CHUNK:
                     return
+
+
+def _line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
 
 
 def _failure(outcome: Outcome) -> ErrorInfo:
