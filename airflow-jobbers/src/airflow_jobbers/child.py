@@ -26,8 +26,8 @@ def main() -> int:
 
 
 def run_bytes(raw: bytes) -> int:
-    """Validate and run one workload in this process (the child, or a fork-server pool
-    process; either has made the processes it forks die with it)."""
+    """Validate and run one workload in this process (the child, or a fork-server fork;
+    either has made the processes it forks die with it)."""
     from airflow_jobbers.workload import (
         CallbackFailed,
         DuplicateDelivery,

@@ -1,6 +1,5 @@
 """The worker's side of the fork server (``airflow_jobbers.zygote``): start it once, then run
-each workload in one of its pool processes. Imports no Airflow (the worker's event loop stays
-light)."""
+each workload in a fork of it. Imports no Airflow (the worker's event loop stays light)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from airflow_jobbers import protocol
-from airflow_jobbers.childproc import OutputTail, die_with_parent, stop_group
+from airflow_jobbers.childproc import OutputTail, die_with_parent, signal_group, stop_group
 
 _START_TIMEOUT = 120.0
 _LINE_LIMIT = 1 << 20
@@ -43,7 +42,7 @@ class ForkServerHandle:
         return os.path.join(self._dir, "zygote.sock")
 
     async def aclose(self) -> None:
-        """SIGKILL the fork server (its pool processes die with it) and wait for it."""
+        """SIGKILL the fork server (the processes it forked die with it) and wait for it."""
         if self._proc is not None:
             if self._proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -96,7 +95,7 @@ class _Forked:
 async def run_forked(
     data: bytes, grace: float, server: ForkServerHandle = _SERVER
 ) -> tuple[int, list[str]]:
-    """Run one workload in the fork server's pool; like ``runner.run_child``.
+    """Run one workload in a fork of the fork server; like ``runner.run_child``.
 
     Raises ForkServerUnavailable only before the workload process exists (so the caller may
     fall back to a plain child without any risk of running it twice).
@@ -112,15 +111,13 @@ async def run_forked(
         await writer.drain()
         await _read(reader, forked)
     except BaseException:
-        if forked.pid is not None:
-
-            def send(sig: signal.Signals) -> None:
-                # The fork server signals the workload's process group: it knows which pool
-                # process runs this workload now (a pid read earlier may have moved on).
-                writer.write(protocol.FORK_KILL if sig == signal.SIGKILL else protocol.FORK_TERM)
-
+        pid = forked.pid
+        if pid is not None:
             await stop_group(
-                send, lambda: _read(reader, forked), lambda: forked.code is not None, grace
+                lambda sig: signal_group(pid, sig),
+                lambda: _read(reader, forked),
+                lambda: forked.code is not None,
+                grace,
             )
         raise
     finally:

@@ -36,14 +36,10 @@ OUTCOME_DUPLICATE = "duplicate"
 #: Fork server, per connection: the runner sends the workload's length in this many bytes
 #: (big-endian) and the workload; the workload process answers ``PID <pid>`` and its output,
 #: and the connection ends with ``FORK_EXIT_PREFIX<exit code>`` (negative: killed by a signal).
-#: Meanwhile the runner may send ``FORK_TERM`` (SIGTERM the workload's process group) and
-#: ``FORK_KILL`` (SIGKILL it); closing its end also kills it (nobody waits for it any more).
 FORK_LENGTH_BYTES = 8
 FORK_MAX_WORKLOAD = 64 * 1024 * 1024
 FORK_PID_PREFIX = "PID "
 FORK_EXIT_PREFIX = b"\0EXIT "
-FORK_TERM = b"T"
-FORK_KILL = b"K"
 #: The fork server's line on its stdout once it accepts connections.
 FORK_READY = b"ready"
 

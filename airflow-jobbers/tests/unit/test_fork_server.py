@@ -1,4 +1,4 @@
-"""The fork server's pool and protocol, without Airflow: the server runs with a stand-in for
+"""The fork server and its protocol, without Airflow: the server runs with a stand-in for
 the workload body (``child.run_bytes``) that obeys a one-word command instead."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def run_bytes(data):
         open(os.path.join(os.environ["STUB_MARKERS"], "sleeping"), "w").close()
         time.sleep(60)
     if command == "die":
-        os._exit(0)
+        os.kill(os.getpid(), 9)
     return 0
 
 child.run_bytes = run_bytes
@@ -68,25 +68,27 @@ def _pid(output: list[str]) -> str:
     return next(line for line in output if line.startswith("pid "))
 
 
-def test_pool_processes_are_reused_and_exit_codes_come_back(server: ForkServerHandle) -> None:
+def test_each_workload_runs_in_its_own_fork_and_its_exit_code_comes_back(
+    server: ForkServerHandle,
+) -> None:
     async def scenario() -> list[tuple[int, list[str]]]:
         return [await run_forked(f"exit:{n}".encode(), 1.0, server) for n in (3, 4, 0)]
 
     results = _run(server, scenario())
     assert [code for code, _ in results] == [3, 4, 0]
-    assert len({_pid(output) for _, output in results}) == 1
+    assert len({_pid(output) for _, output in results}) == 3
 
 
-def test_concurrent_workloads_get_their_own_pool_processes(server: ForkServerHandle) -> None:
+def test_concurrent_workloads_run_side_by_side(server: ForkServerHandle) -> None:
     async def scenario() -> list[tuple[int, list[str]]]:
         return list(await asyncio.gather(*(run_forked(b"exit:0", 1.0, server) for _ in range(3))))
 
     results = _run(server, scenario())
     assert [code for code, _ in results] == [0, 0, 0]
-    assert len({_pid(output) for _, output in results}) >= 2
+    assert len({_pid(output) for _, output in results}) == 3
 
 
-def test_a_cancelled_workload_is_stopped_and_the_pool_goes_on(
+def test_a_cancelled_workload_is_stopped_and_the_server_goes_on(
     server: ForkServerHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STUB_MARKERS", str(tmp_path))
@@ -110,12 +112,12 @@ def test_a_cancelled_workload_is_stopped_and_the_pool_goes_on(
     assert code == 5
 
 
-def test_a_pool_process_that_dies_mid_workload_fails_it(server: ForkServerHandle) -> None:
+def test_a_workload_process_killed_by_a_signal_reports_it(server: ForkServerHandle) -> None:
     async def scenario() -> list[int]:
         died, _ = await run_forked(b"die", 1.0, server)
         after, _ = await run_forked(b"exit:0", 1.0, server)
         return [died, after]
 
     died, after = _run(server, scenario())
-    assert died != 0
+    assert died == -9
     assert after == 0
