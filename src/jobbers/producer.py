@@ -10,6 +10,7 @@ asyncio flavour; :class:`Producer` runs it on a private event loop for blocking 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -105,13 +106,18 @@ class AsyncProducer:
 
 class Producer:
     """The blocking flavour: each call runs :class:`AsyncProducer` on a private event loop in the
-    calling thread. Not for use inside a running event loop (use :class:`AsyncProducer`)."""
+    calling thread. It belongs to the thread that made it (make one per thread; ``task.submit()``
+    does); not for use inside a running event loop (use :class:`AsyncProducer`)."""
 
     def __init__(self, store: str) -> None:
+        self._thread = threading.get_ident()
         self._loop = asyncio.new_event_loop()
         self._inner = self._run(_make(store))
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.get_ident() != self._thread:
+            coro.close()
+            raise RuntimeError("a Producer belongs to the thread that made it: make one per thread")
         return self._loop.run_until_complete(coro)
 
     def submit(

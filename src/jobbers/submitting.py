@@ -113,27 +113,35 @@ def submit_signature(spec: TaskSpec[Any, Any]) -> inspect.Signature:
 
 
 _lock = threading.Lock()
+#: The shared client; a producer is kept per thread instead (it runs its own event loop).
 _default: Source | None = None
+_per_thread = threading.local()
+_producers: list[Source] = []
 _async_defaults: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncSource] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def default_source() -> Source:
-    """The process's blocking producer or client, made on first use from the environment."""
+    """The blocking producer (this thread's) or client (the process's), made on first use from
+    the environment."""
     global _default
+    store_url = os.environ.get(ENV_STORE)
+    if store_url:
+        producer: Source | None = getattr(_per_thread, "producer", None)
+        if producer is None:
+            from jobbers.producer import Producer
+
+            producer = _per_thread.producer = Producer(store_url)
+            with _lock:
+                _producers.append(producer)
+        return producer
     with _lock:
         if _default is None:
-            store_url = os.environ.get(ENV_STORE)
-            if store_url:
-                from jobbers.producer import Producer
+            from jobbers.client import DEFAULT_URL, Client
 
-                _default = Producer(store_url)
-            else:
-                from jobbers.client import DEFAULT_URL, Client
-
-                url = os.environ.get(ENV_URL, DEFAULT_URL)
-                _default = Client(url, token=os.environ.get(ENV_TOKEN))
+            url = os.environ.get(ENV_URL, DEFAULT_URL)
+            _default = Client(url, token=os.environ.get(ENV_TOKEN))
         return _default
 
 
@@ -157,10 +165,16 @@ def default_async_source() -> AsyncSource:
 
 
 def reset_defaults() -> None:
-    """Forget the default producer or client (tests, or after changing the environment)."""
+    """Forget the default producers and client (tests, or after changing the environment).
+    Producers made by other threads are forgotten, not closed: only their thread may close them."""
     global _default
     with _lock:
         if _default is not None:
             _default.close()
         _default = None
+        _producers.clear()
+    producer = getattr(_per_thread, "producer", None)
+    if producer is not None:
+        producer.close()
+        _per_thread.producer = None
     _async_defaults.clear()

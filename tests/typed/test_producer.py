@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +98,34 @@ async def test_async_producer_handle(tmp_path: Path) -> None:
             await store.close()
         with pytest.raises(TaskFailed, match="cancelled"):
             await waiting
+
+
+def test_each_thread_gets_its_own_default_producer(store_env: Path) -> None:
+    handles: dict[str, str] = {}
+
+    def submit(name: str) -> None:
+        handles[name] = add.submit(x=1, y=2).status()
+
+    threads = [threading.Thread(target=submit, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert handles == {f"t{i}": "submitted" for i in range(4)}
+
+
+def test_a_producer_refuses_other_threads(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    with Producer(f"sqlite:///{tmp_path / 't.db'}") as producer:
+
+        def use() -> None:
+            try:
+                producer.submit("add", {"x": 1, "y": 2})
+            except RuntimeError as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=use)
+        thread.start()
+        thread.join(30)
+    assert len(errors) == 1
+    assert "one per thread" in str(errors[0])
