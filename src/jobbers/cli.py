@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ import typer
 
 from jobbers.registry import load_modules, registered_names
 from jobbers.store import DEFAULT_STORE_URL, open_store
-from jobbers.store.base import Store, StoreUnavailable
+from jobbers.store.base import Store, StoreUnavailable, StoreUnreachable
 from jobbers.worker.settings import WorkerSettings
 
 #: Every worker option's default comes from WorkerSettings: one place, whether a worker is
@@ -124,6 +125,16 @@ MaxResultOpt = Annotated[
         " (ResultTooLarge, not retried).",
     ),
 ]
+StoreWaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--store-wait",
+        envvar="JOBBERS_STORE_WAIT",
+        min=0.0,
+        help="At start-up, seconds to wait for a store that does not answer before exiting 1"
+        " (a bad URL or another schema exits 1 at once).",
+    ),
+]
 TasksOpt = Annotated[
     str,
     typer.Option("--tasks", envvar="JOBBERS_TASKS", help="Task modules to load, comma separated."),
@@ -215,15 +226,29 @@ def _run(main: Coroutine[Any, Any, None], serving: bool = False) -> None:
         raise _fail(str(exc)) from None
 
 
-async def _checked(url: str) -> Store:
-    """Open the store and make sure it answers with our schema before anything else runs."""
+async def _checked(url: str, wait: float = 0.0) -> Store:
+    """Open the store and make sure it answers with our schema before anything else runs.
+
+    ``wait``: how long a store that does not answer (not a bad one) may take to come up; a
+    worker started beside its store waits, with one line, as Celery workers wait for a broker."""
     store = _open(url)
+    deadline = time.monotonic() + wait
+    said = False
     try:
-        await store.check()
+        while True:
+            try:
+                await store.check()
+                return store
+            except StoreUnreachable as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                if not said:
+                    typer.echo(f"{exc}; waiting up to {wait:g} s for it (--store-wait)", err=True)
+                    said = True
+                await asyncio.sleep(min(1.0, max(deadline - time.monotonic(), 0.0)))
     except BaseException:
         await store.close()
         raise
-    return store
 
 
 async def _serve(
@@ -240,7 +265,9 @@ async def _serve(
     from jobbers.api.server import embedded_server
     from jobbers.worker import Worker
 
-    store = await _checked(store_url)
+    store = await _checked(
+        store_url, worker.store_wait if worker is not None and api is None else 0.0
+    )
     announce()
     server = None
     if api is not None:
@@ -386,6 +413,7 @@ def worker(
     retention: RetentionOpt = _WORKER.retention,
     poll_cap: PollCapOpt = _WORKER.poll_cap,
     max_result_bytes: MaxResultOpt = _WORKER.max_result_bytes,
+    store_wait: StoreWaitOpt = _WORKER.store_wait,
     log_level: LogLevelOpt = "INFO",
     log_format: LogFormatOpt = "text",
 ) -> None:
@@ -401,6 +429,7 @@ def worker(
         retention=retention,
         poll_cap=poll_cap,
         max_result_bytes=max_result_bytes,
+        store_wait=store_wait,
     )
     facts = {"store": store, "queues": queues, "concurrency": concurrency}
     _run(_serve(store, None, settings, lambda: _banner("worker", **facts)))

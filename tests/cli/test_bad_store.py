@@ -90,3 +90,37 @@ def test_a_running_managers_healthz_turns_503_when_its_store_file_is_removed(
         assert "removed or replaced" in answer.json()["detail"]
     finally:
         assert server.stop() == 0, server.output()
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on: bound, then released."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("redis://127.0.0.1:{port}/0", "is unavailable"),
+        ("redis://127.0.0.1:{port}/0?prefix=a:b", "bad store URL"),
+        ("memcached://127.0.0.1:{port}", "unsupported store URL"),
+    ],
+    ids=["unreachable", "bad-prefix", "unknown-scheme"],
+)
+def test_every_command_refuses_a_bad_or_unreachable_store_url_in_one_line(
+    command: str, url: str, words: str
+) -> None:
+    """A worker waits for a store that does not answer only for ``--store-wait`` seconds."""
+    args = [*COMMANDS[command], "--store", url.format(port=_closed_port())]
+    if command == "worker":
+        args += ["--store-wait", "0"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("jobbers: ")
+    assert words in line
+    assert "Traceback" not in result.output

@@ -24,7 +24,7 @@ from .support import events, new_task, submit, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
 
-OUTAGE_LINE = "retrying until it is back"
+OUTAGE_LINE = "retrying until it answers"
 MARK = {"name": "wt.mark", "kwargs": {"log": "/dev/null"}}
 
 
@@ -104,7 +104,7 @@ async def test_restarting_redis_mid_run_loses_nothing_accepted_or_finished(
     assert len(records) == 350
     output = worker.output()
     assert output.count(OUTAGE_LINE) == 1, output
-    assert output.count("reachable again") == 1, output
+    assert output.count("store answers again") == 1, output
     assert worker.proc.poll() is None
     print(f"{len(done_before)} done before the restart, all 350 after; one outage line")
 
@@ -118,7 +118,7 @@ async def test_a_worker_started_while_redis_is_down_starts_when_it_comes_up(
 
     async def waiting() -> bool:
         assert worker.proc.poll() is None, worker.output()
-        return OUTAGE_LINE in worker.output()
+        return "waiting up to 60 s for it (--store-wait)" in worker.output()
 
     await wait_for(waiting, 10, "the worker to wait for Redis")
     private_redis.start()

@@ -35,6 +35,11 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or is not usable; its message is one line for an operator."""
 
 
+class StoreUnreachable(StoreUnavailable):
+    """The store did not answer (connection refused, timed out): it may come back, so a worker
+    started before it waits for it, where a bad URL or a refused login fails at once."""
+
+
 class StoreIncompatible(StoreUnavailable):
     """The store answers but holds a schema this code cannot use: waiting will not fix it, so a
     worker stops instead of retrying."""

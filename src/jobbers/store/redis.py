@@ -53,7 +53,9 @@ from jobbers.store.base import (
     DuplicateTaskConflict,
     Renewal,
     Report,
+    StoreIncompatible,
     StoreUnavailable,
+    StoreUnreachable,
     Submitted,
 )
 from jobbers.store.redis_keys import SCHEMA_VERSION, Keys
@@ -244,8 +246,10 @@ class RedisStore:
         """Any failure to reach Redis becomes StoreUnavailable with one line."""
         try:
             yield
+        except rexc.AuthenticationError as exc:
+            raise StoreUnavailable(f"{self._where} refuses the login: {_line(exc)}") from exc
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
-            raise StoreUnavailable(f"{self._where} is unavailable: {_line(exc)}") from exc
+            raise StoreUnreachable(f"{self._where} is unavailable: {_line(exc)}") from exc
         except rexc.ResponseError as exc:
             # Redis refusing writes (out of memory, a replica, a failed save) is an outage too.
             refused = isinstance(exc, rexc.ReadOnlyError | rexc.OutOfMemoryError)
@@ -273,7 +277,7 @@ class RedisStore:
             await self._client.hsetnx(self.keys.meta, "schema", SCHEMA_VERSION)
             found = await self._client.hget(self.keys.meta, "schema")
         if found != SCHEMA_VERSION:
-            raise StoreUnavailable(
+            raise StoreIncompatible(
                 f"{self._where}, prefix {self.keys.base}: store schema {found!r},"
                 f" this Jobbers needs {SCHEMA_VERSION!r}"
             )

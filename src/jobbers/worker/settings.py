@@ -32,6 +32,9 @@ class WorkerSettings:
     renew_cap: float = 0.5
     #: A result larger than this, as JSON, fails its attempt (``ResultTooLarge``, not retried).
     max_result_bytes: int = 1024 * 1024
+    #: At start-up, seconds to wait for a store that does not answer (it may be starting too)
+    #: before giving up with exit code 1; a bad URL or another schema fails at once.
+    store_wait: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.queues or any(not q for q in self.queues):
@@ -43,7 +46,7 @@ class WorkerSettings:
         for name in ("lease", "maintenance_interval", "poll_cap", "renew_cap", "prune_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
-        if self.shutdown_grace < 0 or self.retention < 0:
+        if self.shutdown_grace < 0 or self.retention < 0 or self.store_wait < 0:
             raise ValueError("shutdown_grace and retention must not be negative")
 
     @property
