@@ -151,6 +151,37 @@ async def test_three_workers_run_ten_thousand_tasks_each_exactly_once(
     print(f"10,000 tasks on 3 workers: {elapsed:.1f} s, split {sorted(by_worker.values())}")
 
 
+@pytest.mark.slow
+async def test_kill_9_of_one_of_three_workers_mid_run_loses_nothing(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    """Default task policy: the killed worker's tasks come back (lost leases do not spend
+    max_retries) and finish elsewhere; the store records one completion per task."""
+    workers = [spawn(concurrency=20, lease=2.0) for _ in range(3)]
+    for worker in workers:
+        await worker.registered(store)
+    ids: list[str] = []
+    for _ in range(10):
+        ids += await submit(store, [new_task("wt.mark", log=str(log)) for _ in range(1000)])
+
+    async def a_third_done() -> bool:
+        return len(events(log, "ran")) >= 3000
+
+    await wait_for(a_third_done, 60, "a third of the tasks to run")
+    workers[0].signal(signal.SIGKILL)
+    records = await wait_statuses(store, ids, {Status.COMPLETED}, 120)
+    assert len(records) == 10_000
+    for record in records.values():
+        outcomes = [a.outcome for a in record.attempts]
+        assert outcomes.count("completed") == 1, (record.id, outcomes)
+        assert set(outcomes) <= {"completed", "lease_lost"}, (record.id, outcomes)
+        assert record.retries == 0
+    lost = [r for r in records.values() if len(r.attempts) > 1]
+    assert lost, "the killed worker held no task"
+    assert all(r.worker != r.attempts[0].worker for r in lost)
+    print(f"kill -9 of one of three workers: {len(lost)} task(s) ran again elsewhere")
+
+
 async def test_redis_refusing_writes_is_an_outage_not_a_crash(
     store: Store, private_redis: RedisServer
 ) -> None:
