@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -29,6 +30,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent / "peers"
 CACHE = Path(os.environ.get("JOBBERS_BENCH_CACHE", "/var/cache/jobbers/bench-peers"))
 HARNESS_TIMEOUT = 180.0
+#: No new round starts unless it is expected to end within this many seconds of the start.
+BUDGET = 570.0
 
 #: name -> pip requirements (pinned, so cached virtualenvs stay comparable across runs).
 PEERS: dict[str, list[str]] = {
@@ -200,7 +203,7 @@ def fmt(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def table(systems: list[System], rounds: int) -> str:
+def table(systems: list[System]) -> str:
     head = "| system | " + " | ".join(c[0] for c in COLUMNS) + " |"
     rule = "|---|" + "---:|" * len(COLUMNS)
     rows = [head, rule]
@@ -230,6 +233,10 @@ def table(systems: list[System], rounds: int) -> str:
     return "\n".join(rows)
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -246,6 +253,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown peer(s): {', '.join(sorted(unknown))}")
     started = time.monotonic()
+    signal.signal(signal.SIGTERM, _interrupted)  # stop the private redis-server on the way out
     pythons = {name: ensure_venv(name, PEERS[name]) for name in chosen}
     harness = HERE / "jobbers_peer.py"
     redis = PrivateRedis()
@@ -270,9 +278,15 @@ def main() -> None:
         systems += [
             System(name, pythons[name], HERE / f"{name}_peer.py", redis.url) for name in chosen
         ]
+        done = 0
         with tempfile.TemporaryDirectory() as tmp:
             for number in range(1, args.rounds + 1):
+                elapsed = time.monotonic() - started
+                if done and elapsed + elapsed / done > BUDGET:
+                    print(f"time budget: stopping after {done} round(s)", file=sys.stderr)
+                    break
                 print(f"round {number}/{args.rounds} ...", file=sys.stderr, flush=True)
+                done = number
                 for scenario, n in counts.items():
                     order = systems if number % 2 else list(reversed(systems))
                     for system in order:
@@ -282,12 +296,12 @@ def main() -> None:
         redis.stop()
     load = os.getloadavg()
     print(
-        f"\n{args.rounds} rounds, medians; enqueue {counts['enqueue_one']:,} one by one, bulk and"
-        f" drain {counts['drain']:,} no-ops (one worker process), {counts['round_trip']} round"
-        f" trips in a row; {os.cpu_count()} CPUs, load {load[0]:.1f} {load[1]:.1f},"
-        f" {time.monotonic() - started:.0f} s\n"
+        f"\n{done} of {args.rounds} rounds, medians; enqueue {counts['enqueue_one']:,} one by one,"
+        f" bulk and drain {counts['drain']:,} no-ops (one worker process),"
+        f" {counts['round_trip']} round trips in a row; {os.cpu_count()} CPUs,"
+        f" load {load[0]:.1f} {load[1]:.1f}, {time.monotonic() - started:.0f} s\n"
     )
-    print(table(systems, args.rounds))
+    print(table(systems))
     print("\nNot quite fair:")
     for note in UNFAIR:
         print(f"- {note}")

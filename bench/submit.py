@@ -3,7 +3,8 @@
     .venv/bin/python bench/submit.py [--tasks 2000] [--rounds 3]
 
 Starts one ``jobbers manager`` on a fresh SQLite file and a spare port, then measures, interleaved
-for several rounds: one-by-one HTTP submits from a sequential client, the same from 16 concurrent
+for several rounds: one-by-one HTTP submits from a sequential client (``jobbers.Client``, and bare
+``http.client`` to show the server's own cost), the same from 16 concurrent
 async clients (what group commit helps), bulk submits of 1,000 per call, and the store-backed
 producer one by one (no HTTP). Prints the median of each. The machine's load changes the figures;
 compare rows of one run.
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import os
 import signal
 import socket
@@ -63,6 +66,25 @@ def http_one_by_one(url: str, n: int) -> float:
         for i in range(n):
             client.submit("add", {"x": i, "y": 1})
         return n / (time.perf_counter() - started)
+
+
+def http_raw(url: str, n: int) -> float:
+    """The same requests from http.client: what the server can do when the client costs little."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    headers = {"Content-Type": "application/json"}
+    started = time.perf_counter()
+    for i in range(n):
+        conn.request(
+            "POST", "/tasks", json.dumps({"name": "add", "kwargs": {"x": i, "y": 1}}), headers
+        )
+        response = conn.getresponse()
+        response.read()
+        if response.status != 201:
+            raise RuntimeError(f"submit answered {response.status}")
+    rate = n / (time.perf_counter() - started)
+    conn.close()
+    return rate
 
 
 def http_concurrent(url: str, n: int) -> float:
@@ -141,7 +163,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         proc = start_manager(store_url, port)
         scenarios: dict[str, Callable[[], float]] = {
-            "HTTP one by one (sequential client)": lambda: http_one_by_one(url, args.tasks),
+            "HTTP one by one (sequential jobbers.Client)": lambda: http_one_by_one(url, args.tasks),
+            "HTTP one by one (sequential http.client)": lambda: http_raw(url, args.tasks),
             f"HTTP one by one ({CONCURRENT} concurrent)": lambda: http_concurrent(url, args.tasks),
             f"HTTP bulk ({BULK} per call)": lambda: http_bulk(url, args.tasks),
             "producer one by one (no HTTP)": lambda: producer_one_by_one(store_url, args.tasks),

@@ -37,7 +37,9 @@ app = typer.Typer(
 StoreOpt = Annotated[
     str,
     typer.Option(
-        "--store", envvar="JOBBERS_STORE_URL", help="Store URL, e.g. sqlite:///jobbers.db"
+        "--store",
+        envvar="JOBBERS_STORE_URL",
+        help="Store URL: sqlite:///jobbers.db, redis://host:6379/0 or rediss://...",
     ),
 ]
 DirectStoreOpt = Annotated[
@@ -520,13 +522,14 @@ def status(
     async def direct(s: Store) -> Any:
         from jobbers.api.serialize import task_json
         from jobbers.api.submissions import TaskCatalog
+        from jobbers.api.task_notes import with_notes
         from jobbers.store.base import TaskNotFound
 
         found = await s.get([task_id])
         if task_id not in found:
             raise TaskNotFound(task_id)
         await TaskCatalog(s).refresh_if_stale()  # learn the secret kwargs workers declared
-        return task_json(found[task_id])
+        return with_notes(task_json(found[task_id]), await s.notes(task_id))
 
     _via_store(store, direct)
 

@@ -33,10 +33,18 @@ async def test_metrics_match_the_tasks_run(store: Store) -> None:
         assert (await api.get("/metrics")).status_code == 401
         ids = []
         for kind in ("completed", "completed", "completed", "failed"):
-            task_id = (await api.post("/tasks", json={"name": "add"}, headers=auth)).json()["id"]
+            task_id = (
+                await api.post(
+                    "/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}}, headers=auth
+                )
+            ).json()["id"]
             await run_to(store, task_id, kind)
             ids.append(task_id)
-        await api.post("/tasks", json={"name": "add", "queue": "idle"}, headers=auth)
+        await api.post(
+            "/tasks",
+            json={"name": "add", "kwargs": {"x": 1, "y": 2}, "queue": "idle"},
+            headers=auth,
+        )
         await api.put("/queues/idle", json={"paused": True}, headers=auth)
         response = await api.get("/metrics", headers=auth)
     assert response.status_code == 200
@@ -62,7 +70,9 @@ async def test_metrics_match_the_tasks_run(store: Store) -> None:
 async def test_two_managers_on_one_store_answer_the_same(
     api: httpx.AsyncClient, store: Store
 ) -> None:
-    task_id = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    task_id = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}})).json()[
+        "id"
+    ]
     await run_to(store, task_id, "completed")
     async with asgi_client(store) as other:
         first = samples((await api.get("/metrics")).text)

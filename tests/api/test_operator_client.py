@@ -25,10 +25,10 @@ async def test_queues_workers_and_dead_letter(store: Store) -> None:
     async with AsyncClient("http://jobbers.test", transport=transport) as client:
         dead = []
         for queue in ("mail", "mail", "sms"):
-            task = await client.submit("add", queue=queue)
+            task = await client.submit("add", {"x": 1, "y": 2}, queue=queue)
             await run_to(store, task["id"], "failed", queue=queue)
             dead.append(task["id"])
-        alive = (await client.submit("add", queue="mail"))["id"]
+        alive = (await client.submit("add", {"x": 1, "y": 2}, queue="mail"))["id"]
 
         queues = {q["name"]: q for q in await client.queues()}
         assert queues["mail"]["depth"] == 1
@@ -54,7 +54,9 @@ async def test_queues_workers_and_dead_letter(store: Store) -> None:
 
 
 async def test_bulk_delete_leaves_other_statuses(api: httpx.AsyncClient, store: Store) -> None:
-    task_id = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    task_id = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}})).json()[
+        "id"
+    ]
     response = await api.post("/dead-letter/delete", json={"task_ids": [task_id, task_id]})
     assert response.status_code == 200
     assert response.json() == {"deleted": [], "not_deleted": [task_id]}
@@ -65,7 +67,9 @@ async def test_bulk_delete_leaves_other_statuses(api: httpx.AsyncClient, store: 
 async def test_one_task_shows_its_attempts_progress_and_lines(
     api: httpx.AsyncClient, store: Store
 ) -> None:
-    task_id = (await api.post("/tasks", json={"name": "add"})).json()["id"]
+    task_id = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}})).json()[
+        "id"
+    ]
     assert (await api.get(f"/tasks/{task_id}")).json()["progress"] is None
     await store.claim("w", ["default"], 1, lease=30.0)
     line = LogLine(1_800_000_000.0, "INFO", "fetched 10 rows")

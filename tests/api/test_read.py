@@ -130,7 +130,11 @@ async def test_list_answers_leave_out_large_values_that_get_shows_whole(
     big = "k" * 100_000
     small = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}})).json()
     await run_to(store, small["id"], "completed", result=3)
-    heavy = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": big}})).json()
+    heavy = (
+        await api.post(
+            "/tasks", json={"name": "fail", "kwargs": {"message": big}, "max_retries": 0}
+        )
+    ).json()
     await run_to(store, heavy["id"], "failed")
     done = (await api.post("/tasks", json={"name": "add", "kwargs": {"x": 0, "y": 0}})).json()
     await run_to(store, done["id"], "completed", result=["r" * 50_000])
@@ -144,7 +148,7 @@ async def test_list_answers_leave_out_large_values_that_get_shows_whole(
     dead = (await api.get("/dead-letter")).json()["tasks"]
     assert [(t["id"], t["omitted"]) for t in dead] == [(heavy["id"], ["kwargs"])]
     whole = (await api.get(f"/tasks/{heavy['id']}")).json()
-    assert whole["kwargs"] == {"x": big}
+    assert whole["kwargs"] == {"message": big}
     assert (await api.get(f"/tasks/{done['id']}")).json()["result"] == ["r" * 50_000]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,8 +11,8 @@ from jobbers import AsyncClient
 from jobbers.api import create_app
 from jobbers.models import Outcome
 from jobbers.store.base import Report, Store
-from jobbers.store.sqlite import SQLiteStore
 
+from ..conftest import StoreFactory
 from .helpers import WORKER, run_to
 
 pytestmark = pytest.mark.anyio
@@ -22,26 +21,23 @@ ADD = {"name": "add", "kwargs": {"x": 1, "y": 2}}
 
 
 async def test_wait_answers_when_another_process_finishes_the_task(
-    api: httpx.AsyncClient, store: Store, tmp_path: Path
+    api: httpx.AsyncClient, make_store: StoreFactory
 ) -> None:
     """The second store stands for a worker: its commits reach the Manager only through the
     store, as a worker process's would."""
     ids = [(await api.post("/tasks", json=ADD)).json()["id"] for _ in range(3)]
     waits = [asyncio.create_task(api.get(f"/tasks/{i}/wait", params={"timeout": 30})) for i in ids]
     await asyncio.sleep(0)
-    worker_side = SQLiteStore(str(tmp_path / "api.db"))
-    try:
-        claimed = {t.id: t.attempt for t in await worker_side.claim(WORKER, ["default"], 9, 30.0)}
-        for number, task_id in enumerate(ids):
-            report = Report(task_id, claimed[task_id], Outcome("completed", result=number))
-            await worker_side.finish(WORKER, [report])
-            async with asyncio.timeout(20):
-                answer = await waits[number]
-            assert answer.status_code == 200
-            assert (answer.json()["status"], answer.json()["result"]) == ("completed", number)
-            assert not any(w.done() for w in waits[number + 1 :])
-    finally:
-        await worker_side.close()
+    worker_side = make_store()
+    claimed = {t.id: t.attempt for t in await worker_side.claim(WORKER, ["default"], 9, 30.0)}
+    for number, task_id in enumerate(ids):
+        report = Report(task_id, claimed[task_id], Outcome("completed", result=number))
+        await worker_side.finish(WORKER, [report])
+        async with asyncio.timeout(20):
+            answer = await waits[number]
+        assert answer.status_code == 200
+        assert (answer.json()["status"], answer.json()["result"]) == ("completed", number)
+        assert not any(w.done() for w in waits[number + 1 :])
 
 
 async def test_wait_on_a_final_task_answers_at_once(api: httpx.AsyncClient, store: Store) -> None:

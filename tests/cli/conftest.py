@@ -9,12 +9,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from ..conftest import BACKENDS, RedisServer
 
 
 def spare_port() -> int:
@@ -36,6 +39,8 @@ class DevServer:
     url: str
     log: Path
     startup: float
+    #: The ``--store`` it was given ("" for the default ./jobbers.db).
+    store: str = ""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -94,12 +99,22 @@ def start_dev(
     raise AssertionError(f"jobbers {command} not up within {deadline}s:\n{server.output()}")
 
 
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    """One dev process for a module's tests, in a fresh directory (default store file there)."""
-    server = start_dev(tmp_path_factory.mktemp("dev"), "--grace", "1")
+@pytest.fixture(scope="module", params=BACKENDS)
+def dev(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevServer]:
+    """One dev process for a module's tests per store backend, in a fresh directory (SQLite:
+    the default store file there; Redis: the session's redis-server under a fresh prefix)."""
+    args = ["--grace", "1"]
+    store = ""
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        store = f"{server.url}?prefix=dev{uuid.uuid4().hex[:8]}"
+        args += ["--store", store]
+    server_ = start_dev(tmp_path_factory.mktemp("dev"), *args)
+    server_.store = store
     try:
-        yield server
+        yield server_
     finally:
-        code = server.stop()
-        assert code == 0, server.output()
+        code = server_.stop()
+        assert code == 0, server_.output()

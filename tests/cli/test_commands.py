@@ -31,8 +31,8 @@ def test_every_command_has_help(command: str) -> None:
     assert "JOBBERS_STORE_URL" in result.output
 
 
-def test_submit_status_cancel_on_a_store(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'cli.db'}"
+def test_submit_status_cancel_on_a_store(store_url: str) -> None:
+    store = store_url
     submitted = runner.invoke(
         app, ["submit", "sleep", "--kwargs", '{"seconds": 5}', "--id", "t-1", "--store", store]
     )
@@ -41,6 +41,7 @@ def test_submit_status_cancel_on_a_store(tmp_path: Path) -> None:
     shown = runner.invoke(app, ["status", "t-1"], env={"JOBBERS_STORE_URL": store})
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["kwargs"] == {"seconds": 5}
+    assert json.loads(shown.output)["progress"] is None
     cancelled = runner.invoke(app, ["cancel", "t-1", "--store", store])
     assert json.loads(cancelled.output) == {
         "cancelled": ["t-1"],

@@ -49,7 +49,7 @@ def test_client_operator_calls(manager: tuple[DevServer, Path]) -> None:
     with Client(server.url) as client:
         ids = []
         for _ in range(2):
-            ids.append(client.submit("add", queue="parked")["id"])
+            ids.append(client.submit("add", {"x": 1, "y": 2}, queue="parked")["id"])
             _kill(db, ids[-1])
         page = client.dead_letter(queue="parked", limit=10)
         assert [t["id"] for t in page["tasks"]] == ids[::-1]
@@ -72,7 +72,7 @@ def test_tables_and_json(manager: tuple[DevServer, Path]) -> None:
     server, db = manager
     with Client(server.url) as client:
         done = client.wait(client.submit("add", {"x": 2, "y": 3})["id"], timeout=10)
-        dead = client.submit("add", queue="tables")["id"]
+        dead = client.submit("add", {"x": 1, "y": 2}, queue="tables")["id"]
     _kill(db, dead, queue="tables")
 
     tasks = _cli(server, "tasks", "--queue", "default").output
@@ -116,3 +116,19 @@ def test_unreachable_manager_is_one_line() -> None:
     result = runner.invoke(app, ["queues", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "cannot reach the Manager at http://127.0.0.1:9" in result.output
+
+
+def test_bulk_actions_go_in_chunks_and_merge_the_answers() -> None:
+    from jobbers.cli_tables import CHUNK, _in_chunks
+
+    ids = [f"t-{i}" for i in range(2 * CHUNK + 7)]
+    calls: list[int] = []
+
+    def act(chunk: list[str]) -> dict[str, list[str]]:
+        calls.append(len(chunk))
+        return {"deleted": chunk[:-1], "not_deleted": chunk[-1:]}
+
+    merged = _in_chunks("deleted", ids, act, quiet=False)
+    assert calls == [CHUNK, CHUNK, 7]
+    assert merged["not_deleted"] == [ids[CHUNK - 1], ids[2 * CHUNK - 1], ids[-1]]
+    assert len(merged["deleted"]) == len(ids) - 3

@@ -1,5 +1,5 @@
-"""`jobbers manager` and `jobbers worker` as separate processes on one SQLite file, the way they
-are deployed: the Manager has no task code and accepts what the worker registered."""
+"""`jobbers manager` and `jobbers worker` as separate processes on one store (each backend), the
+way they are deployed: the Manager has no task code and accepts what the worker registered."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from jobbers import APIError, Client
 from .conftest import start, start_dev
 
 
-def test_manager_and_worker_processes(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'shared.db'}"
-    env = {"JOBBERS_STORE_URL": store, "JOBBERS_API_TOKEN": "tok-123"}
+def test_manager_and_worker_processes(tmp_path: Path, store_url: str) -> None:
+    env = {"JOBBERS_STORE_URL": store_url, "JOBBERS_API_TOKEN": "tok-123"}
     manager = start_dev(tmp_path, command="manager", env=env)
     worker = start(tmp_path, "worker", "--tasks", "jobbers.examples", "--concurrency", "2", env=env)
     try:

@@ -109,7 +109,9 @@ async def test_an_action_from_another_origin_fails(store: Store, token: str | No
     async with client(store, token) as ui:
         if token:
             ui.cookies.set(COOKIE, session_value(token))
-        task = (await ui.post("/tasks", json={"name": "add"}, headers=AUTH)).json()["id"]
+        task = (
+            await ui.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}}, headers=AUTH)
+        ).json()["id"]
         for headers in (
             {"Origin": "http://evil.test"},
             {"Referer": "http://evil.test/page"},
@@ -127,3 +129,12 @@ async def test_an_action_from_another_origin_fails(store: Store, token: str | No
         same = await ui.post(f"/ui/tasks/{task}/cancel", headers={"Referer": f"{BASE}/ui/x"})
         assert same.status_code == 303
         assert (await store.statuses([task]))[task] == "cancelled"
+
+
+async def test_without_a_token_pages_are_open_and_login_is_skipped(store: Store) -> None:
+    async with client(store, token=None) as ui:
+        for path in ("/ui", "/ui/tasks", "/ui/dead-letter", "/ui/queues", "/ui/workers"):
+            page = await ui.get(path)
+            assert page.status_code == 200, path
+            assert "Log out" not in page.text
+        assert (await ui.get("/ui/login")).headers["location"] == "/ui"

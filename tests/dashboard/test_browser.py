@@ -23,10 +23,6 @@ pytestmark = pytest.mark.slow
 CLI_ENV = {"JOBBERS_API_TOKEN": TOKEN}
 
 
-def client_url(client: Client) -> str:
-    return str(client._http.base_url).rstrip("/")
-
-
 def wait_status(client: Client, task_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -78,7 +74,9 @@ def test_overview_counts_and_chart(page: Page, client: Client) -> None:
     screenshot(page, "overview")
 
 
-def test_running_task_progress_and_logs_change_without_a_reload(page: Page, client: Client) -> None:
+def test_running_task_progress_and_logs_change_without_a_reload(
+    page: Page, client: Client, manager: DevServer
+) -> None:
     """Steps of 2 s against a refresh every second (plus half a second for the worker to ship
     its notes): each step is on screen for at least one refresh."""
     task = client.submit("ui.steps", {"steps": 3, "pause": 2.0, "password": "pw-do-not-show"})
@@ -94,7 +92,7 @@ def test_running_task_progress_and_logs_change_without_a_reload(page: Page, clie
     expect(page.locator("#result")).to_have_text("3")
     assert page.evaluate("window.__sameDocument") is True
     expect(page.locator("#kwargs")).to_contain_text('"password": "***"')
-    shown = CliRunner().invoke(app, ["logs", task["id"], "--url", client_url(client)], env=CLI_ENV)
+    shown = CliRunner().invoke(app, ["logs", task["id"], "--url", manager.url], env=CLI_ENV)
     assert shown.exit_code == 0, shown.output
     assert "completed, attempt 1 of 1, 100% step 3 of 3" in shown.output
     assert "INFO    step 2 done with ***" in shown.output
@@ -183,6 +181,15 @@ def test_pause_resume_and_limits(page: Page, client: Client) -> None:
     expect(page.locator('tr[data-queue="ui"]')).to_contain_text("50 / 1 s")
     (ui,) = [q for q in client.queues() if q["name"] == "ui"]
     assert (ui["concurrency"], ui["rate_limit"]) == (3, 50)
+
+    page.locator('tr[data-queue="ui"] a.edit').click()
+    expect(page.locator("#limits input[name=concurrency]")).to_have_value("3")
+    expect(page.locator("#limits input[name=rate_limit]")).to_have_value("50")
+    page.fill("#limits input[name=concurrency]", "4")
+    page.click("text=Save limits")
+    expect(page.locator(".notice")).to_have_text("ui limits saved")
+    (ui,) = [q for q in client.queues() if q["name"] == "ui"]
+    assert (ui["concurrency"], ui["rate_limit"]) == (4, 50)
 
 
 def test_workers_page_shows_the_worker_and_its_running_task(page: Page, client: Client) -> None:

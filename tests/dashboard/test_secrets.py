@@ -1,16 +1,18 @@
 """A secret kwarg and an Airflow-style JWT given to tasks appear in no page, no API answer and no
-log line of the run: not when the task logs them, returns them, or fails."""
+log line of the run: not when the task logs them, returns them, or fails with one in its error."""
 
 from __future__ import annotations
 
 import json
 import time
 
+import httpx
 from playwright.sync_api import Page
 
 from jobbers import Client
 
 from ..cli.conftest import DevServer
+from .conftest import TOKEN
 from .test_browser import wait_status
 
 SECRET = "pw-Zq81-never-shown"
@@ -32,6 +34,7 @@ def test_secrets_never_leave_the_task(page: Page, client: Client, manager: DevSe
     assert done["result"] == {"token": "***", "rows": 3}
     lines = [line["message"] for line in done["attempts"][0]["logs"]]
     assert lines == ["connecting with *** and ***", "token=***"]
+    assert client.get(bad["id"])["error"]["message"] == "login refused for ***"
 
     seen: list[str] = []
     for path in (
@@ -56,7 +59,9 @@ def test_secrets_never_leave_the_task(page: Page, client: Client, manager: DevSe
         client.workers(),
     ]
     seen.extend(json.dumps(answer) for answer in answers)
-    seen.append(client._http.get("/metrics").text)
+    metrics = httpx.get(f"{manager.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert metrics.status_code == 200
+    seen.append(metrics.text)
     log = manager.output()
     assert f"{ok['id']}" in log  # the log does cover this run
     seen.append(log)

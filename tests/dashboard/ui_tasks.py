@@ -37,5 +37,5 @@ def secretive(password: str, token: str, fail: bool = False) -> dict[str, object
     log.info("connecting with %s and %s", password, token)
     log.warning("token=%s", token)
     if fail:
-        raise PermissionError("login refused")
+        raise PermissionError(f"login refused for {password}")
     return {"token": token, "rows": 3}

@@ -28,6 +28,7 @@ from jobbers.models import (
 from jobbers.store.base import (
     DURATION_BUCKETS,
     AttemptNotes,
+    BadCursor,
     CancelResult,
     DuplicateTaskConflict,
     LogLine,
@@ -174,6 +175,16 @@ async def test_rate_limit_counts_starts_in_a_sliding_window(store: Store) -> Non
     assert len(await store.claim("w", ["r"], 10, LEASE, now=T0)) == 3
     assert await store.claim("w", ["r"], 10, LEASE, now=T0 + 0.5) == []
     assert len(await store.claim("w", ["r"], 10, LEASE, now=T0 + 1.01)) == 3
+
+
+async def test_rate_periods_longer_than_an_hour_survive_maintenance(store: Store) -> None:
+    await store.submit([new(queue="slow") for _ in range(6)], now=T0)
+    await store.set_queue(QueueConfig("slow", rate_limit=2, rate_period=7200.0))
+    assert len(await store.claim("w", ["slow"], 10, LEASE, now=T0)) == 2
+    await store.reap(now=T0 + 5000)
+    await store.prune(before=T0 + 5000 - 600)
+    assert await store.claim("w", ["slow"], 10, LEASE, now=T0 + 5000) == []
+    assert len(await store.claim("w", ["slow"], 10, LEASE, now=T0 + 7201)) == 2
 
 
 # -- finish, retry, dead letter ----------------------------------------------------------------
@@ -413,6 +424,31 @@ async def test_prune_deletes_only_old_finished_tasks(store: Store) -> None:
     await store.finish("w", [Report(fresh.id, 1, Outcome("completed"))], now=T0 + 100)
     assert await store.prune(before=T0 + 50) == 1
     assert set(await store.statuses([old.id, fresh.id, waiting.id])) == {fresh.id, waiting.id}
+
+
+async def test_prune_deletes_old_dead_letters_too(store: Store) -> None:
+    dead, fresh = new(), new()
+    await store.submit([dead, fresh], now=T0)
+    await store.claim("w", ["default"], 2, LEASE, now=T0)
+    await store.finish("w", [Report(dead.id, 1, boom())], now=T0)
+    await store.finish("w", [Report(fresh.id, 1, boom())], now=T0 + 100)
+    assert set((await store.statuses([dead.id, fresh.id])).values()) == {Status.DEAD}
+    assert await store.prune(before=T0 + 50) == 1
+    assert list(await store.statuses([dead.id, fresh.id])) == [fresh.id]
+    assert (await store.query(TaskFilter(status=Status.DEAD), 10)).tasks[0].id == fresh.id
+
+
+async def test_event_cursors_are_opaque_strings_and_bad_ones_are_refused(store: Store) -> None:
+    await store.submit([new(), new()], now=T0)
+    first, second = await store.events(None, 10)
+    assert isinstance(first.cursor, str)
+    assert await store.events(first.cursor, 10) == [second]
+    assert await store.events("0", 10) == [first, second]
+    for bad in ("-1", "x", "1 ", "", "9" * 40):
+        with pytest.raises(BadCursor):
+            await store.events(bad, 10)
+        with pytest.raises(BadCursor):
+            await store.query(TaskFilter(), 10, bad)
 
 
 async def test_workers_and_task_definitions_are_registered(store: Store) -> None:
@@ -684,8 +720,8 @@ async def test_notes_go_with_their_task(store: Store) -> None:
         await store.add_notes("w", [AttemptNotes(task.id, 1, 1.0, "done", (line("x"),))])
     await store.finish("w", [Report(pruned.id, 1, Outcome("completed"))], now=T0)
     await store.finish("w", [Report(dead.id, 1, boom())], now=T0)
-    assert await store.prune(before=T0 + 1) == 1
     assert await store.delete([dead.id], [Status.DEAD]) == [dead.id]
+    assert await store.prune(before=T0 + 1) == 1
     [again] = await store.submit([new(task_id=pruned.id)], now=T0 + 2)
     assert again.created
     assert await store.notes(pruned.id) == []

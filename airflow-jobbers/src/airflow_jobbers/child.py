@@ -11,33 +11,23 @@ import sys
 import time
 
 from airflow_jobbers import protocol
-
-
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this process when its parent dies. Set in this process (the runner set
-    it before exec) and in every process the supervisor forks, so that a worker killed with
-    SIGKILL leaves neither the supervisor nor the task process running."""
-    if sys.platform.startswith("linux"):
-        import contextlib
-        import ctypes
-        import signal
-
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+from airflow_jobbers.childproc import die_with_parent
 
 
 def main() -> int:
     """Read, validate and run one workload from stdin; return the process exit code."""
+    import os
+
+    # Every process the supervisor forks (the task process) dies with it too.
+    os.register_at_fork(after_in_child=die_with_parent)
     raw = sys.stdin.buffer.read()
     sys.stdin.close()
     return run_bytes(raw)
 
 
 def run_bytes(raw: bytes) -> int:
-    """Validate and run one workload in this process (the child, or a fork-server fork)."""
-    import os
-
-    os.register_at_fork(after_in_child=_die_with_parent)
+    """Validate and run one workload in this process (the child, or a fork-server fork;
+    either has made the processes it forks die with it)."""
     from airflow_jobbers.workload import (
         CallbackFailed,
         DuplicateDelivery,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import os
-import signal
 import subprocess
 import sys
 from typing import Any
 
-from airflow_jobbers import protocol
-from airflow_jobbers.provider import OPTIONS, SECTION
+from airflow_jobbers import config, protocol
+from airflow_jobbers.childproc import die_with_parent
 
 RUNNER_MODULE = "airflow_jobbers.runner"
 
@@ -21,30 +18,26 @@ RUNNER_MODULE = "airflow_jobbers.runner"
 def _conf(name: str) -> str:
     from airflow.configuration import conf
 
-    default = str(OPTIONS[name]["default"])
-    value = conf.get(SECTION, name, fallback=default)
-    return default if value is None else str(value)
-
-
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    return config.option(name, conf)
 
 
 def _start_log_server() -> subprocess.Popen[bytes]:
     """Airflow's log server, as ``airflow celery worker`` runs it: the API server reads a
     running task's log from ``http://<ti.hostname>:[logging] worker_log_server_port``."""
     code = "from airflow.utils.serve_logs.core import serve_logs; serve_logs()"
-    return subprocess.Popen([sys.executable, "-c", code], preexec_fn=_die_with_parent)
+    return subprocess.Popen([sys.executable, "-c", code], preexec_fn=die_with_parent)
 
 
 def worker(args: argparse.Namespace) -> None:
     """Replace this process with a Jobbers worker that has the Airflow runner loaded.
 
     The worker keeps this PID (exec), so a process supervisor sees one process; the log
-    server child dies with it.
+    server child dies with it. The worker's ``[jobbers]`` options are resolved here, through
+    Airflow's configuration, and reach the worker as ``AIRFLOW__JOBBERS__*`` variables.
     """
+    from airflow.configuration import conf
+
+    os.environ.update(config.worker_environment(conf))
     queues = args.queues or _conf("default_queue")
     if not args.skip_serve_logs:
         _start_log_server()
@@ -118,10 +111,10 @@ def collect_status() -> dict[str, Any]:
             except Exception as exc:
                 jobs[status] = f"error: {type(exc).__name__}"
         report["jobs"] = jobs
-        workers = getattr(client, "workers", None)
-        if callable(workers):
-            with contextlib.suppress(Exception):
-                report["workers"] = workers()
+        try:
+            report["workers"] = client.workers()
+        except Exception as exc:
+            report["workers"] = f"error: {type(exc).__name__}"
     finally:
         client.close()
     return report
@@ -140,12 +133,11 @@ def status(args: argparse.Namespace) -> None:
         for name, count in (report.get("jobs") or {}).items():
             print(f"{name:<10}{count}")
         workers = report.get("workers")
-        if isinstance(workers, dict):
-            workers = workers.get("workers", workers)
         if isinstance(workers, list):
             print(f"workers   {len(workers)}")
             for item in workers:
-                if isinstance(item, dict):
-                    print(f"  {item.get('id')}  queues={item.get('queues')}")
+                print(f"  {item.get('id')}  queues={','.join(item.get('queues') or [])}")
+        elif workers is not None:
+            print(f"workers   {workers}")
     if report.get("health", {}).get("status") == "unreachable":
         sys.exit(1)

@@ -10,21 +10,20 @@ into the scheduler loop, and no Manager outage loses a workload: unsubmitted wor
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.executors.base_executor import BaseExecutor
 from airflow.models.taskinstancekey import TaskInstanceKey
 from airflow.utils.state import TaskInstanceState
 
-from airflow_jobbers import protocol
-from airflow_jobbers.provider import OPTIONS, SECTION
+from airflow_jobbers import config, protocol
+from airflow_jobbers.feed import FeedReader
+from airflow_jobbers.jobtable import Job, JobTable
 from airflow_jobbers.states import TERMINAL, Action, action_for, action_for_result, describe
+from airflow_jobbers.submission import Submission, Submitter, build
 
 if TYPE_CHECKING:
     from airflow.executors.workloads import ExecutorWorkload
@@ -33,19 +32,6 @@ if TYPE_CHECKING:
 
 _STATUS_CHUNK = 10_000
 _WARN_EVERY = 30.0
-
-
-@dataclass
-class _Job:
-    """One Jobbers task the executor is responsible for."""
-
-    id: str
-    key: Any
-    is_task: bool
-    starts: int = 0
-    worker: str | None = None
-    check_result: bool = False  # completed must be checked for a duplicate-delivery result
-    unverified: bool = False  # adopted without a successful status lookup
 
 
 class JobbersExecutor(BaseExecutor):
@@ -67,16 +53,15 @@ class JobbersExecutor(BaseExecutor):
         self.auth_token = self._opt("auth_token") or None
         self.default_queue = self._opt("default_queue")
         self.request_timeout = float(self._opt("request_timeout"))
-        self.sync_batch_size = max(1, min(10_000, int(self._opt("sync_batch_size"))))
-        self.sync_max_pages = max(1, int(self._opt("sync_max_pages")))
         self.submit_max_retries = int(self._opt("submit_max_retries"))
         self.reconcile_interval = float(self._opt("reconcile_interval"))
         self._client: Client | None = None
-        self._jobs: dict[Any, _Job] = {}
-        self._by_id: dict[str, _Job] = {}
-        self._cursor: str | None = None
+        self._jobs = JobTable()
+        self._feed = FeedReader(
+            int(self._opt("sync_batch_size")), int(self._opt("sync_max_pages")), self._warn_text
+        )
+        self._submitter = Submitter(self._accepted, self._rejected, self._submit_failed)
         self._pending_cancels: set[str] = set()
-        self._pending_results: set[str] = set()
         self._submit_failures: Counter[Any] = Counter()
         self._last_reconcile = time.monotonic()
         self._last_warning: dict[str, float] = {}
@@ -84,9 +69,7 @@ class JobbersExecutor(BaseExecutor):
     # -- configuration and client ------------------------------------------------------------
 
     def _opt(self, name: str) -> str:
-        default = str(OPTIONS[name]["default"])
-        value = self.conf.get(SECTION, name, fallback=default)
-        return default if value is None else str(value)
+        return config.option(name, self.conf)
 
     def _get_client(self) -> Client:
         if self._client is None:
@@ -104,6 +87,9 @@ class JobbersExecutor(BaseExecutor):
             self._last_warning[topic] = now
             self.log.warning(message, *args)
 
+    def _warn_text(self, topic: str, message: str) -> None:
+        self._warn(topic, "%s", message)
+
     def start(self) -> None:
         """Open the Manager client and start the change feed at its end (never fails).
 
@@ -114,11 +100,11 @@ class JobbersExecutor(BaseExecutor):
         client = self._get_client()
         try:
             client.healthz()
-            self._cursor = self._feed_tail()
+            self._feed.start_at_tail(client)
             self.log.info(
                 "JobbersExecutor connected to the Jobbers Manager at %s (change feed at %s)",
                 self.manager_url,
-                self._cursor,
+                self._feed.cursor,
             )
         except Exception as exc:
             self._warn(
@@ -128,100 +114,30 @@ class JobbersExecutor(BaseExecutor):
                 type(exc).__name__,
             )
 
-    def _feed_tail(self) -> str:
-        """The cursor of the newest event: the feed is read from here on."""
-        return self._get_client().latest_cursor()
-
     # -- submitting ----------------------------------------------------------------------------
 
     def _process_workloads(self, workload_items: Sequence[ExecutorWorkload]) -> None:
         """Submit the batch in one idempotent bulk call; on an outage keep it queued."""
-        entries: list[tuple[Any, str, dict[str, Any]]] = []
+        batch: list[Submission] = []
         for workload in workload_items:
-            entry = self._submission(workload)
-            if entry is None:
+            sub = build(workload, self.default_queue)
+            if sub is None:
+                kind = getattr(workload, "type", None)
+                self.log.error("JobbersExecutor cannot run %s workloads; dropped", kind)
                 continue
-            entries.append(entry)
-        if not entries:
-            return
-        from jobbers import APIError
+            batch.append(sub)
+        self._submitter.submit(self._get_client(), batch)
 
-        client = self._get_client()
-        try:
-            client.submit_many([sub for _, _, sub in entries])
-        except APIError as exc:
-            if exc.status_code >= 500:
-                self._submit_failed(entries, f"Manager error {exc.status_code}")
-                return
-            # One bad submission rejects the whole batch: find it by submitting one by one.
-            for entry in entries:
-                self._submit_one(entry)
-            return
-        except Exception as exc:
-            self._submit_failed(entries, type(exc).__name__)
-            return
-        for key, job_id, _ in entries:
-            self._accepted(key, job_id)
+    def _rejected(self, sub: Submission, reason: str) -> None:
+        self._pop_queued(sub.key)
+        self._submit_failures.pop(sub.key, None)
+        self.fail(sub.key, reason)
 
-    def _submission(self, workload: ExecutorWorkload) -> tuple[Any, str, dict[str, Any]] | None:
-        """Build the Jobbers submission for one workload: (key, job id, submission)."""
-        kind = getattr(workload, "type", None)
-        payload = json.loads(workload.model_dump_json())
-        if kind == "ExecuteTask":
-            ti = workload.ti  # type: ignore[union-attr]
-            key: Any = ti.key
-            job_id = str(getattr(ti, "external_executor_id", None) or uuid.uuid4())
-            queue = self._queue_for(ti.queue)
-            priority = int(ti.priority_weight or 0)
-        elif kind == "ExecuteCallback":
-            key = getattr(workload, "key", None) or workload.callback.id  # type: ignore[union-attr]
-            job_id = str(uuid.uuid4())
-            data = workload.callback.data or {}  # type: ignore[union-attr]
-            queue = self._queue_for(data.get("queue") if isinstance(data, dict) else None)
-            priority = 0
-        else:
-            self.log.error("JobbersExecutor cannot run %s workloads; dropped", kind)
-            return None
-        submission = {
-            "name": protocol.TASK_NAME,
-            "id": job_id,
-            "queue": queue,
-            "priority": priority,
-            "kwargs": {protocol.WORKLOAD_KWARG: payload},
-        }
-        return key, job_id, submission
-
-    def _queue_for(self, queue: str | None) -> str:
-        if not queue or queue == "default":
-            return self.default_queue
-        return queue
-
-    def _submit_one(self, entry: tuple[Any, str, dict[str, Any]]) -> None:
-        from jobbers import APIError
-
-        key, job_id, submission = entry
-        try:
-            self._get_client().submit_many([submission])
-        except APIError as exc:
-            if exc.status_code == 409:
-                # The id is taken: it was submitted for this very workload (the id is the
-                # scheduler's UUID for this queueing of the task instance). Track it.
-                self._accepted(key, job_id)
-            elif exc.status_code >= 500:
-                self._submit_failed([entry], f"Manager error {exc.status_code}")
-            else:
-                self._pop_queued(key)
-                detail = protocol.scrub(exc.detail)
-                self.fail(key, f"Jobbers rejected the workload ({exc.status_code}): {detail}")
-        except Exception as exc:
-            self._submit_failed([entry], type(exc).__name__)
-        else:
-            self._accepted(key, job_id)
-
-    def _submit_failed(self, entries: Iterable[tuple[Any, str, dict[str, Any]]], why: str) -> None:
+    def _submit_failed(self, batch: list[Submission], why: str) -> None:
         """Leave the workloads queued for the next heartbeat (or fail them past the limit)."""
         count = 0
-        for key, _, _ in entries:
+        for sub in batch:
+            key = sub.key
             count += 1
             self._submit_failures[key] += 1
             if 0 < self.submit_max_retries < self._submit_failures[key]:
@@ -236,15 +152,18 @@ class JobbersExecutor(BaseExecutor):
             count,
         )
 
-    def _accepted(self, key: Any, job_id: str) -> None:
+    def _accepted(self, sub: Submission) -> None:
+        key = sub.key
         self._pop_queued(key)
         self._submit_failures.pop(key, None)
         self.running.add(key)
         is_task = isinstance(key, TaskInstanceKey)
-        self._track(_Job(id=job_id, key=key, is_task=is_task))
-        if is_task:
-            # Always send the id as info: the scheduler stores it as external_executor_id.
-            self.event_buffer[key] = (TaskInstanceState.QUEUED, job_id)
+        self._jobs.track(Job(id=sub.job_id, key=key, is_task=is_task))
+        if is_task and not sub.preassigned:
+            # The scheduler assigned no id (Airflow before pre-assignment): tell it ours, it
+            # stores it as external_executor_id. A pre-assigned id is stored already, and the
+            # event would only cost the scheduler a locked query per heartbeat.
+            self.event_buffer[key] = (TaskInstanceState.QUEUED, sub.job_id)
 
     def _pop_queued(self, key: Any) -> None:
         """The one place workloads leave the base class's queues (3.4 unifies them)."""
@@ -252,21 +171,6 @@ class JobbersExecutor(BaseExecutor):
         self.queued_callbacks.pop(key, None)
 
     # -- tracking ------------------------------------------------------------------------------
-
-    def _track(self, job: _Job) -> None:
-        old = self._jobs.get(job.key)
-        if old is not None:
-            # A deferred task comes back under the same key: the old job is superseded.
-            self._by_id.pop(old.id, None)
-        self._jobs[job.key] = job
-        self._by_id[job.id] = job
-
-    def _untrack(self, key: Any) -> _Job | None:
-        job = self._jobs.pop(key, None)
-        if job is not None:
-            self._by_id.pop(job.id, None)
-            self._pending_results.discard(job.id)
-        return job
 
     def change_state(
         self, key: Any, state: Any, info: Any = None, remove_running: bool = True
@@ -278,11 +182,11 @@ class JobbersExecutor(BaseExecutor):
         """
         super().change_state(key, state, info, remove_running)
         if remove_running:
-            job = self._untrack(key)
+            job = self._jobs.untrack(key)
             if job is not None and state == TaskInstanceState.FAILED:
                 self._pending_cancels.add(job.id)
 
-    def _report(self, job: _Job, action: Action, info: str) -> None:
+    def _report(self, job: Job, action: Action, info: str) -> None:
         """Turn an action into an event (the job is forgotten first)."""
         if action in (Action.NONE, Action.CHECK_RESULT):
             return
@@ -290,7 +194,7 @@ class JobbersExecutor(BaseExecutor):
             if not job.is_task:
                 self.running_state(job.key, job.id)
             return
-        self._untrack(job.key)
+        self._jobs.untrack(job.key)
         if action == Action.SUCCESS:
             self.success(job.key, info)
         elif action == Action.FAIL:
@@ -306,7 +210,7 @@ class JobbersExecutor(BaseExecutor):
             return
         try:
             self._retry_cancels()
-            self._read_events()
+            self._feed.read(self._get_client(), self._apply_event)
             self._check_results()
             if self.reconcile_interval > 0 and (
                 time.monotonic() - self._last_reconcile >= self.reconcile_interval
@@ -315,66 +219,43 @@ class JobbersExecutor(BaseExecutor):
         except Exception:
             self.log.exception("JobbersExecutor.sync failed; it is retried next heartbeat")
 
-    def _read_events(self) -> None:
-        client = self._get_client()
-        for _ in range(self.sync_max_pages):
-            try:
-                events, cursor = client.events(after=self._cursor, limit=self.sync_batch_size)
-            except Exception as exc:
-                self._warn(
-                    "events",
-                    "cannot read the Jobbers change feed (%s); resuming from cursor %s later",
-                    type(exc).__name__,
-                    self._cursor,
-                )
-                return
-            for event in events:
-                self._apply_event(event)
-            if cursor is not None:
-                self._cursor = str(cursor)
-            if len(events) < self.sync_batch_size:
-                return
-
     def _apply_event(self, event: dict[str, Any]) -> None:
-        job = self._by_id.get(str(event.get("task_id")))
+        job = self._jobs.by_id(str(event.get("task_id")))
         if job is None:
             return  # not ours, superseded, or already reported
         status = str(event.get("status"))
-        worker = event.get("worker")
         if status == "started":
-            job.starts += 1
-            job.worker = str(worker) if worker else job.worker
-            if job.starts > 1:
-                job.check_result = True
+            worker = event.get("worker")
+            job.started(str(worker) if worker else None)
         self._apply_status(job, status, event.get("reason"), job.worker)
 
-    def _apply_status(self, job: _Job, status: str, reason: Any, worker: str | None) -> None:
+    def _apply_status(self, job: Job, status: str, reason: Any, worker: str | None) -> None:
         action = action_for(status, maybe_duplicate=job.check_result)
         if action == Action.CHECK_RESULT:
-            self._pending_results.add(job.id)
+            self._jobs.pending_results.add(job.id)
             return
         self._report(job, action, describe(status, str(reason) if reason else None, worker))
 
     def _check_results(self) -> None:
         """Completed jobs that may have been duplicate deliveries: read their result."""
-        for job_id in list(self._pending_results):
-            job = self._by_id.get(job_id)
+        for job_id in list(self._jobs.pending_results):
+            job = self._jobs.by_id(job_id)
             if job is None:
-                self._pending_results.discard(job_id)
+                self._jobs.pending_results.discard(job_id)
                 continue
             try:
                 task = self._get_client().get(job_id)
             except Exception as exc:
                 self._warn("results", "cannot read Jobbers job %s (%s)", job_id, type(exc).__name__)
                 return
-            self._pending_results.discard(job_id)
+            self._jobs.pending_results.discard(job_id)
             action = action_for_result(task.get("result"))
             self._report(job, action, describe("completed", None, task.get("worker")))
 
     def _reconcile(self) -> None:
         """Safety net under the feed: one bulk status call for every tracked job."""
         self._last_reconcile = time.monotonic()
-        jobs = list(self._by_id.values())
+        jobs = list(self._jobs)
         statuses = self._lookup([job.id for job in jobs])
         if statuses is None:
             return
@@ -385,7 +266,7 @@ class JobbersExecutor(BaseExecutor):
                     self._report(job, Action.FAIL, "Jobbers does not know this job")
                 continue
             job.unverified = False
-            if status in TERMINAL and self._by_id.get(job.id) is job:
+            if status in TERMINAL and self._jobs.is_current(job):
                 job.check_result = True
                 self._apply_status(job, status, None, job.worker)
 
@@ -408,7 +289,7 @@ class JobbersExecutor(BaseExecutor):
         key = ti.key
         self._pop_queued(key)
         self._submit_failures.pop(key, None)
-        job = self._untrack(key)
+        job = self._jobs.untrack(key)
         self.running.discard(key)
         ids = {job.id} if job is not None else set()
         if ti.external_executor_id:
@@ -464,8 +345,8 @@ class JobbersExecutor(BaseExecutor):
     def _adopt(self, ti: TaskInstance, job_id: str, status: str | None) -> None:
         key = ti.key
         self.running.add(key)
-        job = _Job(id=job_id, key=key, is_task=True, check_result=True, unverified=status is None)
-        self._track(job)
+        job = Job(id=job_id, key=key, is_task=True, check_result=True, unverified=status is None)
+        self._jobs.track(job)
         self.log.info("adopted %s as Jobbers job %s (%s)", key, job_id, status or "unverified")
         if status is not None and status in TERMINAL:
             self._apply_status(job, status, None, None)
@@ -517,7 +398,7 @@ class JobbersExecutor(BaseExecutor):
         super().debug_dump()  # type: ignore[no-untyped-call]
         self.log.info(
             "jobbers: cursor=%s jobs (%d)\n\t%s",
-            self._cursor,
+            self._feed.cursor,
             len(self._jobs),
-            "\n\t".join(f"{job.key} -> {job.id}" for job in self._jobs.values()),
+            "\n\t".join(f"{job.key} -> {job.id}" for job in self._jobs),
         )

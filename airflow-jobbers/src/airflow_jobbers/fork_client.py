@@ -4,19 +4,18 @@ each workload in a fork of it. Imports no Airflow (the worker's event loop stays
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import os
 import shutil
 import signal
 import sys
 import tempfile
-from typing import Any
+from dataclasses import dataclass, field
 
-from airflow_jobbers.zygote import EXIT_PREFIX
+from airflow_jobbers import protocol
+from airflow_jobbers.childproc import OutputTail, die_with_parent, signal_group, stop_group
 
 _START_TIMEOUT = 120.0
-_OUTPUT_LINES = 40
 _LINE_LIMIT = 1 << 20
 
 
@@ -24,10 +23,15 @@ class ForkServerUnavailable(Exception):
     """The fork server could not be started or went away before the workload began."""
 
 
-class ForkServer:
-    """One fork server per worker process, started on first use and restarted if it died."""
+#: How the worker starts its fork server (the socket path is appended).
+ZYGOTE_ARGV = (sys.executable, "-m", "airflow_jobbers.zygote")
 
-    def __init__(self) -> None:
+
+class ForkServerHandle:
+    """The worker's one fork server process, started on first use and restarted if it died."""
+
+    def __init__(self, argv: tuple[str, ...] = ZYGOTE_ARGV) -> None:
+        self.argv = argv
         self._lock = asyncio.Lock()
         self._proc: asyncio.subprocess.Process | None = None
         self._dir: str | None = None
@@ -37,6 +41,16 @@ class ForkServer:
         assert self._dir is not None
         return os.path.join(self._dir, "zygote.sock")
 
+    async def aclose(self) -> None:
+        """SIGKILL the fork server (the processes it forked die with it) and wait for it."""
+        if self._proc is not None:
+            if self._proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self._proc.kill()
+            await self._proc.wait()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
     async def ensure(self) -> str:
         async with self._lock:
             if self._proc is not None and self._proc.returncode is None:
@@ -45,68 +59,79 @@ class ForkServer:
             return self.socket_path
 
     async def _start(self) -> None:
-        from airflow_jobbers.runner import _die_with_parent
-
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
         self._dir = tempfile.mkdtemp(prefix="airflow-jobbers-")
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "airflow_jobbers.zygote",
+            *self.argv,
             self.socket_path,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         assert self._proc.stdout is not None
         try:
             ready = await asyncio.wait_for(self._proc.stdout.readline(), _START_TIMEOUT)
         except TimeoutError:
             ready = b""
-        if ready.strip() != b"ready":
+        if ready.strip() != protocol.FORK_READY:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
             raise ForkServerUnavailable(f"fork server did not start (exit {self._proc.returncode})")
 
 
-_SERVER = ForkServer()
+_SERVER = ForkServerHandle()
 
 
-async def run_forked(data: bytes, grace: float) -> tuple[int, list[str]]:
+@dataclass
+class _Forked:
+    """What one connection has told so far: the workload process's pid, exit code, output."""
+
+    pid: int | None = None
+    code: int | None = None
+    output: OutputTail = field(default_factory=OutputTail)
+
+
+async def run_forked(
+    data: bytes, grace: float, server: ForkServerHandle = _SERVER
+) -> tuple[int, list[str]]:
     """Run one workload in a fork of the fork server; like ``runner.run_child``.
 
     Raises ForkServerUnavailable only before the workload process exists (so the caller may
     fall back to a plain child without any risk of running it twice).
     """
     try:
-        path = await _SERVER.ensure()
+        path = await server.ensure()
         reader, writer = await asyncio.open_unix_connection(path, limit=_LINE_LIMIT)
     except (OSError, ForkServerUnavailable) as exc:
         raise ForkServerUnavailable(str(exc)) from exc
-    output: collections.deque[str] = collections.deque(maxlen=_OUTPUT_LINES)
-    state: dict[str, Any] = {"pid": None, "code": None}
+    forked = _Forked()
     try:
-        writer.write(len(data).to_bytes(8, "big") + data)
+        writer.write(len(data).to_bytes(protocol.FORK_LENGTH_BYTES, "big") + data)
         await writer.drain()
-        await _read(reader, output, state)
+        await _read(reader, forked)
     except BaseException:
-        await _stop(reader, output, state, grace)
+        pid = forked.pid
+        if pid is not None:
+            await stop_group(
+                lambda sig: signal_group(pid, sig),
+                lambda: _read(reader, forked),
+                lambda: forked.code is not None,
+                grace,
+            )
         raise
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
-    if state["pid"] is None:
+    if forked.pid is None:
         raise ForkServerUnavailable("the fork server closed the connection before forking")
-    if state["code"] is None:
-        return -int(signal.SIGKILL), list(output)  # the fork server died with the workload
-    return int(state["code"]), list(output)
+    if forked.code is None:
+        return -int(signal.SIGKILL), forked.output.lines()  # the fork server died with it
+    return forked.code, forked.output.lines()
 
 
-async def _read(
-    reader: asyncio.StreamReader, output: collections.deque[str], state: dict[str, Any]
-) -> None:
+async def _read(reader: asyncio.StreamReader, forked: _Forked) -> None:
     while True:
         try:
             raw = await reader.readline()
@@ -114,30 +139,10 @@ async def _read(
             raw = await reader.read(_LINE_LIMIT)
         if not raw:
             return
-        if raw.startswith(EXIT_PREFIX):
-            state["code"] = int(raw[len(EXIT_PREFIX) :].strip() or -1)
+        if raw.startswith(protocol.FORK_EXIT_PREFIX):
+            forked.code = int(raw[len(protocol.FORK_EXIT_PREFIX) :].strip() or -1)
             return
-        line = raw.decode(errors="replace").rstrip()
-        if state["pid"] is None and line.startswith("PID "):
-            state["pid"] = int(line[4:])
+        if forked.pid is None and raw.startswith(protocol.FORK_PID_PREFIX.encode()):
+            forked.pid = int(raw[len(protocol.FORK_PID_PREFIX) :])
             continue
-        output.append(line[:2000])
-
-
-async def _stop(
-    reader: asyncio.StreamReader,
-    output: collections.deque[str],
-    state: dict[str, Any],
-    grace: float,
-) -> None:
-    """SIGTERM the workload's process group, SIGKILL after ``grace``; wait for its end."""
-    pid = state["pid"]
-    if pid is None or state["code"] is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, sig)
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError, OSError):
-            await asyncio.wait_for(_read(reader, output, state), wait)
-        if state["code"] is not None:
-            return
+        forked.output.add(raw)

@@ -28,6 +28,21 @@ EXIT_EXPIRED = 76  # the workload token had expired before the process started
 #: Prefix of the child's last stdout line, followed by the supervisor's exit code.
 RESULT_MARKER = "JOBBERS-AIRFLOW-RESULT "
 
+#: Result ``outcome`` of a runner task whose workload process ran to its end.
+OUTCOME_FINISHED = "finished"
+#: Result ``outcome`` of a runner task that found the task instance already running elsewhere.
+OUTCOME_DUPLICATE = "duplicate"
+
+#: Fork server, per connection: the runner sends the workload's length in this many bytes
+#: (big-endian) and the workload; the workload process answers ``PID <pid>`` and its output,
+#: and the connection ends with ``FORK_EXIT_PREFIX<exit code>`` (negative: killed by a signal).
+FORK_LENGTH_BYTES = 8
+FORK_MAX_WORKLOAD = 64 * 1024 * 1024
+FORK_PID_PREFIX = "PID "
+FORK_EXIT_PREFIX = b"\0EXIT "
+#: The fork server's line on its stdout once it accepts connections.
+FORK_READY = b"ready"
+
 
 def token_expiry(token: str) -> float | None:
     """Return the ``exp`` claim (epoch seconds) of a JWT without verifying it, or None.

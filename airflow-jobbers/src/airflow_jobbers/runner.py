@@ -10,34 +10,20 @@ each worker import Airflow on its first task, seconds of CPU in the middle of a 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import ctypes
+import functools
 import json
 import logging
-import os
-import signal
 import sys
 import time
 from typing import Any
 
 from jobbers.registry import TaskContext, task
 
-from airflow_jobbers import protocol
-from airflow_jobbers.states import OUTCOME_DUPLICATE, OUTCOME_FINISHED
+from airflow_jobbers import config, protocol
+from airflow_jobbers.childproc import OutputTail, die_with_parent, signal_group, stop_group
 
 log = logging.getLogger(__name__)
-
-#: Seconds between SIGTERM and SIGKILL when a running workload is cancelled.
-KILL_GRACE_PERIOD = float(os.environ.get("AIRFLOW__JOBBERS__KILL_GRACE_PERIOD", "10"))
-#: Run workloads in forks of a process that imported Airflow once (``[jobbers] fork_server``).
-FORK_SERVER = os.environ.get("AIRFLOW__JOBBERS__FORK_SERVER", "true").lower() in (
-    "1",
-    "true",
-    "yes",
-)
-_OUTPUT_LINES = 40
-_PR_SET_PDEATHSIG = 1
 
 
 class WorkloadRejected(Exception):
@@ -53,7 +39,9 @@ class WorkloadProcessFailed(Exception):
     """The workload process ended abnormally (it could not load or reach Airflow, or crashed)."""
 
 
-@task(name=protocol.TASK_NAME, max_retries=0, dead_letter="drop")
+#: A lost lease fails the job at once (``max_lost=0``): Airflow retries the task instance by its
+#: own policy, so Jobbers must not run it again behind the scheduler's back.
+@task(name=protocol.TASK_NAME, max_retries=0, max_lost=0, dead_letter="drop")
 async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[str, Any]:
     """Run an Airflow ``ExecuteTask``/``ExecuteCallback`` workload in a child process.
 
@@ -69,13 +57,25 @@ async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[s
     return outcome_for(code, [line.replace(token, "***") for line in output], summary)
 
 
+@functools.cache
+def kill_grace_period() -> float:
+    """``[jobbers] kill_grace_period``: seconds between SIGTERM and SIGKILL on cancel."""
+    return float(config.option("kill_grace_period"))
+
+
+@functools.cache
+def fork_server_enabled() -> bool:
+    """``[jobbers] fork_server``: run workloads in forks of a process that imported Airflow."""
+    return config.as_bool(config.option("fork_server"))
+
+
 async def _run(data: bytes) -> tuple[int, list[str]]:
     """In a fork of the warm fork server when enabled, else (or if it is down) a fresh child."""
-    if FORK_SERVER:
+    if fork_server_enabled():
         from airflow_jobbers.fork_client import ForkServerUnavailable, run_forked
 
         try:
-            return await run_forked(data, KILL_GRACE_PERIOD)
+            return await run_forked(data, kill_grace_period())
         except ForkServerUnavailable as exc:
             log.warning("fork server unavailable (%s); using a fresh process", exc)
     return await run_child(data)
@@ -102,15 +102,6 @@ def check_workload(workload: Any) -> None:
         )
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the worker dies (Linux), so a killed worker
-    leaves no orphan task process behind to confuse a retry."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
 CHILD_ARGV: tuple[str, ...] = (sys.executable, "-m", "airflow_jobbers.child")
 
 
@@ -129,9 +120,9 @@ async def run_child(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
-    output: collections.deque[str] = collections.deque(maxlen=_OUTPUT_LINES)
+    output = OutputTail()
     try:
         assert proc.stdin is not None
         assert proc.stdout is not None
@@ -140,29 +131,18 @@ async def run_child(
             await proc.stdin.drain()
         proc.stdin.close()
         async for raw in proc.stdout:
-            output.append(raw.decode(errors="replace").rstrip()[:2000])
+            output.add(raw)
         code = await proc.wait()
     except BaseException:
-        await _stop(proc, KILL_GRACE_PERIOD if grace is None else grace)
+        grace = kill_grace_period() if grace is None else grace
+        await stop_group(
+            lambda sig: signal_group(proc.pid, sig),
+            proc.wait,
+            lambda: proc.returncode is not None,
+            grace,
+        )
         raise
-    return code, list(output)
-
-
-async def _stop(proc: asyncio.subprocess.Process, grace: float) -> None:
-    """SIGTERM the child's group, then SIGKILL after the grace period."""
-    if proc.returncode is not None:
-        return
-    _signal_group(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
-    _signal_group(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(asyncio.shield(proc.wait()), 5.0)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
+    return code, output.lines()
 
 
 def outcome_for(code: int, output: list[str], summary: str) -> dict[str, Any]:
@@ -174,10 +154,10 @@ def outcome_for(code: int, output: list[str], summary: str) -> dict[str, Any]:
                 with contextlib.suppress(ValueError):
                     exit_code = int(line[len(protocol.RESULT_MARKER) :])
                 break
-        return {"outcome": OUTCOME_FINISHED, "exit_code": exit_code}
+        return {"outcome": protocol.OUTCOME_FINISHED, "exit_code": exit_code}
     if code == protocol.EXIT_DUPLICATE:
         log.warning("%s is already running elsewhere: duplicate delivery, not run again", summary)
-        return {"outcome": OUTCOME_DUPLICATE}
+        return {"outcome": protocol.OUTCOME_DUPLICATE}
     tail = "\n".join(output[-10:])
     if code == protocol.EXIT_EXPIRED:
         raise WorkloadExpired(f"token expired before the workload could start\n{tail}")

@@ -11,12 +11,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_jobbers.protocol import scrub
-
-#: Result ``outcome`` of a runner task that found the task instance already running elsewhere.
-OUTCOME_DUPLICATE = "duplicate"
-#: Result ``outcome`` of a runner task whose workload process ran to its end.
-OUTCOME_FINISHED = "finished"
+from airflow_jobbers.protocol import OUTCOME_DUPLICATE, scrub
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "dead"})
 
@@ -29,23 +24,24 @@ class Action(enum.Enum):
     SUCCESS = "success"  # the workload process ended normally, whatever the task's own outcome
     CHECK_RESULT = "check_result"  # completed, but it might have been a duplicate delivery
     #: The workload process failed, was lost, stalled or dead-lettered, or someone other than
-    #: this executor cancelled the job. (The RFC mapped that last case to ``removed``, but the
-    #: scheduler ignores ``removed`` events, so the task instance would sit in running until
-    #: the heartbeat timeout; ``fail`` lets Airflow retry or fail it at once.)
+    #: this executor cancelled the job (not ``removed``: the scheduler ignores ``removed``
+    #: events, so the task instance would sit in running until its heartbeat timeout; ``fail``
+    #: lets Airflow retry or fail it at once).
     FAIL = "fail"
-    FORGET = "forget"  # cancelled by this executor's revoke_task: no event
+    FORGET = "forget"  # a duplicate delivery that found the task instance running: no event
 
 
-def action_for(status: str, *, revoked: bool = False, maybe_duplicate: bool = False) -> Action:
+def action_for(status: str, *, maybe_duplicate: bool = False) -> Action:
     """Map a Jobbers status to the executor's action.
 
-    ``revoked``: this executor cancelled the job itself. ``maybe_duplicate``: the job started
-    more than once, or was adopted, so a ``completed`` must be checked against its result.
+    ``maybe_duplicate``: the job started more than once, or was adopted, so a ``completed``
+    must be checked against its result. (A job this executor revoked is no longer tracked, so
+    its ``cancelled`` never gets here.)
     """
     if status == "completed":
         return Action.CHECK_RESULT if maybe_duplicate else Action.SUCCESS
     if status in ("failed", "stalled", "dead", "cancelled"):
-        return Action.FORGET if revoked else Action.FAIL
+        return Action.FAIL
     if status == "started":
         return Action.RUNNING
     return Action.NONE

@@ -12,6 +12,6 @@ def _airflow_base_version() -> Version:
 
 
 AIRFLOW_VERSION = _airflow_base_version()
-AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
+#: 3.3 validates workloads with ``ExecutorWorkload`` and runs them with
+#: ``BaseExecutor.run_workload``; 3.2 needs ``workloads.All`` and ``supervise``.
 AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= AIRFLOW_VERSION
-AIRFLOW_V_3_4_PLUS = Version("3.4.0") <= AIRFLOW_VERSION

@@ -36,6 +36,19 @@ def _adapter() -> TypeAdapter[Any]:
     return TypeAdapter(All)
 
 
+def warm_up() -> None:
+    """Build what every workload process would otherwise build again (in the fork server,
+    before it forks): the workload validator and the Task Execution API client's TLS context
+    (a cached value Airflow's client creates on first use, some milliseconds of CPU each)."""
+    import contextlib
+
+    _adapter()
+    with contextlib.suppress(Exception):
+        from airflow.sdk.api import client
+
+        client.Client._get_ssl_context_cached(client.API_SSL_CA_FILE_PATH, client.API_SSL_CERT_PATH)
+
+
 def parse_workload(data: bytes | str | dict[str, Any]) -> Any:
     """Validate ``data`` as an ``ExecuteTask`` or ``ExecuteCallback`` workload.
 

@@ -1,17 +1,16 @@
 """Fork server: import Airflow's task machinery once, then fork one process per workload.
 
 A plain child pays Python start-up plus about two seconds of CPU importing Airflow for every
-task instance; a fork of this warm process pays neither (DESIGN.md, "Speed").
+task instance; a fork of this warm process pays neither.
 
-``python -m airflow_jobbers.zygote SOCKET`` listens on a Unix socket (mode 0600). Per
-connection the runner sends an 8-byte big-endian length and the workload JSON; the server forks
-a process that starts its own session, writes ``PID <pid>`` and then its output to the
-connection, and runs the workload exactly as ``airflow_jobbers.child`` does. When that process
-ends the server writes ``\\0EXIT <code>`` (a negative code is a signal) and closes the
-connection. The workload, with its token, only ever travels over the socket.
+``python -m airflow_jobbers.zygote SOCKET`` listens on a Unix socket (mode 0600) and speaks
+the fork-server protocol of ``airflow_jobbers.protocol``: per connection, the workload in; a
+forked process that starts its own session, says its pid, sends its output and runs the
+workload exactly as ``airflow_jobbers.child`` does; then its exit code. The workload, with its
+token, only ever travels over the socket.
 
-The server is single-threaded (a selector over the listening socket and a SIGCHLD wake-up pipe),
-so forking it is safe; it dies with the worker that started it (Linux parent-death signal), and
+The server is single-threaded (a selector over its sockets and a SIGCHLD wake-up pipe), so
+forking it is safe; it dies with the worker that started it (Linux parent-death signal), and
 every process it forks dies with it.
 """
 
@@ -27,11 +26,9 @@ import socket
 import sys
 import traceback
 
-from airflow_jobbers import protocol
-from airflow_jobbers.child import _die_with_parent
+from airflow_jobbers import config, protocol
+from airflow_jobbers.childproc import die_with_parent
 
-EXIT_PREFIX = b"\0EXIT "
-_MAX_WORKLOAD = 64 * 1024 * 1024
 PRELOAD = (
     "airflow_jobbers.workload",
     "airflow.executors.base_executor",
@@ -53,15 +50,15 @@ PRELOAD = (
 
 def preload() -> None:
     """Import what every workload needs, plus ``[jobbers] fork_server_preload`` modules."""
-    extra = os.environ.get("AIRFLOW__JOBBERS__FORK_SERVER_PRELOAD", "")
+    extra = config.option("fork_server_preload")
     for name in (*PRELOAD, *(m.strip() for m in extra.split(",") if m.strip())):
         try:
             importlib.import_module(name)
         except Exception as exc:  # a missing optional module only costs speed
             print(f"airflow-jobbers fork server: cannot preload {name}: {exc}", file=sys.stderr)
-    from airflow_jobbers.workload import _adapter
+    from airflow_jobbers.workload import warm_up
 
-    _adapter()
+    warm_up()
     # Move everything imported so far out of the garbage collector's reach: forks then don't
     # copy those pages when a collection would have touched them (copy-on-write stays shared).
     gc.collect()
@@ -80,7 +77,16 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes:
 
 
 class ForkServer:
-    """The accept/fork/reap loop."""
+    """The accept/fork/reap loop (the worker's handle on this process is
+    ``fork_client.ForkServerHandle``).
+
+    One fork per workload, made in this single-threaded loop. A pool of reused supervisor
+    processes, which saves the fork (about 10 ms of CPU each here), was measured: its
+    workloads start within milliseconds of each other, and in both 200-task runs 32
+    supervisors calling the Airflow API server at once exhausted the API server's database
+    connection pool (a 30 s stall, task instances failed on a read timeout); forking one
+    workload at a time never did.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -115,8 +121,8 @@ class ForkServer:
         conn, _ = self.listener.accept()
         try:
             conn.settimeout(30)
-            size = int.from_bytes(_recv_exact(conn, 8), "big")
-            if not 0 < size <= _MAX_WORKLOAD:
+            size = int.from_bytes(_recv_exact(conn, protocol.FORK_LENGTH_BYTES), "big")
+            if not 0 < size <= protocol.FORK_MAX_WORKLOAD:
                 raise ValueError(f"bad workload size {size}")
             data = _recv_exact(conn, size)
         except (OSError, ValueError) as exc:
@@ -140,7 +146,9 @@ class ForkServer:
             for other in self.conns.values():
                 other.close()
             os.setsid()
-            _die_with_parent()
+            die_with_parent()
+            # Every process the supervisor forks (the task process) dies with it too.
+            os.register_at_fork(after_in_child=die_with_parent)
             conn.settimeout(None)
             fd = conn.fileno()
             devnull = os.open(os.devnull, os.O_RDONLY)
@@ -148,7 +156,7 @@ class ForkServer:
             os.dup2(fd, 1)
             os.dup2(fd, 2)
             conn.close()
-            os.write(1, f"PID {os.getpid()}\n".encode())
+            os.write(1, f"{protocol.FORK_PID_PREFIX}{os.getpid()}\n".encode())
             from airflow_jobbers.child import run_bytes
 
             code = run_bytes(data)
@@ -173,14 +181,14 @@ class ForkServer:
                 continue
             code = os.waitstatus_to_exitcode(status)
             with contextlib.suppress(OSError):
-                conn.sendall(EXIT_PREFIX + str(code).encode() + b"\n")
+                conn.sendall(protocol.FORK_EXIT_PREFIX + str(code).encode() + b"\n")
             conn.close()
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python -m airflow_jobbers.zygote SOCKET_PATH")
-    _die_with_parent()
+    die_with_parent()
     # stdout is the worker's handshake pipe. Airflow logs to stdout while it imports (3.2 does
     # at once), so keep the pipe aside and send fd 1 to the worker's log until the fork.
     handshake = os.dup(1)
@@ -188,7 +196,7 @@ def main() -> None:
     preload()
     server = ForkServer(sys.argv[1])
     print(f"airflow-jobbers fork server ready on {sys.argv[1]}", file=sys.stderr, flush=True)
-    os.write(handshake, b"ready\n")
+    os.write(handshake, protocol.FORK_READY + b"\n")
     os.close(handshake)
     server.serve_forever()
 

@@ -148,31 +148,6 @@ with DAG("jobbers_outage", schedule=None, start_date=START, catchup=False, max_a
     [step.override(task_id=f"step_{i}")(i) for i in range(5)]
 
 
-# The speed benchmark of DESIGN.md (bench/bench_airflow.py): start -> 200 leaves -> collect -> finish.
-with DAG("jobbers_bench_200", schedule=None, start_date=START, catchup=False, max_active_tasks=64):
-
-    @task
-    def bench_start() -> int:
-        return 0
-
-    @task
-    def bench_leaf() -> None:
-        return None
-
-    @task
-    def bench_collect() -> None:
-        return None
-
-    @task
-    def bench_finish() -> None:
-        return None
-
-    first = bench_start()
-    leaves = [bench_leaf.override(task_id=f"leaf_{i:03d}")() for i in range(200)]
-    first >> leaves
-    leaves >> bench_collect() >> bench_finish()
-
-
 try:  # executor callbacks (Airflow 3.2+): a missed deadline runs a SyncCallback on Jobbers
     from airflow.sdk.definitions.callback import SyncCallback
     from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference

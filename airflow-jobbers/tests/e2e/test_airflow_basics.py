@@ -1,14 +1,16 @@
-"""Done-when items 1, 2, 8 and 11: the happy path, failures with retries, queues, the CLI."""
+"""The happy path, failures with retries, queues, the CLI."""
 
 from __future__ import annotations
 
+import json
 import socket
+from pathlib import Path
 
 from airflow_harness import Stack, wait_for
 
 
 def test_cli_and_config_section(stack: Stack) -> None:
-    """Item 11: ``airflow jobbers --help`` works; ``airflow config list`` shows ``[jobbers]``."""
+    """``airflow jobbers --help`` works; ``airflow config list`` shows ``[jobbers]``."""
     help_out = stack.run(stack.bin("airflow"), "jobbers", "--help", timeout=120)
     assert help_out.returncode == 0, help_out.stderr[-2000:]
     for command in ("worker", "status", "manager"):
@@ -19,11 +21,30 @@ def test_cli_and_config_section(stack: Stack) -> None:
     assert "manager_url" in config.stdout
     status = stack.run(stack.bin("airflow"), "jobbers", "status", "--output", "json", timeout=120)
     assert status.returncode == 0, status.stdout[-2000:] + status.stderr[-2000:]
-    assert '"status": "ok"' in status.stdout
+    report = json.loads(status.stdout[status.stdout.index("{") :])
+    assert report["health"]["status"] == "ok"
+    worker_pids = {stack.procs[name].pid for name in ("worker-a", "worker-b")}
+    listed = {int(w["id"].split(":")[1]) for w in report["workers"]}
+    assert worker_pids <= listed, report["workers"]
+    table = stack.run(stack.bin("airflow"), "jobbers", "status", timeout=120)
+    assert f"  {stack.procs['worker-a'].pid}" not in table.stdout  # ids are host:pid:random
+    assert any(f":{stack.procs['worker-a'].pid}:" in line for line in table.stdout.splitlines())
+
+
+def test_workers_get_their_options_from_airflow_configuration(stack: Stack) -> None:
+    """``[jobbers]`` worker options are resolved through Airflow's configuration by
+    ``airflow jobbers worker`` and reach the Jobbers worker it becomes: ``fork_server`` is set
+    nowhere in the test environment, so its value here comes from Airflow's configuration."""
+    environ = Path(f"/proc/{stack.procs['worker-a'].pid}/environ").read_bytes().split(b"\0")
+    variables = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    assert "AIRFLOW__JOBBERS__FORK_SERVER" not in stack.env()
+    assert variables["AIRFLOW__JOBBERS__FORK_SERVER"] == "True"
+    assert variables["AIRFLOW__JOBBERS__KILL_GRACE_PERIOD"] == "5"
+    assert variables["AIRFLOW__JOBBERS__FORK_SERVER_PRELOAD"] == ""
 
 
 def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
-    """Item 1: 20 parallel tasks and a short chain; ids and hostnames come from Jobbers."""
+    """20 parallel tasks and a short chain; ids and hostnames come from Jobbers."""
     run_id = stack.trigger("jobbers_fanout")
     assert stack.wait_run("jobbers_fanout", run_id, timeout=240) == "success"
     rows = stack.ti_rows("jobbers_fanout", run_id)
@@ -45,7 +66,7 @@ def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
 
 
 def test_failing_task_retries_then_fails_without_state_mismatch(stack: Stack) -> None:
-    """Item 2: up_for_retry, then failed; the executor said the process ended normally."""
+    """Up_for_retry, then failed; the executor said the process ended normally."""
     run_id = stack.trigger("jobbers_fail_retry")
     seen: list[str] = []
 
@@ -79,7 +100,7 @@ def test_failing_task_retries_then_fails_without_state_mismatch(stack: Stack) ->
 
 
 def test_queue_routing(stack: Stack) -> None:
-    """Item 8: ``queue="q2"`` tasks run only on a worker of queue q2."""
+    """``queue="q2"`` tasks run only on a worker of queue q2."""
     q2 = stack.start_worker("worker-q2", "q2", concurrency=2)
     try:
         run_id = stack.trigger("jobbers_q2")

@@ -1,4 +1,4 @@
-"""Done-when items 3, 4 and 7: a killed worker, a never-started job, "mark failed"."""
+"""A killed worker, a never-started job, "mark failed"."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def test_killed_worker_is_reported_and_the_retry_runs_elsewhere(stack: Stack) -> None:
-    """Item 3: kill -9 of the worker mid-task: failure reported with a reason, retried well
+    """Kill -9 of the worker mid-task: failure reported with a reason, retried well
     before Airflow's heartbeat timeout (300 s here), and the retry succeeds on another worker."""
     doomed = stack.start_worker("worker-kill-1", "killq", concurrency=2, lease=5)
     run_id = stack.trigger("jobbers_kill", {"sleep": 240})
@@ -73,7 +73,7 @@ def test_killed_worker_is_reported_and_the_retry_runs_elsewhere(stack: Stack) ->
 
 
 def test_revoked_job_never_runs_even_when_a_worker_starts(stack: Stack) -> None:
-    """Item 4: no worker, short task_queued_timeout (40 s): revoke_task cancels the job, and
+    """No worker, short task_queued_timeout (40 s): revoke_task cancels the job, and
     that job never runs afterwards, even once a worker serves its queue."""
     run_id = stack.trigger("jobbers_noworker")
     stack.wait_ti_state("jobbers_noworker", run_id, "never_started", {"queued"}, timeout=120)
@@ -108,7 +108,7 @@ def test_revoked_job_never_runs_even_when_a_worker_starts(stack: Stack) -> None:
 
 
 def test_mark_failed_through_the_api_stops_the_task_on_the_worker(stack: Stack) -> None:
-    """Item 7: PATCH the running task instance to failed: the worker's process stops."""
+    """PATCH the running task instance to failed: the worker's process stops."""
     run_id = stack.trigger("jobbers_sleep", {"sleep": 300})
     stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"running"}, timeout=120)
     job_id = stack.ti_rows("jobbers_sleep", run_id)["sleeper"]["external_executor_id"]

@@ -1,4 +1,4 @@
-"""Done-when items 5, 6 and 10: duplicate delivery, scheduler crash, Manager outage."""
+"""Duplicate delivery, scheduler crash, Manager outage."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _no_state_mismatch(stack: Stack, dag_id: str, run_id: str | None = None) -> 
 
 
 def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
-    """Item 5: the same workload delivered a second time: the copy ends as a duplicate, no
+    """The same workload delivered a second time: the copy ends as a duplicate, no
     failure is reported, and the original completes."""
     run_id = stack.trigger("jobbers_sleep", {"sleep": 20})
     stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"running"}, timeout=120)
@@ -48,7 +48,7 @@ def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
 
 
 def test_scheduler_crash_adopts_running_and_resets_unsubmitted(stack: Stack) -> None:
-    """Item 6: kill -9 the scheduler while a task runs and another is queued but was never
+    """Kill -9 the scheduler while a task runs and another is queued but was never
     submitted (the Manager was down); a new scheduler adopts the first (it completes once)
     and resets the second (it runs once)."""
     running_run = stack.trigger("jobbers_adopt", {"sleep": 60})
@@ -90,7 +90,7 @@ def test_scheduler_crash_adopts_running_and_resets_unsubmitted(stack: Stack) -> 
 
 
 def test_manager_outage_loses_nothing(stack: Stack) -> None:
-    """Item 10: the Manager is down for 10 s while a run is queued; nothing is lost and the
+    """The Manager is down for 10 s while a run is queued; nothing is lost and the
     run completes after it returns, each task instance run by exactly one job."""
     stack.stop("manager")
     down_at = time.monotonic()

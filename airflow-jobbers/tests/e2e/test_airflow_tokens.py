@@ -1,4 +1,4 @@
-"""Done-when item 9: the workload's token shows in no Jobbers log line, API answer or page.
+"""The workload's token shows in no Jobbers log line, API answer or page.
 
 Runs last (file order), after the other tests have pushed their workloads through every path:
 submissions, retries, revocations, duplicates, adoption and the Manager outage.

@@ -30,23 +30,21 @@ def _workload(token: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    ("status", "revoked", "maybe_duplicate", "action"),
+    ("status", "maybe_duplicate", "action"),
     [
-        ("submitted", False, False, Action.NONE),
-        ("scheduled", False, False, Action.NONE),
-        ("started", False, False, Action.RUNNING),
-        ("completed", False, False, Action.SUCCESS),
-        ("completed", False, True, Action.CHECK_RESULT),
-        ("failed", False, False, Action.FAIL),
-        ("stalled", False, False, Action.FAIL),
-        ("dead", False, False, Action.FAIL),
-        ("cancelled", False, False, Action.FAIL),
-        ("cancelled", True, False, Action.FORGET),
-        ("failed", True, False, Action.FORGET),
+        ("submitted", False, Action.NONE),
+        ("scheduled", False, Action.NONE),
+        ("started", False, Action.RUNNING),
+        ("completed", False, Action.SUCCESS),
+        ("completed", True, Action.CHECK_RESULT),
+        ("failed", False, Action.FAIL),
+        ("stalled", False, Action.FAIL),
+        ("dead", False, Action.FAIL),
+        ("cancelled", False, Action.FAIL),
     ],
 )
-def test_status_mapping(status: str, revoked: bool, maybe_duplicate: bool, action: Action) -> None:
-    assert action_for(status, revoked=revoked, maybe_duplicate=maybe_duplicate) is action
+def test_status_mapping(status: str, maybe_duplicate: bool, action: Action) -> None:
+    assert action_for(status, maybe_duplicate=maybe_duplicate) is action
 
 
 def test_duplicate_result_reports_nothing() -> None:

@@ -24,6 +24,8 @@ async def known_query_only(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
+    if not route.include_in_schema:  # the dashboard's pages: for browsers, not API clients
+        return
     declared = _declared(route.dependant)
     unknown = sorted(set(request.query_params.keys()) - declared)
     if unknown:

@@ -297,7 +297,12 @@ async def queues(request: Request, store: StoreDep) -> Response:
         oldest = counts.oldest_ready.get(name)
         row["oldest_wait"] = None if oldest is None else max(0.0, now - oldest)
         rows.append(row)
-    return render(request, "queues", queues=rows)
+    editing = request.query_params.get("edit", "")
+    current = next(
+        (r for r in rows if r["name"] == editing),
+        {"name": editing, "concurrency": None, "rate_limit": None, "rate_period": 1.0},
+    )
+    return render(request, "queues", queues=rows, editing=current)
 
 
 def _limit(text: str, cast: type[int] | type[float]) -> int | float | None:

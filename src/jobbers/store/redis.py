@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 
 from jobbers.models import (
@@ -82,6 +84,8 @@ CHUNK = 1000
 #: Stream ids (``ms-seq``); plain numbers are accepted too (cursors of a numeric feed).
 CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
 SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
+#: Error replies that mean "Redis cannot take writes now", not "this call is wrong".
+REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
 #: Redis 6.2 brought XTRIM MINID and exclusive XRANGE bounds.
 MIN_REDIS = (6, 2)
 
@@ -166,8 +170,11 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
     )
 
 
-def _loaded(pair: Sequence[Sequence[str]]) -> TaskRecord:
-    return _record(_pairs(pair[0]), _pairs(pair[1]))
+def _loaded(text: str) -> TaskRecord:
+    """A record as a script returns it: JSON of the task's and the attempts' flat HGETALLs
+    (an empty one encodes as ``{}``)."""
+    task, attempts = json.loads(text)
+    return _record(_pairs(task), _pairs(attempts) if isinstance(attempts, list) else {})
 
 
 def _queue_config(name: str, h: Mapping[str, str]) -> QueueConfig:
@@ -241,6 +248,10 @@ class RedisStore:
                 socket_connect_timeout=timeout,
                 socket_timeout=max(timeout, 30.0),
                 health_check_interval=30,
+                # A pooled connection that Redis closed (it restarted) fails once: retry on a
+                # fresh one, briefly, so an outage still answers within about a second.
+                retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
+                retry_on_error=[rexc.ConnectionError, rexc.TimeoutError],
             )
         except ValueError as exc:
             raise ValueError(f"bad store URL {url!r}: {exc}") from None
@@ -255,8 +266,13 @@ class RedisStore:
         try:
             yield
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StoreUnavailable(f"{self._where} is unavailable: {reason}") from exc
+            raise StoreUnavailable(f"{self._where} is unavailable: {_line(exc)}") from exc
+        except rexc.ResponseError as exc:
+            # Redis refusing writes (out of memory, a replica, a failed save) is an outage too.
+            refused = isinstance(exc, rexc.ReadOnlyError | rexc.OutOfMemoryError)
+            if refused or str(exc).split(" ", 1)[0] in REFUSALS:
+                raise StoreUnavailable(f"{self._where} refuses writes: {_line(exc)}") from exc
+            raise
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
         if not self._checked:
@@ -285,13 +301,14 @@ class RedisStore:
         self._checked = True
 
     async def close(self) -> None:
+        """Bounded: a process shutting down never waits long on a Redis that went away."""
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._listener
+                await asyncio.wait_for(self._listener, 2.0)
             self._listener = None
         with contextlib.suppress(Exception):
-            await self._client.aclose()
+            await asyncio.wait_for(self._client.aclose(), 2.0)
 
     # -- wake-ups -------------------------------------------------------------------------
 
@@ -842,6 +859,10 @@ class RedisStore:
                 )
                 if cut != entries[-1][0] or len(entries) < CHUNK:
                     return
+
+
+def _line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
 
 
 def _failure(outcome: Outcome) -> ErrorInfo:

@@ -116,8 +116,9 @@ CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
 #: Stay well under SQLite's bound-parameter limit.
 CHUNK = 5000
 #: ``wait_for_change`` looks at PRAGMA data_version for other processes' commits, first every
-#: 5 ms, backing off to 50 ms: a busy worker reacts fast, an idle one costs ~1 % of a core.
-CHANGE_POLL_MIN = 0.005
+#: 1 ms, backing off to 50 ms: a busy worker, or a caller waiting for a result, reacts within a
+#: millisecond or two; an idle one costs ~1 % of a core.
+CHANGE_POLL_MIN = 0.001
 CHANGE_POLL_MAX = 0.05
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0

@@ -262,15 +262,17 @@ class Worker:
         record = slot.record
         try:
             notes = self._notes.begin(record, slot.ctx)
-            outcome = await self._notes.capture(
-                notes,
-                execute(
-                    spec,
-                    record,
-                    slot.ctx,
-                    max_result_bytes=self.settings.max_result_bytes,
-                    threads=self._threads,
-                ),
+            outcome = notes.masked(
+                await self._notes.capture(
+                    notes,
+                    execute(
+                        spec,
+                        record,
+                        slot.ctx,
+                        max_result_bytes=self.settings.max_result_bytes,
+                        threads=self._threads,
+                    ),
+                )
             )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":

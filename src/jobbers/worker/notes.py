@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
-from jobbers.models import TaskRecord
+from jobbers.models import ErrorInfo, Outcome, TaskRecord
 from jobbers.redact import MASK, SECRET_KEYS
 from jobbers.registry import TaskContext
 from jobbers.store.base import AttemptNotes, LogLine, Store
@@ -68,6 +69,14 @@ class AttemptLog:
         for secret in self.secrets:
             message = message.replace(secret, MASK)
         return message
+
+    def masked(self, outcome: Outcome) -> Outcome:
+        """The outcome with secret kwarg values masked in its error (message and traceback)."""
+        error = outcome.error
+        if error is None or not self.secrets:
+            return outcome
+        masked = ErrorInfo(error.type, self.mask(error.message), self.mask(error.traceback))
+        return dataclasses.replace(outcome, error=masked)
 
     def add(self, at: float, level: str, message: str) -> None:
         message = self.mask(message)

@@ -1,0 +1,405 @@
+"""Side by side: the fan-out DAG (start -> N leaves -> collect -> finish) under LocalExecutor,
+JobbersExecutor and, when ``apache-airflow-providers-celery`` is installed in the Airflow
+virtualenv, CeleryExecutor with a private Redis broker. Each run gets a fresh PostgreSQL
+database and a fresh set of processes (the e2e harness's), parallelism 32.
+
+    .venv/bin/python airflow-jobbers/bench/compare.py --n 200
+    .venv/bin/python airflow-jobbers/bench/compare.py --n 1000 --executors local,jobbers
+
+Prints per run: the DAG run's duration from the database (start -> end, and queued -> end),
+queued-to-start p50/p95 of its task instances, CPU seconds spent during the run per process
+(and per child role: fork server, its forks, LocalExecutor workers, ...) and Jobbers' ratio to
+Local. ``--py-spy DIR`` also records py-spy profiles of the scheduler and the Jobbers worker
+(with its fork server and forks). A benchmark, not a test: numbers depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from airflow_harness import Stack, ensure_venv, postgres_database, spare_port  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+#: Airflow's defaults for the timers the e2e tests shorten (a long run queues for longer).
+PRODUCTION_TIMERS = {
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "120",
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "300",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "5",
+    "AIRFLOW__JOBBERS__RECONCILE_INTERVAL": "60",
+}
+
+
+@dataclass
+class Sample:
+    """CPU seconds of one process: its own, and its reaped (waited-for) descendants'."""
+
+    label: str
+    own: float
+    reaped: float
+    children: list[int] = field(default_factory=list)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in threads:
+        try:
+            found += [int(p) for p in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _role(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(a.decode(errors="replace") for a in argv)
+    if "airflow_jobbers.zygote" in text:
+        return "fork server"
+    if "serve_logs" in text:
+        return "log server"
+    try:
+        title = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        title = "?"
+    return f"child ({title})"
+
+
+def snapshot(top: dict[str, int]) -> dict[int, Sample]:
+    """Every process under the stack's top-level processes, with its CPU counters."""
+    samples: dict[int, Sample] = {}
+
+    def visit(pid: int, label: str) -> None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return
+        own = (int(fields[11]) + int(fields[12])) / TICK
+        reaped = (int(fields[13]) + int(fields[14])) / TICK
+        kids = _children(pid)
+        samples[pid] = Sample(label, own, reaped, kids)
+        for kid in kids:
+            visit(kid, f"{label} > {_role(kid)}" if label in top else f"{label} > forks")
+
+    for name, pid in top.items():
+        visit(pid, name)
+    return samples
+
+
+def cpu_during(before: dict[int, Sample], after: dict[int, Sample]) -> dict[str, float]:
+    """CPU seconds per label spent between two snapshots (reaped time goes to the parent's
+    label as "exited children")."""
+    spent: dict[str, float] = defaultdict(float)
+    for pid, now in after.items():
+        then = before.get(pid)
+        own = now.own - (then.own if then else 0.0)
+        reaped = now.reaped - (then.reaped if then else 0.0)
+        spent[now.label] += own
+        if reaped > 0:
+            key = now.label if now.label.endswith("forks") else f"{now.label} > exited children"
+            spent[key] += reaped
+    return dict(spent)
+
+
+@dataclass
+class Result:
+    executor: str
+    state: str
+    duration: float
+    queued_to_end: float
+    p50: float
+    p95: float
+    run_p50: float
+    tis: dict[str, int]
+    cpu: dict[str, float]
+    load: str
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def _celery_installed(venv: Path) -> bool:
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import airflow.providers.celery"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def _start_executor_side(stack: Stack, executor: str, args: argparse.Namespace) -> None:
+    if executor == "jobbers":
+        stack.start_manager()
+        for i in range(args.workers):
+            stack.start_worker(f"worker-{i}", "default", args.concurrency, serve_logs=i == 0)
+    elif executor == "celery":
+        stack.start(
+            "celery-worker",
+            stack.bin("airflow"),
+            "celery",
+            "worker",
+            "--concurrency",
+            str(args.concurrency * args.workers),
+            "--queues",
+            "default",
+        )
+
+
+def _snapshot_sources(work: Path, rev: str | None) -> str:
+    """Copy jobbers and airflow_jobbers as they are now (or as of git revision ``rev``):
+    editing the checkout during a sitting cannot change the code a run measures, and one
+    sitting can compare two versions (``--executors local,jobbers@HEAD~3,jobbers``)."""
+    target = work / "src"
+    repo = HERE.parents[1]
+    packages = (repo / "src" / "jobbers", HERE.parent / "src" / "airflow_jobbers")
+    if rev:
+        export = work / "export"
+        export.mkdir()
+        paths = [str(p.relative_to(repo)) for p in packages]
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", rev, *paths],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(export)], input=archive, check=True)
+        packages = tuple(export / p.relative_to(repo) for p in packages)
+    for package in packages:
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(package, target / package.name, ignore=skip)
+    return str(target)
+
+
+def _env_for(executor: str, n: int, db: str, broker_port: int, src: str) -> dict[str, str]:
+    env = {
+        **PRODUCTION_TIMERS,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(HERE / "dags"),
+        "JOBBERS_BENCH_N": str(n),
+        "PYTHONPATH": src,
+    }
+    if executor == "local":
+        env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    elif executor == "celery":
+        env["AIRFLOW__CORE__EXECUTOR"] = "CeleryExecutor"
+        env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{broker_port}/0"
+        env["AIRFLOW__CELERY__RESULT_BACKEND"] = f"db+postgresql://postgres@127.0.0.1:5432/{db}"
+    return env
+
+
+def _profile(stack: Stack, out: Path, executor: str) -> list[subprocess.Popen[bytes]]:
+    spy = shutil.which("py-spy") or str(stack.venv / "bin" / "py-spy")
+    procs = []
+    for name, proc in stack.procs.items():
+        if name in ("scheduler", "worker-0", "celery-worker", "api-server"):
+            target = out / f"{executor}-{name}.txt"
+            procs.append(
+                subprocess.Popen(
+                    [
+                        spy,
+                        "record",
+                        "--pid",
+                        str(proc.pid),
+                        "--subprocesses",
+                        "--nonblocking",
+                        "--rate",
+                        "50",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(target),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    return procs
+
+
+def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
+    executor, _, rev = label.partition("@")
+    work = Path(tempfile.mkdtemp(prefix=f"airflow-bench-{executor}-"))
+    dag_id = f"bench_fanout_{args.n}"
+    src = _snapshot_sources(work, rev or None)
+    with postgres_database() as db:
+        broker_port = spare_port()
+        overrides = _env_for(executor, args.n, db, broker_port, src)
+        stack = Stack(venv=venv, work=work, db_name=db, overrides=overrides)
+        stack.markers.mkdir(parents=True)
+        spies: list[subprocess.Popen[bytes]] = []
+        try:
+            migrate = stack.run(stack.bin("airflow"), "db", "migrate")
+            assert migrate.returncode == 0, migrate.stderr[-3000:]
+            if executor == "celery":
+                stack.start(
+                    "redis",
+                    "redis-server",
+                    "--port",
+                    str(broker_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                )
+            stack.start("dag-processor", stack.bin("airflow"), "dag-processor")
+            stack.start_api_server()
+            stack.start_scheduler()
+            _start_executor_side(stack, executor, args)
+            from airflow_harness import wait_for
+
+            wait_for(lambda: stack.dag_ready(dag_id), 300, f"DAG {dag_id} to be parsed")
+            time.sleep(args.settle)  # let start-up CPU (imports, first parse) die down
+            top = {name: proc.pid for name, proc in stack.procs.items()}
+            if args.py_spy:
+                spies = _profile(stack, Path(args.py_spy), label.replace("@", "-"))
+            before = snapshot(top)
+            run_id = stack.trigger(dag_id)
+            state = stack.wait_run(dag_id, run_id, timeout=args.timeout)
+            after = snapshot(top)
+            load = _load()
+            for spy in spies:
+                spy.send_signal(2)
+            for spy in spies:
+                try:
+                    spy.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    spy.kill()
+            row = stack.sql(
+                "select extract(epoch from end_date - start_date), "
+                "extract(epoch from end_date - queued_at) "
+                f"from dag_run where dag_id = '{dag_id}' and run_id = '{run_id}'"
+            )[0]
+            lat = stack.sql(
+                "select percentile_cont(0.5) within group (order by s), "
+                "percentile_cont(0.95) within group (order by s), "
+                "percentile_cont(0.5) within group (order by r) from ("
+                "select extract(epoch from start_date - queued_dttm) as s, "
+                "extract(epoch from end_date - start_date) as r from task_instance "
+                f"where dag_id = '{dag_id}' and run_id = '{run_id}' "
+                "and queued_dttm is not null) q"
+            )[0]
+            states = stack.sql(
+                "select coalesce(state, 'none'), count(*) from task_instance "
+                f"where dag_id = '{dag_id}' and run_id = '{run_id}' group by 1"
+            )
+            return Result(
+                executor=label,
+                state=state,
+                duration=float(row[0]),
+                queued_to_end=float(row[1]),
+                p50=float(lat[0] or 0),
+                p95=float(lat[1] or 0),
+                run_p50=float(lat[2] or 0),
+                tis={s: int(c) for s, c in states},
+                cpu=cpu_during(before, after),
+                load=load,
+            )
+        finally:
+            for spy in spies:
+                if spy.poll() is None:
+                    spy.kill()
+            stack.stop_all()
+            stack.reap_leftovers()
+            if args.keep:
+                print(f"logs kept in {work}", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+
+
+def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
+    """One table row per run; each ratio is to LocalExecutor's run of the same round."""
+    print(
+        f"\nfan-out DAG, N={args.n}, parallelism 32, PostgreSQL; "
+        f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots"
+    )
+    print(
+        f"{'round':<5} {'executor':<9} {'state':<8} {'duration':>9} {'queued->end':>12} "
+        f"{'q->start p50':>13} {'p95':>6} {'TI run p50':>11} {'CPU s':>6} {'ratio':>6}"
+        "  TIs, load(1/5/15)"
+    )
+    for number, results in enumerate(rounds, 1):
+        local = next((r for r in results if r.executor == "local"), None)
+        for r in results:
+            ratio = f"{r.duration / local.duration:.2f}x" if local and local.duration else "-"
+            tis = ",".join(f"{k}={v}" for k, v in sorted(r.tis.items()))
+            print(
+                f"{number:<5} {r.executor:<9} {r.state:<8} {r.duration:>8.1f}s "
+                f"{r.queued_to_end:>11.1f}s {r.p50:>12.2f}s {r.p95:>5.1f}s {r.run_p50:>10.2f}s "
+                f"{sum(r.cpu.values()):>6.1f} {ratio:>6}  {tis} {r.load}"
+            )
+    for number, results in enumerate(rounds, 1):
+        for r in results:
+            total = sum(r.cpu.values())
+            print(f"\nCPU seconds during round {number}, {r.executor} (total {total:.1f}):")
+            for label, secs in sorted(r.cpu.items()):
+                if secs >= 0.05:
+                    print(f"  {label:<50} {secs:7.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=200, help="leaves of the fan-out DAG")
+    parser.add_argument(
+        "--executors",
+        default="local,jobbers,celery",
+        help="comma-separated, run in this order: local, jobbers, jobbers@GIT-REV (that "
+        "revision's code), celery (skipped when not installed)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="Jobbers workers")
+    parser.add_argument("--concurrency", type=int, default=32, help="slots per Jobbers worker")
+    parser.add_argument("--runs", type=int, default=1, help="rounds of every executor")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds a run may take")
+    parser.add_argument("--settle", type=float, default=10, help="seconds idle before trigger")
+    parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles into DIR")
+    parser.add_argument("--keep", action="store_true", help="keep each run's logs")
+    args = parser.parse_args()
+    venv = ensure_venv()
+    executors = [e.strip() for e in args.executors.split(",") if e.strip()]
+    unknown = [e for e in executors if e.partition("@")[0] not in ("local", "jobbers", "celery")]
+    if unknown:
+        parser.error(f"unknown executor(s): {', '.join(unknown)}")
+    if "celery" in executors and not _celery_installed(venv):
+        print(
+            "compare: apache-airflow-providers-celery is not installed; skipping Celery",
+            file=sys.stderr,
+        )
+        executors.remove("celery")
+    if args.py_spy:
+        Path(args.py_spy).mkdir(parents=True, exist_ok=True)
+    rounds: list[list[Result]] = []
+    for _ in range(args.runs):
+        rounds.append([])
+        for executor in executors:
+            print(f"compare: running N={args.n} under {executor} ...", file=sys.stderr, flush=True)
+            rounds[-1].append(run_one(venv, executor, args))
+            r = rounds[-1][-1]
+            print(
+                f"compare: {executor}: {r.state} in {r.duration:.1f}s", file=sys.stderr, flush=True
+            )
+    report(rounds, args)
+
+
+if __name__ == "__main__":
+    main()

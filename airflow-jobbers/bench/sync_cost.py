@@ -1,0 +1,157 @@
+"""What one ``JobbersExecutor.sync()`` costs the scheduler loop with many jobs in flight.
+
+    airflow-jobbers/bench/sync_cost.py [--in-flight 1000,10000] [--changing 100] [--rounds 20]
+
+Run with the Airflow virtualenv's Python (``scripts/ensure-venv.sh`` prints it). For each size:
+a fresh Jobbers Manager on a spare port and a fresh SQLite store; that many runner jobs
+submitted and tracked by a real executor; then, per round, ``--changing`` of them are claimed
+and completed straight in the store (as a worker would: two events each) and ``sync()`` is
+timed. ``sync()`` reads the change feed from its cursor, so its cost follows the number of
+changes, not of jobs in flight. The periodic bulk reconciliation is off (it is a safety net
+every ``reconcile_interval`` seconds, not part of a heartbeat's cost). A benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _spare_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_manager(work: Path, port: int) -> subprocess.Popen[bytes]:
+    import httpx
+
+    log = (work / "manager.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jobbers",
+            "manager",
+            "--port",
+            str(port),
+            "--store",
+            f"sqlite:///{work / 'jobbers.db'}",
+            "--tasks",
+            "airflow_jobbers.runner",
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((work / "manager.log").read_text())
+        time.sleep(0.1)
+
+
+def measure(in_flight: int, changing: int, rounds: int) -> list[float]:
+    """Seconds per timed ``sync()``."""
+    from airflow.models.taskinstancekey import TaskInstanceKey
+    from jobbers.models import Outcome
+    from jobbers.store.base import Report
+    from jobbers.store.sqlite import SQLiteStore
+
+    from airflow_jobbers import protocol
+    from airflow_jobbers.executor import JobbersExecutor
+    from airflow_jobbers.submission import Submission
+
+    work = Path(tempfile.mkdtemp(prefix="jobbers-sync-bench-"))
+    port = _spare_port()
+    manager = _start_manager(work, port)
+    os.environ["AIRFLOW__JOBBERS__MANAGER_URL"] = f"http://127.0.0.1:{port}"
+    os.environ["AIRFLOW__JOBBERS__RECONCILE_INTERVAL"] = "0"
+    store = SQLiteStore(str(work / "jobbers.db"))
+    executor = JobbersExecutor()
+    try:
+        client = executor._get_client()
+        ids = [str(uuid.uuid4()) for _ in range(in_flight + changing * rounds)]
+        workload = {"type": "ExecuteTask", "token": "x.y.z", "ti": {"id": "bench"}}
+        for i in range(0, len(ids), 1000):
+            client.submit_many(
+                [
+                    {
+                        "name": protocol.TASK_NAME,
+                        "id": job_id,
+                        "kwargs": {protocol.WORKLOAD_KWARG: workload},
+                    }
+                    for job_id in ids[i : i + 1000]
+                ]
+            )
+        executor.start()  # the change feed starts after the submissions
+        for n, job_id in enumerate(ids):
+            key = TaskInstanceKey("bench", f"t{n}", "run", 1, -1)
+            executor._accepted(Submission(key, job_id, {}, preassigned=True))
+        timings: list[float] = []
+        for _ in range(rounds):
+
+            async def change() -> None:
+                claimed = await store.claim("bench-worker", ["default"], changing, 60.0)
+                reports = [
+                    Report(r.id, r.attempt, Outcome("completed", result={})) for r in claimed
+                ]
+                await store.finish("bench-worker", reports)
+
+            asyncio.run(change())
+            started = time.perf_counter()
+            executor.sync()
+            timings.append(time.perf_counter() - started)
+            reported = executor.get_event_buffer()
+            assert len(reported) == changing, f"{len(reported)} events, not {changing}"
+        return timings
+    finally:
+        executor.terminate()
+        asyncio.run(store.close())
+        manager.send_signal(signal.SIGTERM)
+        manager.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--in-flight", default="1000,10000")
+    parser.add_argument("--changing", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+    print(f"sync() with {args.changing} jobs changing per heartbeat ({args.rounds} rounds)")
+    print(f"{'in flight':>10} {'median':>9} {'p95':>9} {'max':>9}")
+    for size in (int(s) for s in args.in_flight.split(",")):
+        timings = sorted(measure(size, args.changing, args.rounds))
+        p95 = timings[min(len(timings) - 1, int(0.95 * len(timings)))]
+        print(
+            f"{size:>10} {statistics.median(timings) * 1000:>7.2f}ms {p95 * 1000:>7.2f}ms "
+            f"{timings[-1] * 1000:>7.2f}ms",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Reading the Manager's change feed from a cursor: one call per ``read`` in the steady state,
+whatever the number of jobs in flight, and at most ``max_pages`` calls while catching up.
+
+Imports no Airflow; the client is anything with ``events`` and ``latest_cursor`` (the Jobbers
+``Client``), so it is unit-tested against a Manager without Airflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+
+class FeedClient(Protocol):
+    def events(
+        self, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], str | None]: ...
+
+    def latest_cursor(self) -> str: ...
+
+
+class FeedReader:
+    """Remembers the cursor and hands each new event to ``apply``; never raises on a failed
+    call (``warn`` is told, and the next read resumes from the same cursor)."""
+
+    def __init__(
+        self,
+        batch_size: int,
+        max_pages: int,
+        warn: Callable[[str, str], None],
+    ) -> None:
+        self.batch_size = max(1, min(10_000, batch_size))
+        self.max_pages = max(1, max_pages)
+        self.cursor: str | None = None
+        self._warn = warn
+
+    def start_at_tail(self, client: FeedClient) -> None:
+        """Skip the past: only events after this call are read (raises if the call fails,
+        and the feed is then read from its beginning: slower, still exact)."""
+        self.cursor = str(client.latest_cursor())
+
+    def read(self, client: FeedClient, apply: Callable[[dict[str, Any]], None]) -> int:
+        """Apply every event after the cursor (up to ``max_pages`` pages); return how many."""
+        applied = 0
+        for _ in range(self.max_pages):
+            try:
+                events, cursor = client.events(after=self.cursor, limit=self.batch_size)
+            except Exception as exc:
+                self._warn(
+                    "events",
+                    f"cannot read the Jobbers change feed ({type(exc).__name__}); "
+                    f"resuming from cursor {self.cursor} later",
+                )
+                return applied
+            for event in events:
+                apply(event)
+            applied += len(events)
+            if cursor is not None:
+                self.cursor = str(cursor)
+            if len(events) < self.batch_size:
+                break
+        return applied
