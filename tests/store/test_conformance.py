@@ -29,6 +29,7 @@ from jobbers.store.base import (
     DURATION_BUCKETS,
     AttemptNotes,
     BadCursor,
+    CancelResult,
     DuplicateTaskConflict,
     LogLine,
     Report,
@@ -629,6 +630,51 @@ async def test_counts_retries_of_a_retried_task(store: Store) -> None:
     counts = await store.counts(since=T0)
     assert counts.retries == {("default", "t.add"): 1}
     assert counts.tasks == {("default", "t.add", Status.SCHEDULED): 1}
+
+
+async def test_counts_follow_retries_resubmits_deletes_and_prunes(store: Store) -> None:
+    """Counts cover the tasks kept: a second attempt replaces the first's wait, a resubmitted
+    dead task leaves the finishes and the run times, and deleted or pruned tasks leave it all."""
+    retried = new(policy=RetryPolicy(max_retries=1, backoff="constant", base_delay=0.0))
+    kept, dropped = new(queue="q2"), new(queue="q2")
+    await store.submit([retried, kept, dropped], now=T0)
+    await store.claim("w", ["default", "q2"], 3, LEASE, now=T0 + 1)
+    await store.finish("w", [Report(retried.id, 1, boom())], now=T0 + 2)
+    await store.finish("w", [Report(kept.id, 1, Outcome("completed"))], now=T0 + 3)
+    await store.finish("w", [Report(dropped.id, 1, Outcome("completed"))], now=T0 + 3)
+    await store.claim("w", ["default"], 1, LEASE, now=T0 + 4)
+    await store.finish("w", [Report(retried.id, 2, boom())], now=T0 + 6)
+
+    counts = await store.counts(since=T0)
+    assert counts.tasks == {
+        ("default", "t.add", Status.DEAD): 1,
+        ("q2", "t.add", Status.COMPLETED): 2,
+    }
+    assert counts.retries == {("default", "t.add"): 1, ("q2", "t.add"): 0}
+    assert counts.wait["default"].count == 1
+    assert counts.wait["default"].total == pytest.approx(4.0)
+    assert counts.run["default"].count == 1
+    assert counts.finished == {(T0, Status.COMPLETED): 2, (T0, Status.DEAD): 1}
+
+    assert await store.resubmit([retried.id], now=T0 + 7) == [retried.id]
+    assert await store.delete([dropped.id], [Status.COMPLETED]) == [dropped.id]
+    counts = await store.counts(since=T0)
+    assert counts.tasks == {
+        ("default", "t.add", Status.SUBMITTED): 1,
+        ("q2", "t.add", Status.COMPLETED): 1,
+    }
+    assert counts.retries == {("default", "t.add"): 0, ("q2", "t.add"): 0}
+    assert counts.oldest_ready == {"default": T0}
+    assert counts.finished == {(T0, Status.COMPLETED): 1}
+    assert "default" not in counts.run
+    assert counts.wait["q2"].count == 1
+
+    assert await store.prune(before=T0 + 10) == 1
+    assert await store.cancel([retried.id], now=T0 + 11) == CancelResult([retried.id])
+    assert await store.delete([retried.id], [Status.CANCELLED]) == [retried.id]
+    counts = await store.counts(since=T0)
+    assert (counts.tasks, counts.retries, counts.finished) == ({}, {}, {})
+    assert (counts.oldest_ready, counts.wait, counts.run) == ({}, {}, {})
 
 
 def line(message: str, at: float = T0) -> LogLine:

@@ -48,19 +48,35 @@ from jobbers.models import (
 )
 from jobbers.policy import FailureKind, decide, fingerprint
 from jobbers.store.base import (
+    DURATION_BUCKETS,
+    AttemptNotes,
     BadCursor,
     CancelResult,
     DuplicateTaskConflict,
+    LogLine,
     Renewal,
     Report,
     StoreIncompatible,
     StoreUnavailable,
     StoreUnreachable,
     Submitted,
+    TaskCounts,
 )
+from jobbers.store.redis_counts import read_counts
 from jobbers.store.redis_keys import SCHEMA_VERSION, Keys
 
-SCRIPTS = ("submit", "claim", "renew", "finish", "reap", "cancel", "resubmit", "delete", "promote")
+SCRIPTS = (
+    "submit",
+    "claim",
+    "renew",
+    "finish",
+    "reap",
+    "cancel",
+    "resubmit",
+    "delete",
+    "promote",
+    "notes",
+)
 #: The change feed keeps about this many events (XADD MAXLEN ~).
 DEFAULT_EVENTS_MAXLEN = 100_000
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
@@ -98,10 +114,15 @@ def _allowed_lua() -> str:
     return "local ALLOWED = {\n" + "\n".join(rows) + "\n}\n"
 
 
+def _bounds_lua() -> str:
+    """The histogram bounds as a Lua list, from :data:`DURATION_BUCKETS` (one source)."""
+    return "local BOUNDS = {" + ", ".join(repr(b) for b in DURATION_BUCKETS) + "}\n"
+
+
 def _script_text(name: str) -> str:
     folder = resources.files("jobbers.store") / "lua"
     common = (folder / "common.lua").read_text()
-    return _allowed_lua() + common + (folder / f"{name}.lua").read_text()
+    return _allowed_lua() + _bounds_lua() + common + (folder / f"{name}.lua").read_text()
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -770,6 +791,59 @@ class RedisStore:
             floor = _t(batch[-1][1])
         await self._prune_events(before)
         return pruned
+
+    # -- what operators see -----------------------------------------------------------------
+
+    async def counts(self, since: float, bucket: float = 60.0) -> TaskCounts:
+        if not self._checked:
+            await self.check()
+        with self._reachable():
+            return await read_counts(self._client, self.keys, since, bucket)
+
+    async def add_notes(
+        self, worker_id: str, notes: Sequence[AttemptNotes], now: float | None = None
+    ) -> None:
+        payload = [
+            {
+                "id": note.task_id,
+                "n": note.attempt,
+                "p": ""
+                if note.progress is None
+                else _dumps({"f": note.progress, "m": _text(note.message)}),
+                "lines": [
+                    _dumps({"n": note.attempt, "a": ln.at, "l": ln.level, "m": _text(ln.message)})
+                    for ln in note.lines
+                ],
+            }
+            for note in notes
+            if note.progress is not None or note.lines
+        ]
+        if payload:
+            await self._run("notes", _clock(now), worker_id, _dumps(payload))
+
+    async def notes(self, task_id: str) -> list[AttemptNotes]:
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hgetall(self.keys.progress(task_id))
+            pipe.lrange(self.keys.log(task_id), 0, -1)
+            progress, raw_lines = await pipe.execute()
+        lines: dict[int, list[LogLine]] = {}
+        for raw in raw_lines:
+            item = json.loads(raw)
+            lines.setdefault(int(item["n"]), []).append(
+                LogLine(float(item["a"]), item["l"], item["m"])
+            )
+        marks = {int(n): json.loads(raw) for n, raw in progress.items()}
+        return [
+            AttemptNotes(
+                task_id,
+                number,
+                float(marks[number]["f"]) if number in marks else None,
+                marks[number]["m"] if number in marks else "",
+                tuple(lines.get(number, [])),
+            )
+            for number in sorted(marks.keys() | lines.keys())
+        ]
 
     async def _prune_events(self, before: float) -> None:
         """Trim the feed up to its first event at or after ``before`` (events are in time order)."""

@@ -50,9 +50,42 @@ class Keys:
         return f"{self.base}:queues"
 
     def queue(self, name: str, what: str) -> str:
-        """``ready`` (sorted set), ``scheduled`` (sorted set by due time), ``running`` (set),
-        ``starts`` (sorted set of start times, for rate limits), ``conf`` (hash)."""
+        """``ready`` (sorted set), ``since`` (the ready ids by when they became ready, for the
+        oldest waiting), ``scheduled`` (sorted set by due time), ``running`` (set), ``starts``
+        (sorted set of start times, for rate limits), ``conf`` (hash)."""
         return f"{self.base}:q:{name}:{what}"
+
+    @property
+    def counts(self) -> str:
+        """Hash: JSON ``[queue, name, status]`` -> tasks kept in that group."""
+        return f"{self.base}:counts"
+
+    @property
+    def retries(self) -> str:
+        """Hash: JSON ``[queue, name]`` -> retries summed over the tasks kept."""
+        return f"{self.base}:retries"
+
+    @property
+    def finish_hours(self) -> str:
+        """Sorted set: the hours (epoch seconds // 3600) that have a finish-count hash."""
+        return f"{self.base}:fin:hours"
+
+    def finishes(self, hour: str) -> str:
+        """Hash: ``second|status`` -> tasks kept that finished in that second of the hour."""
+        return f"{self.base}:fin:{hour}"
+
+    def histogram(self, kind: str, queue: str) -> str:
+        """Hash: ``wait`` or ``run`` durations of a queue's kept tasks: ``n``, ``sum`` and one
+        field per bucket index (``inf`` past the last bound), not cumulative."""
+        return f"{self.base}:hist:{kind}:{queue}"
+
+    def progress(self, task_id: str) -> str:
+        """Hash: attempt number -> that attempt's latest progress (JSON)."""
+        return f"{self.base}:prog:{task_id}"
+
+    def log(self, task_id: str) -> str:
+        """List: the task's log lines (JSON with their attempt number), oldest first."""
+        return f"{self.base}:log:{task_id}"
 
     @property
     def leases(self) -> str:

@@ -39,6 +39,12 @@ for i = 1, math.min(limit, #candidates) do
   local member, q = c[2], c[3]
   local id = string.sub(member, 17)
   redis.call('ZREM', qkey(q, 'ready'), member)
+  redis.call('ZREM', qkey(q, 'since'), id)
+  local w = redis.call('HMGET', tkey(id), 'due_at', 'submitted_at', 'wait_v')
+  if w[3] then sample('wait', q, tonumber(w[3]), -1) end
+  local waited = math.max(0, now - tonumber(w[1] or w[2]))
+  sample('wait', q, waited, 1)
+  redis.call('HSET', tkey(id), 'wait_v', num(waited))
   redis.call('HDEL', tkey(id), 'rk', 'hb_at', 'finished_at')
   move(id, 'submitted', 'started', worker, nil)
   local number = redis.call('HINCRBY', tkey(id), 'attempt', 1)

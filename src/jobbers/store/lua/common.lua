@@ -11,6 +11,59 @@ local function akey(id) return P .. ':att:' .. id end
 local function qkey(q, what) return P .. ':q:' .. q .. ':' .. what end
 local function num(x) return string.format('%.17g', x) end
 
+-- Summed counts, kept in the same script as the change they sum, so reading them costs
+-- O(groups): tasks by {queue, name, status}, retries by {queue, name}, finishes per second
+-- (one hash per hour, the last KEEP_HOURS hours), and wait and run time histograms per queue
+-- over the tasks kept (each task holds its own sample, so it can be taken back out).
+local FINAL = {completed = true, failed = true, cancelled = true, dead = true}
+local RAN = {completed = true, failed = true, dead = true}
+local KEEP_HOURS = 48
+
+local function tally(q, name, status, by)
+  local field = cjson.encode({q, name, status})
+  if redis.call('HINCRBY', P .. ':counts', field, by) <= 0 then
+    redis.call('HDEL', P .. ':counts', field)
+  end
+end
+
+local function add_retries(q, name, by)
+  if by == 0 then return end
+  local field = cjson.encode({q, name})
+  if redis.call('HINCRBY', P .. ':retries', field, by) == 0 then
+    redis.call('HDEL', P .. ':retries', field)
+  end
+end
+
+local function count_finish(at, status, by)
+  local sec = math.floor(tonumber(at))
+  local hour = string.format('%d', math.floor(sec / 3600))
+  local hours = P .. ':fin:hours'
+  if by > 0 and redis.call('ZADD', hours, hour, hour) == 1 then
+    local floor = '(' .. string.format('%d', tonumber(hour) - KEEP_HOURS)
+    for _, old in ipairs(redis.call('ZRANGEBYSCORE', hours, '-inf', floor)) do
+      redis.call('DEL', P .. ':fin:' .. old)
+    end
+    redis.call('ZREMRANGEBYSCORE', hours, '-inf', floor)
+  end
+  local key, field = P .. ':fin:' .. hour, string.format('%d', sec) .. '|' .. status
+  if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
+end
+
+-- One duration in (by = 1) or out of (by = -1) a queue's histogram; slots are not cumulative.
+local function sample(kind, q, v, by)
+  local key = P .. ':hist:' .. kind .. ':' .. q
+  local slot = 'inf'
+  for i, bound in ipairs(BOUNDS) do
+    if v <= bound then slot = tostring(i - 1); break end
+  end
+  redis.call('HINCRBY', key, slot, by)
+  if redis.call('HINCRBY', key, 'n', by) <= 0 then
+    redis.call('DEL', key)
+  else
+    redis.call('HINCRBYFLOAT', key, 'sum', num(by * v))
+  end
+end
+
 local function emit(id, status, worker, reason)
   local args = {P .. ':events', 'MAXLEN', '~', MAXLEN, '*', 't', id, 's', status, 'a', NOW}
   if worker and worker ~= '' then
@@ -27,10 +80,23 @@ local function move(id, from, to, worker, reason)
   if not (ALLOWED[from] and ALLOWED[from][to]) then
     error('task ' .. id .. ': ' .. from .. ' -> ' .. to .. ' is not an allowed transition')
   end
-  local seq = redis.call('HGET', tkey(id), 'seq')
+  local f = redis.call('HMGET', tkey(id), 'seq', 'queue', 'name', 'finished_at', 'started_at',
+    'run_v')
   redis.call('HSET', tkey(id), 'status', to, 'updated_at', NOW)
   redis.call('ZREM', P .. ':status:' .. from, id)
-  redis.call('ZADD', P .. ':status:' .. to, seq, id)
+  redis.call('ZADD', P .. ':status:' .. to, f[1], id)
+  tally(f[2], f[3], from, -1)
+  tally(f[2], f[3], to, 1)
+  if FINAL[from] and f[4] then count_finish(f[4], from, -1) end
+  if FINAL[to] then count_finish(NOW, to, 1) end
+  if RAN[from] and not RAN[to] and f[6] then
+    sample('run', f[2], tonumber(f[6]), -1)
+    redis.call('HDEL', tkey(id), 'run_v')
+  elseif RAN[to] and not RAN[from] and f[5] then
+    local v = math.max(0, tonumber(NOW) - tonumber(f[5]))
+    sample('run', f[2], v, 1)
+    redis.call('HSET', tkey(id), 'run_v', num(v))
+  end
   emit(id, to, worker, reason)
 end
 
@@ -39,11 +105,13 @@ local function changed()
 end
 
 -- Ready tasks sort by score (-priority), then by member: the zero-padded submission sequence.
+-- The queue's `since` index orders ready tasks by when they became ready (oldest waiting).
 local function ready(id)
-  local f = redis.call('HMGET', tkey(id), 'queue', 'priority', 'seq')
+  local f = redis.call('HMGET', tkey(id), 'queue', 'priority', 'seq', 'due_at', 'submitted_at')
   local member = string.format('%015d|%s', tonumber(f[3]), id)
   redis.call('HSET', tkey(id), 'rk', member)
   redis.call('ZADD', qkey(f[1], 'ready'), -tonumber(f[2]), member)
+  redis.call('ZADD', qkey(f[1], 'since'), f[4] or f[5], id)
 end
 
 local function promote_queue(q)
@@ -85,13 +153,16 @@ end
 local function unqueue(id)
   local f = redis.call('HMGET', tkey(id), 'queue', 'rk')
   if f[2] then redis.call('ZREM', qkey(f[1], 'ready'), f[2]) end
+  redis.call('ZREM', qkey(f[1], 'since'), id)
   redis.call('ZREM', qkey(f[1], 'scheduled'), id)
   off_running(id, f[1])
 end
 
 -- A decision the caller took with the pure policy (retry at due, or fail, then maybe dead).
 local function apply_decision(id, from, worker, d)
-  local q = redis.call('HGET', tkey(id), 'queue')
+  local f = redis.call('HMGET', tkey(id), 'queue', 'name', 'retries')
+  local q = f[1]
+  add_retries(q, f[2], tonumber(d.re) - tonumber(f[3] or '0'))
   redis.call('HSET', tkey(id), 'error', d.err, 'retries', d.re, 'lost', d.lo)
   off_running(id, q)
   move(id, from, d.st, worker, d.reason)
@@ -109,12 +180,19 @@ local function load(id)
   return cjson.encode({redis.call('HGETALL', tkey(id)), redis.call('HGETALL', akey(id))})
 end
 
--- Gone from every index, then deleted.
+-- Gone from every index and count, then deleted with its attempts and notes.
 local function remove(id)
-  local status = redis.call('HGET', tkey(id), 'status')
+  local f = redis.call('HMGET', tkey(id), 'status', 'queue', 'name', 'retries', 'finished_at',
+    'wait_v', 'run_v')
+  local status, q = f[1], f[2]
   unqueue(id)
   redis.call('ZREM', P .. ':finished', id)
   redis.call('ZREM', P .. ':all', id)
   redis.call('ZREM', P .. ':status:' .. status, id)
-  redis.call('DEL', tkey(id), akey(id))
+  tally(q, f[3], status, -1)
+  add_retries(q, f[3], -tonumber(f[4] or '0'))
+  if FINAL[status] and f[5] then count_finish(f[5], status, -1) end
+  if f[6] then sample('wait', q, tonumber(f[6]), -1) end
+  if f[7] then sample('run', q, tonumber(f[7]), -1) end
+  redis.call('DEL', tkey(id), akey(id), P .. ':prog:' .. id, P .. ':log:' .. id)
 end

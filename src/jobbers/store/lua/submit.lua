@@ -22,6 +22,7 @@ for _, t in ipairs(tasks) do
     redis.call('ZADD', P .. ':all', seq, t.id)
     redis.call('ZADD', P .. ':status:' .. status, seq, t.id)
     redis.call('SADD', P .. ':queues', t.q)
+    tally(t.q, t.name, status, 1)
     if t.due ~= '' then
       redis.call('HSET', tkey(t.id), 'due_at', t.due)
       redis.call('ZADD', qkey(t.q, 'scheduled'), t.due, t.id)

@@ -1,0 +1,72 @@
+"""Reading the Redis store's summed counts: the scripts keep them current with every status
+change, so a read costs O(queues + groups + finish seconds in the window), never O(tasks)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from jobbers.models import Status
+from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
+from jobbers.store.redis_keys import Keys
+
+
+def _durations(h: dict[str, str]) -> Durations:
+    slots = [int(h.get(str(i), 0)) for i in range(len(DURATION_BUCKETS))]
+    below, running = [], 0
+    for n in slots:
+        running += n
+        below.append(running)
+    return Durations(tuple(below), int(h["n"]), float(h.get("sum", 0.0)))
+
+
+async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> TaskCounts:
+    """Finishes are counted per second: one that lands in the second holding ``since`` counts."""
+    pipe = client.pipeline(transaction=False)
+    pipe.smembers(keys.queues)
+    pipe.zrangebyscore(keys.finish_hours, math.floor(since // 3600), "+inf")
+    names, hours = await pipe.execute()
+    names = sorted(names)
+    pipe = client.pipeline(transaction=True)
+    pipe.hgetall(keys.counts)
+    pipe.hgetall(keys.retries)
+    for name in names:
+        pipe.zrange(keys.queue(name, "since"), 0, 0, withscores=True)
+        pipe.hgetall(keys.histogram("wait", name))
+        pipe.hgetall(keys.histogram("run", name))
+    for hour in hours:
+        pipe.hgetall(keys.finishes(hour))
+    found = await pipe.execute()
+    grouped, summed = found[0], found[1]
+    tasks: dict[tuple[str, str, Status], int] = {}
+    retries: dict[tuple[str, str], int] = {}
+    for field, n in grouped.items():
+        queue, name, status = json.loads(field)
+        tasks[(queue, name, Status(status))] = int(n)
+        retries[(queue, name)] = 0
+    for field, n in summed.items():
+        queue, name = json.loads(field)
+        if (queue, name) in retries:
+            retries[(queue, name)] = int(n)
+    oldest: dict[str, float] = {}
+    wait: dict[str, Durations] = {}
+    run: dict[str, Durations] = {}
+    for i, name in enumerate(names):
+        first, waits, runs = found[2 + 3 * i : 5 + 3 * i]
+        if first:
+            oldest[name] = float(first[0][1])
+        if waits:
+            wait[name] = _durations(waits)
+        if runs:
+            run[name] = _durations(runs)
+    finished: dict[tuple[float, Status], int] = {}
+    for h in found[2 + 3 * len(names) :]:
+        for field, n in h.items():
+            second, status = field.split("|")
+            at = int(second)
+            if at + 1 <= since:
+                continue
+            key = (since + max(0, math.floor((at - since) / bucket)) * bucket, Status(status))
+            finished[key] = finished.get(key, 0) + int(n)
+    return TaskCounts(tasks, retries, oldest, finished, wait, run)
