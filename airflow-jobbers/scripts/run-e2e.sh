@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The airflow-jobbers suite: unit tests, then the end-to-end tests against a real Airflow 3.3.2
 # (api-server, scheduler, dag-processor) and Jobbers (Manager + workers) on loopback ports,
-# with a fresh PostgreSQL database on 127.0.0.1:5432 (dropped at the end).
+# with a fresh PostgreSQL database on 127.0.0.1:5432 (dropped at the end). Jobbers runs on SQLite,
+# then the tests marked `redis` run again with Jobbers on a private redis-server (spare port).
 #
 #   airflow-jobbers/scripts/run-e2e.sh [pytest args...]
+#   JOBBERS_E2E_STORES=redis airflow-jobbers/scripts/run-e2e.sh    # one backend: sqlite or redis
 #
 # Runs under the repository's test interpreter ($PYTHON, default $JOBBERS_VENV/bin/python, else
-# .venv/bin/python; it needs pytest, pytest-timeout and httpx). Airflow runs from its own cached
+# .venv/bin/python; it needs pytest, pytest-timeout, httpx and redis). Airflow runs from its own cached
 # virtualenv, built on first use by ensure-venv.sh (minutes once, about a second afterwards).
 set -euo pipefail
 
@@ -20,6 +22,11 @@ PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"  # absolute, 
 
 if ! pg_isready -q -h "${JOBBERS_E2E_PGHOST:-127.0.0.1}" -p "${JOBBERS_E2E_PGPORT:-5432}"; then
     echo "run-e2e: PostgreSQL is not answering on 127.0.0.1:5432 (trust auth, user postgres)" >&2
+    exit 1
+fi
+
+if [[ "${JOBBERS_E2E_STORES:-sqlite,redis}" == *redis* ]] && ! command -v redis-server >/dev/null; then
+    echo "run-e2e: redis-server is not installed (apt-get install redis-server)" >&2
     exit 1
 fi
 

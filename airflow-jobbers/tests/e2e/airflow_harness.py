@@ -5,6 +5,9 @@ is started from the cached Airflow virtualenv (``scripts/ensure-venv.sh``) as it
 group on loopback spare ports, and stopped by PID. State is read through Airflow's REST API,
 the Jobbers Manager API, ``psql`` for the few columns the REST API does not show
 (``external_executor_id``, ``queued_by_job_id``) and a read-only look at the Jobbers store.
+
+Jobbers runs on either store backend: a SQLite file in the work directory, or a private
+``redis-server`` (spare loopback port, no persistence) that the stack starts first and stops last.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import redis
 
 PROVIDER_DIR = Path(__file__).resolve().parents[2]
 REPO = PROVIDER_DIR.parent
@@ -34,6 +39,8 @@ DAGS = PROVIDER_DIR / "tests" / "dags"
 PG_HOST = os.environ.get("JOBBERS_E2E_PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("JOBBERS_E2E_PGPORT", "5432")
 PG_USER = os.environ.get("JOBBERS_E2E_PGUSER", "postgres")
+STORES = ("sqlite", "redis")
+REDIS_PREFIX = "e2e"
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 T = TypeVar("T")
@@ -54,7 +61,14 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, every: fl
             value = check()
             if value:
                 return value
-        except (httpx.HTTPError, OSError, sqlite3.Error, ValueError, KeyError) as exc:
+        except (
+            httpx.HTTPError,
+            OSError,
+            sqlite3.Error,
+            redis.RedisError,
+            ValueError,
+            KeyError,
+        ) as exc:
             last = exc
         if time.monotonic() >= deadline:
             raise TimeoutError(
@@ -117,14 +131,21 @@ class Stack:
     venv: Path
     work: Path
     db_name: str
+    store: str = "sqlite"
     api_port: int = field(default_factory=spare_port)
     manager_port: int = field(default_factory=spare_port)
     log_server_port: int = field(default_factory=spare_port)
+    redis_port: int = field(default_factory=spare_port)
     overrides: dict[str, str] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
     finished: list[Proc] = field(default_factory=list)
     _api: httpx.Client | None = None
     _jobbers: httpx.Client | None = None
+    _redis: redis.Redis | None = None
+
+    def __post_init__(self) -> None:
+        if self.store not in STORES:
+            raise ValueError(f"unknown Jobbers store {self.store!r}; one of {STORES}")
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -142,6 +163,8 @@ class Stack:
 
     @property
     def store_url(self) -> str:
+        if self.store == "redis":
+            return f"redis://127.0.0.1:{self.redis_port}/0?prefix={REDIS_PREFIX}"
         return f"sqlite:///{self.store_path}"
 
     @property
@@ -245,8 +268,14 @@ class Stack:
         return proc
 
     def stop_all(self) -> None:
-        for name in list(self.procs):
+        """Everything, the store's own server last (workers finish against a live store)."""
+        for name in sorted(self.procs, key=lambda name: name == "redis-server"):
             self.stop(name)
+
+    def close(self) -> None:
+        for client in (self._api, self._jobbers, self._redis):
+            if client is not None:
+                client.close()
 
     def leftovers(self) -> list[int]:
         """PIDs of live processes that carry this stack's environment (our descendants)."""
@@ -276,6 +305,37 @@ class Stack:
 
     def bin(self, tool: str) -> str:
         return str(self.venv / "bin" / tool)
+
+    def start_store(self) -> Proc | None:
+        """The store's server, if it has one: a ``redis-server`` that keeps nothing on disk."""
+        if self.store != "redis":
+            return None
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        proc = self.start(
+            "redis-server",
+            binary,
+            "--port",
+            str(self.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.work),
+        )
+        wait_for(lambda: proc.alive() and self.redis_client().ping(), 30, "redis-server")
+        return proc
+
+    def redis_client(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = redis.Redis(
+                host="127.0.0.1", port=self.redis_port, socket_timeout=10, socket_connect_timeout=2
+            )
+        return self._redis
 
     def start_api_server(self) -> Proc:
         proc = self.start("api-server", self.bin("airflow"), "api-server")
@@ -545,8 +605,17 @@ class Stack:
         return found
 
     def stored_tokens(self) -> set[str]:
-        """Every JWT in the Jobbers store file, found without knowing its schema."""
+        """Every JWT in the Jobbers store, found without knowing its schema (read-only)."""
         found: set[str] = set()
+        values = self._redis_values() if self.store == "redis" else self._sqlite_values()
+        for value in values:
+            if isinstance(value, bytes):
+                value = value.decode(errors="ignore")
+            if isinstance(value, str) and "eyJ" in value:
+                found.update(JWT_RE.findall(value))
+        return found
+
+    def _sqlite_values(self) -> Iterator[object]:
         conn = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)
         try:
             tables = [
@@ -554,14 +623,32 @@ class Stack:
             ]
             for table in tables:
                 for row in conn.execute(f'select * from "{table}"'):
-                    for value in row:
-                        if isinstance(value, bytes):
-                            value = value.decode(errors="ignore")
-                        if isinstance(value, str) and "eyJ" in value:
-                            found.update(JWT_RE.findall(value))
+                    yield from row
         finally:
             conn.close()
-        return found
+
+    def _redis_values(self) -> Iterator[object]:
+        """Every name and value under the deployment's key prefix, whatever the key's type."""
+        client = self.redis_client()
+        for key in client.scan_iter(match=f"{{{REDIS_PREFIX}}}*", count=1000):
+            kind = client.type(key)
+            if kind == b"string":
+                yield client.get(key)
+            elif kind == b"hash":
+                for name, value in client.hgetall(key).items():
+                    yield from (name, value)
+            elif kind == b"list":
+                yield from client.lrange(key, 0, -1)
+            elif kind == b"set":
+                yield from client.smembers(key)
+            elif kind == b"zset":
+                yield from client.zrange(key, 0, -1)
+            elif kind == b"stream":
+                for _entry_id, fields in client.xrange(key):
+                    for name, value in fields.items():
+                        yield from (name, value)
+            elif kind != b"none":  # expired between SCAN and TYPE
+                raise ValueError(f"store key {key!r} has a type this check cannot read: {kind!r}")
 
     def marker_lines(self, kind: str) -> list[str]:
         path = self.markers / kind

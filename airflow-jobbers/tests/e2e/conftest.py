@@ -1,8 +1,13 @@
-"""Session fixtures: one real Airflow 3.3.2 + Jobbers deployment shared by every e2e test.
+"""Session fixtures: one real Airflow 3.3.2 + Jobbers deployment per Jobbers store backend.
 
-Started once (it takes about a minute): PostgreSQL database, ``airflow db migrate``, the API
-server, scheduler and dag-processor, a Jobbers Manager and two workers on queue ``default``.
-Tests that need more (queue-specific workers, a second scheduler) start and stop their own.
+Each deployment is started once (it takes about a minute): PostgreSQL database, ``airflow db
+migrate``, the API server, scheduler and dag-processor, the store's server (Redis only), a
+Jobbers Manager and two workers on queue ``default``. Tests that need more (queue-specific
+workers, a second scheduler) start and stop their own.
+
+Every test runs on SQLite; tests marked ``redis`` run once more with Jobbers on a private
+``redis-server``. Pytest orders the tests by store, so the SQLite deployment is stopped before
+the Redis one starts. ``JOBBERS_E2E_STORES=redis`` (or ``sqlite``) runs one backend only.
 """
 
 from __future__ import annotations
@@ -18,20 +23,58 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from airflow_harness import Stack, ensure_venv, postgres_database
+from airflow_harness import STORES, Stack, ensure_venv, postgres_database
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "redis: runs with Jobbers on Redis as well as on SQLite")
+
+
+def _selected_stores() -> set[str]:
+    raw = os.environ.get("JOBBERS_E2E_STORES", ",".join(STORES))
+    wanted = {name.strip() for name in raw.split(",") if name.strip()}
+    if not wanted or wanted - set(STORES):
+        raise pytest.UsageError(f"JOBBERS_E2E_STORES={raw!r}: a comma list of {STORES}")
+    return wanted
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "stack" not in metafunc.fixturenames:
+        return
+    stores = list(STORES) if metafunc.definition.get_closest_marker("redis") else ["sqlite"]
+    metafunc.parametrize("jobbers_store", stores, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = _selected_stores()
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        store = callspec.params.get("jobbers_store") if callspec else None
+        (drop if store is not None and store not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def jobbers_store(request: pytest.FixtureRequest) -> str:
+    """The Jobbers store backend of the deployment: ``sqlite`` or ``redis``."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def stack(jobbers_store: str) -> Iterator[Stack]:
     venv = ensure_venv()
-    work = Path(tempfile.mkdtemp(prefix="airflow-jobbers-e2e-"))
+    work = Path(tempfile.mkdtemp(prefix=f"airflow-jobbers-e2e-{jobbers_store}-"))
     keep = os.environ.get("JOBBERS_E2E_KEEP") == "1"
     with postgres_database() as db_name:
-        s = Stack(venv=venv, work=work, db_name=db_name)
+        s = Stack(venv=venv, work=work, db_name=db_name, store=jobbers_store)
         s.markers.mkdir(parents=True, exist_ok=True)
         try:
             migrate = s.run(s.bin("airflow"), "db", "migrate", timeout=300)
             assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+            s.start_store()
             s.start_manager()
             s.start("dag-processor", s.bin("airflow"), "dag-processor")
             s.start_api_server()
@@ -40,10 +83,7 @@ def stack() -> Iterator[Stack]:
             s.start_worker("worker-b", "default", concurrency=4)
             yield s
         finally:
-            if s._api is not None:
-                s._api.close()
-            if s._jobbers is not None:
-                s._jobbers.close()
+            s.close()
             s.stop_all()
             left = s.reap_leftovers()
             if left:

@@ -6,6 +6,7 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 from airflow_harness import Stack, wait_for
 
 
@@ -43,6 +44,7 @@ def test_workers_get_their_options_from_airflow_configuration(stack: Stack) -> N
     assert variables["AIRFLOW__JOBBERS__FORK_SERVER_PRELOAD"] == ""
 
 
+@pytest.mark.redis
 def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
     """20 parallel tasks and a short chain; ids and hostnames come from Jobbers."""
     run_id = stack.trigger("jobbers_fanout")

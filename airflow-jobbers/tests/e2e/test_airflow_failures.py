@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from airflow_harness import Stack, wait_for
 
 
@@ -20,6 +21,7 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.redis
 def test_killed_worker_is_reported_and_the_retry_runs_elsewhere(stack: Stack) -> None:
     """Kill -9 of the worker mid-task: failure reported with a reason, retried well
     before Airflow's heartbeat timeout (300 s here), and the retry succeeds on another worker."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from airflow_harness import Stack, jwt_claims, wait_for
 
 
@@ -19,6 +20,7 @@ def _no_state_mismatch(stack: Stack, dag_id: str, run_id: str | None = None) -> 
     assert rows == []
 
 
+@pytest.mark.redis
 def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
     """The same workload delivered a second time: the copy ends as a duplicate, no
     failure is reported, and the original completes."""
@@ -47,6 +49,7 @@ def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
     assert len(ran) == 1, ran
 
 
+@pytest.mark.redis
 def test_scheduler_crash_adopts_running_and_resets_unsubmitted(stack: Stack) -> None:
     """Kill -9 the scheduler while a task runs and another is queued but was never
     submitted (the Manager was down); a new scheduler adopts the first (it completes once)

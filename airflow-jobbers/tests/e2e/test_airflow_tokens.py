@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from airflow_harness import Stack, jwt_claims
 
 
@@ -28,6 +29,7 @@ def _process_cmdlines() -> str:
     return "\n".join(out)
 
 
+@pytest.mark.redis
 def test_token_never_shown(stack: Stack) -> None:
     run_id = stack.trigger("jobbers_sleep", {"sleep": 10})
     stack.wait_ti_state("jobbers_sleep", run_id, "sleeper", {"running"}, timeout=120)
