@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from jobbers.store.base import StoreIncompatible, StoreUnavailable
+from jobbers.models import NewTask, Outcome, Status
+from jobbers.store.base import Report, StoreIncompatible, StoreUnavailable
 from jobbers.store.sqlite import SQLiteStore
 from jobbers.store.sqlite_open import SCHEMA_VERSION
 from jobbers.store.sqlite_steps import SCHEMA
 from tests.cli.bad_stores import BAD_STORES
 
 pytestmark = pytest.mark.anyio
+
+T0 = 1_000_000.0
 
 
 @pytest.mark.parametrize("bad", sorted(BAD_STORES))
@@ -102,3 +105,45 @@ async def test_a_schema_changed_under_an_open_store_is_incompatible(tmp_path: Pa
             await store.check()
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("version", [1, 0])
+async def test_a_version_1_file_gains_the_counts_filled_from_its_tasks(
+    version: int, tmp_path: Path
+) -> None:
+    """Version 1 had no summed counts: opening it adds them, counted from the tasks it holds
+    (an unversioned file with the version 1 tables is taken as version 1)."""
+    path = tmp_path / "v1.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask("a", "t.add", {}), NewTask("b", "t.add", {}, "q2")], now=T0)
+        await store.claim("w", ["default"], 1, 10.0, now=T0 + 2)
+        await store.finish("w", [Report("a", 1, Outcome("completed"))], now=T0 + 5)
+        expected = await store.counts(since=T0)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    for trigger in [
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    ]:
+        conn.execute(f"DROP TRIGGER {trigger}")
+    for table in ("task_counts", "finish_counts", "duration_counts"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(str(path))
+    try:
+        await store.check()
+        assert await store.counts(since=T0) == expected
+        assert expected.tasks == {
+            ("default", "t.add", Status.COMPLETED): 1,
+            ("q2", "t.add", Status.SUBMITTED): 1,
+        }
+        await store.claim("w", ["q2"], 1, 10.0, now=T0 + 6)
+        assert (await store.counts(since=T0)).tasks[("q2", "t.add", Status.STARTED)] == 1
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()

@@ -83,6 +83,8 @@ DEFAULT_EVENTS_MAXLEN = 100_000
 STALE_WORKER = 600.0
 #: Reads and writes are cut into pipelines of this many commands.
 CHUNK = 1000
+#: Tasks deleted per prune script: each script blocks Redis, so it stays a few milliseconds.
+PRUNE_BATCH = 100
 #: Stream ids (``ms-seq``); plain numbers are accepted too (cursors of a numeric feed).
 CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
 SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
@@ -435,10 +437,18 @@ class RedisStore:
         return out
 
     async def query(self, filters: TaskFilter, limit: int, cursor: str | None = None) -> Page:
-        """Walks the status index (or every task) newest first, filtering queue and name."""
+        """Walks one index newest first (status, else queue, else name, else every task) and
+        filters by the other fields."""
         if cursor is not None and not SEQ_CURSOR.match(cursor):
             raise BadCursor(cursor)
-        index = self.keys.status(filters.status) if filters.status else self.keys.all
+        if filters.status:
+            index = self.keys.status(filters.status)
+        elif filters.queue is not None:
+            index = self.keys.by_queue(filters.queue)
+        elif filters.name is not None:
+            index = self.keys.by_name(filters.name)
+        else:
+            index = self.keys.all
         top = f"({cursor}" if cursor is not None else "+inf"
         picked: list[tuple[str, int]] = []
         with self._reachable():
@@ -785,7 +795,9 @@ class RedisStore:
                 )
             if not batch:
                 break
-            pruned += len(await self._delete([t for t, _ in batch], finished, _t(before)))
+            for i in range(0, len(batch), PRUNE_BATCH):
+                ids = [t for t, _ in batch[i : i + PRUNE_BATCH]]
+                pruned += len(await self._delete(ids, finished, _t(before)))
             if len(batch) < CHUNK:
                 break
             floor = _t(batch[-1][1])

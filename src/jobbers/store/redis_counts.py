@@ -8,17 +8,14 @@ import math
 from typing import Any
 
 from jobbers.models import Status
-from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
+from jobbers.store.base import Durations, TaskCounts
 from jobbers.store.redis_keys import Keys
+from jobbers.store.tally import OVER, durations, finish_buckets
 
 
-def _durations(h: dict[str, str]) -> Durations:
-    slots = [int(h.get(str(i), 0)) for i in range(len(DURATION_BUCKETS))]
-    below, running = [], 0
-    for n in slots:
-        running += n
-        below.append(running)
-    return Durations(tuple(below), int(h["n"]), float(h.get("sum", 0.0)))
+def _histogram(h: dict[str, str]) -> Durations:
+    slots = {OVER if k == "inf" else int(k): int(n) for k, n in h.items() if k not in ("n", "sum")}
+    return durations(slots, float(h.get("sum", 0.0)))
 
 
 async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> TaskCounts:
@@ -57,16 +54,13 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
         if first:
             oldest[name] = float(first[0][1])
         if waits:
-            wait[name] = _durations(waits)
+            wait[name] = _histogram(waits)
         if runs:
-            run[name] = _durations(runs)
-    finished: dict[tuple[float, Status], int] = {}
+            run[name] = _histogram(runs)
+    seconds = []
     for h in found[2 + 3 * len(names) :]:
         for field, n in h.items():
             second, status = field.split("|")
-            at = int(second)
-            if at + 1 <= since:
-                continue
-            key = (since + max(0, math.floor((at - since) / bucket)) * bucket, Status(status))
-            finished[key] = finished.get(key, 0) + int(n)
+            seconds.append((int(second), status, int(n)))
+    finished = finish_buckets(seconds, since, bucket)
     return TaskCounts(tasks, retries, oldest, finished, wait, run)

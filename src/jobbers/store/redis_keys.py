@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Bumped when the layout changes incompatibly; ``check()`` refuses another version.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,14 @@ class Keys:
     def all(self) -> str:
         """Sorted set: every task id by submission sequence (listing, newest first)."""
         return f"{self.base}:all"
+
+    def by_queue(self, queue: str) -> str:
+        """Sorted set: one queue's task ids by submission sequence (listing by queue)."""
+        return f"{self.base}:byq:{queue}"
+
+    def by_name(self, name: str) -> str:
+        """Sorted set: one task name's ids by submission sequence (listing by name)."""
+        return f"{self.base}:byname:{name}"
 
     def status(self, status: str) -> str:
         """Sorted set: ids in one status by submission sequence (filtered listings, counts)."""

@@ -43,7 +43,8 @@ from jobbers.store.base import (
     Submitted,
     TaskCounts,
 )
-from jobbers.store.sqlite_notes import add_notes, counts, drop_notes, read_notes
+from jobbers.store.sqlite_counts import counts, drop_empty, queue_counts
+from jobbers.store.sqlite_notes import add_notes, drop_notes, read_notes
 from jobbers.store.sqlite_steps import (
     CHANGE_POLL_MAX,
     CHANGE_POLL_MIN,
@@ -66,6 +67,9 @@ from jobbers.store.sqlite_steps import (
     stall,
     start,
 )
+
+#: Tasks deleted per prune transaction.
+PRUNE_BATCH = 500
 
 
 class SQLiteStore:
@@ -502,12 +506,7 @@ class SQLiteStore:
 
     async def queue_stats(self) -> list[QueueStats]:
         def read(conn: sqlite3.Connection) -> list[QueueStats]:
-            counts: dict[str, dict[str, int]] = {}
-            for r in conn.execute(
-                "SELECT queue, status, COUNT(*) AS n FROM tasks"
-                " WHERE status IN ('submitted', 'scheduled', 'started') GROUP BY queue, status"
-            ):
-                counts.setdefault(r["queue"], {})[r["status"]] = r["n"]
+            counts = queue_counts(conn)
             names = set(counts) | {r["name"] for r in conn.execute("SELECT name FROM queues")}
             return [
                 QueueStats(
@@ -615,25 +614,39 @@ class SQLiteStore:
         return await self._write(txn)
 
     async def prune(self, before: float) -> int:
-        def txn(conn: sqlite3.Connection) -> int:
+        """In batches of :data:`PRUNE_BATCH`, one transaction each, so that a large prune never
+        holds the write lock (and a claim) for more than a few milliseconds."""
+
+        def batch(conn: sqlite3.Connection) -> int:
             gone = [
                 r["id"]
                 for r in conn.execute(
-                    "DELETE FROM tasks WHERE status IN ('completed', 'failed', 'cancelled', 'dead')"
-                    " AND finished_at < ? RETURNING id",
-                    (before,),
+                    "DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks"
+                    " WHERE status IN ('completed', 'failed', 'cancelled', 'dead')"
+                    " AND finished_at < ? LIMIT ?) RETURNING id",
+                    (before, PRUNE_BATCH),
                 ).fetchall()
             ]
-            for chunk in chunks(gone):
+            if gone:
                 conn.execute(
-                    f"DELETE FROM attempts WHERE task_id IN ({placeholders(len(chunk))})",
-                    list(chunk),
+                    f"DELETE FROM attempts WHERE task_id IN ({placeholders(len(gone))})", gone
                 )
-                drop_notes(conn, chunk)
-            conn.execute("DELETE FROM events WHERE at < ?", (before,))
+                drop_notes(conn, gone)
             return len(gone)
 
-        return await self._write(txn)
+        def events(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? LIMIT ?)",
+                (before, PRUNE_BATCH * 4),
+            ).rowcount
+
+        pruned = 0
+        while (done := await self._write(batch)) > 0:
+            pruned += done
+        while await self._write(events) > 0:
+            pass
+        await self._write(lambda conn: drop_empty(conn, before))
+        return pruned
 
     # -- what operators see -------------------------------------------------------------
 

@@ -13,14 +13,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 
 from jobbers.store.base import StoreIncompatible, StoreUnavailable
+from jobbers.store.sqlite_counts import BACKFILL, COUNTS_SCHEMA
 from jobbers.store.sqlite_steps import SCHEMA
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
-MIGRATIONS: dict[int, str] = {}
+#: Version 2 added the summed counts kept by triggers, filled from the tasks already stored.
+MIGRATIONS: dict[int, str] = {1: COUNTS_SCHEMA + BACKFILL}
+VERSION_2_TABLES = {"task_counts", "finish_counts", "duration_counts"}
 
 FileIdentity = tuple[int, int] | None
 
@@ -157,10 +161,21 @@ def _expected_columns() -> dict[str, set[str]]:
         scratch.close()
 
 
+def _statements(script: str) -> Iterator[str]:
+    """A script's statements, one by one, inside the caller's transaction (executescript would
+    commit it); a trigger's body keeps its own semicolons."""
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
 def _create(conn: sqlite3.Connection) -> None:
-    for statement in SCHEMA.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    for statement in _statements(SCHEMA):
+        conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -183,15 +198,18 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
                 missing.append(table)
             else:
                 missing.extend(f"{table}.{c}" for c in sorted(columns - present[table]))
-        if missing:
+        if missing and set(missing) <= VERSION_2_TABLES:
+            found = 1  # written before versions, with the version 1 tables: migrate below
+        elif missing:
             shown = ", ".join(missing[:5])
             raise StoreIncompatible(
                 f"store file {where} holds an older or foreign schema without a version"
                 f" (missing {shown}); this Jobbers expects schema version {SCHEMA_VERSION}:"
                 " point --store at a new file"
             )
-        _create(conn)  # the unversioned schema is the current one: only the stamp is new
-        return
+        else:
+            _create(conn)  # the unversioned schema is the current one: only the stamp is new
+            return
     while found < SCHEMA_VERSION and found in MIGRATIONS:
         _migrate(conn, MIGRATIONS[found])
         found += 1
@@ -201,9 +219,8 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
 
 
 def _migrate(conn: sqlite3.Connection, script: str) -> None:
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    for statement in _statements(script):
+        conn.execute(statement)
 
 
 def mismatch(where: str, found: int) -> str:

@@ -25,10 +25,12 @@ from jobbers.models import (
 from jobbers.policy import FailureKind, decide, rate_window_start, room
 from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report
+from jobbers.store.sqlite_counts import COUNTS_SCHEMA
 
 T = TypeVar("T")
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -112,6 +114,8 @@ CREATE TABLE IF NOT EXISTS attempt_logs (
 );
 CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
 """
+    + COUNTS_SCHEMA
+)
 
 #: Stay well under SQLite's bound-parameter limit.
 CHUNK = 5000

@@ -20,6 +20,8 @@ for _, t in ipairs(tasks) do
       'lost', 0, 'attempt', 0, 'submitted_at', NOW, 'updated_at', NOW, 'seq', seq)
     if t.hb ~= '' then redis.call('HSET', tkey(t.id), 'hb_interval', t.hb) end
     redis.call('ZADD', P .. ':all', seq, t.id)
+    redis.call('ZADD', P .. ':byq:' .. t.q, seq, t.id)
+    redis.call('ZADD', P .. ':byname:' .. t.name, seq, t.id)
     redis.call('ZADD', P .. ':status:' .. status, seq, t.id)
     redis.call('SADD', P .. ':queues', t.q)
     tally(t.q, t.name, status, 1)

@@ -1,0 +1,253 @@
+"""How each store call's cost grows with the number of tasks stored.
+
+One command: ``python bench/scale.py`` fills a fresh store per backend (a SQLite file in a
+temporary folder; Redis in a private ``redis-server`` on a spare port, stopped when done) to
+1,000 / 10,000 / 100,000 tasks (``--million`` adds 1,000,000) in a realistic mix: most
+completed, some dead and cancelled, a backlog submitted and scheduled, a few running. At each
+size it times store calls only (no HTTP), median of ``--reps`` calls, and prints one table per
+backend. Every call that adds or removes tasks is small next to the store, so the size holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+
+from peers import PrivateRedis
+
+from jobbers.ids import uuid7
+from jobbers.models import NewTask, Outcome, Status, TaskFilter
+from jobbers.store import open_store
+from jobbers.store.base import Report, Store
+
+NAMES = ("t.email", "t.report", "t.resize")
+LEASE = 1e9
+BATCH = 2000
+#: Per BATCH tasks added: how many end in each state.
+MIX = {"completed": 1700, "dead": 100, "cancelled": 20, "backlog": 100, "scheduled": 60, "run": 20}
+DAY = 86_400.0
+
+
+class Filler:
+    """Adds tasks in the mix, on a clock that starts days ago and moves 1 s per batch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.clock = time.time() - 30 * DAY
+        self.ids: list[str] = []
+        self.stored = 0
+        #: (finish time, tasks finished then) in time order, for pruning the oldest.
+        self.finishes: list[tuple[float, int]] = []
+
+    def task(self, queue: str, **extra: object) -> NewTask:
+        task = NewTask(uuid7(), random.choice(NAMES), {"n": len(self.ids)}, queue, **extra)  # type: ignore[arg-type]
+        self.ids.append(task.id)
+        return task
+
+    async def batch(self) -> None:
+        at = self.clock
+        self.clock += 1.0
+        store = self.store
+        done = [self.task("work") for _ in range(MIX["completed"] + MIX["dead"])]
+        backlog = [self.task("backlog") for _ in range(MIX["backlog"] + MIX["cancelled"])]
+        later = [self.task("work", due_at=at + 365 * DAY) for _ in range(MIX["scheduled"])]
+        running = [self.task("slow") for _ in range(MIX["run"])]
+        await store.submit([*done, *backlog, *later, *running], now=at)
+        claimed = await store.claim("filler", ["work"], len(done), LEASE, now=at)
+        reports = [
+            Report(
+                t.id,
+                t.attempt,
+                Outcome("completed", result=1) if i >= MIX["dead"] else Outcome("failed"),
+            )
+            for i, t in enumerate(claimed)
+        ]
+        await store.finish("filler", reports, now=at)
+        await store.cancel([t.id for t in backlog[: MIX["cancelled"]]], now=at)
+        await store.claim("filler", ["slow"], MIX["run"], LEASE, now=at)
+        self.finishes.append((at, len(reports) + MIX["cancelled"]))
+        self.stored += BATCH
+
+    async def fill_to(self, size: int) -> float:
+        started = time.perf_counter()
+        while self.stored < size:
+            await self.batch()
+        return time.perf_counter() - started
+
+
+async def median_ms(call: Callable[[], Awaitable[object]], reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        await call()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+async def page(store: Store, filters: TaskFilter, number: int) -> str | None:
+    """The cursor of page ``number`` (1 = first) of 100, or None when the list is shorter."""
+    cursor = None
+    for _ in range(number - 1):
+        found = await store.query(filters, 100, cursor)
+        if found.cursor is None:
+            return None
+        cursor = found.cursor
+    return cursor or ""
+
+
+async def measure(
+    store: Store, filler: Filler, reps: int, size_of: Callable[[], int]
+) -> dict[str, str]:
+    row: dict[str, str] = {}
+    now = filler.clock
+
+    def fmt(ms: float) -> str:
+        return f"{ms:.2f}"
+
+    async def one() -> None:
+        await store.submit([filler.task("backlog")], now=now)
+
+    row["submit one, ms"] = fmt(await median_ms(one, reps))
+
+    async def bulk() -> None:
+        await store.submit([filler.task("backlog") for _ in range(1000)], now=now)
+
+    row["bulk submit 1000, tasks/s"] = f"{1000 / (await median_ms(bulk, 3) / 1000):,.0f}"
+    claims, renews, finishes = [], [], []
+    for _ in range(reps):
+        started = time.perf_counter()
+        got = await store.claim("bench", ["backlog"], 10, 60.0, now=now)
+        claims.append(time.perf_counter() - started)
+        leases = {t.id: t.attempt for t in got}
+        started = time.perf_counter()
+        await store.renew("bench", leases, 60.0, now=now)
+        renews.append(time.perf_counter() - started)
+        reports = [Report(t.id, t.attempt, Outcome("completed", result=1)) for t in got]
+        started = time.perf_counter()
+        await store.finish("bench", reports, now=now)
+        finishes.append(time.perf_counter() - started)
+    row["claim 10, ms"] = fmt(statistics.median(claims) * 1000)
+    row["renew 10, ms"] = fmt(statistics.median(renews) * 1000)
+    row["finish 10, ms"] = fmt(statistics.median(finishes) * 1000)
+    row["statuses of 100 ids, ms"] = fmt(
+        await median_ms(lambda: store.statuses(random.sample(filler.ids, 100)), reps)
+    )
+    lists = {
+        "all": TaskFilter(),
+        "status=completed": TaskFilter(status=Status.COMPLETED),
+        "status=submitted": TaskFilter(status=Status.SUBMITTED),
+        "status=dead": TaskFilter(status=Status.DEAD),
+        "queue=backlog": TaskFilter(queue="backlog"),
+        "name=t.report": TaskFilter(name="t.report"),
+    }
+    for label, filters in lists.items():
+        row[f"list 100 {label}, ms"] = fmt(
+            await median_ms(partial(store.query, filters, 100), reps)
+        )
+        cursor = await page(store, filters, 50)
+        if cursor:
+            row[f"list 100 {label} page 50, ms"] = fmt(
+                await median_ms(partial(store.query, filters, 100, cursor), 5)
+            )
+    row["counts (last hour), ms"] = fmt(await median_ms(lambda: store.counts(now - 3600), reps))
+    row["queue stats, ms"] = fmt(await median_ms(store.queue_stats, reps))
+    middle = (await store.events(None, 1000))[-1].cursor
+    row["events page of 100, ms"] = fmt(await median_ms(lambda: store.events(middle, 100), reps))
+    before, pruned_tasks, i = None, 0, 0
+    while pruned_tasks < 1000 and i < len(filler.finishes):
+        before, count = filler.finishes[i]
+        pruned_tasks += count
+        i += 1
+    if before is not None:
+        del filler.finishes[:i]
+        started = time.perf_counter()
+        pruned = await store.prune(before + 0.5)
+        ms = (time.perf_counter() - started) * 1000
+        filler.stored -= pruned
+        row["prune, ms per 1000 finished"] = fmt(ms / max(pruned, 1) * 1000)
+    row["bytes per task"] = f"{size_of() / max(filler.stored, 1):,.0f}"
+    return row
+
+
+async def run_backend(
+    name: str, url: str, sizes: list[int], reps: int, size_of: Callable[[], int]
+) -> dict[int, dict[str, str]]:
+    store = open_store(url)
+    await store.check()
+    filler = Filler(store)
+    table: dict[int, dict[str, str]] = {}
+    try:
+        for size in sizes:
+            took = await filler.fill_to(size)
+            print(f"{name}: {size:,} tasks stored (fill {took:.1f} s), measuring", file=sys.stderr)
+            table[size] = await measure(store, filler, reps, size_of)
+    finally:
+        await store.close()
+    return table
+
+
+def print_table(name: str, table: dict[int, dict[str, str]]) -> None:
+    sizes = list(table)
+    rows = list(dict.fromkeys(k for row in reversed(table.values()) for k in row))
+    print(f"\n### {name}\n")
+    print("| tasks stored | " + " | ".join(f"{s:,}" for s in sizes) + " |")
+    print("|---" * (len(sizes) + 1) + "|")
+    for row in rows:
+        print(f"| {row} | " + " | ".join(table[s].get(row, "") for s in sizes) + " |")
+
+
+def redis_memory(url: str) -> Callable[[], int]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+
+    def used() -> int:
+        return int(client.info("memory")["used_memory"])
+
+    return used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--million", action="store_true", help="also fill to 1,000,000 tasks")
+    parser.add_argument("--backend", choices=("sqlite", "redis"), action="append")
+    parser.add_argument("--reps", type=int, default=20, help="calls per median (default 20)")
+    parser.add_argument("--max-size", type=int, default=None, help="stop at this size")
+    args = parser.parse_args()
+    sizes = [1_000, 10_000, 100_000] + ([1_000_000] if args.million else [])
+    if args.max_size:
+        sizes = [s for s in sizes if s <= args.max_size]
+    backends = args.backend or ["sqlite", "redis"]
+    random.seed(14)
+    with tempfile.TemporaryDirectory(prefix="jobbers-scale-") as tmp:
+        if "sqlite" in backends:
+            path = Path(tmp) / "scale.db"
+
+            def file_bytes() -> int:
+                return sum(p.stat().st_size for p in Path(tmp).glob("scale.db*"))
+
+            table = asyncio.run(
+                run_backend("sqlite", f"sqlite:///{path}", sizes, args.reps, file_bytes)
+            )
+            print_table("SQLite (file bytes per task)", table)
+        if "redis" in backends:
+            server = PrivateRedis()
+            try:
+                table = asyncio.run(
+                    run_backend("redis", server.url, sizes, args.reps, redis_memory(server.url))
+                )
+            finally:
+                server.stop()
+            print_table("Redis (used_memory bytes per task)", table)
+
+
+if __name__ == "__main__":
+    main()

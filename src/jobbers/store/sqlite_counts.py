@@ -1,0 +1,207 @@
+"""The SQLite store's summed counts: tables kept current by triggers on ``tasks``, so every
+statement that inserts, changes or deletes a task updates them in its own transaction, and
+``counts()`` and ``queue_stats()`` read O(groups) rows instead of scanning every task.
+
+Each trigger takes the old row's share out and puts the new row's in, computed from the row
+alone, so the sums always equal what a scan of the tasks kept would give.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from jobbers.models import Status
+from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
+from jobbers.store.tally import OVER, durations, finish_buckets
+
+FINAL = "('completed', 'failed', 'cancelled', 'dead')"
+RAN = "('completed', 'failed', 'dead')"
+
+
+def _slot(value: str) -> str:
+    cases = " ".join(
+        f"WHEN {value} <= {bound!r} THEN {i}" for i, bound in enumerate(DURATION_BUCKETS)
+    )
+    return f"CASE {cases} ELSE {OVER} END"
+
+
+def _shares(row: str, sign: str) -> dict[str, str]:
+    """The statements that add (sign "") or take out (sign "-") one row's share of each sum."""
+    duration = (
+        "INSERT INTO duration_counts (kind, queue, slot, tasks, total)"
+        " SELECT '{kind}', {row}.queue, " + _slot("v") + ", {sign}1, {sign}v"
+        " FROM (SELECT MAX(0, {value}) AS v) WHERE {where}"
+        " ON CONFLICT (kind, queue, slot) DO UPDATE SET"
+        " tasks = tasks + excluded.tasks, total = total + excluded.total;"
+    )
+    return {
+        "tally": (
+            f"INSERT INTO task_counts (queue, name, status, tasks, retries) VALUES"
+            f" ({row}.queue, {row}.name, {row}.status, {sign}1, {sign}{row}.retries)"
+            " ON CONFLICT (queue, name, status) DO UPDATE SET"
+            " tasks = tasks + excluded.tasks, retries = retries + excluded.retries;"
+        ),
+        "finish": (
+            "INSERT INTO finish_counts (second, status, tasks)"
+            f" SELECT CAST({row}.finished_at AS INTEGER), {row}.status, {sign}1"
+            f" WHERE {row}.finished_at IS NOT NULL AND {row}.status IN {FINAL}"
+            " ON CONFLICT (second, status) DO UPDATE SET tasks = tasks + excluded.tasks;"
+        ),
+        "wait": duration.format(
+            kind="wait",
+            row=row,
+            sign=sign,
+            value=f"{row}.started_at - COALESCE({row}.due_at, {row}.submitted_at)",
+            where=f"{row}.started_at IS NOT NULL",
+        ),
+        "run": duration.format(
+            kind="run",
+            row=row,
+            sign=sign,
+            value=f"{row}.finished_at - {row}.started_at",
+            where=f"{row}.started_at IS NOT NULL AND {row}.finished_at IS NOT NULL"
+            f" AND {row}.status IN {RAN}",
+        ),
+    }
+
+
+def _trigger(name: str, when: str, parts: list[str], old: bool = True, new: bool = True) -> str:
+    body = [
+        *(_shares("OLD", "-")[part] for part in parts if old),
+        *(_shares("NEW", "")[part] for part in parts if new),
+    ]
+    return f"CREATE TRIGGER IF NOT EXISTS {name} {when} BEGIN\n" + "\n".join(body) + "\nEND;\n"
+
+
+ALL = ["tally", "finish", "wait", "run"]
+
+COUNTS_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS task_counts (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tasks INTEGER NOT NULL,
+    retries INTEGER NOT NULL,
+    PRIMARY KEY (queue, name, status)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS finish_counts (
+    second INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    tasks INTEGER NOT NULL,
+    PRIMARY KEY (second, status)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS duration_counts (
+    kind TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    tasks INTEGER NOT NULL,
+    total REAL NOT NULL,
+    PRIMARY KEY (kind, queue, slot)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (status, queue, COALESCE(due_at, submitted_at));
+CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
+CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (queue);
+"""
+    + _trigger("tasks_count_insert", "AFTER INSERT ON tasks", ALL, old=False)
+    + _trigger("tasks_count_delete", "AFTER DELETE ON tasks", ALL, new=False)
+    + _trigger(
+        "tasks_count_status",
+        "AFTER UPDATE OF status, retries ON tasks"
+        " WHEN OLD.status IS NOT NEW.status OR OLD.retries IS NOT NEW.retries",
+        ["tally"],
+    )
+    + _trigger(
+        "tasks_count_finish",
+        "AFTER UPDATE OF status, started_at, finished_at ON tasks WHEN OLD.status IS NOT"
+        " NEW.status OR OLD.started_at IS NOT NEW.started_at OR OLD.finished_at IS NOT"
+        " NEW.finished_at",
+        ["finish", "run"],
+    )
+    + _trigger(
+        "tasks_count_wait",
+        "AFTER UPDATE OF started_at, due_at, submitted_at ON tasks WHEN OLD.started_at IS NOT"
+        " NEW.started_at OR OLD.due_at IS NOT NEW.due_at OR OLD.submitted_at IS NOT"
+        " NEW.submitted_at",
+        ["wait"],
+    )
+)
+
+#: Fills the sums of a file written before they existed (schema version 1).
+BACKFILL = f"""
+INSERT INTO task_counts (queue, name, status, tasks, retries)
+    SELECT queue, name, status, COUNT(*), TOTAL(retries) FROM tasks GROUP BY queue, name, status;
+INSERT INTO finish_counts (second, status, tasks)
+    SELECT CAST(finished_at AS INTEGER) AS s, status, COUNT(*) FROM tasks
+    WHERE finished_at IS NOT NULL AND status IN {FINAL} GROUP BY s, status;
+INSERT INTO duration_counts (kind, queue, slot, tasks, total)
+    SELECT 'wait', queue, {_slot("v")} AS slot, COUNT(*), TOTAL(v) FROM (
+        SELECT queue, MAX(0, started_at - COALESCE(due_at, submitted_at)) AS v FROM tasks
+        WHERE started_at IS NOT NULL) GROUP BY queue, slot;
+INSERT INTO duration_counts (kind, queue, slot, tasks, total)
+    SELECT 'run', queue, {_slot("v")} AS slot, COUNT(*), TOTAL(v) FROM (
+        SELECT queue, MAX(0, finished_at - started_at) AS v FROM tasks
+        WHERE started_at IS NOT NULL AND finished_at IS NOT NULL AND status IN {RAN})
+        GROUP BY queue, slot;
+"""
+
+
+def drop_empty(conn: sqlite3.Connection, before: float) -> None:
+    """Rows whose share went back to zero after a prune: groups and slots with no task left
+    (few rows), and the seconds before ``before`` (only those a prune just emptied remain)."""
+    conn.execute("DELETE FROM task_counts WHERE tasks = 0")
+    conn.execute("DELETE FROM finish_counts WHERE second < ? AND tasks = 0", (int(before) + 1,))
+    conn.execute("DELETE FROM duration_counts WHERE tasks = 0")
+
+
+def counts(conn: sqlite3.Connection, since: float, bucket: float) -> TaskCounts:
+    tasks: dict[tuple[str, str, Status], int] = {}
+    retries: dict[tuple[str, str], int] = {}
+    waiting: list[str] = []
+    for r in conn.execute(
+        "SELECT queue, name, status, tasks, retries FROM task_counts WHERE tasks > 0"
+    ):
+        tasks[(r[0], r[1], Status(r[2]))] = r[3]
+        retries[(r[0], r[1])] = retries.get((r[0], r[1]), 0) + int(r[4])
+        if r[2] == "submitted" and r[0] not in waiting:
+            waiting.append(r[0])
+    oldest = {}
+    for queue in waiting:
+        first = conn.execute(
+            "SELECT MIN(COALESCE(due_at, submitted_at)) FROM tasks"
+            " WHERE status = 'submitted' AND queue = ?",
+            (queue,),
+        ).fetchone()[0]
+        if first is not None:
+            oldest[queue] = first
+    finished = finish_buckets(
+        conn.execute(
+            "SELECT second, status, tasks FROM finish_counts WHERE second >= ?",
+            (int(since) - 1,),
+        ).fetchall(),
+        since,
+        bucket,
+    )
+    slots: dict[tuple[str, str], dict[int, int]] = {}
+    totals: dict[tuple[str, str], float] = {}
+    for r in conn.execute(
+        "SELECT kind, queue, slot, tasks, total FROM duration_counts WHERE tasks != 0"
+    ):
+        slots.setdefault((r[0], r[1]), {})[r[2]] = r[3]
+        totals[(r[0], r[1])] = totals.get((r[0], r[1]), 0.0) + r[4]
+    found: dict[str, dict[str, Durations]] = {"wait": {}, "run": {}}
+    for (kind, queue), by_slot in slots.items():
+        found[kind][queue] = durations(by_slot, totals[(kind, queue)])
+    return TaskCounts(tasks, retries, oldest, finished, found["wait"], found["run"])
+
+
+def queue_counts(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """``queue -> status -> tasks`` for the statuses a queue's stats show."""
+    out: dict[str, dict[str, int]] = {}
+    for r in conn.execute(
+        "SELECT queue, status, SUM(tasks) FROM task_counts"
+        " WHERE status IN ('submitted', 'scheduled', 'started') GROUP BY queue, status"
+        " HAVING SUM(tasks) > 0"
+    ):
+        out.setdefault(r[0], {})[r[1]] = r[2]
+    return out

@@ -1,0 +1,36 @@
+"""Turning the sums a backend keeps into :class:`TaskCounts` fields, the same way for every
+backend: finishes are kept per second, histograms per bucket (not cumulative)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from jobbers.models import Status
+from jobbers.store.base import DURATION_BUCKETS, Durations
+
+#: The slot past the last bound (counted in ``Durations.count`` only).
+OVER = len(DURATION_BUCKETS)
+
+
+def durations(slots: Mapping[int, int], total: float) -> Durations:
+    """``slots[i]``: values in bucket ``i`` alone (``OVER`` = above the last bound)."""
+    below, running = [], 0
+    for i in range(len(DURATION_BUCKETS)):
+        running += slots.get(i, 0)
+        below.append(running)
+    return Durations(tuple(below), sum(slots.values()), total)
+
+
+def finish_buckets(
+    seconds: Iterable[tuple[int, str, int]], since: float, bucket: float
+) -> dict[tuple[float, Status], int]:
+    """``(second, status, tasks)`` rows into ``bucket``-second buckets from ``since``; the
+    second holding ``since`` counts (finishes are kept to the second)."""
+    out: dict[tuple[float, Status], int] = {}
+    for second, status, n in seconds:
+        if second + 1 <= since or n <= 0:
+            continue
+        key = (since + max(0, math.floor((second - since) / bucket)) * bucket, Status(status))
+        out[key] = out.get(key, 0) + n
+    return out
