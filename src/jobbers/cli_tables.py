@@ -146,19 +146,22 @@ def list_queues(
 def list_workers(
     as_json: JsonOpt = False, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
 ) -> None:
-    """Live workers: their queues, running tasks and when they last renewed."""
+    """Live workers: their queues, running tasks of their slots and when they last renewed."""
     with _client(url, token) as client:
         workers = client.workers()
     if as_json:
         _json(workers)
         return
-    table = _table("workers", "id", "hostname", "queues", "running", "started", "last seen")
+    table = _table(
+        "workers", "id", "hostname", "queues", "running", "slots", "started", "last seen"
+    )
     for w in workers:
         table.add_row(
             w["id"],
             w["hostname"],
             ",".join(w["queues"]),
             str(w["running"]),
+            str(w["slots"]),
             _when(w["started_at"]),
             _when(w["last_seen"]),
         )

@@ -297,7 +297,7 @@ class Client:
         return result
 
     def workers(self) -> list[dict[str, Any]]:
-        """The live workers: id, hostname, queues, started_at, last_seen, running."""
+        """The live workers: id, hostname, queues, started_at, last_seen, running, slots."""
         result: list[dict[str, Any]] = self._send(_Calls.workers())
         return result
 
@@ -442,7 +442,7 @@ class AsyncClient:
         return result
 
     async def workers(self) -> list[dict[str, Any]]:
-        """The live workers: id, hostname, queues, started_at, last_seen, running."""
+        """The live workers: id, hostname, queues, started_at, last_seen, running, slots."""
         result: list[dict[str, Any]] = await self._send(_Calls.workers())
         return result
 

@@ -303,6 +303,9 @@ class WorkerInfo:
     started_at: float
     last_seen: float
     running: int
+    #: How many attempts the worker runs at once (its concurrency); beside ``running`` it
+    #: shows how busy the worker is.
+    slots: int = 0
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.anyio
 
 async def test_workers_lists_the_registered_workers(store: Store) -> None:
     now = time.time()
-    info = WorkerInfo("host:1:ab", "host", ("default", "gpu"), now, now, 0)
+    info = WorkerInfo("host:1:ab", "host", ("default", "gpu"), now, now, 0, slots=6)
     await store.register_worker(info, [])
     transport = httpx.ASGITransport(app=create_app(store, token="t"))
     async with AsyncClient("http://jobbers.test", token="t", transport=transport) as client:
         workers = await client.workers()
-    assert [(w["id"], w["hostname"], w["queues"]) for w in workers] == [
-        ("host:1:ab", "host", ["default", "gpu"])
+    assert [(w["id"], w["hostname"], w["queues"], w["slots"]) for w in workers] == [
+        ("host:1:ab", "host", ["default", "gpu"], 6)
     ]

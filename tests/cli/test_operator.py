@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def _cli(server: DevServer, *args: str) -> Result:
     return result
 
 
+def _cells(line: str) -> list[str]:
+    """The cells of one line of a rich table (its borders and padding stripped)."""
+    return [cell.strip() for cell in re.split(r"[│┃|]", line)[1:-1]]
+
+
 def test_tables_and_json(manager: tuple[DevServer, Path]) -> None:
     server, db = manager
     with Client(server.url) as client:
@@ -82,8 +88,12 @@ def test_tables_and_json(manager: tuple[DevServer, Path]) -> None:
     assert done["id"] in [t["id"] for t in as_json["tasks"]]
 
     workers = json.loads(_cli(server, "workers", "--json").output)
-    assert [w["queues"] for w in workers] == [["default"]]
-    assert workers[0]["id"] in _cli(server, "workers").output
+    assert [(w["queues"], w["slots"]) for w in workers] == [(["default"], 10)]
+    table = _cli(server, "workers").output.splitlines()
+    header = next(line for line in table if "slots" in line)
+    (row,) = [line for line in table if workers[0]["id"] in line]
+    cells = dict(zip(_cells(header), _cells(row), strict=True))
+    assert (cells["id"], cells["slots"]) == (workers[0]["id"], "10")
 
     listed = _cli(server, "dead-letter", "list", "--queue", "tables").output
     assert dead in listed

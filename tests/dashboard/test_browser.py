@@ -200,6 +200,8 @@ def test_workers_page_shows_the_worker_and_its_running_task(page: Page, client: 
     row = page.locator(f'tr[data-worker="{worker["id"]}"]')
     expect(row).to_contain_text("alive")
     expect(row).to_contain_text(task["id"])
+    assert worker["slots"] == 10  # the worker's default concurrency
+    expect(row.locator("td.slots")).to_have_text("10")
     screenshot(page, "workers")
     client.cancel(task["id"])
     expect(row).not_to_contain_text(task["id"])

@@ -461,6 +461,14 @@ async def test_workers_and_task_definitions_are_registered(store: Store) -> None
     assert await store.workers() == []
 
 
+async def test_workers_are_listed_with_their_slots(store: Store) -> None:
+    await store.register_worker(WorkerInfo("w1", "host", ("default",), T0, T0, 0, 8), [], now=T0)
+    await store.register_worker(WorkerInfo("w2", "host", ("q2",), T0 + 1, T0, 0, 1), [], now=T0)
+    assert [(w.id, w.slots) for w in await store.workers()] == [("w1", 8), ("w2", 1)]
+    await store.register_worker(WorkerInfo("w1", "host", ("default",), T0, T0, 0, 3), [], now=T0)
+    assert [(w.id, w.slots) for w in await store.workers()] == [("w1", 3), ("w2", 1)]
+
+
 async def test_wait_for_change_wakes_on_another_connections_write(
     make_store: StoreFactory,
 ) -> None:

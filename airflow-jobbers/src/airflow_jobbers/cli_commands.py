@@ -136,7 +136,9 @@ def status(args: argparse.Namespace) -> None:
         if isinstance(workers, list):
             print(f"workers   {len(workers)}")
             for item in workers:
-                print(f"  {item.get('id')}  queues={','.join(item.get('queues') or [])}")
+                queues = ",".join(item.get("queues") or [])
+                busy = f"{item.get('running')}/{item.get('slots')}"
+                print(f"  {item.get('id')}  queues={queues}  running/slots={busy}")
         elif workers is not None:
             print(f"workers   {workers}")
     if report.get("health", {}).get("status") == "unreachable":

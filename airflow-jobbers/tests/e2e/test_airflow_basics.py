@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -27,9 +28,12 @@ def test_cli_and_config_section(stack: Stack) -> None:
     worker_pids = {stack.procs[name].pid for name in ("worker-a", "worker-b")}
     listed = {int(w["id"].split(":")[1]) for w in report["workers"]}
     assert worker_pids <= listed, report["workers"]
+    slots = {int(w["id"].split(":")[1]): w["slots"] for w in report["workers"]}
+    assert {slots[pid] for pid in worker_pids} == {4}  # their --concurrency
     table = stack.run(stack.bin("airflow"), "jobbers", "status", timeout=120)
     assert f"  {stack.procs['worker-a'].pid}" not in table.stdout  # ids are host:pid:random
-    assert any(f":{stack.procs['worker-a'].pid}:" in line for line in table.stdout.splitlines())
+    (line,) = [x for x in table.stdout.splitlines() if f":{stack.procs['worker-a'].pid}:" in x]
+    assert re.search(r"running/slots=\d+/4$", line), line
 
 
 def test_workers_get_their_options_from_airflow_configuration(stack: Stack) -> None:

@@ -118,4 +118,5 @@ def worker_json(info: WorkerInfo) -> dict[str, Any]:
         "started_at": iso(info.started_at),
         "last_seen": iso(info.last_seen),
         "running": info.running,
+        "slots": info.slots,
     }

@@ -686,6 +686,7 @@ class RedisStore:
                         "hostname": info.hostname,
                         "queues": list(info.queues),
                         "started_at": info.started_at,
+                        "slots": info.slots,
                     }
                 ),
             )
@@ -727,6 +728,7 @@ class RedisStore:
                     started_at=float(data["started_at"]),
                     last_seen=float(last_seen.get(worker_id, data["started_at"])),
                     running=int(running.get(worker_id, 0)),
+                    slots=int(data["slots"]),
                 )
             )
         return sorted(found, key=lambda w: (w.started_at, w.id))

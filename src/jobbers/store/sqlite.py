@@ -526,7 +526,7 @@ class SQLiteStore:
         def txn(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "INSERT OR REPLACE INTO workers (id, hostname, queues, started_at, last_seen,"
-                " running) VALUES (?, ?, ?, ?, ?, ?)",
+                " running, slots) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     info.id,
                     info.hostname,
@@ -534,6 +534,7 @@ class SQLiteStore:
                     info.started_at,
                     clock(now),
                     info.running,
+                    info.slots,
                 ),
             )
             conn.executemany(
@@ -558,6 +559,7 @@ class SQLiteStore:
                     started_at=r["started_at"],
                     last_seen=r["last_seen"],
                     running=r["running"],
+                    slots=r["slots"],
                 )
                 for r in conn.execute("SELECT * FROM workers ORDER BY started_at")
             ]

@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS workers (
     queues TEXT NOT NULL,
     started_at REAL NOT NULL,
     last_seen REAL NOT NULL,
-    running INTEGER NOT NULL DEFAULT 0
+    running INTEGER NOT NULL DEFAULT 0,
+    slots INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS definitions (name TEXT PRIMARY KEY, definition TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS attempt_progress (

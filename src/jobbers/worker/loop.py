@@ -171,7 +171,9 @@ class Worker:
 
     async def _register(self) -> None:
         now = time.time()
-        info = WorkerInfo(self.id, self.hostname, self.settings.queues, now, now, 0)
+        info = WorkerInfo(
+            self.id, self.hostname, self.settings.queues, now, now, 0, self.settings.concurrency
+        )
         definitions = [get_task(name).definition() for name in sorted(registered_names())]
         while True:
             try:
