@@ -17,10 +17,7 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,46 +25,9 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests" / "unit"))
 
-
-def _spare_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_manager(work: Path, port: int) -> subprocess.Popen[bytes]:
-    import httpx
-
-    log = (work / "manager.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jobbers",
-            "manager",
-            "--port",
-            str(port),
-            "--store",
-            f"sqlite:///{work / 'jobbers.db'}",
-            "--tasks",
-            "airflow_jobbers.runner",
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError((work / "manager.log").read_text())
-        time.sleep(0.1)
+from manager_proc import start_manager, stop  # noqa: E402
 
 
 def measure(in_flight: int, changing: int, rounds: int) -> list[float]:
@@ -82,9 +42,10 @@ def measure(in_flight: int, changing: int, rounds: int) -> list[float]:
     from airflow_jobbers.submission import Submission
 
     work = Path(tempfile.mkdtemp(prefix="jobbers-sync-bench-"))
-    port = _spare_port()
-    manager = _start_manager(work, port)
-    os.environ["AIRFLOW__JOBBERS__MANAGER_URL"] = f"http://127.0.0.1:{port}"
+    manager, url = start_manager(
+        work / "jobbers.db", work / "manager.log", 60, "--log-level", "WARNING"
+    )
+    os.environ["AIRFLOW__JOBBERS__MANAGER_URL"] = url
     os.environ["AIRFLOW__JOBBERS__RECONCILE_INTERVAL"] = "0"
     store = SQLiteStore(str(work / "jobbers.db"))
     executor = JobbersExecutor()
@@ -127,8 +88,7 @@ def measure(in_flight: int, changing: int, rounds: int) -> list[float]:
     finally:
         executor.terminate()
         asyncio.run(store.close())
-        manager.send_signal(signal.SIGTERM)
-        manager.wait(30)
+        stop(manager)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -512,8 +512,6 @@ def submit(
     args = _kwargs(kwargs)
     if task_id is not None:
         _task_id(task_id)
-    body: dict[str, Any] = {"name": name, "kwargs": args, "queue": queue, "id": task_id}
-    body = {k: v for k, v in body.items() if v is not None}
     if store is None:
         _via_api(url, token, lambda c: c.submit(name, args, queue=queue, id=task_id))
         return
@@ -521,16 +519,12 @@ def submit(
     async def direct(s: Store) -> Any:
         from pydantic import ValidationError
 
-        from jobbers.api.schemas import TaskSubmission
-        from jobbers.api.serialize import task_json
-        from jobbers.api.submissions import TaskCatalog, build_tasks
+        from jobbers.producer import AsyncProducer
 
         try:
-            submission = TaskSubmission.model_validate(body)
+            return await AsyncProducer(s).submit(name, args, queue=queue, id=task_id)
         except ValidationError as exc:
             raise _fail(str(exc), 2) from exc
-        (done,) = await s.submit(await build_tasks([submission], TaskCatalog(s)))
-        return task_json(done.task)
 
     _via_store(store, direct)
 
@@ -549,16 +543,10 @@ def status(
         return
 
     async def direct(s: Store) -> Any:
-        from jobbers.api.serialize import task_json
-        from jobbers.api.submissions import TaskCatalog
         from jobbers.api.task_notes import with_notes
-        from jobbers.store.base import TaskNotFound
+        from jobbers.producer import AsyncProducer
 
-        found = await s.get([task_id])
-        if task_id not in found:
-            raise TaskNotFound(task_id)
-        await TaskCatalog(s).refresh_if_stale()  # learn the secret kwargs workers declared
-        return with_notes(task_json(found[task_id]), await s.notes(task_id))
+        return with_notes(await AsyncProducer(s).get(task_id), await s.notes(task_id))
 
     _via_store(store, direct)
 

@@ -241,54 +241,50 @@ AllOpt = Annotated[
 ]
 
 
-def _bulk(
+def _bulk_command(
+    command: str,
     verb: str,
-    done_key: str,
     act: Callable[[Client], Callable[[list[str]], dict[str, Any]]],
-    args: tuple[list[str] | None, bool, str | None, str | None, bool, str, str | None],
+    doc: str,
 ) -> None:
-    ids, every, queue, name, as_json, url, token = args
-    with _client(url, token) as client:
-        selected = _selected(client, ids or [], every, queue, name)
-        result = _in_chunks(verb, selected, act(client), as_json)
-    if as_json:
-        _json(result)
-        return
-    skipped = [k for k in result if k != done_key]
-    typer.echo(f"{verb}: {len(result.get(done_key, []))} task(s)")
-    for key in skipped:
-        if result[key]:
-            typer.echo(f"{key.replace('_', ' ')}: {', '.join(result[key])}")
+    """Register one dead-letter bulk command; resubmit and delete differ only in the call."""
+
+    def run(
+        ids: IdsArg = None,
+        every: AllOpt = False,
+        queue: QueueOpt = None,
+        name: NameOpt = None,
+        as_json: JsonOpt = False,
+        url: UrlOpt = DEFAULT_URL,
+        token: TokenOpt = None,
+    ) -> None:
+        with _client(url, token) as client:
+            selected = _selected(client, ids or [], every, queue, name)
+            result = _in_chunks(verb, selected, act(client), as_json)
+        if as_json:
+            _json(result)
+            return
+        typer.echo(f"{verb}: {len(result.get(verb, []))} task(s)")
+        for key in (k for k in result if k != verb):
+            if result[key]:
+                typer.echo(f"{key.replace('_', ' ')}: {', '.join(result[key])}")
+
+    run.__doc__ = doc
+    dead_letter.command(command)(run)
 
 
-@dead_letter.command("resubmit")
-def dead_resubmit(
-    ids: IdsArg = None,
-    every: AllOpt = False,
-    queue: QueueOpt = None,
-    name: NameOpt = None,
-    as_json: JsonOpt = False,
-    url: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-) -> None:
-    """Run dead tasks again with the same id and a fresh retry budget."""
-    args = (ids, every, queue, name, as_json, url, token)
-    _bulk("resubmitted", "resubmitted", lambda c: c.resubmit, args)
-
-
-@dead_letter.command("delete")
-def dead_delete(
-    ids: IdsArg = None,
-    every: AllOpt = False,
-    queue: QueueOpt = None,
-    name: NameOpt = None,
-    as_json: JsonOpt = False,
-    url: UrlOpt = DEFAULT_URL,
-    token: TokenOpt = None,
-) -> None:
-    """Delete dead tasks for good; tasks in any other status are left alone."""
-    args = (ids, every, queue, name, as_json, url, token)
-    _bulk("deleted", "deleted", lambda c: c.delete_dead, args)
+_bulk_command(
+    "resubmit",
+    "resubmitted",
+    lambda c: c.resubmit,
+    "Run dead tasks again with the same id and a fresh retry budget.",
+)
+_bulk_command(
+    "delete",
+    "deleted",
+    lambda c: c.delete_dead,
+    "Delete dead tasks for good; tasks in any other status are left alone.",
+)
 
 
 @app.command("logs")

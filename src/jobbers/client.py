@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from jobbers.closing import AsyncClosing, Closing
 from jobbers.ids import DOT_SEGMENTS
 from jobbers.models import TERMINAL
 
@@ -55,8 +55,13 @@ class _Call:
     #: Seconds for this request instead of the client's timeout (long polls).
     timeout: float | None = None
 
-    def request_timeout(self) -> Any:
-        return httpx.USE_CLIENT_DEFAULT if self.timeout is None else httpx.Timeout(self.timeout)
+    def request_args(self) -> dict[str, Any]:
+        """What ``httpx`` takes beside the method and path."""
+        timeout = httpx.USE_CLIENT_DEFAULT if self.timeout is None else httpx.Timeout(self.timeout)
+        return {"json": self.json, "params": self.params or None, "timeout": timeout}
+
+    def unavailable(self, exc: Exception) -> ManagerUnavailable:
+        return ManagerUnavailable(f"{self.method} {self.path}: {exc}")
 
 
 def _answer(response: httpx.Response) -> Any:
@@ -73,9 +78,10 @@ def _answer(response: httpx.Response) -> Any:
     raise APIError(response.status_code, detail)
 
 
-def _submission(
+def submission_body(
     name: str, kwargs: dict[str, Any] | None, queue: str | None, id: str | None, options: Any
 ) -> dict[str, Any]:
+    """The body of ``POST /tasks``; the store producers validate the same body."""
     body: dict[str, Any] = {"name": name, "kwargs": kwargs or {}, **options}
     if queue is not None:
         body["queue"] = queue
@@ -103,7 +109,7 @@ class _Calls:
     def submit(
         name: str, kwargs: dict[str, Any] | None, queue: str | None, id: str | None, options: Any
     ) -> _Call:
-        return _Call("POST", "/tasks", _submission(name, kwargs, queue, id, options))
+        return _Call("POST", "/tasks", submission_body(name, kwargs, queue, id, options))
 
     @staticmethod
     def submit_many(tasks: Sequence[dict[str, Any]]) -> _Call:
@@ -176,23 +182,50 @@ def _chunks(ids: Iterable[str]) -> list[list[str]]:
     return [items[i : i + STATUS_BATCH] for i in range(0, len(items), STATUS_BATCH)] or [[]]
 
 
-def _headers(token: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def _limits() -> httpx.Limits:
-    return httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0)
+def _pool(url: str, token: str | None, timeout: float) -> dict[str, Any]:
+    """The connection pool both clients keep: one base URL, the token on every request."""
+    return {
+        "base_url": url,
+        "headers": {"Authorization": f"Bearer {token}"} if token else {},
+        "timeout": httpx.Timeout(timeout),
+        "limits": httpx.Limits(
+            max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0
+        ),
+    }
 
 
 def _is_final(task: dict[str, Any]) -> bool:
     return task.get("status") in {s.value for s in TERMINAL}
 
 
-def _still(task_id: str, task: dict[str, Any], timeout: float) -> TimeoutError:
+def still_running(task_id: str, task: dict[str, Any], timeout: float) -> TimeoutError:
+    """What every ``wait`` raises when ``timeout`` passes before the task ends."""
     return TimeoutError(f"task {task_id} still {task.get('status')} after {timeout}s")
 
 
-class Client:
+class _Wait:
+    """The long polls behind ``wait``: each asks for what is left of the timeout (at most
+    :data:`MAX_WAIT`), so one call waits as long as the caller asked and no longer."""
+
+    def __init__(self, task_id: str, timeout: float) -> None:
+        self.task_id = task_id
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def call(self) -> _Call:
+        remaining = max(0.0, self.deadline - time.monotonic())
+        return _Calls.wait(self.task_id, min(remaining, MAX_WAIT))
+
+    def done(self, task: dict[str, Any]) -> bool:
+        """True once the task is final; raises :class:`TimeoutError` when time is up."""
+        if _is_final(task):
+            return True
+        if self.deadline - time.monotonic() <= 0:
+            raise still_running(self.task_id, task, self.timeout)
+        return False
+
+
+class Client(Closing):
     """Blocking client; use as a context manager or call :meth:`close`."""
 
     def __init__(
@@ -203,25 +236,13 @@ class Client:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(
-            base_url=url,
-            headers=_headers(token),
-            timeout=httpx.Timeout(timeout),
-            limits=_limits(),
-            transport=transport,
-        )
+        self._http = httpx.Client(transport=transport, **_pool(url, token, timeout))
 
     def _send(self, call: _Call) -> Any:
         try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                json=call.json,
-                params=call.params or None,
-                timeout=call.request_timeout(),
-            )
+            response = self._http.request(call.method, call.path, **call.request_args())
         except (httpx.TransportError, httpx.TimeoutException) as exc:
-            raise ManagerUnavailable(f"{call.method} {call.path}: {exc}") from exc
+            raise call.unavailable(exc) from exc
         return call.parse(_answer(response))
 
     def submit(
@@ -278,14 +299,11 @@ class Client:
     def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The task once final, answered by the Manager the moment it ends (a long poll, not a
         polling loop); raises :class:`TimeoutError` with its last state."""
-        deadline = time.monotonic() + timeout
+        poll = _Wait(task_id, timeout)
         while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            task: dict[str, Any] = self._send(_Calls.wait(task_id, min(remaining, MAX_WAIT)))
-            if _is_final(task):
+            task: dict[str, Any] = self._send(poll.call())
+            if poll.done(task):
                 return task
-            if deadline - time.monotonic() <= 0:
-                raise _still(task_id, task, timeout)
 
     def healthz(self) -> dict[str, Any]:
         result: dict[str, Any] = self._send(_Calls.healthz())
@@ -327,19 +345,8 @@ class Client:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class AsyncClient:
+class AsyncClient(AsyncClosing):
     """The same methods as :class:`Client`, awaited; use ``async with`` or await :meth:`close`."""
 
     def __init__(
@@ -350,25 +357,13 @@ class AsyncClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=url,
-            headers=_headers(token),
-            timeout=httpx.Timeout(timeout),
-            limits=_limits(),
-            transport=transport,
-        )
+        self._http = httpx.AsyncClient(transport=transport, **_pool(url, token, timeout))
 
     async def _send(self, call: _Call) -> Any:
         try:
-            response = await self._http.request(
-                call.method,
-                call.path,
-                json=call.json,
-                params=call.params or None,
-                timeout=call.request_timeout(),
-            )
+            response = await self._http.request(call.method, call.path, **call.request_args())
         except (httpx.TransportError, httpx.TimeoutException) as exc:
-            raise ManagerUnavailable(f"{call.method} {call.path}: {exc}") from exc
+            raise call.unavailable(exc) from exc
         return call.parse(_answer(response))
 
     async def submit(
@@ -422,15 +417,11 @@ class AsyncClient:
         return result
 
     async def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+        poll = _Wait(task_id, timeout)
         while True:
-            remaining = max(0.0, deadline - time.monotonic())
-            call = _Calls.wait(task_id, min(remaining, MAX_WAIT))
-            task: dict[str, Any] = await self._send(call)
-            if _is_final(task):
+            task: dict[str, Any] = await self._send(poll.call())
+            if poll.done(task):
                 return task
-            if deadline - time.monotonic() <= 0:
-                raise _still(task_id, task, timeout)
 
     async def healthz(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._send(_Calls.healthz())
@@ -471,14 +462,3 @@ class AsyncClient:
 
     async def close(self) -> None:
         await self._http.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -76,6 +76,13 @@ def _cancelled(answer: Any) -> bool:
     return bool(answer)
 
 
+def _ended_already(exc: APIError) -> bool:
+    """A client's 409: the task had ended, so the call cancelled nothing; anything else raises."""
+    if exc.status_code == 409:
+        return False
+    raise exc
+
+
 class TaskHandle:
     def __init__(self, task: dict[str, Any], source: Source) -> None:
         self.id: str = task["id"]
@@ -99,9 +106,7 @@ class TaskHandle:
         try:
             return _cancelled(self._source.cancel(self.id))
         except APIError as exc:
-            if exc.status_code == 409:
-                return False
-            raise
+            return _ended_already(exc)
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.id!r})"
@@ -126,9 +131,7 @@ class AsyncTaskHandle:
         try:
             return _cancelled(await self._source.cancel(self.id))
         except APIError as exc:
-            if exc.status_code == 409:
-                return False
-            raise
+            return _ended_already(exc)
 
     def __repr__(self) -> str:
         return f"AsyncTaskHandle({self.id!r})"

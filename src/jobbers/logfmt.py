@@ -26,6 +26,32 @@ def task_fields(record: TaskRecord, worker: str, attempt: int | None = None) -> 
     }
 
 
+def log_task(
+    logger: logging.Logger,
+    level: int,
+    event: str,
+    record: TaskRecord,
+    worker: str,
+    attempt: int | None = None,
+    detail: str = "",
+) -> None:
+    """One lifecycle line, the same words for every event so a reader can grep them."""
+    fields = task_fields(record, worker, attempt)
+    logger.log(
+        level,
+        "%s task %s %s queue %s attempt %d on worker %s%s",
+        event,
+        record.id,
+        record.name,
+        record.queue,
+        fields["attempt"],
+        worker,
+        detail,
+        extra=fields,
+        stacklevel=2,
+    )
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -9,7 +9,7 @@ finished tasks, the ``_total`` series drop, which Prometheus treats as a counter
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -85,34 +85,30 @@ def families(
 
 
 def _queue_families(counts: TaskCounts, queues: list[QueueStats], now: float) -> Iterable[Metric]:
-    depth = GaugeMetricFamily(
-        "jobbers_queue_depth", "Tasks ready to run, by queue.", labels=["queue"]
-    )
-    scheduled = GaugeMetricFamily(
-        "jobbers_queue_scheduled",
-        "Tasks waiting for their time (delay, retry backoff).",
-        labels=["queue"],
-    )
-    running = GaugeMetricFamily(
-        "jobbers_queue_running", "Tasks running, by queue.", labels=["queue"]
-    )
-    paused = GaugeMetricFamily(
-        "jobbers_queue_paused", "1 while the queue is paused.", labels=["queue"]
-    )
-    oldest = GaugeMetricFamily(
-        "jobbers_queue_oldest_ready_age_seconds",
-        "How long the longest-waiting ready task has waited, by queue (0 when none waits).",
-        labels=["queue"],
-    )
-    for q in queues:
-        name = q.config.name
-        depth.add_metric([name], q.depth)
-        scheduled.add_metric([name], q.scheduled)
-        running.add_metric([name], q.running)
-        paused.add_metric([name], int(q.config.paused))
-        ready = counts.oldest_ready.get(name)
-        oldest.add_metric([name], 0.0 if ready is None else max(0.0, now - ready))
-    return (depth, scheduled, running, paused, oldest)
+    def oldest(q: QueueStats) -> float:
+        ready = counts.oldest_ready.get(q.config.name)
+        return 0.0 if ready is None else max(0.0, now - ready)
+
+    gauges: list[tuple[str, str, Callable[[QueueStats], float]]] = [
+        ("jobbers_queue_depth", "Tasks ready to run, by queue.", lambda q: q.depth),
+        (
+            "jobbers_queue_scheduled",
+            "Tasks waiting for their time (delay, retry backoff).",
+            lambda q: q.scheduled,
+        ),
+        ("jobbers_queue_running", "Tasks running, by queue.", lambda q: q.running),
+        ("jobbers_queue_paused", "1 while the queue is paused.", lambda q: int(q.config.paused)),
+        (
+            "jobbers_queue_oldest_ready_age_seconds",
+            "How long the longest-waiting ready task has waited, by queue (0 when none waits).",
+            oldest,
+        ),
+    ]
+    for metric, text, value in gauges:
+        family = GaugeMetricFamily(metric, text, labels=["queue"])
+        for q in queues:
+            family.add_metric([q.config.name], value(q))
+        yield family
 
 
 class _Snapshot:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine, Sequence
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from jobbers.api.schemas import BulkSubmission, TaskSubmission
 from jobbers.api.serialize import task_json
 from jobbers.api.submissions import TaskCatalog, build_tasks, dedupe
+from jobbers.client import still_running, submission_body
+from jobbers.closing import AsyncClosing, Closing
 from jobbers.models import TERMINAL
 from jobbers.store import open_store
 from jobbers.store.base import Store, TaskNotFound
@@ -26,7 +27,7 @@ from jobbers.waiting import TaskWaiters
 T = TypeVar("T")
 
 
-class AsyncProducer:
+class AsyncProducer(AsyncClosing):
     """Submit, read, wait for and cancel tasks through a store. Pass a URL (the producer opens and
     closes the store) or a store you own."""
 
@@ -48,11 +49,7 @@ class AsyncProducer:
         **options: Any,
     ) -> dict[str, Any]:
         """The stored task (as the API shows it); options are the API's submission fields."""
-        body = {"name": name, "kwargs": kwargs or {}, **options}
-        if queue is not None:
-            body["queue"] = queue
-        if id is not None:
-            body["id"] = id
+        body = submission_body(name, kwargs, queue, id, options)
         submission = TaskSubmission.model_validate(body)
         (new,) = await build_tasks([submission], self._catalog)
         (done,) = await self.store.submit([new])
@@ -70,7 +67,7 @@ class AsyncProducer:
         found = await self.store.get([task_id])
         if task_id not in found:
             raise TaskNotFound(task_id)
-        await self._catalog.refresh_if_stale()
+        await self._catalog.refresh_if_stale()  # learn the secret kwargs workers declared
         return task_json(found[task_id])
 
     async def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -78,7 +75,7 @@ class AsyncProducer:
         record = await self._waiters.until_final(task_id, timeout)
         task = task_json(record)
         if record.status not in TERMINAL:
-            raise TimeoutError(f"task {task_id} still {record.status.value} after {timeout}s")
+            raise still_running(task_id, task, timeout)
         return task
 
     async def cancel(self, task_id: str) -> bool:
@@ -92,19 +89,8 @@ class AsyncProducer:
         if self._owned:
             await self.store.close()
 
-    async def __aenter__(self) -> Self:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-class Producer:
+class Producer(Closing):
     """The blocking flavour: each call runs :class:`AsyncProducer` on a private event loop in the
     calling thread. It belongs to the thread that made it (make one per thread; ``task.submit()``
     does); not for use inside a running event loop (use :class:`AsyncProducer`)."""
@@ -148,17 +134,6 @@ class Producer:
             self._run(self._inner.close())
         finally:
             self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 async def _make(store: str) -> AsyncProducer:

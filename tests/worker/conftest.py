@@ -9,13 +9,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
 from jobbers.store.base import Store
 
-from .support import wait_for
+from .support import new_task, submit, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = "tests.worker.tasks_for_tests"
@@ -62,6 +62,15 @@ class Spawn(Protocol):
         poll_cap: float = 0.2,
         maintenance_interval: float = 0.1,
     ) -> WorkerProcess: ...
+
+
+async def one_task(
+    store: Store, spawn: Spawn, log: Path, name: str, **kwargs: Any
+) -> tuple[WorkerProcess, list[str]]:
+    """A registered worker and one task for it that records what it does in ``log``."""
+    worker = spawn()
+    await worker.registered(store)
+    return worker, await submit(store, [new_task(name, log=str(log), **kwargs)])
 
 
 @pytest.fixture

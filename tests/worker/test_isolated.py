@@ -11,8 +11,8 @@ import pytest
 from jobbers.models import Status
 from jobbers.store.base import Store
 
-from .conftest import Spawn
-from .support import alive, events, new_task, submit, wait_for, wait_statuses
+from .conftest import Spawn, one_task
+from .support import alive, events, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
 
@@ -36,9 +36,7 @@ async def started_pid(log: Path) -> int:
 async def test_an_isolated_task_runs_in_a_child_and_returns_its_result(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
-    worker = spawn()
-    await worker.registered(store)
-    ids = await submit(store, [new_task("wt.isolated_sleep", seconds=0.0, log=str(log))])
+    worker, ids = await one_task(store, spawn, log, "wt.isolated_sleep", seconds=0.0)
     record = (await wait_statuses(store, ids, {Status.COMPLETED}, 10))[ids[0]]
     [start] = events(log, "start")
     assert start["parent"] == worker.pid
@@ -49,9 +47,7 @@ async def test_an_isolated_task_runs_in_a_child_and_returns_its_result(
 async def test_a_cancelled_isolated_task_stops_within_a_second(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
-    worker = spawn()
-    await worker.registered(store)
-    ids = await submit(store, [new_task("wt.isolated_sleep", seconds=30.0, log=str(log))])
+    _, ids = await one_task(store, spawn, log, "wt.isolated_sleep", seconds=30.0)
     pid = await started_pid(log)
     requested = time.monotonic()
     assert (await store.cancel(ids)).cancelled == ids
@@ -65,9 +61,7 @@ async def test_a_cancelled_isolated_task_stops_within_a_second(
 async def test_an_isolated_task_over_its_timeout_is_killed(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
-    worker = spawn()
-    await worker.registered(store)
-    ids = await submit(store, [new_task("wt.isolated_slow", seconds=30.0, log=str(log))])
+    _, ids = await one_task(store, spawn, log, "wt.isolated_slow", seconds=30.0)
     pid = await started_pid(log)
     [start] = events(log, "start")
     await gone(pid, 5)
@@ -82,9 +76,7 @@ async def test_an_isolated_failure_keeps_its_type_and_bases(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
     """The error crosses the process boundary whole, so retry_on still matches base classes."""
-    worker = spawn()
-    await worker.registered(store)
-    ids = await submit(store, [new_task("wt.isolated_fail", log=str(log))])
+    _, ids = await one_task(store, spawn, log, "wt.isolated_fail")
     record = (await wait_statuses(store, ids, {Status.DEAD}, 10))[ids[0]]
     assert len(record.attempts) == 2, "ConnectionResetError is an OSError: retried once"
     assert record.error is not None
@@ -94,9 +86,7 @@ async def test_an_isolated_failure_keeps_its_type_and_bases(
 
 
 async def test_the_child_dies_with_its_worker(store: Store, spawn: Spawn, log: Path) -> None:
-    worker = spawn()
-    await worker.registered(store)
-    await submit(store, [new_task("wt.isolated_sleep", seconds=30.0, log=str(log))])
+    worker, _ = await one_task(store, spawn, log, "wt.isolated_sleep", seconds=30.0)
     pid = await started_pid(log)
     worker.signal(signal.SIGKILL)
     worker.wait(5)
@@ -108,9 +98,7 @@ async def test_heartbeats_reach_the_worker_from_the_child(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
     """Beating for 2 s against a 0.6 s allowance: stalled unless every beat crosses over."""
-    worker = spawn()
-    await worker.registered(store)
-    ids = await submit(store, [new_task("wt.isolated_beats", seconds=2.0, log=str(log))])
+    _, ids = await one_task(store, spawn, log, "wt.isolated_beats", seconds=2.0)
     record = (await wait_statuses(store, ids, {Status.COMPLETED, Status.DEAD}, 15))[ids[0]]
     assert record.status == Status.COMPLETED
     assert record.result == "beat"

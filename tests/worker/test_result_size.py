@@ -9,7 +9,7 @@ import pytest
 from jobbers.models import Status
 from jobbers.store.base import Store
 
-from .conftest import Spawn
+from .conftest import Spawn, one_task
 from .support import new_task, submit, wait_statuses
 
 pytestmark = pytest.mark.anyio
@@ -32,9 +32,7 @@ def memory(pid: int) -> dict[str, int]:
 async def test_a_result_over_the_cap_fails_without_a_retry(
     store: Store, spawn: Spawn, log: Path, name: str
 ) -> None:
-    worker = spawn()
-    await worker.registered(store)
-    ids = await submit(store, [new_task(name, mib=2, log=str(log))])
+    _, ids = await one_task(store, spawn, log, name, mib=2)
     record = (await wait_statuses(store, ids, {Status.DEAD}, 15))[ids[0]]
     assert len(record.attempts) == 1, "max_retries=2, but no retry can shrink the result"
     assert record.error is not None
@@ -45,9 +43,7 @@ async def test_a_result_over_the_cap_fails_without_a_retry(
 
 
 async def test_a_result_under_the_cap_is_kept(store: Store, spawn: Spawn, log: Path) -> None:
-    worker = spawn()
-    await worker.registered(store)
-    ids = await submit(store, [new_task("wt.big_result", mib=0, log=str(log))])
+    _, ids = await one_task(store, spawn, log, "wt.big_result", mib=0)
     record = (await wait_statuses(store, ids, {Status.COMPLETED}, 10))[ids[0]]
     assert record.result == ""
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jobbers.logfmt import task_fields
+from jobbers.logfmt import log_task
 from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskRecord, WorkerInfo
 from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
@@ -250,15 +250,7 @@ class Worker:
         self._running[record.id] = slot
         slot.task = asyncio.create_task(self._run_slot(slot, spec), name=f"jobbers:{record.id}")
         self._lease_keeper.kick()
-        log.info(
-            "claimed task %s %s queue %s attempt %d on worker %s",
-            record.id,
-            record.name,
-            record.queue,
-            record.attempt,
-            self.id,
-            extra=task_fields(record, self.id),
-        )
+        log_task(log, logging.INFO, "claimed", record, self.id)
 
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
@@ -279,15 +271,7 @@ class Worker:
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["cancelled"] += 1
-                log.info(
-                    "cancelled task %s %s queue %s attempt %d on worker %s (no longer ours)",
-                    record.id,
-                    record.name,
-                    record.queue,
-                    record.attempt,
-                    self.id,
-                    extra=task_fields(record, self.id),
-                )
+                log_task(log, logging.INFO, "cancelled", record, self.id, None, " (no longer ours)")
                 return
             current = asyncio.current_task()
             if slot.stop_reason is None and current is not None and not current.cancelling():
@@ -363,17 +347,14 @@ class Worker:
         }.get(record.status, str(record.status))
         self.counts[event] += 1
         error = report.outcome.error
-        log.log(
+        log_task(
+            log,
             logging.INFO if record.status == Status.COMPLETED else logging.WARNING,
-            "%s task %s %s queue %s attempt %d on worker %s%s",
             event.replace("_", " "),
-            record.id,
-            record.name,
-            record.queue,
-            report.attempt,
+            record,
             self.id,
+            report.attempt,
             f": {error.type}: {error.message}" if error else "",
-            extra=task_fields(record, self.id, report.attempt),
         )
 
     # -- shutdown ---------------------------------------------------------------------------
