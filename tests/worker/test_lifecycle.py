@@ -95,7 +95,7 @@ async def test_sigterm_hands_back_running_tasks_and_a_restart_completes_them(
     await started_count(log, 4, 5)
     worker.signal(signal.SIGTERM)
     signalled = time.monotonic()
-    assert worker.wait(5) == 0
+    assert worker.wait(20) == 0  # a deadline, not the grace: the machine may be busy
     print(f"SIGTERM with a 0.3 s grace: exited after {time.monotonic() - signalled:.2f} s")
     statuses = await store.statuses(ids)
     assert set(statuses.values()) == {Status.SUBMITTED}, statuses  # nothing failed or lost
@@ -123,7 +123,7 @@ async def test_sigterm_lets_running_tasks_finish_within_the_grace(
     await started_count(log, 2, 5)
     await submit(store, queued)
     worker.signal(signal.SIGTERM)
-    assert worker.wait(5) == 0
+    assert worker.wait(20) == 0  # a deadline, not the grace: the machine may be busy
     records = await store.get([t.id for t in running + queued])
     for new in running:
         assert records[new.id].status == Status.COMPLETED
@@ -140,7 +140,7 @@ async def test_cancel_still_works_during_the_grace(store: Store, spawn: Spawn, l
     worker.signal(signal.SIGTERM)
     requested = time.monotonic()
     await store.cancel(ids)
-    assert worker.wait(5) == 0  # nothing left to wait for once the cancelled task stopped
+    assert worker.wait(20) == 0  # nothing left once the cancelled task stopped
     print(f"cancelled during the grace: worker exited {time.monotonic() - requested:.2f} s later")
     assert [e["id"] for e in events(log, "cancelled")] == ids
     assert (await store.statuses(ids))[ids[0]] == Status.CANCELLED
@@ -158,7 +158,7 @@ async def test_second_sigterm_skips_the_grace(store: Store, spawn: Spawn, log: P
 
     await wait_for(in_grace, 5, "the worker to begin its grace period")
     worker.signal(signal.SIGTERM)
-    assert worker.wait(5) == 0
+    assert worker.wait(20) == 0  # a deadline, not the grace: the machine may be busy
     [record] = (await store.get(ids)).values()
     assert record.status == Status.SUBMITTED
     assert [a.outcome for a in record.attempts] == ["handed_back"]
