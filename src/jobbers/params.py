@@ -100,9 +100,22 @@ def _expressible(annotation: Any) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
+def _cached_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """A task's signature, computed once: inspecting it costs more than running a short task."""
+    try:
+        return _cached_signature(fn)
+    except TypeError:  # an unhashable callable
+        return inspect.signature(fn)
+
+
 def binding_problem(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> str | None:
     """Why ``fn(**kwargs)`` cannot be called, naming every unexpected and missing parameter."""
-    signature = inspect.signature(fn)
+    signature = _signature(fn)
     try:
         signature.bind(**kwargs)
     except TypeError as exc:

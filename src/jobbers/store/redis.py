@@ -17,6 +17,7 @@ import json
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -136,6 +137,12 @@ def _opt(h: Mapping[str, str], key: str) -> float | None:
     return float(value) if value not in (None, "") else None
 
 
+@lru_cache(maxsize=256)
+def _policy(text: str) -> RetryPolicy:
+    """Policies repeat across tasks and are immutable: parse each distinct text once."""
+    return RetryPolicy.from_json(json.loads(text))
+
+
 def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
     attempts = []
     for number in sorted(att, key=int):
@@ -157,7 +164,7 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
         kwargs=json.loads(h["kwargs"]),
         status=Status(h["status"]),
         priority=int(h["priority"]),
-        policy=RetryPolicy.from_json(json.loads(h["policy"])),
+        policy=_policy(h["policy"]),
         submitted_at=float(h["submitted_at"]),
         updated_at=float(h["updated_at"]),
         retries=int(h.get("retries", 0)),
