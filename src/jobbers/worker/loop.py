@@ -34,6 +34,21 @@ log = logging.getLogger("jobbers.worker")
 StopReason = Literal["lost", "shutdown"]
 
 
+async def _cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them, cancelling again any that run on.
+
+    One cancel is not always enough on Python 3.11: ``asyncio.wait_for`` returns its inner
+    call's result instead of raising when the cancel lands just as that call finishes, and
+    redis-py sends every command through such a ``wait_for``. A helper loop that loses its
+    cancel that way renews on forever, and the worker never exits.
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.1)
+
+
 @dataclass(eq=False)
 class _Slot:
     """One running attempt."""
@@ -137,9 +152,7 @@ class Worker:
             await self._notes.flush()
             self._flusher.close()
             await asyncio.gather(flusher, return_exceptions=True)
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await _cancel_until_done(background)
             try:
                 await self.store.unregister_worker(self.id)
             except StoreUnavailable as exc:
