@@ -24,10 +24,6 @@ class StoreOutage:
         self._failures = 0
 
     @property
-    def ongoing(self) -> bool:
-        return self._since is not None
-
-    @property
     def failures(self) -> int:
         """Failed store calls in the outage so far (0 when there is none)."""
         return self._failures
