@@ -33,6 +33,7 @@ from jobbers.models import (
 )
 from jobbers.policy import start_retention
 from jobbers.store import sqlite_open
+from jobbers.store.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from jobbers.store.base import (
     AttemptNotes,
     BadCursor,
@@ -57,7 +58,7 @@ from jobbers.store.sqlite_steps import (
     dumps,
     end_attempt,
     fingerprint,
-    insert,
+    insert_many,
     load,
     move,
     placeholders,
@@ -89,6 +90,7 @@ class SQLiteStore:
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = threading.Event()
         self._identity: sqlite_open.FileIdentity = None
+        self._checkpointer = Checkpointer(path) if sqlite_open.is_file(path) else None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -100,6 +102,8 @@ class SQLiteStore:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite_open.connect(self.path, self._busy_timeout)
         self._identity = sqlite_open.identity(self.path)
+        if self._checkpointer is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
         return conn
 
     async def check(self) -> None:
@@ -156,6 +160,8 @@ class SQLiteStore:
             raise
         conn.execute("COMMIT")
         self._seen_version = data_version(conn)
+        if self._checkpointer is not None:
+            self._checkpointer.committed(conn.total_changes)
         return result
 
     async def wait_for_change(self, timeout: float) -> None:
@@ -199,11 +205,16 @@ class SQLiteStore:
             self._closed.set()
             await asyncio.get_running_loop().run_in_executor(self._thread, _close)
             self._thread.shutdown(wait=True)
+            if self._checkpointer is not None:
+                self._checkpointer.close()
 
     # -- submit and read ------------------------------------------------------------------
 
     async def submit(self, tasks: Sequence[NewTask], now: float | None = None) -> list[Submitted]:
+        """Fresh tasks are answered from what was just inserted; only ids that already existed
+        are read back."""
         at = clock(now)
+        prints = [fingerprint(t) for t in tasks]
 
         def txn(conn: sqlite3.Connection) -> list[Submitted]:
             existing: dict[str, str] = {}
@@ -212,23 +223,25 @@ class SQLiteStore:
                     f"SELECT id, fingerprint FROM tasks WHERE id IN ({placeholders(len(chunk))})",
                     list(chunk),
                 )
-                existing.update({r["id"]: r["fingerprint"] for r in rows})
+                existing.update({r[0]: r[1] for r in rows})
             conflicts: list[str] = []
-            fresh: dict[str, NewTask] = {}
-            for task in tasks:
+            fresh: dict[str, int] = {}
+            for index, task in enumerate(tasks):
                 seen = existing.get(task.id)
                 if seen is None and task.id in fresh:
-                    seen = fingerprint(fresh[task.id])
-                if seen is not None and seen != fingerprint(task):
+                    seen = prints[fresh[task.id]]
+                if seen is not None and seen != prints[index]:
                     conflicts.append(task.id)
                 elif seen is None:
-                    fresh[task.id] = task
+                    fresh[task.id] = index
             if conflicts:
                 raise DuplicateTaskConflict(conflicts)
-            for task in fresh.values():
-                insert(conn, task, at)
-            records = load(conn, [t.id for t in tasks])
-            return [Submitted(records[t.id], t.id in fresh and t is fresh[t.id]) for t in tasks]
+            made = insert_many(conn, [(tasks[i], prints[i]) for i in fresh.values()], at)
+            records = load(conn, [t.id for t in tasks if t.id not in fresh]) if existing else {}
+            records.update(made)
+            return [
+                Submitted(records[t.id], fresh.get(t.id) == index) for index, t in enumerate(tasks)
+            ]
 
         return await self._write(txn)
 

@@ -33,13 +33,13 @@ def _where(path: str) -> str:
     return os.path.abspath(path)
 
 
-def _is_file(path: str) -> bool:
+def is_file(path: str) -> bool:
     return path != ":memory:" and not path.startswith("file:")
 
 
 def identity(path: str) -> FileIdentity:
     """Device and inode of the file: a store whose file was removed or replaced is not ours."""
-    if not _is_file(path):
+    if not is_file(path):
         return None
     try:
         st = os.stat(path)
@@ -79,7 +79,7 @@ def unavailable(path: str, exc: BaseException) -> StoreUnavailable:
 
 def _precheck(path: str) -> None:
     """Say plainly what SQLite would report as "unable to open database file"."""
-    if not _is_file(path):
+    if not is_file(path):
         return
     where = _where(path)
     directory = os.path.dirname(where)
@@ -233,7 +233,7 @@ def mismatch(where: str, found: int) -> str:
 
 def verify(conn: sqlite3.Connection, path: str, opened: FileIdentity) -> None:
     """The store still answers, from the file it opened, with the schema this code expects."""
-    if _is_file(path) and identity(path) != opened:
+    if is_file(path) and identity(path) != opened:
         raise StoreUnavailable(
             f"store file {_where(path)} was removed or replaced while this process had it open"
         )

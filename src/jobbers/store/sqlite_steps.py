@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from functools import lru_cache
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -163,27 +164,61 @@ def data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-def insert(conn: sqlite3.Connection, task: NewTask, at: float) -> None:
-    status = Status.SCHEDULED if task.due_at is not None and task.due_at > at else Status.SUBMITTED
-    conn.execute(
+def insert_many(
+    conn: sqlite3.Connection, tasks: Sequence[tuple[NewTask, str]], at: float
+) -> dict[str, TaskRecord]:
+    """Insert new tasks (each with its fingerprint) and their first event; the records as
+    :func:`load` would read them back, built without reading."""
+    rows = []
+    made: dict[str, TaskRecord] = {}
+    for task, print_ in tasks:
+        scheduled = task.due_at is not None and task.due_at > at
+        status = Status.SCHEDULED if scheduled else Status.SUBMITTED
+        kwargs = dumps(task.kwargs)
+        rows.append(
+            (
+                task.id,
+                task.name,
+                task.queue,
+                kwargs,
+                print_,
+                status.value,
+                task.priority,
+                policy_text(task.policy),
+                task.policy.max_heartbeat_interval,
+                task.due_at if scheduled else None,
+                at,
+                at,
+            )
+        )
+        made[task.id] = TaskRecord(
+            id=task.id,
+            name=task.name,
+            queue=task.queue,
+            kwargs=json.loads(kwargs),
+            status=status,
+            priority=task.priority,
+            policy=task.policy,
+            submitted_at=at,
+            updated_at=at,
+            due_at=task.due_at if scheduled else None,
+        )
+    conn.executemany(
         "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
         " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
-            task.id,
-            task.name,
-            task.queue,
-            dumps(task.kwargs),
-            fingerprint(task),
-            str(status),
-            task.priority,
-            dumps(task.policy.to_json()),
-            task.policy.max_heartbeat_interval,
-            task.due_at if status is Status.SCHEDULED else None,
-            at,
-            at,
-        ),
+        rows,
     )
-    event(conn, task.id, status, at, None, None)
+    conn.executemany(
+        "INSERT INTO events (task_id, status, at) VALUES (?, ?, ?)",
+        [(row[0], row[5], at) for row in rows],
+    )
+    return made
+
+
+@lru_cache(maxsize=256)
+def policy_text(policy: RetryPolicy) -> str:
+    """Policies repeat across tasks and are immutable: encode each distinct one once."""
+    return dumps(policy.to_json())
 
 
 def event(
