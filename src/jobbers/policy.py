@@ -11,6 +11,7 @@ import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from jobbers.models import JSON, ErrorInfo, NewTask, QueueConfig, RetryPolicy, Status
@@ -142,3 +143,10 @@ def canonical(value: JSON) -> str:
 def fingerprint(task: NewTask) -> str:
     """What makes two submissions with one id "the same" for idempotency: name, queue, kwargs."""
     return canonical([task.name, task.queue, canonical(task.kwargs)])
+
+
+@lru_cache(maxsize=256)
+def policy_json(policy: RetryPolicy) -> str:
+    """A policy as stored. Policies repeat across tasks and are immutable: each distinct one is
+    encoded once."""
+    return json.dumps(policy.to_json(), separators=(",", ":"))

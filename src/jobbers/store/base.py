@@ -7,6 +7,7 @@ where a caller has many items, so that the worker, the API and the executor stay
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -74,6 +75,25 @@ class Submitted:
     task: TaskRecord
     #: False when the id already existed with the same payload (an idempotent repeat).
     created: bool
+
+
+def new_record(task: NewTask, kwargs_json: str, at: float) -> TaskRecord:
+    """A task as a store holds it right after inserting it (from the stored kwargs text, so the
+    record shares nothing mutable with the caller): stores answer a fresh submission with this
+    instead of reading back what they have just written."""
+    due = task.due_at if task.due_at is not None and task.due_at > at else None
+    return TaskRecord(
+        id=task.id,
+        name=task.name,
+        queue=task.queue,
+        kwargs=json.loads(kwargs_json),
+        status=Status.SUBMITTED if due is None else Status.SCHEDULED,
+        priority=task.priority,
+        policy=task.policy,
+        submitted_at=at,
+        updated_at=at,
+        due_at=due,
+    )
 
 
 @dataclass(frozen=True)

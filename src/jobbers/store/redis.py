@@ -47,7 +47,7 @@ from jobbers.models import (
     TaskRecord,
     WorkerInfo,
 )
-from jobbers.policy import FailureKind, decide, fingerprint
+from jobbers.policy import FailureKind, decide, fingerprint, policy_json
 from jobbers.store.base import (
     DURATION_BUCKETS,
     AttemptNotes,
@@ -62,6 +62,7 @@ from jobbers.store.base import (
     StoreUnreachable,
     Submitted,
     TaskCounts,
+    new_record,
 )
 from jobbers.store.redis_counts import read_counts
 from jobbers.store.redis_keys import SCHEMA_VERSION, Keys
@@ -401,7 +402,7 @@ class RedisStore:
                     "name": task.name,
                     "kwargs": _dumps(task.kwargs),
                     "prio": task.priority,
-                    "policy": _dumps(task.policy.to_json()),
+                    "policy": policy_json(task.policy),
                     "hb": _t(hb) if hb is not None else "",
                     "due": _t(due) if due is not None else "",
                 }
@@ -413,7 +414,12 @@ class RedisStore:
         ok, body = await self._run("submit", at, _dumps(payload))
         if not ok:
             raise DuplicateTaskConflict(list(body))
-        return [Submitted(_loaded(pair), bool(created)) for created, pair in body]
+        return [
+            Submitted(new_record(task, sent["kwargs"], at), True)
+            if created
+            else Submitted(_loaded(stored), False)
+            for task, sent, (created, stored) in zip(tasks, payload, body, strict=True)
+        ]
 
     async def get(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
         ids = list(dict.fromkeys(task_ids))

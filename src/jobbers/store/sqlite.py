@@ -33,7 +33,6 @@ from jobbers.models import (
 )
 from jobbers.policy import start_retention
 from jobbers.store import sqlite_open
-from jobbers.store.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from jobbers.store.base import (
     AttemptNotes,
     BadCursor,
@@ -44,6 +43,7 @@ from jobbers.store.base import (
     Submitted,
     TaskCounts,
 )
+from jobbers.store.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
 from jobbers.store.sqlite_counts import counts, drop_empty, queue_counts
 from jobbers.store.sqlite_notes import add_notes, drop_notes, read_notes
 from jobbers.store.sqlite_steps import (

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from functools import lru_cache
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -23,9 +22,9 @@ from jobbers.models import (
     TaskRecord,
     check_transition,
 )
-from jobbers.policy import FailureKind, decide, rate_window_start, room
+from jobbers.policy import FailureKind, decide, policy_json, rate_window_start, room
 from jobbers.policy import fingerprint as policy_fingerprint
-from jobbers.store.base import Report
+from jobbers.store.base import Report, new_record
 from jobbers.store.sqlite_counts import COUNTS_SCHEMA
 
 T = TypeVar("T")
@@ -184,25 +183,14 @@ def insert_many(
                 print_,
                 status.value,
                 task.priority,
-                policy_text(task.policy),
+                policy_json(task.policy),
                 task.policy.max_heartbeat_interval,
                 task.due_at if scheduled else None,
                 at,
                 at,
             )
         )
-        made[task.id] = TaskRecord(
-            id=task.id,
-            name=task.name,
-            queue=task.queue,
-            kwargs=json.loads(kwargs),
-            status=status,
-            priority=task.priority,
-            policy=task.policy,
-            submitted_at=at,
-            updated_at=at,
-            due_at=task.due_at if scheduled else None,
-        )
+        made[task.id] = new_record(task, kwargs, at)
     conn.executemany(
         "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
         " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -213,12 +201,6 @@ def insert_many(
         [(row[0], row[5], at) for row in rows],
     )
     return made
-
-
-@lru_cache(maxsize=256)
-def policy_text(policy: RetryPolicy) -> str:
-    """Policies repeat across tasks and are immutable: encode each distinct one once."""
-    return dumps(policy.to_json())
 
 
 def event(
