@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI, Request
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
 from jobbers.api.batching import SubmitBatcher
+from jobbers.api.fast_submit import FastSubmit
 from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
 from jobbers.api.query import known_query_only
 from jobbers.api.routes import dead_letter, events, health, metrics, queues, tasks
@@ -49,6 +50,7 @@ def create_app(
     for module in (tasks, dead_letter):
         app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     app.include_router(dashboard)
+    app.add_middleware(FastSubmit)
     app.add_middleware(
         BodyLimit, max_bytes=max_body, per_path=dict.fromkeys(BULK_PATHS, max_bulk_body)
     )

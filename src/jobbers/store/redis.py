@@ -387,7 +387,7 @@ class RedisStore:
         at = _clock(now)
         prints: dict[str, str] = {}
         clashes: list[str] = []
-        payload = []
+        payload: list[dict[str, Any]] = []
         for task in tasks:
             fp = fingerprint(task)
             if prints.setdefault(task.id, fp) != fp:

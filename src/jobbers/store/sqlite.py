@@ -1,9 +1,11 @@
 """The embedded store: one SQLite file shared safely by every process on one host.
 
 WAL lets readers run beside the single writer; every change is one short ``BEGIN IMMEDIATE``
-transaction, so a claim and a finish are atomic across processes without any server. All SQL runs
-on one thread per store instance, which keeps the connection single-threaded and the event loop
-free.
+transaction, so a claim and a finish are atomic across processes without any server. A call runs
+on the event loop's thread when it can start at once (the store's own thread idle, the write lock
+free): handing a short transaction to a thread and back costs more than the transaction. Anything
+that would wait for a lock runs on one thread per store instance instead, so the event loop never
+blocks on another process; the connection is never used by two threads at once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NoReturn
 
 from jobbers.models import (
@@ -91,6 +93,8 @@ class SQLiteStore:
         self._closed = threading.Event()
         self._identity: sqlite_open.FileIdentity = None
         self._checkpointer = Checkpointer(path) if sqlite_open.is_file(path) else None
+        #: Calls handed to the store's thread: started, done there, and cancelled before running.
+        self._hops_started = self._hops_done = self._hops_dropped = 0
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -110,14 +114,53 @@ class SQLiteStore:
         def verify() -> None:
             sqlite_open.verify(self._connection(), self.path, self._identity)
 
-        await asyncio.get_running_loop().run_in_executor(self._thread, verify)
+        await self._hop(verify)
+
+    def _hop(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``call`` on the store's thread, counting what is queued or running there so that
+        the loop thread touches the connection only while nothing is."""
+        self._hops_started += 1
+
+        def counted() -> T:
+            try:
+                return call(*args)
+            finally:
+                self._hops_done += 1
+
+        future = self._thread.submit(counted)
+        future.add_done_callback(self._hop_dropped)
+        return asyncio.wrap_future(future)
+
+    def _hop_dropped(self, future: Future[Any]) -> None:
+        if future.cancelled():  # never ran: cancelled by the loop thread before it started
+            self._hops_dropped += 1
+
+    def _idle(self) -> bool:
+        """The connection is open and the store's thread has nothing queued or running."""
+        return self._conn is not None and self._hops_started == self._hops_done + self._hops_dropped
+
+    def _without_waiting(self, call: Callable[[], T]) -> T:
+        """``call`` with the busy handler off: raises OperationalError at once instead of
+        waiting for another connection's lock (the caller then hands the work to the thread)."""
+        assert self._conn is not None
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            return call()
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """On the loop thread when the store's thread is idle and nothing has to be waited for
+        (a hop to a thread costs more than a small read); otherwise on the store's thread."""
         try:
             if self._inline:
                 return self._observe(fn)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._observe, fn)
+            if self._idle():
+                try:
+                    return self._without_waiting(lambda: self._observe(fn))
+                except sqlite3.OperationalError:
+                    pass  # busy (or worse): the thread waits, or raises what is wrong
+            return await self._hop(self._observe, fn)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
 
@@ -135,12 +178,15 @@ class SQLiteStore:
         return result
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Like :meth:`_read`: on the loop thread when the write lock is free right now, since
+        a short transaction costs less than the hop; else the store's thread waits for it."""
         try:
             if self._inline:
                 result = self._transaction(fn)
+            elif self._idle() and self._without_waiting(self._begin_now):
+                result = self._transaction(fn, begun=True)
             else:
-                loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(self._thread, self._transaction, fn)
+                result = await self._hop(self._transaction, fn)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
         self._local_writes += 1
@@ -150,9 +196,17 @@ class SQLiteStore:
                 waiter.set_result(None)
         return result
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _begin_now(self) -> bool:
+        try:
+            self._connection().execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        return True
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T], begun: bool = False) -> T:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        if not begun:
+            conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
         except BaseException:
@@ -203,7 +257,7 @@ class SQLiteStore:
 
         if not self._closed.is_set():
             self._closed.set()
-            await asyncio.get_running_loop().run_in_executor(self._thread, _close)
+            await self._hop(_close)
             self._thread.shutdown(wait=True)
             if self._checkpointer is not None:
                 self._checkpointer.close()
