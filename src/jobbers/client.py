@@ -7,6 +7,7 @@ Both keep one HTTP connection pool alive between calls and share every request's
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from jobbers.client_http import HTTPFailure, Pool, plain_http, query_string
 from jobbers.closing import AsyncClosing, Closing
 from jobbers.ids import DOT_SEGMENTS
 from jobbers.models import TERMINAL
@@ -60,22 +62,42 @@ class _Call:
         timeout = httpx.USE_CLIENT_DEFAULT if self.timeout is None else httpx.Timeout(self.timeout)
         return {"json": self.json, "params": self.params or None, "timeout": timeout}
 
+    def target(self) -> str:
+        """Path and query, for the plain HTTP/1.1 pool."""
+        return f"{self.path}?{query_string(self.params)}" if self.params else self.path
+
+    def body(self) -> bytes | None:
+        """The JSON body as httpx would encode it (NaN and infinities refused)."""
+        if self.json is None:
+            return None
+        text = json.dumps(self.json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8")
+
     def unavailable(self, exc: Exception) -> ManagerUnavailable:
         return ManagerUnavailable(f"{self.method} {self.path}: {exc}")
 
 
 def _answer(response: httpx.Response) -> Any:
-    if response.is_success:
+    return _decoded(response.status_code, response.content)
+
+
+def _decoded(status: int, content: bytes) -> Any:
+    """The JSON of a 2xx answer; :class:`APIError` with the Manager's ``detail`` otherwise."""
+    if 200 <= status < 300:
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError:
             # Not the Manager talking (a proxy's page, a wrong URL): say what came back.
-            raise APIError(response.status_code, response.text[:500]) from None
+            raise APIError(status, _text(content)[:500]) from None
     try:
-        detail = response.json().get("detail", response.text)
+        detail = json.loads(content).get("detail", _text(content))
     except (ValueError, AttributeError):
-        detail = response.text
-    raise APIError(response.status_code, detail)
+        detail = _text(content)
+    raise APIError(status, detail)
+
+
+def _text(content: bytes) -> str:
+    return content.decode("utf-8", "replace")
 
 
 def submission_body(
@@ -186,12 +208,16 @@ def _pool(url: str, token: str | None, timeout: float) -> dict[str, Any]:
     """The connection pool both clients keep: one base URL, the token on every request."""
     return {
         "base_url": url,
-        "headers": {"Authorization": f"Bearer {token}"} if token else {},
+        "headers": _auth(token),
         "timeout": httpx.Timeout(timeout),
         "limits": httpx.Limits(
             max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0
         ),
     }
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def _is_final(task: dict[str, Any]) -> bool:
@@ -236,9 +262,26 @@ class Client(Closing):
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(transport=transport, **_pool(url, token, timeout))
+        self._timeout = timeout
+        #: Plain http:// without a custom transport goes through the lean HTTP/1.1 pool.
+        self._fast: Pool | None = None
+        self._http: httpx.Client | None = None
+        if transport is None and plain_http(url):
+            self._fast = Pool(url, _auth(token))
+        else:
+            self._http = httpx.Client(transport=transport, **_pool(url, token, timeout))
 
     def _send(self, call: _Call) -> Any:
+        if self._fast is not None:
+            timeout = self._timeout if call.timeout is None else call.timeout
+            try:
+                status, content = self._fast.request(
+                    call.method, call.target(), call.body(), timeout
+                )
+            except HTTPFailure as exc:
+                raise call.unavailable(exc) from exc
+            return call.parse(_decoded(status, content))
+        assert self._http is not None
         try:
             response = self._http.request(call.method, call.path, **call.request_args())
         except (httpx.TransportError, httpx.TimeoutException) as exc:
@@ -343,7 +386,10 @@ class Client(Closing):
         return result
 
     def close(self) -> None:
-        self._http.close()
+        if self._fast is not None:
+            self._fast.close()
+        if self._http is not None:
+            self._http.close()
 
 
 class AsyncClient(AsyncClosing):
