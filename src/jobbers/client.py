@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from jobbers.client_http import HTTPFailure, Pool, plain_http, query_string
+from jobbers.client_http import AsyncPool, HTTPFailure, Pool, plain_http, query_string
 from jobbers.closing import AsyncClosing, Closing
 from jobbers.ids import DOT_SEGMENTS
 from jobbers.models import TERMINAL
@@ -403,9 +403,25 @@ class AsyncClient(AsyncClosing):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(transport=transport, **_pool(url, token, timeout))
+        self._timeout = timeout
+        self._fast: AsyncPool | None = None
+        self._http: httpx.AsyncClient | None = None
+        if transport is None and plain_http(url):
+            self._fast = AsyncPool(url, _auth(token))
+        else:
+            self._http = httpx.AsyncClient(transport=transport, **_pool(url, token, timeout))
 
     async def _send(self, call: _Call) -> Any:
+        if self._fast is not None:
+            timeout = self._timeout if call.timeout is None else call.timeout
+            try:
+                status, content = await self._fast.request(
+                    call.method, call.target(), call.body(), timeout
+                )
+            except HTTPFailure as exc:
+                raise call.unavailable(exc) from exc
+            return call.parse(_decoded(status, content))
+        assert self._http is not None
         try:
             response = await self._http.request(call.method, call.path, **call.request_args())
         except (httpx.TransportError, httpx.TimeoutException) as exc:
@@ -507,4 +523,7 @@ class AsyncClient(AsyncClosing):
         return result
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._fast is not None:
+            await self._fast.close()
+        if self._http is not None:
+            await self._http.aclose()

@@ -3,6 +3,7 @@ idle, and parameters encoded as httpx encodes them."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import threading
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jobbers.client import Client, ManagerUnavailable
+from jobbers.client import AsyncClient, Client, ManagerUnavailable
 from jobbers.client_http import query_string
 
 
@@ -29,10 +30,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # Answer as keep-alive, then hang up anyway: what a server's idle timeout does.
         self.close_connection = self.server.hang_up
 
-    def finish(self) -> None:
-        super().finish()
-        self.server.closed.set()
-
     def log_message(self, format: str, *args: object) -> None:
         pass
 
@@ -45,6 +42,10 @@ class _Server(http.server.ThreadingHTTPServer):
         self.hang_up = hang_up
         self.peers: list[int] = []
         self.closed = threading.Event()
+
+    def shutdown_request(self, request: object) -> None:
+        super().shutdown_request(request)  # type: ignore[arg-type]
+        self.closed.set()  # the socket is closed: its FIN is on its way
 
 
 @pytest.fixture(params=[False, True], ids=["kept", "hung-up"])
@@ -66,6 +67,29 @@ def test_connections_are_reused_unless_the_server_hung_up(server: _Server) -> No
     assert len(server.peers) == 2
     reused = server.peers[0] == server.peers[1]
     assert reused is not server.hang_up
+
+
+@pytest.mark.anyio
+async def test_async_connections_are_reused_unless_the_server_hung_up(server: _Server) -> None:
+    async with AsyncClient(f"http://127.0.0.1:{server.server_address[1]}") as client:
+        assert await client.healthz() == {"status": "ok"}
+        if server.hang_up:
+            assert await asyncio.to_thread(server.closed.wait, 5)
+            await _until_eof_seen(client)
+        assert await client.healthz() == {"status": "ok"}
+    assert len(server.peers) == 2
+    reused = server.peers[0] == server.peers[1]
+    assert reused is not server.hang_up
+
+
+async def _until_eof_seen(client: AsyncClient) -> None:
+    """The event loop reads the server's FIN on its next turns; wait for that, not a time."""
+    deadline = asyncio.get_running_loop().time() + 5
+    pool = client._fast
+    assert pool is not None
+    while all(s.usable() for s in pool._idle):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0)
 
 
 def test_nothing_listening_is_manager_unavailable() -> None:
@@ -90,6 +114,14 @@ class socket_port:
 
     def __exit__(self, *exc: object) -> None:
         self._sock.close()
+
+
+@pytest.mark.anyio
+async def test_async_nothing_listening_is_manager_unavailable() -> None:
+    with socket_port() as port:
+        async with AsyncClient(f"http://127.0.0.1:{port}", timeout=2) as client:
+            with pytest.raises(ManagerUnavailable):
+                await client.healthz()
 
 
 @pytest.mark.parametrize(
