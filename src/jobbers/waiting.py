@@ -1,9 +1,11 @@
 """Waiting for tasks to end: a caller is woken as soon as its task is final, without polling.
 
 One watcher per store serves every waiting caller (the Manager's long polls, a producer's
-handles): it sleeps in ``store.wait_for_change`` and, after each change, asks the store for the
-statuses of all awaited tasks in one call. A hundred callers waiting therefore cost one store read
-per change, not a hundred, and nothing here depends on the backend beyond the store contract.
+handles): it sleeps in ``store.wait_for_change`` and, after each change, reads the awaited tasks
+in one call and hands each caller its final record, so a caller is answered without reading again.
+A few awaited tasks are read whole; many are read as statuses first, then only the final ones in
+full. A hundred callers waiting therefore cost one or two store reads per change, not a hundred,
+and nothing here depends on the backend beyond the store contract.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from jobbers.store.base import Store, TaskNotFound
 
 #: The watcher looks again at least this often, whatever ``wait_for_change`` promises.
 RECHECK = 0.25
+#: Up to this many awaited tasks, the watcher reads whole records after a change (one store
+#: call hands each caller its final task); beyond, statuses first, then only the final ones.
+SMALL = 16
 
 
 class TaskWaiters:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+        #: Each caller's future gets the final record, or None when the task is gone.
+        self._waiting: dict[str, list[asyncio.Future[TaskRecord | None]]] = {}
         self._watcher: asyncio.Task[None] | None = None
 
     async def until_final(self, task_id: str, timeout: float) -> TaskRecord:
@@ -31,46 +37,38 @@ class TaskWaiters:
             found = await self._store.get([task_id])
             if task_id not in found:
                 raise TaskNotFound(task_id)
-            if found[task_id].status not in TERMINAL and await self.wait(future, timeout):
-                found = await self._store.get([task_id])
+            record: TaskRecord | None = found[task_id]
+            if record is not None and record.status not in TERMINAL:
+                # After the timeout, the task as it stands is the record read above.
+                with contextlib.suppress(TimeoutError):
+                    record = await asyncio.wait_for(asyncio.shield(future), timeout)
         finally:
             self.forget(task_id, future)
-        if task_id not in found:  # deleted while waited for
+        if record is None:  # deleted while waited for
             raise TaskNotFound(task_id)
-        return found[task_id]
+        return record
 
-    def register(self, task_id: str) -> asyncio.Future[None]:
+    def register(self, task_id: str) -> asyncio.Future[TaskRecord | None]:
         """Register before reading the task: a change after the read then wakes the watcher."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[TaskRecord | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(task_id, []).append(future)
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.create_task(self._watch(), name="jobbers-task-waiters")
         return future
 
-    def forget(self, task_id: str, future: asyncio.Future[None]) -> None:
+    def forget(self, task_id: str, future: asyncio.Future[TaskRecord | None]) -> None:
         futures = self._waiting.get(task_id, [])
         with contextlib.suppress(ValueError):
             futures.remove(future)
         if not futures:
             self._waiting.pop(task_id, None)
 
-    async def wait(self, future: asyncio.Future[None], timeout: float) -> bool:
-        """True when the task ended within ``timeout`` seconds."""
-        try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
-            return False
-        return True
-
     async def _watch(self) -> None:
         try:
             while self._waiting:
                 ids = list(self._waiting)
-                statuses = await self._store.statuses(ids)
-                for task_id in ids:
-                    status = statuses.get(task_id)
-                    if status is None or status in TERMINAL:
-                        self._wake(task_id, None)
+                for task_id, record in (await self._final(ids)).items():
+                    self._wake(task_id, record)
                 if not self._waiting:
                     return
                 if self._waiting.keys() - set(ids):
@@ -80,11 +78,26 @@ class TaskWaiters:
             for task_id in list(self._waiting):
                 self._wake(task_id, exc)
 
-    def _wake(self, task_id: str, error: Exception | None) -> None:
+    async def _final(self, ids: list[str]) -> dict[str, TaskRecord | None]:
+        """The awaited tasks that are final (their records) or gone (None)."""
+        if len(ids) > SMALL:
+            statuses = await self._store.statuses(ids)
+            ids = [i for i in ids if statuses.get(i) is None or statuses[i] in TERMINAL]
+            if not ids:
+                return {}
+        found = await self._store.get(ids)
+        out: dict[str, TaskRecord | None] = {}
+        for task_id in ids:
+            record = found.get(task_id)
+            if record is None or record.status in TERMINAL:
+                out[task_id] = record
+        return out
+
+    def _wake(self, task_id: str, outcome: TaskRecord | Exception | None) -> None:
         for future in self._waiting.pop(task_id, []):
             if future.done():
                 continue
-            if error is None:
-                future.set_result(None)
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
             else:
-                future.set_exception(error)
+                future.set_result(outcome)

@@ -70,6 +70,7 @@ from jobbers.store.sqlite_steps import (
     stall,
     start,
 )
+from jobbers.store.sqlite_watch import FileWatch
 
 #: Tasks deleted per prune transaction.
 PRUNE_BATCH = 500
@@ -89,7 +90,8 @@ class SQLiteStore:
         self._local_writes = 0
         #: data_version after this connection's last call: later commits by others change it.
         self._seen_version: int | None = None
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
+        self._watch: FileWatch | None = None
         self._closed = threading.Event()
         self._identity: sqlite_open.FileIdentity = None
         self._checkpointer = Checkpointer(path) if sqlite_open.is_file(path) else None
@@ -190,10 +192,7 @@ class SQLiteStore:
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
         self._local_writes += 1
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wake_waiters(certain=True)
         return result
 
     def _begin_now(self) -> bool:
@@ -219,30 +218,48 @@ class SQLiteStore:
         return result
 
     async def wait_for_change(self, timeout: float) -> None:
+        """Woken at once by this store's own writes; by other processes' commits as soon as the
+        WAL file is written where inotify exists (see :mod:`sqlite_watch`), and by polling
+        ``data_version`` otherwise and as a backstop."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         writes = self._local_writes
         version = self._seen_version
         if version is None:
             version = await self._read(data_version)
+        self._watch_wal(loop)
         poll = CHANGE_POLL_MIN
         while self._local_writes == writes:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            waiter: asyncio.Future[None] = loop.create_future()
+            waiter: asyncio.Future[bool] = loop.create_future()
             self._waiters.append(waiter)
+            certain: bool | None = None
             try:
-                await asyncio.wait_for(waiter, min(poll, remaining))
-                return
+                certain = await asyncio.wait_for(waiter, min(poll, remaining))
             except TimeoutError:
                 pass
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
-            if await self._read(data_version) != version:
+            if certain or await self._read(data_version) != version:
                 return
-            poll = min(poll * 2, CHANGE_POLL_MAX)
+            # After a file event, look again soon: the rest of that commit is on its way.
+            poll = CHANGE_POLL_MIN if certain is False else min(poll * 2, CHANGE_POLL_MAX)
+
+    def _watch_wal(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._watch is not None and self._watch.loop is not loop:
+            self._watch.close()
+            self._watch = None
+        if self._watch is None and self._checkpointer is not None and not self._closed.is_set():
+            self._watch = FileWatch.start(f"{self.path}-wal", loop, self._wake_waiters)
+
+    def _wake_waiters(self, certain: bool = False) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(certain)
 
     async def wait_for_cancel(self, timeout: float) -> list[str]:
         """SQLite has no push: renewals find cancellations."""
@@ -257,6 +274,9 @@ class SQLiteStore:
 
         if not self._closed.is_set():
             self._closed.set()
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
             await self._hop(_close)
             self._thread.shutdown(wait=True)
             if self._checkpointer is not None:
