@@ -140,13 +140,19 @@ def _validator(schema_text: str) -> Any:
     return jsonschema_rs.validator_for(json.loads(schema_text))
 
 
-def _compiled(schema: Mapping[str, Any]) -> Any:
+def compiled(schema: Mapping[str, Any]) -> Any:
+    """The schema's validator, compiled once per distinct schema. Keep it where the schema is
+    kept: finding it again costs an encoding of the schema."""
     return _validator(json.dumps(schema, sort_keys=True, separators=(",", ":")))
 
 
-def check_kwargs(task: str, schema: Mapping[str, Any], kwargs: Mapping[str, Any]) -> list[Problem]:
-    """Everything wrong with ``kwargs`` for ``task``; empty when they fit."""
-    validator = _compiled(schema)
+def check_kwargs(
+    task: str, schema: Mapping[str, Any], kwargs: Mapping[str, Any], validator: Any = None
+) -> list[Problem]:
+    """Everything wrong with ``kwargs`` for ``task``; empty when they fit. ``validator``: the
+    schema's, from :func:`compiled`, when the caller keeps it."""
+    if validator is None:
+        validator = compiled(schema)
     if validator.is_valid(kwargs):
         return []
     known = ", ".join(sorted(schema.get("properties", {}))) or "no keyword arguments"

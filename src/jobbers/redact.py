@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 SECRET_KEYS = frozenset(
@@ -48,7 +49,9 @@ MASK = "***"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+@lru_cache(maxsize=4096)
 def is_secret(key: str) -> bool:
+    """Cached: the same few kwarg names come back in every task shown."""
     name = _CAMEL.sub("_", key).lower().replace("-", "_").replace(" ", "_")
     return name in SECRET_KEYS or name.endswith(SECRET_SUFFIXES)
 

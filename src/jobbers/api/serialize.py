@@ -45,6 +45,8 @@ def _attempt(attempt: Attempt) -> dict[str, Any]:
 
 def task_json(task: TaskRecord) -> dict[str, Any]:
     secrets = secret_keys(task.name)
+    submitted = iso(task.submitted_at)
+    updated = submitted if task.updated_at == task.submitted_at else iso(task.updated_at)
     return {
         "id": task.id,
         "name": task.name,
@@ -60,10 +62,10 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
         "policy": task.policy.to_json(),
         "due_at": iso(task.due_at),
         "worker": task.worker,
-        "submitted_at": iso(task.submitted_at),
+        "submitted_at": submitted,
         "started_at": iso(task.started_at),
         "finished_at": iso(task.finished_at),
-        "updated_at": iso(task.updated_at),
+        "updated_at": updated,
     }
 
 

@@ -14,13 +14,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from functools import cached_property
 from typing import Any
 
 from jobbers import registry
 from jobbers.api.schemas import TaskSubmission
 from jobbers.ids import uuid7
 from jobbers.models import NewTask, RetryPolicy, TaskDefinition
-from jobbers.params import InvalidKwargs, JSONSchema, Problem, check_kwargs
+from jobbers.params import InvalidKwargs, JSONSchema, Problem, check_kwargs, compiled
 from jobbers.policy import fingerprint
 from jobbers.redact import declare_secrets
 from jobbers.store.base import Store
@@ -48,6 +49,11 @@ class TaskDefaults:
     def of(cls, definition: TaskDefinition) -> TaskDefaults:
         return cls(definition.queue, definition.policy, definition.parameters)
 
+    @cached_property
+    def validator(self) -> Any:
+        """The parameters' compiled validator, found once per definition rather than per task."""
+        return None if self.parameters is None else compiled(self.parameters)
+
 
 class UnknownTaskNames(Exception):
     def __init__(self, names: Sequence[str]) -> None:
@@ -72,6 +78,8 @@ class TaskCatalog:
         self._ttl = ttl
         self._cache: dict[str, TaskDefaults] = {}
         self._fetched_at = float("-inf")
+        #: Defaults of tasks registered in this process, per name, with the spec they came from.
+        self._local: dict[str, tuple[registry.TaskSpec[Any, Any], TaskDefaults]] = {}
 
     async def _refresh(self) -> None:
         definitions = await self._store.task_definitions()
@@ -86,6 +94,12 @@ class TaskCatalog:
         if time.monotonic() - self._fetched_at > self._ttl:
             await self._refresh()
 
+    def _local_defaults(self, name: str, spec: registry.TaskSpec[Any, Any]) -> TaskDefaults:
+        known = self._local.get(name)
+        if known is None or known[0] is not spec:  # new, or registered anew since
+            known = self._local[name] = (spec, TaskDefaults.of(spec.definition()))
+        return known[1]
+
     async def resolve(self, names: Iterable[str]) -> dict[str, TaskDefaults]:
         """Defaults for every name, or :class:`UnknownTaskNames` listing those nobody knows."""
         found: dict[str, TaskDefaults] = {}
@@ -96,7 +110,7 @@ class TaskCatalog:
             except registry.UnknownTask:
                 remote.add(name)
             else:
-                found[name] = TaskDefaults.of(spec.definition())
+                found[name] = self._local_defaults(name, spec)
         if not remote:
             return found
         stale = time.monotonic() - self._fetched_at > self._ttl
@@ -146,9 +160,12 @@ async def build_tasks(
     defaults = await catalog.resolve(s.name for s in subs)
     problems: list[tuple[int, Problem]] = []
     for index, sub in enumerate(subs):
-        schema = defaults[sub.name].parameters
-        if schema is not None:
-            problems.extend((index, p) for p in check_kwargs(sub.name, schema, sub.kwargs))
+        task = defaults[sub.name]
+        if task.parameters is not None:
+            problems.extend(
+                (index, p)
+                for p in check_kwargs(sub.name, task.parameters, sub.kwargs, task.validator)
+            )
     if problems:
         raise InvalidKwargs(problems, bulk)
     return [build_task(s, defaults[s.name], now) for s in subs]
