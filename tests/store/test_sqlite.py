@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from jobbers.models import NewTask
 from jobbers.store import open_store
+from jobbers.store.sqlite import SQLiteStore
+from jobbers.store.sqlite_checkpoint import EVERY_COMMITS
+from jobbers.store.sqlite_watch import FileWatch
 
 pytestmark = pytest.mark.anyio
 
@@ -23,3 +30,63 @@ async def test_processes_opening_a_new_file_together_never_see_it_locked(tmp_pat
         finally:
             for store in stores:
                 await store.close()
+
+
+def _new(task_id: str) -> NewTask:
+    return NewTask(id=task_id, name="add", kwargs={"x": 1, "y": 2})
+
+
+async def test_a_write_that_must_wait_for_the_lock_leaves_the_loop_free(tmp_path: Path) -> None:
+    """Calls run on the loop's thread only when they can start at once: one that finds another
+    connection holding the write lock waits on the store's thread, and the loop keeps turning."""
+    path = tmp_path / "s.db"
+    store = SQLiteStore(str(path), busy_timeout=20)
+    try:
+        await store.submit([_new("a")])  # the connection is open: later calls may run inline
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        pending = asyncio.create_task(store.submit([_new("b")]))
+        for _ in range(100):
+            await asyncio.sleep(0)  # the loop turns while the submission waits for the lock
+        assert not pending.done()
+        other.execute("COMMIT")
+        other.close()
+        (done,) = await asyncio.wait_for(pending, 20)
+        assert done.created
+        assert done.task.id == "b"
+        assert set(await store.statuses(["a", "b"])) == {"a", "b"}
+    finally:
+        await store.close()
+
+
+async def test_the_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
+    """The committing connection's own checkpoint only starts at BACKSTOP_PAGES; a thread
+    copies the WAL into the database file long before."""
+    path = tmp_path / "c.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.statuses([])
+        start = path.stat().st_size
+        for i in range(EVERY_COMMITS):
+            await store.submit([_new(f"t{i}")])
+        deadline = time.monotonic() + 20
+        while path.stat().st_size == start:
+            assert time.monotonic() < deadline, "no checkpoint reached the database file"
+            await asyncio.sleep(0.01)
+    finally:
+        await store.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux-only")
+async def test_a_write_to_the_file_wakes_the_watch(tmp_path: Path) -> None:
+    path = tmp_path / "watched"
+    path.write_bytes(b"")
+    heard = asyncio.Event()
+    watch = FileWatch.start(str(path), asyncio.get_running_loop(), heard.set)
+    assert watch is not None
+    try:
+        with path.open("ab") as f:
+            f.write(b"x")
+        await asyncio.wait_for(heard.wait(), 10)
+    finally:
+        watch.close()

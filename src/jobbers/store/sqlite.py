@@ -97,6 +97,8 @@ class SQLiteStore:
         self._checkpointer = Checkpointer(path) if sqlite_open.is_file(path) else None
         #: Calls handed to the store's thread: started, done there, and cancelled before running.
         self._hops_started = self._hops_done = self._hops_dropped = 0
+        #: Held by whichever thread uses the connection: never two at once.
+        self._conn_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -120,12 +122,13 @@ class SQLiteStore:
 
     def _hop(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run ``call`` on the store's thread, counting what is queued or running there so that
-        the loop thread touches the connection only while nothing is."""
+        the loop thread takes the connection only while nothing is (and never overtakes)."""
         self._hops_started += 1
 
         def counted() -> T:
             try:
-                return call(*args)
+                with self._conn_lock:
+                    return call(*args)
             finally:
                 self._hops_done += 1
 
@@ -137,9 +140,11 @@ class SQLiteStore:
         if future.cancelled():  # never ran: cancelled by the loop thread before it started
             self._hops_dropped += 1
 
-    def _idle(self) -> bool:
-        """The connection is open and the store's thread has nothing queued or running."""
-        return self._conn is not None and self._hops_started == self._hops_done + self._hops_dropped
+    def _take_now(self) -> bool:
+        """True, holding the connection's lock, when the calling thread may use the connection
+        at once: it is open and the store's thread has nothing queued or running."""
+        idle = self._hops_started == self._hops_done + self._hops_dropped
+        return self._conn is not None and idle and self._conn_lock.acquire(blocking=False)
 
     def _without_waiting(self, call: Callable[[], T]) -> T:
         """``call`` with the busy handler off: raises OperationalError at once instead of
@@ -152,16 +157,19 @@ class SQLiteStore:
             self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """On the loop thread when the store's thread is idle and nothing has to be waited for
-        (a hop to a thread costs more than a small read); otherwise on the store's thread."""
+        """On the calling thread when the store's thread is idle and nothing has to be waited
+        for (a hop to a thread costs more than a small read); otherwise on the store's thread."""
         try:
             if self._inline:
-                return self._observe(fn)
-            if self._idle():
+                with self._conn_lock:
+                    return self._observe(fn)
+            if self._take_now():
                 try:
                     return self._without_waiting(lambda: self._observe(fn))
                 except sqlite3.OperationalError:
                     pass  # busy (or worse): the thread waits, or raises what is wrong
+                finally:
+                    self._conn_lock.release()
             return await self._hop(self._observe, fn)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
@@ -180,13 +188,17 @@ class SQLiteStore:
         return result
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Like :meth:`_read`: on the loop thread when the write lock is free right now, since
-        a short transaction costs less than the hop; else the store's thread waits for it."""
+        """Like :meth:`_read`: on the calling thread when the write lock is free right now,
+        since a short transaction costs less than the hop; else the store's thread waits for it."""
         try:
             if self._inline:
-                result = self._transaction(fn)
-            elif self._idle() and self._without_waiting(self._begin_now):
-                result = self._transaction(fn, begun=True)
+                with self._conn_lock:
+                    result = self._transaction(fn)
+            elif self._take_now() and self._begun_now():
+                try:
+                    result = self._transaction(fn, begun=True)
+                finally:
+                    self._conn_lock.release()
             else:
                 result = await self._hop(self._transaction, fn)
         except sqlite3.DatabaseError as exc:
@@ -194,6 +206,18 @@ class SQLiteStore:
         self._local_writes += 1
         self._wake_waiters(certain=True)
         return result
+
+    def _begun_now(self) -> bool:
+        """With the connection's lock held: True once a transaction has begun without waiting;
+        else False, the lock released."""
+        try:
+            begun = self._without_waiting(self._begin_now)
+        except BaseException:
+            self._conn_lock.release()
+            raise
+        if not begun:
+            self._conn_lock.release()
+        return begun
 
     def _begin_now(self) -> bool:
         try:
