@@ -72,6 +72,8 @@ from jobbers.store.sqlite_steps import (
 )
 from jobbers.store.sqlite_watch import FileWatch
 
+#: Calls on up to this many items may run on the event loop's thread (about a millisecond).
+SMALL = 32
 #: Tasks deleted per prune transaction.
 PRUNE_BATCH = 500
 
@@ -156,14 +158,15 @@ class SQLiteStore:
         finally:
             self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
-    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """On the calling thread when the store's thread is idle and nothing has to be waited
-        for (a hop to a thread costs more than a small read); otherwise on the store's thread."""
+    async def _read(self, fn: Callable[[sqlite3.Connection], T], small: bool = True) -> T:
+        """A ``small`` call runs on the calling thread when the store's thread is idle and
+        nothing has to be waited for (a hop to a thread costs more than a small read); others,
+        which could hold the event loop for milliseconds, on the store's thread."""
         try:
             if self._inline:
                 with self._conn_lock:
                     return self._observe(fn)
-            if self._take_now():
+            if small and self._take_now():
                 try:
                     return self._without_waiting(lambda: self._observe(fn))
                 except sqlite3.OperationalError:
@@ -187,14 +190,14 @@ class SQLiteStore:
         self._seen_version = data_version(conn)
         return result
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Like :meth:`_read`: on the calling thread when the write lock is free right now,
-        since a short transaction costs less than the hop; else the store's thread waits for it."""
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], small: bool = True) -> T:
+        """Like :meth:`_read`: a ``small`` transaction on the calling thread when the write lock
+        is free right now, since it costs less than the hop; else the store's thread waits."""
         try:
             if self._inline:
                 with self._conn_lock:
                     result = self._transaction(fn)
-            elif self._take_now() and self._begun_now():
+            elif small and self._take_now() and self._begun_now():
                 try:
                     result = self._transaction(fn, begun=True)
                 finally:
@@ -341,10 +344,10 @@ class SQLiteStore:
                 Submitted(records[t.id], fresh.get(t.id) == index) for index, t in enumerate(tasks)
             ]
 
-        return await self._write(txn)
+        return await self._write(txn, small=len(tasks) <= SMALL)
 
     async def get(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
-        return await self._read(lambda conn: load(conn, task_ids))
+        return await self._read(lambda conn: load(conn, task_ids), small=len(task_ids) <= SMALL)
 
     async def statuses(self, task_ids: Sequence[str]) -> dict[str, Status]:
         def read(conn: sqlite3.Connection) -> dict[str, Status]:
@@ -357,7 +360,7 @@ class SQLiteStore:
                 out.update({r["id"]: Status(r["status"]) for r in rows})
             return out
 
-        return await self._read(read)
+        return await self._read(read, small=len(task_ids) <= SMALL)
 
     async def query(self, filters: TaskFilter, limit: int, cursor: str | None = None) -> Page:
         clauses: list[str] = []
@@ -386,7 +389,7 @@ class SQLiteStore:
                 [records[r["id"]] for r in page], str(page[-1]["seq"]) if more and page else None
             )
 
-        return await self._read(read)
+        return await self._read(read, small=limit <= SMALL)
 
     async def events(self, after: str | None, limit: int) -> list[Event]:
         start = 0 if after is None else _seq(after)
@@ -409,7 +412,7 @@ class SQLiteStore:
                 for r in rows
             ]
 
-        return await self._read(read)
+        return await self._read(read, small=limit <= SMALL * 8)
 
     async def latest_event(self) -> str:
         def read(conn: sqlite3.Connection) -> str:
@@ -460,7 +463,7 @@ class SQLiteStore:
             records = load(conn, [r["id"] for r in chosen])
             return [records[r["id"]] for r in chosen]
 
-        return await self._write(txn)
+        return await self._write(txn)  # bounded by the worker's slots
 
     async def renew(
         self,
@@ -493,7 +496,7 @@ class SQLiteStore:
             )
             return Renewal(lost=[t for t in leases if t not in owned])
 
-        return await self._write(txn)
+        return await self._write(txn)  # bounded by the worker's slots
 
     async def finish(
         self, worker_id: str, reports: Sequence[Report], now: float | None = None
@@ -521,7 +524,7 @@ class SQLiteStore:
             records = load(conn, [d for d in done if d is not None])
             return [records[d] if d is not None else None for d in done]
 
-        return await self._write(txn)
+        return await self._write(txn)  # bounded by the worker's slots
 
     # -- operators ------------------------------------------------------------------------
 
@@ -554,7 +557,7 @@ class SQLiteStore:
                     result.cancelled.append(task_id)
             return result
 
-        return await self._write(txn)
+        return await self._write(txn, small=len(task_ids) <= SMALL)
 
     async def resubmit(self, task_ids: Sequence[str], now: float | None = None) -> list[str]:
         at = clock(now)
@@ -574,7 +577,7 @@ class SQLiteStore:
                 moved.append(task_id)
             return moved
 
-        return await self._write(txn)
+        return await self._write(txn, small=len(task_ids) <= SMALL)
 
     async def delete(self, task_ids: Sequence[str], statuses: Sequence[Status]) -> list[str]:
         def txn(conn: sqlite3.Connection) -> list[str]:
@@ -594,7 +597,7 @@ class SQLiteStore:
                 drop_notes(conn, chunk)
             return gone
 
-        return await self._write(txn)
+        return await self._write(txn, small=len(task_ids) <= SMALL)
 
     async def set_queue(self, config: QueueConfig) -> QueueConfig:
         def txn(conn: sqlite3.Connection) -> QueueConfig:
@@ -690,7 +693,7 @@ class SQLiteStore:
 
     async def promote_due(self, now: float | None = None) -> int:
         at = clock(now)
-        return await self._write(lambda conn: promote(conn, at, None))
+        return await self._write(lambda conn: promote(conn, at, None), small=False)
 
     async def reap(self, now: float | None = None) -> MaintenanceReport:
         at = clock(now)
@@ -724,7 +727,7 @@ class SQLiteStore:
             conn.execute("DELETE FROM workers WHERE last_seen < ?", (at - STALE_WORKER,))
             return MaintenanceReport(reaped=len(expired), stalled=len(lapsed))
 
-        return await self._write(txn)
+        return await self._write(txn, small=False)
 
     async def prune(self, before: float) -> int:
         """In batches of :data:`PRUNE_BATCH`, one transaction each, so that a large prune never
@@ -754,11 +757,11 @@ class SQLiteStore:
             ).rowcount
 
         pruned = 0
-        while (done := await self._write(batch)) > 0:
+        while (done := await self._write(batch, small=False)) > 0:
             pruned += done
-        while await self._write(events) > 0:
+        while await self._write(events, small=False) > 0:
             pass
-        await self._write(lambda conn: drop_empty(conn, before))
+        await self._write(lambda conn: drop_empty(conn, before), small=False)
         return pruned
 
     # -- what operators see -------------------------------------------------------------
