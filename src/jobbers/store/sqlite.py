@@ -1,11 +1,12 @@
 """The embedded store: one SQLite file shared safely by every process on one host.
 
 WAL lets readers run beside the single writer; every change is one short ``BEGIN IMMEDIATE``
-transaction, so a claim and a finish are atomic across processes without any server. A call runs
-on the event loop's thread when it can start at once (the store's own thread idle, the write lock
-free): handing a short transaction to a thread and back costs more than the transaction. Anything
-that would wait for a lock runs on one thread per store instance instead, so the event loop never
-blocks on another process; the connection is never used by two threads at once.
+transaction, so a claim and a finish are atomic across processes without any server. A small call
+runs on the event loop's thread when it can start at once (the store's own thread idle, the write
+lock free): handing a short transaction to a thread and back costs more than the transaction.
+Big calls, and anything that would wait for a lock, run on one thread per store instance instead,
+so the event loop never blocks on another process; a lock keeps the connection to one thread at
+a time.
 """
 
 from __future__ import annotations
