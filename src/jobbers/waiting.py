@@ -29,22 +29,28 @@ class TaskWaiters:
         #: Each caller's future gets the final record, or None when the task is gone.
         self._waiting: dict[str, list[asyncio.Future[TaskRecord | None]]] = {}
         self._watcher: asyncio.Task[None] | None = None
+        #: The watcher sleeps until the next change: a task registered now is not read by it.
+        self._sleeping = False
 
     async def until_final(self, task_id: str, timeout: float) -> TaskRecord:
         """The task once final, or as it stands after ``timeout`` seconds."""
         future = self.register(task_id)
         try:
-            found = await self._store.get([task_id])
-            if task_id not in found:
-                raise TaskNotFound(task_id)
-            record: TaskRecord | None = found[task_id]
-            if record is not None and record.status not in TERMINAL:
-                # After the timeout, the task as it stands is the record read above.
-                with contextlib.suppress(TimeoutError):
-                    record = await asyncio.wait_for(asyncio.shield(future), timeout)
+            if self._sleeping:
+                # The watcher looks again only after the next change: look now.
+                found = await self._store.get([task_id])
+                if task_id not in found:
+                    raise TaskNotFound(task_id)
+                if found[task_id].status in TERMINAL:
+                    return found[task_id]
+            # Otherwise the watcher reads this task before it sleeps: no read of our own.
+            try:
+                record = await asyncio.wait_for(asyncio.shield(future), timeout)
+            except TimeoutError:
+                record = (await self._store.get([task_id])).get(task_id)
         finally:
             self.forget(task_id, future)
-        if record is None:  # deleted while waited for
+        if record is None:  # unknown, or deleted while waited for
             raise TaskNotFound(task_id)
         return record
 
@@ -73,7 +79,11 @@ class TaskWaiters:
                     return
                 if self._waiting.keys() - set(ids):
                     continue  # registered during the read: look at them before sleeping
-                await self._store.wait_for_change(RECHECK)
+                self._sleeping = True
+                try:
+                    await self._store.wait_for_change(RECHECK)
+                finally:
+                    self._sleeping = False
         except Exception as exc:  # the store failed: every waiting request answers with it
             for task_id in list(self._waiting):
                 self._wake(task_id, exc)
