@@ -20,13 +20,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        self.server.peers.append(self.client_address[1])  # before the answer, which ends the test
         body = b'{"status": "ok"}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.server.peers.append(self.client_address[1])
         # Answer as keep-alive, then hang up anyway: what a server's idle timeout does.
         self.close_connection = self.server.hang_up
 
