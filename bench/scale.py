@@ -6,18 +6,25 @@ temporary folder; Redis in a private ``redis-server`` on a spare port, stopped w
 completed, some dead and cancelled, a backlog submitted and scheduled, a few running. At each
 size it times store calls only (no HTTP), median of ``--reps`` calls, and prints one table per
 backend. Every call that adds or removes tasks is small next to the store, so the size holds.
+
+After the largest size, four drain processes (each a loop of claim 10 / finish, as a worker's)
+empty a backlog while this process prunes up to 100,000 of the oldest finished tasks; the
+table below gives the claims' latency with and without the prune running beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -177,9 +184,101 @@ async def measure(
     return row
 
 
+DRAINERS = 4
+DRAIN_QUEUE = "drain"
+PRUNE_TASKS = 100_000
+#: Seconds of drain before the prune starts and after it ends (claims outside the prune).
+CALM = 2.0
+#: Hard bound on the whole scenario.
+DRAIN_LIMIT = 300.0
+
+
+def stopped(stop_file: str) -> bool:
+    return os.path.exists(stop_file)
+
+
+def drain(url: str, worker: str, stop_file: str) -> list[tuple[float, float]]:
+    """One drain process: claim 10, finish them, until ``stop_file`` exists; returns each
+    claim's (wall-clock start, milliseconds)."""
+
+    async def run() -> list[tuple[float, float]]:
+        store = open_store(url)
+        await store.check()
+        samples: list[tuple[float, float]] = []
+        deadline = time.time() + DRAIN_LIMIT
+        try:
+            while not stopped(stop_file) and time.time() < deadline:
+                at = time.time()
+                started = time.perf_counter()
+                got = await store.claim(worker, [DRAIN_QUEUE], 10, 60.0)
+                samples.append((at, (time.perf_counter() - started) * 1000))
+                if got:
+                    outcome = Outcome("completed", result=1)
+                    await store.finish(worker, [Report(t.id, t.attempt, outcome) for t in got])
+        finally:
+            await store.close()
+        return samples
+
+    return asyncio.run(run())
+
+
+def quantiles(samples: list[float]) -> str:
+    if len(samples) < 2:
+        return f"{len(samples)} claims"
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    top = max(samples)
+    return f"{len(samples):,} claims: p50 {cuts[49]:.2f}, p99 {cuts[98]:.2f}, max {top:.2f}"
+
+
+async def prune_while_draining(store: Store, url: str, filler: Filler, tmp: str) -> dict[str, str]:
+    """Prune up to :data:`PRUNE_TASKS` of the oldest finished tasks while :data:`DRAINERS`
+    processes drain a backlog; compare their claim latency during and outside the prune."""
+    before, planned, i = None, 0, 0
+    while planned < PRUNE_TASKS and i < len(filler.finishes):
+        before, count = filler.finishes[i]
+        planned += count
+        i += 1
+    if before is None:
+        return {}
+    del filler.finishes[:i]
+    backlog = 150_000
+    for _ in range(0, backlog, 5000):
+        await store.submit([filler.task(DRAIN_QUEUE) for _ in range(5000)])
+    stop_file = os.path.join(tmp, "drain.stop")
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(DRAINERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = [
+            loop.run_in_executor(pool, drain, url, f"drainer-{n}", stop_file)
+            for n in range(DRAINERS)
+        ]
+        await asyncio.sleep(CALM * 2)  # the processes start, then run unhindered for a while
+        prune_start = time.time()
+        started = time.perf_counter()
+        pruned = await store.prune(before + 0.5)
+        took = time.perf_counter() - started
+        prune_end = time.time()
+        await asyncio.sleep(CALM)
+        await loop.run_in_executor(None, Path(stop_file).touch)
+        results = await asyncio.gather(*runs)
+    os.unlink(stop_file)
+    filler.stored -= pruned
+    during = [ms for samples in results for at, ms in samples if prune_start <= at < prune_end]
+    outside = [
+        ms
+        for samples in results
+        for at, ms in samples
+        if prune_start - CALM * 1.5 <= at < prune_start or prune_end <= at
+    ]
+    return {
+        "pruned": f"{pruned:,} tasks in {took:.1f} s",
+        "claim latency during the prune, ms": quantiles(during),
+        "claim latency outside it, ms": quantiles(outside),
+    }
+
+
 async def run_backend(
-    name: str, url: str, sizes: list[int], reps: int, size_of: Callable[[], int]
-) -> dict[int, dict[str, str]]:
+    name: str, url: str, sizes: list[int], reps: int, size_of: Callable[[], int], tmp: str
+) -> tuple[dict[int, dict[str, str]], dict[str, str]]:
     store = open_store(url)
     await store.check()
     filler = Filler(store)
@@ -189,12 +288,14 @@ async def run_backend(
             took = await filler.fill_to(size)
             print(f"{name}: {size:,} tasks stored (fill {took:.1f} s), measuring", file=sys.stderr)
             table[size] = await measure(store, filler, reps, size_of)
+        print(f"{name}: pruning while {DRAINERS} processes drain", file=sys.stderr)
+        drained = await prune_while_draining(store, url, filler, tmp)
     finally:
         await store.close()
-    return table
+    return table, drained
 
 
-def print_table(name: str, table: dict[int, dict[str, str]]) -> None:
+def print_table(name: str, table: dict[int, dict[str, str]], drained: dict[str, str]) -> None:
     sizes = list(table)
     rows = list(dict.fromkeys(k for row in reversed(table.values()) for k in row))
     print(f"\n### {name}\n")
@@ -202,6 +303,10 @@ def print_table(name: str, table: dict[int, dict[str, str]]) -> None:
     print("|---" * (len(sizes) + 1) + "|")
     for row in rows:
         print(f"| {row} | " + " | ".join(table[s].get(row, "") for s in sizes) + " |")
+    if drained:
+        print(f"\nPrune beside {DRAINERS} drain processes, at {sizes[-1]:,} tasks stored:\n")
+        for key, value in drained.items():
+            print(f"- {key}: {value}")
 
 
 def redis_memory(url: str) -> Callable[[], int]:
@@ -234,19 +339,21 @@ def main() -> None:
             def file_bytes() -> int:
                 return sum(p.stat().st_size for p in Path(tmp).glob("scale.db*"))
 
-            table = asyncio.run(
-                run_backend("sqlite", f"sqlite:///{path}", sizes, args.reps, file_bytes)
+            table, drained = asyncio.run(
+                run_backend("sqlite", f"sqlite:///{path}", sizes, args.reps, file_bytes, tmp)
             )
-            print_table("SQLite (file bytes per task)", table)
+            print_table("SQLite (file bytes per task)", table, drained)
         if "redis" in backends:
             server = PrivateRedis()
             try:
-                table = asyncio.run(
-                    run_backend("redis", server.url, sizes, args.reps, redis_memory(server.url))
+                table, drained = asyncio.run(
+                    run_backend(
+                        "redis", server.url, sizes, args.reps, redis_memory(server.url), tmp
+                    )
                 )
             finally:
                 server.stop()
-            print_table("Redis (used_memory bytes per task)", table)
+            print_table("Redis (used_memory bytes per task)", table, drained)
 
 
 if __name__ == "__main__":

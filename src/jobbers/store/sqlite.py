@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, NoReturn
 
 from jobbers.models import (
@@ -68,8 +69,11 @@ from jobbers.store.sqlite_steps import (
     start,
 )
 
-#: Tasks deleted per prune transaction.
-PRUNE_BATCH = 500
+#: Tasks deleted per prune transaction (a few milliseconds of holding the write lock).
+PRUNE_BATCH = 200
+#: Pause between two prune transactions: longer than a waiting writer's pause between tries
+#: (``sqlite_open.LOCK_RETRY_MAX``), so other processes' claims get the lock in between.
+PRUNE_PAUSE = 0.005
 
 
 class SQLiteStore:
@@ -99,6 +103,7 @@ class SQLiteStore:
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite_open.connect(self.path, self._busy_timeout)
+        conn.execute("PRAGMA busy_timeout=0")  # sqlite_open.patiently waits instead
         self._identity = sqlite_open.identity(self.path)
         return conn
 
@@ -126,7 +131,7 @@ class SQLiteStore:
 
     def _observe(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._connection()
-        result = fn(conn)
+        result = sqlite_open.patiently(partial(fn, conn), self._busy_timeout)
         self._seen_version = data_version(conn)
         return result
 
@@ -148,7 +153,7 @@ class SQLiteStore:
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
+        sqlite_open.patiently(partial(conn.execute, "BEGIN IMMEDIATE"), self._busy_timeout)
         try:
             result = fn(conn)
         except BaseException:
@@ -616,8 +621,8 @@ class SQLiteStore:
         return await self._write(txn)
 
     async def prune(self, before: float) -> int:
-        """In batches of :data:`PRUNE_BATCH`, one transaction each, so that a large prune never
-        holds the write lock (and a claim) for more than a few milliseconds."""
+        """In batches of :data:`PRUNE_BATCH`, one transaction each with a pause between, so that
+        a large prune never holds a claim up for more than a few milliseconds."""
 
         def batch(conn: sqlite3.Connection) -> int:
             gone = [
@@ -645,8 +650,11 @@ class SQLiteStore:
         pruned = 0
         while (done := await self._write(batch)) > 0:
             pruned += done
-        while await self._write(events) > 0:
-            pass
+            await asyncio.sleep(PRUNE_PAUSE)
+        more = True
+        while more:
+            more = await self._write(events) > 0
+            await asyncio.sleep(PRUNE_PAUSE if more else 0)
         await self._write(lambda conn: drop_empty(conn, before))
         return pruned
 
