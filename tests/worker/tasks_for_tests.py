@@ -131,7 +131,7 @@ def isolated_sleep(ctx: TaskContext, seconds: float, log: str) -> dict[str, Any]
     return {"slept": seconds, "pid": os.getpid()}
 
 
-@task(name="wt.isolated_slow", isolate="process", timeout=0.5)
+@task(name="wt.isolated_slow", isolate="process", timeout=3.0)
 def isolated_slow(ctx: TaskContext, seconds: float, log: str) -> str:
     record(log, ctx, "start", pid=os.getpid())
     time.sleep(seconds)

@@ -66,7 +66,8 @@ async def test_an_isolated_task_over_its_timeout_is_killed(
     [start] = events(log, "start")
     await gone(pid, 5)
     after_start = time.time() - start["at"]
-    assert after_start < 0.5 + 1.0, "killed within a second of its 0.5 s timeout"
+    # The timeout leaves a loaded machine time to start the child before it runs out.
+    assert after_start < 3.0 + 1.0, "killed within a second of its 3 s timeout"
     record = (await wait_statuses(store, ids, {Status.DEAD}, 5))[ids[0]]
     assert [a.outcome for a in record.attempts] == ["timeout"]
     assert not events(log, "end")
