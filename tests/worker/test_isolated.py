@@ -98,8 +98,9 @@ async def test_the_child_dies_with_its_worker(store: Store, spawn: Spawn, log: P
 async def test_heartbeats_reach_the_worker_from_the_child(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
-    """Beating for 2 s against a 0.6 s allowance: stalled unless every beat crosses over."""
-    _, ids = await one_task(store, spawn, log, "wt.isolated_beats", seconds=2.0)
+    """Beating for 4 s against a 1.5 s allowance (room for a loaded machine to start the
+    child): stalled unless the beats cross over."""
+    _, ids = await one_task(store, spawn, log, "wt.isolated_beats", seconds=4.0)
     record = (await wait_statuses(store, ids, {Status.COMPLETED, Status.DEAD}, 15))[ids[0]]
     assert record.status == Status.COMPLETED
     assert record.result == "beat"
