@@ -5,7 +5,9 @@ temporary folder; Redis in a private ``redis-server`` on a spare port, stopped w
 1,000 / 10,000 / 100,000 tasks (``--million`` adds 1,000,000) in a realistic mix: most
 completed, some dead and cancelled, a backlog submitted and scheduled, a few running. At each
 size it times store calls only (no HTTP), median of ``--reps`` calls, and prints one table per
-backend. Every call that adds or removes tasks is small next to the store, so the size holds.
+backend. Each size has its own store, all measured in turn for three passes (the median pass
+is printed), so a machine whose load changes during the run slows every size alike. Calls that
+add tasks are small next to the store or deleted again, so each size holds.
 
 After the largest size, four drain processes (each a loop of claim 10 / finish, as a worker's)
 empty a backlog while this process prunes up to 100,000 of the oldest finished tasks; the
@@ -117,23 +119,28 @@ async def page(store: Store, filters: TaskFilter, number: int) -> str | None:
 
 
 async def measure(
-    store: Store, filler: Filler, reps: int, size_of: Callable[[], int]
-) -> dict[str, str]:
-    row: dict[str, str] = {}
+    store: Store, filler: Filler, reps: int, size_of: Callable[[], int], prune: bool
+) -> dict[str, float]:
+    """One pass of every call on one store; tasks the pass adds in bulk are deleted again so
+    the store keeps its size across passes."""
+    row: dict[str, float] = {}
     now = filler.clock
-
-    def fmt(ms: float) -> str:
-        return f"{ms:.2f}"
 
     async def one() -> None:
         await store.submit([filler.task("backlog")], now=now)
 
-    row["submit one, ms"] = fmt(await median_ms(one, reps))
+    row["submit one, ms"] = await median_ms(one, reps)
+    added: list[str] = []
 
     async def bulk() -> None:
-        await store.submit([filler.task("backlog") for _ in range(1000)], now=now)
+        tasks = [filler.task("bulk") for _ in range(1000)]
+        added.extend(t.id for t in tasks)
+        await store.submit(tasks, now=now)
 
-    row["bulk submit 1000, tasks/s"] = f"{1000 / (await median_ms(bulk, 3) / 1000):,.0f}"
+    row["bulk submit 1000, tasks/s"] = 1000 / (await median_ms(bulk, 3) / 1000)
+    await store.cancel(added, now=now)
+    await store.delete(added, [Status.CANCELLED])
+    del filler.ids[-len(added) :]
     claims, renews, finishes = [], [], []
     for _ in range(reps):
         started = time.perf_counter()
@@ -147,11 +154,11 @@ async def measure(
         started = time.perf_counter()
         await store.finish("bench", reports, now=now)
         finishes.append(time.perf_counter() - started)
-    row["claim 10, ms"] = fmt(statistics.median(claims) * 1000)
-    row["renew 10, ms"] = fmt(statistics.median(renews) * 1000)
-    row["finish 10, ms"] = fmt(statistics.median(finishes) * 1000)
-    row["statuses of 100 ids, ms"] = fmt(
-        await median_ms(lambda: store.statuses(random.sample(filler.ids, 100)), reps)
+    row["claim 10, ms"] = statistics.median(claims) * 1000
+    row["renew 10, ms"] = statistics.median(renews) * 1000
+    row["finish 10, ms"] = statistics.median(finishes) * 1000
+    row["statuses of 100 ids, ms"] = await median_ms(
+        lambda: store.statuses(random.sample(filler.ids, 100)), reps
     )
     lists = {
         "all": TaskFilter(),
@@ -162,20 +169,18 @@ async def measure(
         "name=t.report": TaskFilter(name="t.report"),
     }
     for label, filters in lists.items():
-        row[f"list 100 {label}, ms"] = fmt(
-            await median_ms(partial(store.query, filters, 100), reps)
-        )
+        row[f"list 100 {label}, ms"] = await median_ms(partial(store.query, filters, 100), reps)
         cursor = await page(store, filters, 50)
         if cursor:
-            row[f"list 100 {label} page 50, ms"] = fmt(
-                await median_ms(partial(store.query, filters, 100, cursor), 5)
+            row[f"list 100 {label} page 50, ms"] = await median_ms(
+                partial(store.query, filters, 100, cursor), 5
             )
-    row["counts (last hour), ms"] = fmt(await median_ms(lambda: store.counts(now - 3600), reps))
-    row["queue stats, ms"] = fmt(await median_ms(store.queue_stats, reps))
+    row["counts (last hour), ms"] = await median_ms(lambda: store.counts(now - 3600), reps)
+    row["queue stats, ms"] = await median_ms(store.queue_stats, reps)
     middle = (await store.events(None, 1000))[-1].cursor
-    row["events page of 100, ms"] = fmt(await median_ms(lambda: store.events(middle, 100), reps))
+    row["events page of 100, ms"] = await median_ms(lambda: store.events(middle, 100), reps)
     before, pruned_tasks, i = None, 0, 0
-    while pruned_tasks < 1000 and i < len(filler.finishes):
+    while prune and pruned_tasks < 1000 and i < len(filler.finishes):
         before, count = filler.finishes[i]
         pruned_tasks += count
         i += 1
@@ -185,9 +190,13 @@ async def measure(
         pruned = await store.prune(before + 0.5)
         ms = (time.perf_counter() - started) * 1000
         filler.stored -= pruned
-        row["prune, ms per 1000 finished"] = fmt(ms / max(pruned, 1) * 1000)
-    row["bytes per task"] = f"{size_of() / max(filler.stored, 1):,.0f}"
+        row["prune, ms per 1000 finished"] = ms / max(pruned, 1) * 1000
+    row["bytes per task"] = size_of() / max(filler.stored, 1)
     return row
+
+
+def fmt(label: str, value: float) -> str:
+    return f"{value:.2f}" if "ms" in label.split(", ")[-1] else f"{value:,.0f}"
 
 
 DRAINERS = 4
@@ -282,28 +291,48 @@ async def prune_while_draining(store: Store, url: str, filler: Filler, tmp: str)
     }
 
 
+#: Passes of every call over every store, interleaved; each figure is the median of them.
+PASSES = 3
+
+
 async def run_backend(
-    name: str, url: str, sizes: list[int], reps: int, size_of: Callable[[], int], tmp: str
+    name: str, urls: dict[int, str], reps: int, size_of: dict[int, Callable[[], int]], tmp: str
 ) -> tuple[dict[int, dict[str, str]], dict[str, str]]:
-    store = open_store(url)
-    await store.check()
-    filler = Filler(store)
-    table: dict[int, dict[str, str]] = {}
+    """One store per size, all open at once, measured in turn pass after pass: a machine that
+    gets busier during the run then slows every size alike instead of the last one."""
+    stores: dict[int, tuple[Store, Filler]] = {}
     try:
-        for size in sizes:
-            took = await filler.fill_to(size)
-            print(f"{name}: {size:,} tasks stored (fill {took:.1f} s), measuring", file=sys.stderr)
-            table[size] = await measure(store, filler, reps, size_of)
+        for size, url in urls.items():
+            store = open_store(url)
+            stores[size] = (store, Filler(store))
+            await store.check()
+            took = await stores[size][1].fill_to(size)
+            print(f"{name}: {size:,} tasks stored (fill {took:.1f} s)", file=sys.stderr)
+        passes: dict[int, dict[str, list[float]]] = {size: {} for size in stores}
+        for n in range(PASSES):
+            print(f"{name}: measuring, pass {n + 1} of {PASSES}", file=sys.stderr)
+            for size, (store, filler) in stores.items():
+                row = await measure(store, filler, reps, size_of[size], prune=n == PASSES - 1)
+                for label, value in row.items():
+                    passes[size].setdefault(label, []).append(value)
+        table = {
+            size: {label: fmt(label, statistics.median(v)) for label, v in rows.items()}
+            for size, rows in passes.items()
+        }
+        largest = max(stores)
         print(f"{name}: pruning while {DRAINERS} processes drain", file=sys.stderr)
-        drained = await prune_while_draining(store, url, filler, tmp)
+        store, filler = stores[largest]
+        drained = await prune_while_draining(store, urls[largest], filler, tmp)
     finally:
-        await store.close()
+        for store, _ in stores.values():
+            await store.close()
     return table, drained
 
 
 def print_table(name: str, table: dict[int, dict[str, str]], drained: dict[str, str]) -> None:
     sizes = list(table)
     rows = list(dict.fromkeys(k for row in reversed(table.values()) for k in row))
+    rows.sort(key=lambda label: label == "bytes per task")
     print(f"\n### {name}\n")
     print("| tasks stored | " + " | ".join(f"{s:,}" for s in sizes) + " |")
     print("|---" * (len(sizes) + 1) + "|")
@@ -330,7 +359,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--million", action="store_true", help="also fill to 1,000,000 tasks")
     parser.add_argument("--backend", choices=("sqlite", "redis"), action="append")
-    parser.add_argument("--reps", type=int, default=20, help="calls per median (default 20)")
+    parser.add_argument("--reps", type=int, default=10, help="calls per median (default 10)")
     parser.add_argument("--max-size", type=int, default=None, help="stop at this size")
     args = parser.parse_args()
     sizes = [1_000, 10_000, 100_000] + ([1_000_000] if args.million else [])
@@ -340,25 +369,36 @@ def main() -> None:
     random.seed(14)
     with tempfile.TemporaryDirectory(prefix="jobbers-scale-") as tmp:
         if "sqlite" in backends:
-            path = Path(tmp) / "scale.db"
+            paths = {size: Path(tmp) / f"scale-{size}.db" for size in sizes}
 
-            def file_bytes() -> int:
-                return sum(p.stat().st_size for p in Path(tmp).glob("scale.db*"))
+            def file_bytes(path: Path) -> Callable[[], int]:
+                return lambda: sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
             table, drained = asyncio.run(
-                run_backend("sqlite", f"sqlite:///{path}", sizes, args.reps, file_bytes, tmp)
+                run_backend(
+                    "sqlite",
+                    {size: f"sqlite:///{path}" for size, path in paths.items()},
+                    args.reps,
+                    {size: file_bytes(path) for size, path in paths.items()},
+                    tmp,
+                )
             )
             print_table("SQLite (file bytes per task)", table, drained)
         if "redis" in backends:
-            server = PrivateRedis()
+            servers = {size: PrivateRedis() for size in sizes}
             try:
                 table, drained = asyncio.run(
                     run_backend(
-                        "redis", server.url, sizes, args.reps, redis_memory(server.url), tmp
+                        "redis",
+                        {size: server.url for size, server in servers.items()},
+                        args.reps,
+                        {size: redis_memory(server.url) for size, server in servers.items()},
+                        tmp,
                     )
                 )
             finally:
-                server.stop()
+                for server in servers.values():
+                    server.stop()
             print_table("Redis (used_memory bytes per task)", table, drained)
 
 
