@@ -5,19 +5,28 @@ temporary folder; Redis in a private ``redis-server`` on a spare port, stopped w
 1,000 / 10,000 / 100,000 tasks (``--million`` adds 1,000,000) in a realistic mix: most
 completed, some dead and cancelled, a backlog submitted and scheduled, a few running. At each
 size it times store calls only (no HTTP), median of ``--reps`` calls, and prints one table per
-backend. Every call that adds or removes tasks is small next to the store, so the size holds.
+backend. Each size has its own store, all measured in turn for three passes (the median pass
+is printed), so a machine whose load changes during the run slows every size alike. Calls that
+add tasks are small next to the store or deleted again, so each size holds.
+
+After the largest size, four drain processes (each a loop of claim 10 / finish, as a worker's)
+empty a backlog while this process prunes up to 100,000 of the oldest finished tasks; the
+table below gives the claims' latency with and without the prune running beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -34,10 +43,16 @@ BATCH = 2000
 #: Per BATCH tasks added: how many end in each state.
 MIX = {"completed": 1700, "dead": 100, "cancelled": 20, "backlog": 100, "scheduled": 60, "run": 20}
 DAY = 86_400.0
+#: Seconds the fill's clock moves per batch.
+STEP = 120.0
 
 
 class Filler:
-    """Adds tasks in the mix, on a clock that starts days ago and moves 1 s per batch."""
+    """Adds tasks in the mix, on a clock that starts days ago and moves :data:`STEP` per batch.
+
+    The step spreads the history as a busy deployment's would (about 1.4 million tasks a day):
+    a window such as "the last hour" then holds the same seconds of finishes at every size past
+    60,000 tasks, instead of the whole history squeezed into a few minutes."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -54,7 +69,7 @@ class Filler:
 
     async def batch(self) -> None:
         at = self.clock
-        self.clock += 1.0
+        self.clock += STEP
         store = self.store
         done = [self.task("work") for _ in range(MIX["completed"] + MIX["dead"])]
         backlog = [self.task("backlog") for _ in range(MIX["backlog"] + MIX["cancelled"])]
@@ -104,27 +119,35 @@ async def page(store: Store, filters: TaskFilter, number: int) -> str | None:
 
 
 async def measure(
-    store: Store, filler: Filler, reps: int, size_of: Callable[[], int]
-) -> dict[str, str]:
-    row: dict[str, str] = {}
+    store: Store, filler: Filler, reps: int, size_of: Callable[[], int], prune: bool
+) -> dict[str, float]:
+    """One pass of every call on one store; the tasks the pass submits are deleted again, so
+    the store keeps its size and mix across passes."""
+    row: dict[str, float] = {}
     now = filler.clock
 
-    def fmt(ms: float) -> str:
-        return f"{ms:.2f}"
+    added: list[str] = []
+
+    def task(queue: str) -> NewTask:
+        new = filler.task(queue)
+        filler.ids.pop()
+        added.append(new.id)
+        return new
 
     async def one() -> None:
-        await store.submit([filler.task("backlog")], now=now)
+        await store.submit([task("one")], now=now)
 
-    row["submit one, ms"] = fmt(await median_ms(one, reps))
+    row["submit one, ms"] = await median_ms(one, reps)
 
     async def bulk() -> None:
-        await store.submit([filler.task("backlog") for _ in range(1000)], now=now)
+        await store.submit([task("bulk") for _ in range(1000)], now=now)
 
-    row["bulk submit 1000, tasks/s"] = f"{1000 / (await median_ms(bulk, 3) / 1000):,.0f}"
+    row["bulk submit 1000, tasks/s"] = 1000 / (await median_ms(bulk, 3) / 1000)
+    await store.submit([task("claims") for _ in range(10 * reps)], now=now)
     claims, renews, finishes = [], [], []
     for _ in range(reps):
         started = time.perf_counter()
-        got = await store.claim("bench", ["backlog"], 10, 60.0, now=now)
+        got = await store.claim("bench", ["claims"], 10, 60.0, now=now)
         claims.append(time.perf_counter() - started)
         leases = {t.id: t.attempt for t in got}
         started = time.perf_counter()
@@ -134,11 +157,13 @@ async def measure(
         started = time.perf_counter()
         await store.finish("bench", reports, now=now)
         finishes.append(time.perf_counter() - started)
-    row["claim 10, ms"] = fmt(statistics.median(claims) * 1000)
-    row["renew 10, ms"] = fmt(statistics.median(renews) * 1000)
-    row["finish 10, ms"] = fmt(statistics.median(finishes) * 1000)
-    row["statuses of 100 ids, ms"] = fmt(
-        await median_ms(lambda: store.statuses(random.sample(filler.ids, 100)), reps)
+    row["claim 10, ms"] = statistics.median(claims) * 1000
+    row["renew 10, ms"] = statistics.median(renews) * 1000
+    row["finish 10, ms"] = statistics.median(finishes) * 1000
+    await store.cancel(added, now=now)
+    await store.delete(added, [Status.CANCELLED, Status.COMPLETED])
+    row["statuses of 100 ids, ms"] = await median_ms(
+        lambda: store.statuses(random.sample(filler.ids, 100)), reps
     )
     lists = {
         "all": TaskFilter(),
@@ -149,20 +174,18 @@ async def measure(
         "name=t.report": TaskFilter(name="t.report"),
     }
     for label, filters in lists.items():
-        row[f"list 100 {label}, ms"] = fmt(
-            await median_ms(partial(store.query, filters, 100), reps)
-        )
+        row[f"list 100 {label}, ms"] = await median_ms(partial(store.query, filters, 100), reps)
         cursor = await page(store, filters, 50)
         if cursor:
-            row[f"list 100 {label} page 50, ms"] = fmt(
-                await median_ms(partial(store.query, filters, 100, cursor), 5)
+            row[f"list 100 {label} page 50, ms"] = await median_ms(
+                partial(store.query, filters, 100, cursor), 5
             )
-    row["counts (last hour), ms"] = fmt(await median_ms(lambda: store.counts(now - 3600), reps))
-    row["queue stats, ms"] = fmt(await median_ms(store.queue_stats, reps))
+    row["counts (last hour), ms"] = await median_ms(lambda: store.counts(now - 3600), reps)
+    row["queue stats, ms"] = await median_ms(store.queue_stats, reps)
     middle = (await store.events(None, 1000))[-1].cursor
-    row["events page of 100, ms"] = fmt(await median_ms(lambda: store.events(middle, 100), reps))
+    row["events page of 100, ms"] = await median_ms(lambda: store.events(middle, 100), reps)
     before, pruned_tasks, i = None, 0, 0
-    while pruned_tasks < 1000 and i < len(filler.finishes):
+    while prune and pruned_tasks < 1000 and i < len(filler.finishes):
         before, count = filler.finishes[i]
         pruned_tasks += count
         i += 1
@@ -172,36 +195,167 @@ async def measure(
         pruned = await store.prune(before + 0.5)
         ms = (time.perf_counter() - started) * 1000
         filler.stored -= pruned
-        row["prune, ms per 1000 finished"] = fmt(ms / max(pruned, 1) * 1000)
-    row["bytes per task"] = f"{size_of() / max(filler.stored, 1):,.0f}"
+        row["prune, ms per 1000 finished"] = ms / max(pruned, 1) * 1000
+    row["bytes per task"] = size_of() / max(filler.stored, 1)
     return row
 
 
+def fmt(label: str, value: float) -> str:
+    return f"{value:.2f}" if "ms" in label.split(", ")[-1] else f"{value:,.0f}"
+
+
+DRAINERS = 4
+DRAIN_QUEUE = "drain"
+PRUNE_TASKS = 100_000
+#: Seconds of drain before the prune starts and after it ends (claims outside the prune).
+CALM = 2.0
+#: Hard bound on the whole scenario.
+DRAIN_LIMIT = 300.0
+
+
+def stopped(stop_file: str) -> bool:
+    return os.path.exists(stop_file)
+
+
+def drain(url: str, worker: str, stop_file: str) -> list[tuple[float, float]]:
+    """One drain process: claim 10, finish them, until ``stop_file`` exists; returns each
+    claim's (wall-clock start, milliseconds)."""
+
+    async def run() -> list[tuple[float, float]]:
+        store = open_store(url)
+        await store.check()
+        samples: list[tuple[float, float]] = []
+        deadline = time.time() + DRAIN_LIMIT
+        try:
+            while not stopped(stop_file) and time.time() < deadline:
+                at = time.time()
+                started = time.perf_counter()
+                got = await store.claim(worker, [DRAIN_QUEUE], 10, 60.0)
+                samples.append((at, (time.perf_counter() - started) * 1000))
+                if got:
+                    outcome = Outcome("completed", result=1)
+                    await store.finish(worker, [Report(t.id, t.attempt, outcome) for t in got])
+        finally:
+            await store.close()
+        return samples
+
+    return asyncio.run(run())
+
+
+def quantiles(samples: list[float]) -> str:
+    if len(samples) < 2:
+        return f"{len(samples)} claims"
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    top = max(samples)
+    return f"{len(samples):,} claims: p50 {cuts[49]:.2f}, p99 {cuts[98]:.2f}, max {top:.2f}"
+
+
+async def prune_while_draining(store: Store, url: str, filler: Filler, tmp: str) -> dict[str, str]:
+    """Prune up to :data:`PRUNE_TASKS` of the oldest finished tasks while :data:`DRAINERS`
+    processes drain a backlog; compare their claim latency during and outside the prune."""
+    before, planned, i = None, 0, 0
+    while planned < PRUNE_TASKS and i < len(filler.finishes):
+        before, count = filler.finishes[i]
+        planned += count
+        i += 1
+    if before is None:
+        return {}
+    del filler.finishes[:i]
+    backlog = 150_000
+    for _ in range(0, backlog, 5000):
+        await store.submit([filler.task(DRAIN_QUEUE) for _ in range(5000)])
+    stop_file = os.path.join(tmp, "drain.stop")
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(DRAINERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = [
+            loop.run_in_executor(pool, drain, url, f"drainer-{n}", stop_file)
+            for n in range(DRAINERS)
+        ]
+        await asyncio.sleep(CALM * 2)  # the processes start, then run unhindered for a while
+        prune_start = time.time()
+        started = time.perf_counter()
+        pruned = await store.prune(before + 0.5)
+        took = time.perf_counter() - started
+        prune_end = time.time()
+        await asyncio.sleep(CALM)
+        await loop.run_in_executor(None, Path(stop_file).touch)
+        results = await asyncio.gather(*runs)
+    os.unlink(stop_file)
+    filler.stored -= pruned
+    during = [ms for samples in results for at, ms in samples if prune_start <= at < prune_end]
+    outside = [
+        ms
+        for samples in results
+        for at, ms in samples
+        if prune_start - CALM * 1.5 <= at < prune_start or prune_end <= at
+    ]
+    return {
+        "pruned": f"{pruned:,} tasks in {took:.1f} s",
+        "claim latency during the prune, ms": quantiles(during),
+        "claim latency outside it, ms": quantiles(outside),
+    }
+
+
+async def warm(store: Store, filler: Filler) -> None:
+    """Read every task's status once: a long-running process has its store's pages in memory
+    (Redis always; SQLite's memory map once touched), and a first touch is not the call's cost."""
+    for i in range(0, len(filler.ids), 500):
+        await store.statuses(filler.ids[i : i + 500])
+
+
+#: Passes of every call over every store, interleaved; each figure is the median of them.
+PASSES = 3
+
+
 async def run_backend(
-    name: str, url: str, sizes: list[int], reps: int, size_of: Callable[[], int]
-) -> dict[int, dict[str, str]]:
-    store = open_store(url)
-    await store.check()
-    filler = Filler(store)
-    table: dict[int, dict[str, str]] = {}
+    name: str, urls: dict[int, str], reps: int, size_of: dict[int, Callable[[], int]], tmp: str
+) -> tuple[dict[int, dict[str, str]], dict[str, str]]:
+    """One store per size, all open at once, measured in turn pass after pass: a machine that
+    gets busier during the run then slows every size alike instead of the last one."""
+    stores: dict[int, tuple[Store, Filler]] = {}
     try:
-        for size in sizes:
-            took = await filler.fill_to(size)
-            print(f"{name}: {size:,} tasks stored (fill {took:.1f} s), measuring", file=sys.stderr)
-            table[size] = await measure(store, filler, reps, size_of)
+        for size, url in urls.items():
+            store = open_store(url)
+            stores[size] = (store, Filler(store))
+            await store.check()
+            took = await stores[size][1].fill_to(size)
+            print(f"{name}: {size:,} tasks stored (fill {took:.1f} s)", file=sys.stderr)
+        for store, filler in stores.values():
+            await warm(store, filler)
+        passes: dict[int, dict[str, list[float]]] = {size: {} for size in stores}
+        for n in range(PASSES):
+            print(f"{name}: measuring, pass {n + 1} of {PASSES}", file=sys.stderr)
+            for size, (store, filler) in stores.items():
+                row = await measure(store, filler, reps, size_of[size], prune=n == PASSES - 1)
+                for label, value in row.items():
+                    passes[size].setdefault(label, []).append(value)
+        table = {
+            size: {label: fmt(label, statistics.median(v)) for label, v in rows.items()}
+            for size, rows in passes.items()
+        }
+        largest = max(stores)
+        print(f"{name}: pruning while {DRAINERS} processes drain", file=sys.stderr)
+        store, filler = stores[largest]
+        drained = await prune_while_draining(store, urls[largest], filler, tmp)
     finally:
-        await store.close()
-    return table
+        for store, _ in stores.values():
+            await store.close()
+    return table, drained
 
 
-def print_table(name: str, table: dict[int, dict[str, str]]) -> None:
+def print_table(name: str, table: dict[int, dict[str, str]], drained: dict[str, str]) -> None:
     sizes = list(table)
     rows = list(dict.fromkeys(k for row in reversed(table.values()) for k in row))
+    rows.sort(key=lambda label: label == "bytes per task")
     print(f"\n### {name}\n")
     print("| tasks stored | " + " | ".join(f"{s:,}" for s in sizes) + " |")
     print("|---" * (len(sizes) + 1) + "|")
     for row in rows:
         print(f"| {row} | " + " | ".join(table[s].get(row, "") for s in sizes) + " |")
+    if drained:
+        print(f"\nPrune beside {DRAINERS} drain processes, at {sizes[-1]:,} tasks stored:\n")
+        for key, value in drained.items():
+            print(f"- {key}: {value}")
 
 
 def redis_memory(url: str) -> Callable[[], int]:
@@ -219,7 +373,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--million", action="store_true", help="also fill to 1,000,000 tasks")
     parser.add_argument("--backend", choices=("sqlite", "redis"), action="append")
-    parser.add_argument("--reps", type=int, default=20, help="calls per median (default 20)")
+    parser.add_argument("--reps", type=int, default=10, help="calls per median (default 10)")
     parser.add_argument("--max-size", type=int, default=None, help="stop at this size")
     args = parser.parse_args()
     sizes = [1_000, 10_000, 100_000] + ([1_000_000] if args.million else [])
@@ -229,24 +383,37 @@ def main() -> None:
     random.seed(14)
     with tempfile.TemporaryDirectory(prefix="jobbers-scale-") as tmp:
         if "sqlite" in backends:
-            path = Path(tmp) / "scale.db"
+            paths = {size: Path(tmp) / f"scale-{size}.db" for size in sizes}
 
-            def file_bytes() -> int:
-                return sum(p.stat().st_size for p in Path(tmp).glob("scale.db*"))
+            def file_bytes(path: Path) -> Callable[[], int]:
+                return lambda: sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
-            table = asyncio.run(
-                run_backend("sqlite", f"sqlite:///{path}", sizes, args.reps, file_bytes)
+            table, drained = asyncio.run(
+                run_backend(
+                    "sqlite",
+                    {size: f"sqlite:///{path}" for size, path in paths.items()},
+                    args.reps,
+                    {size: file_bytes(path) for size, path in paths.items()},
+                    tmp,
+                )
             )
-            print_table("SQLite (file bytes per task)", table)
+            print_table("SQLite (file bytes per task)", table, drained)
         if "redis" in backends:
-            server = PrivateRedis()
+            servers = {size: PrivateRedis() for size in sizes}
             try:
-                table = asyncio.run(
-                    run_backend("redis", server.url, sizes, args.reps, redis_memory(server.url))
+                table, drained = asyncio.run(
+                    run_backend(
+                        "redis",
+                        {size: server.url for size, server in servers.items()},
+                        args.reps,
+                        {size: redis_memory(server.url) for size, server in servers.items()},
+                        tmp,
+                    )
                 )
             finally:
-                server.stop()
-            print_table("Redis (used_memory bytes per task)", table)
+                for server in servers.values():
+                    server.stop()
+            print_table("Redis (used_memory bytes per task)", table, drained)
 
 
 if __name__ == "__main__":

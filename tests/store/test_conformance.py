@@ -734,3 +734,16 @@ async def test_notes_go_with_their_task(store: Store) -> None:
     assert again.created
     assert await store.notes(pruned.id) == []
     assert await store.notes(dead.id) == []
+
+
+async def test_finishes_fall_in_buckets_counted_from_since(store: Store) -> None:
+    """Finishes are kept to the second: the second holding ``since`` counts, and each later one
+    goes to the bucket its whole second starts in."""
+    tasks = [new() for _ in range(4)]
+    await store.submit(tasks, now=T0)
+    await store.claim("w", ["default"], 4, LEASE, now=T0)
+    for task, at in zip(tasks, (T0 + 4.9, T0 + 5.7, T0 + 65.2, T0 + 66.1), strict=True):
+        await store.finish("w", [Report(task.id, 1, Outcome("completed"))], now=at)
+    since = T0 + 5.5
+    counts = await store.counts(since=since, bucket=60.0)
+    assert counts.finished == {(since, Status.COMPLETED): 2, (since + 60, Status.COMPLETED): 1}

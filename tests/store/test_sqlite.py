@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobbers.models import NewTask
+from jobbers.models import NewTask, Status
 from jobbers.store import open_store
 from jobbers.store.sqlite import SQLiteStore
 from jobbers.store.sqlite_checkpoint import EVERY_COMMITS
@@ -90,3 +90,27 @@ async def test_a_write_to_the_file_wakes_the_watch(tmp_path: Path) -> None:
         await asyncio.wait_for(heard.wait(), 10)
     finally:
         watch.close()
+
+
+async def test_a_write_waits_for_another_connections_lock_then_lands(tmp_path: Path) -> None:
+    """The store's connections retry the write lock themselves (SQLite's busy handler is off),
+    so a write that meets another process's transaction waits for it instead of failing."""
+    path = tmp_path / "shared.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        await store.statuses([])
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        submitting = asyncio.create_task(store.submit([NewTask("behind-lock", "t.x", {}, "q")]))
+        try:
+            # A write the lock keeps out stays pending; it did not fail at once.
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+                assert not submitting.done()
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        await asyncio.wait_for(submitting, 10)
+        assert await store.statuses(["behind-lock"]) == {"behind-lock": Status.SUBMITTED}
+    finally:
+        await store.close()

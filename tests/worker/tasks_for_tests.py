@@ -131,7 +131,7 @@ def isolated_sleep(ctx: TaskContext, seconds: float, log: str) -> dict[str, Any]
     return {"slept": seconds, "pid": os.getpid()}
 
 
-@task(name="wt.isolated_slow", isolate="process", timeout=0.5)
+@task(name="wt.isolated_slow", isolate="process", timeout=3.0)
 def isolated_slow(ctx: TaskContext, seconds: float, log: str) -> str:
     record(log, ctx, "start", pid=os.getpid())
     time.sleep(seconds)
@@ -157,7 +157,7 @@ def isolated_big_result(ctx: TaskContext, mib: int, log: str) -> str:
     return "x" * (mib << 20)
 
 
-@task(name="wt.isolated_beats", isolate="process", max_heartbeat_interval=0.6)
+@task(name="wt.isolated_beats", isolate="process", max_heartbeat_interval=1.5)
 def isolated_beats(ctx: TaskContext, seconds: float, log: str) -> str:
     """Beats from its child process for longer than its heartbeat allowance."""
     record(log, ctx, "start", pid=os.getpid())

@@ -66,7 +66,8 @@ async def test_an_isolated_task_over_its_timeout_is_killed(
     [start] = events(log, "start")
     await gone(pid, 5)
     after_start = time.time() - start["at"]
-    assert after_start < 0.5 + 1.0, "killed within a second of its 0.5 s timeout"
+    # The timeout leaves a loaded machine time to start the child before it runs out.
+    assert after_start < 3.0 + 1.0, "killed within a second of its 3 s timeout"
     record = (await wait_statuses(store, ids, {Status.DEAD}, 5))[ids[0]]
     assert [a.outcome for a in record.attempts] == ["timeout"]
     assert not events(log, "end")
@@ -97,8 +98,9 @@ async def test_the_child_dies_with_its_worker(store: Store, spawn: Spawn, log: P
 async def test_heartbeats_reach_the_worker_from_the_child(
     store: Store, spawn: Spawn, log: Path
 ) -> None:
-    """Beating for 2 s against a 0.6 s allowance: stalled unless every beat crosses over."""
-    _, ids = await one_task(store, spawn, log, "wt.isolated_beats", seconds=2.0)
+    """Beating for 4 s against a 1.5 s allowance (room for a loaded machine to start the
+    child): stalled unless the beats cross over."""
+    _, ids = await one_task(store, spawn, log, "wt.isolated_beats", seconds=4.0)
     record = (await wait_statuses(store, ids, {Status.COMPLETED, Status.DEAD}, 15))[ids[0]]
     assert record.status == Status.COMPLETED
     assert record.result == "beat"

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, NoReturn
 
 from jobbers.models import (
@@ -75,8 +76,15 @@ from jobbers.store.sqlite_watch import FileWatch
 
 #: Calls on up to this many items may run on the event loop's thread (about a millisecond).
 SMALL = 32
-#: Tasks deleted per prune transaction.
-PRUNE_BATCH = 500
+#: Bytes of the file read through a memory map (SQLite caps it at its build's maximum, about
+#: 2 GiB on 64-bit builds). Mapped pages are the kernel's page cache, shared between processes.
+MMAP_BYTES = 2 << 30
+#: Tasks deleted per prune transaction: each costs about 60 µs with its triggers and indexes,
+#: so a batch holds the write lock for a few milliseconds.
+PRUNE_BATCH = 50
+#: Pause between two prune transactions: longer than a waiting writer's pause between tries
+#: (``sqlite_open.LOCK_RETRY_MAX``), so other processes' claims get the lock in between.
+PRUNE_PAUSE = 0.005
 
 
 class SQLiteStore:
@@ -112,6 +120,11 @@ class SQLiteStore:
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite_open.connect(self.path, self._busy_timeout)
+        conn.execute("PRAGMA busy_timeout=0")  # sqlite_open.patiently waits instead
+        # Reads through a memory map skip SQLite's page cache and a copy per page: measured on a
+        # million-task file (1.3 GB), 100 random status lookups took 0.54 ms mapped against 0.8
+        # ms through the default 2 MB cache (a 32 MB cache was slower still, 1.3 ms).
+        conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         self._identity = sqlite_open.identity(self.path)
         if self._checkpointer is not None:
             conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
@@ -121,7 +134,7 @@ class SQLiteStore:
         def verify() -> None:
             sqlite_open.verify(self._connection(), self.path, self._identity)
 
-        await self._hop(verify)
+        await self._hop(sqlite_open.patiently, verify, self._busy_timeout)
 
     def _hop(self, call: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """Run ``call`` on the store's thread, counting what is queued or running there so that
@@ -149,16 +162,6 @@ class SQLiteStore:
         idle = self._hops_started == self._hops_done + self._hops_dropped
         return self._conn is not None and idle and self._conn_lock.acquire(blocking=False)
 
-    def _without_waiting(self, call: Callable[[], T]) -> T:
-        """``call`` with the busy handler off: raises OperationalError at once instead of
-        waiting for another connection's lock (the caller then hands the work to the thread)."""
-        assert self._conn is not None
-        self._conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            return call()
-        finally:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-
     async def _read(self, fn: Callable[[sqlite3.Connection], T], small: bool = True) -> T:
         """A ``small`` call runs on the calling thread when the store's thread is idle and
         nothing has to be waited for (a hop to a thread costs more than a small read); others,
@@ -166,15 +169,16 @@ class SQLiteStore:
         try:
             if self._inline:
                 with self._conn_lock:
-                    return self._observe(fn)
+                    return self._observe_patiently(fn)
             if small and self._take_now():
                 try:
-                    return self._without_waiting(lambda: self._observe(fn))
+                    # The connection's busy handler is off: a lock held elsewhere raises at once.
+                    return self._observe(fn)
                 except sqlite3.OperationalError:
                     pass  # busy (or worse): the thread waits, or raises what is wrong
                 finally:
                     self._conn_lock.release()
-            return await self._hop(self._observe, fn)
+            return await self._hop(self._observe_patiently, fn)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
 
@@ -190,6 +194,9 @@ class SQLiteStore:
         result = fn(conn)
         self._seen_version = data_version(conn)
         return result
+
+    def _observe_patiently(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return sqlite_open.patiently(partial(self._observe, fn), self._busy_timeout)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], small: bool = True) -> T:
         """Like :meth:`_read`: a ``small`` transaction on the calling thread when the write lock
@@ -215,7 +222,7 @@ class SQLiteStore:
         """With the connection's lock held: True once a transaction has begun without waiting;
         else False, the lock released."""
         try:
-            begun = self._without_waiting(self._begin_now)
+            begun = self._begin_now()
         except BaseException:
             self._conn_lock.release()
             raise
@@ -224,6 +231,7 @@ class SQLiteStore:
         return begun
 
     def _begin_now(self) -> bool:
+        """The connection's busy handler is off, so a lock held elsewhere fails at once."""
         try:
             self._connection().execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
@@ -233,7 +241,7 @@ class SQLiteStore:
     def _transaction(self, fn: Callable[[sqlite3.Connection], T], begun: bool = False) -> T:
         conn = self._connection()
         if not begun:
-            conn.execute("BEGIN IMMEDIATE")
+            sqlite_open.patiently(partial(conn.execute, "BEGIN IMMEDIATE"), self._busy_timeout)
         try:
             result = fn(conn)
         except BaseException:
@@ -486,7 +494,8 @@ class SQLiteStore:
             for chunk in chunks(list(leases)):
                 rows = conn.execute(
                     f"SELECT id, attempt FROM tasks WHERE id IN ({placeholders(len(chunk))})"
-                    " AND status = 'started' AND worker = ?",
+                    # unary + keeps the planner on the id lookup, off the status index
+                    " AND +status = 'started' AND worker = ?",
                     [*chunk, worker_id],
                 )
                 owned.update(r["id"] for r in rows if r["attempt"] == leases[r["id"]])
@@ -586,7 +595,7 @@ class SQLiteStore:
             for chunk in chunks(list(task_ids)):
                 rows = conn.execute(
                     f"DELETE FROM tasks WHERE id IN ({placeholders(len(chunk))})"
-                    f" AND status IN ({placeholders(len(statuses))}) RETURNING id",
+                    f" AND +status IN ({placeholders(len(statuses))}) RETURNING id",
                     [*chunk, *(str(s) for s in statuses)],
                 ).fetchall()
                 gone.extend(r["id"] for r in rows)
@@ -731,8 +740,8 @@ class SQLiteStore:
         return await self._write(txn, small=False)
 
     async def prune(self, before: float) -> int:
-        """In batches of :data:`PRUNE_BATCH`, one transaction each, so that a large prune never
-        holds the write lock (and a claim) for more than a few milliseconds."""
+        """In batches of :data:`PRUNE_BATCH`, one transaction each with a pause between, so that
+        a large prune never holds a claim up for more than a few milliseconds."""
 
         def batch(conn: sqlite3.Connection) -> int:
             gone = [
@@ -760,8 +769,11 @@ class SQLiteStore:
         pruned = 0
         while (done := await self._write(batch, small=False)) > 0:
             pruned += done
-        while await self._write(events, small=False) > 0:
-            pass
+            await asyncio.sleep(PRUNE_PAUSE)
+        more = True
+        while more:
+            more = await self._write(events, small=False) > 0
+            await asyncio.sleep(PRUNE_PAUSE if more else 0)
         await self._write(lambda conn: drop_empty(conn, before), small=False)
         return pruned
 

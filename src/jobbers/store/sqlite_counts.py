@@ -12,7 +12,7 @@ import sqlite3
 
 from jobbers.models import Status
 from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
-from jobbers.store.tally import OVER, durations, finish_buckets
+from jobbers.store.tally import OVER, durations
 
 FINAL = "('completed', 'failed', 'cancelled', 'dead')"
 RAN = "('completed', 'failed', 'dead')"
@@ -174,14 +174,17 @@ def counts(conn: sqlite3.Connection, since: float, bucket: float) -> TaskCounts:
         ).fetchone()[0]
         if first is not None:
             oldest[queue] = first
-    finished = finish_buckets(
-        conn.execute(
-            "SELECT second, status, tasks FROM finish_counts WHERE second >= ?",
-            (int(since) - 1,),
-        ).fetchall(),
-        since,
-        bucket,
-    )
+    # Summed per bucket in SQL: Python then sees a row per bucket and status, not per second.
+    # Truncation is floor here: only the second holding ``since`` is negative, and MAX makes
+    # it bucket 0, as tally.finish_buckets does.
+    finished: dict[tuple[float, Status], int] = {}
+    for k, status, n in conn.execute(
+        "SELECT MAX(0, CAST((second - :since) / :bucket AS INTEGER)) AS k, status, SUM(tasks)"
+        " FROM finish_counts WHERE second >= :low AND second + 1 > :since AND tasks > 0"
+        " GROUP BY k, status",
+        {"since": since, "bucket": float(bucket), "low": int(since) - 1},
+    ):
+        finished[(since + k * bucket, Status(status))] = n
     slots: dict[tuple[str, str], dict[int, int]] = {}
     totals: dict[tuple[str, str], float] = {}
     for r in conn.execute(

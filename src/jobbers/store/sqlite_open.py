@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from jobbers.store.base import StoreIncompatible, StoreUnavailable
 from jobbers.store.sqlite_counts import BACKFILL, COUNTS_SCHEMA
@@ -21,6 +22,10 @@ from jobbers.store.sqlite_steps import SCHEMA
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
 SCHEMA_VERSION = 2
+#: Longest pause between two tries for a lock another process holds.
+LOCK_RETRY_MAX = 0.002
+
+T = TypeVar("T")
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored.
 MIGRATIONS: dict[int, str] = {1: COUNTS_SCHEMA + BACKFILL}
@@ -75,6 +80,36 @@ def unavailable(path: str, exc: BaseException) -> StoreUnavailable:
     if "locked" in text or "busy" in text:
         return StoreUnavailable(f"store file {where} stayed locked by another process ({exc})")
     return StoreUnavailable(f"store file {where} is not usable: {exc}")
+
+
+def locked(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
+
+
+def patiently(call: Callable[[], T], patience: float) -> T:
+    """``call()``, tried again every few hundred microseconds (at most :data:`LOCK_RETRY_MAX`)
+    while another process holds the lock, for up to ``patience`` seconds.
+
+    Store connections run with SQLite's own busy handler off: it sleeps 1, 2, 5, 10, 15, 20, 25,
+    25, 25, 50, 50, then 100 ms between tries, so a writer that met the lock a few times in a row
+    sleeps through the short gaps between another process's transactions (a prune's batches, a
+    busy worker's claims) and waits far longer than the lock was held.
+    """
+    try:
+        return call()
+    except sqlite3.OperationalError as exc:
+        if not locked(exc):
+            raise
+    deadline = time.monotonic() + patience
+    pause = 0.0001
+    while True:
+        time.sleep(pause)
+        pause = min(pause * 2, LOCK_RETRY_MAX)
+        try:
+            return call()
+        except sqlite3.OperationalError as exc:
+            if not locked(exc) or time.monotonic() >= deadline:
+                raise
 
 
 def _precheck(path: str) -> None:
