@@ -10,6 +10,7 @@ import pytest
 from jobbers.models import NewTask, Outcome, Status
 from jobbers.store.base import Report, StoreIncompatible, StoreUnavailable
 from jobbers.store.sqlite import SQLiteStore
+from jobbers.store.sqlite_counts import ALL, _trigger
 from jobbers.store.sqlite_open import SCHEMA_VERSION
 from jobbers.store.sqlite_steps import SCHEMA
 from tests.cli.bad_stores import BAD_STORES
@@ -146,4 +147,37 @@ async def test_a_version_1_file_gains_the_counts_filled_from_its_tasks(
         await store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+async def test_a_version_2_file_loses_its_insert_trigger_and_counts_each_insert_once(
+    tmp_path: Path,
+) -> None:
+    """Version 2 counted inserts with a row trigger; the store now counts them itself, so
+    migrating must drop the trigger or every new task would count twice."""
+    path = tmp_path / "v2.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask("a", "t.add", {})], now=T0)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        _trigger("tasks_count_insert", "AFTER INSERT ON tasks", ALL, old=False)
+        + "PRAGMA user_version = 2;"
+    )
+    conn.close()
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask("b", "t.add", {}), NewTask("c", "t.add", {}, "q2")], now=T0)
+        assert (await store.counts(since=T0)).tasks == {
+            ("default", "t.add", Status.SUBMITTED): 2,
+            ("q2", "t.add", Status.SUBMITTED): 1,
+        }
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    assert "tasks_count_insert" not in triggers
     conn.close()

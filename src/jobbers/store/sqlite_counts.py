@@ -3,12 +3,17 @@ statement that inserts, changes or deletes a task updates them in its own transa
 ``counts()`` and ``queue_stats()`` read O(groups) rows instead of scanning every task.
 
 Each trigger takes the old row's share out and puts the new row's in, computed from the row
-alone, so the sums always equal what a scan of the tasks kept would give.
+alone, so the sums always equal what a scan of the tasks kept would give. Inserts are the
+exception: a new task is always submitted or scheduled, with no attempt yet, so its only share
+is one task in its group, and :func:`count_inserted` adds those per group in the inserting
+transaction (one statement per group, where a row trigger cost a statement per task and made a
+bulk insert of 1,000 tasks take 84 ms instead of 7).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 
 from jobbers.models import Status
 from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
@@ -103,7 +108,6 @@ CREATE INDEX IF NOT EXISTS tasks_waiting ON tasks (status, queue, COALESCE(due_a
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status);
 CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (queue);
 """
-    + _trigger("tasks_count_insert", "AFTER INSERT ON tasks", ALL, old=False)
     + _trigger("tasks_count_delete", "AFTER DELETE ON tasks", ALL, new=False)
     + _trigger(
         "tasks_count_status",
@@ -126,6 +130,22 @@ CREATE INDEX IF NOT EXISTS tasks_queue ON tasks (queue);
         ["wait"],
     )
 )
+
+#: Schema version 2 counted inserts with a row trigger; :func:`count_inserted` does it now.
+DROP_INSERT_TRIGGER = "DROP TRIGGER IF EXISTS tasks_count_insert;\n"
+
+
+def count_inserted(conn: sqlite3.Connection, groups: Iterable[tuple[str, str, str]]) -> None:
+    """Add freshly inserted tasks, one ``(queue, name, status)`` per task, to their groups."""
+    tally: dict[tuple[str, str, str], int] = {}
+    for group in groups:
+        tally[group] = tally.get(group, 0) + 1
+    conn.executemany(
+        "INSERT INTO task_counts (queue, name, status, tasks, retries) VALUES (?, ?, ?, ?, 0)"
+        " ON CONFLICT (queue, name, status) DO UPDATE SET tasks = tasks + excluded.tasks",
+        [(*group, n) for group, n in tally.items()],
+    )
+
 
 #: Fills the sums of a file written before they existed (schema version 1).
 BACKFILL = f"""

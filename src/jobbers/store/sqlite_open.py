@@ -17,18 +17,18 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from jobbers.store.base import StoreIncompatible, StoreUnavailable
-from jobbers.store.sqlite_counts import BACKFILL, COUNTS_SCHEMA
+from jobbers.store.sqlite_counts import BACKFILL, COUNTS_SCHEMA, DROP_INSERT_TRIGGER
 from jobbers.store.sqlite_steps import SCHEMA
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Longest pause between two tries for a lock another process holds.
 LOCK_RETRY_MAX = 0.002
 
 T = TypeVar("T")
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored.
-MIGRATIONS: dict[int, str] = {1: COUNTS_SCHEMA + BACKFILL}
+MIGRATIONS: dict[int, str] = {1: COUNTS_SCHEMA + BACKFILL, 2: DROP_INSERT_TRIGGER}
 VERSION_2_TABLES = {"task_counts", "finish_counts", "duration_counts"}
 
 FileIdentity = tuple[int, int] | None
@@ -209,7 +209,8 @@ def _statements(script: str) -> Iterator[str]:
 
 
 def _create(conn: sqlite3.Connection) -> None:
-    for statement in _statements(SCHEMA):
+    # An unversioned file may carry version 2's insert trigger, which would count inserts twice.
+    for statement in _statements(SCHEMA + DROP_INSERT_TRIGGER):
         conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

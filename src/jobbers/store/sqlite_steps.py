@@ -25,7 +25,7 @@ from jobbers.models import (
 from jobbers.policy import FailureKind, decide, policy_json, rate_window_start, room
 from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report, new_record
-from jobbers.store.sqlite_counts import COUNTS_SCHEMA
+from jobbers.store.sqlite_counts import COUNTS_SCHEMA, count_inserted
 
 T = TypeVar("T")
 
@@ -200,6 +200,7 @@ def insert_many(
         "INSERT INTO events (task_id, status, at) VALUES (?, ?, ?)",
         [(row[0], row[5], at) for row in rows],
     )
+    count_inserted(conn, [(row[2], row[1], row[5]) for row in rows])
     return made
 
 
