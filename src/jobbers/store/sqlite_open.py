@@ -23,7 +23,7 @@ from jobbers.store.sqlite_steps import SCHEMA
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
 SCHEMA_VERSION = 3
 #: Longest pause between two tries for a lock another process holds.
-LOCK_RETRY_MAX = 0.002
+LOCK_RETRY_MAX = 0.0005
 
 T = TypeVar("T")
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
