@@ -51,6 +51,16 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "5",
         "default": "5",
     },
+    "sync_interval": {
+        "description": (
+            "Least seconds between two change-feed reads while it is caught up: the scheduler "
+            "then gets finished tasks in fewer, larger batches (each costs it a scheduling "
+            "pass) and can sleep between them. 0 reads it every heartbeat."
+        ),
+        "type": "float",
+        "example": "1.0",
+        "default": "1.0",
+    },
     "submit_max_retries": {
         "description": (
             "Heartbeats a submission may fail on (Manager unreachable) before the task instance "
