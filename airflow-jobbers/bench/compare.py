@@ -189,13 +189,17 @@ def _snapshot_sources(work: Path, rev: str | None) -> str:
     return str(target)
 
 
-def _env_for(executor: str, n: int, db: str, broker_port: int, src: str) -> dict[str, str]:
+def _env_for(
+    executor: str, n: int, db: str, broker_port: int, src: str, args: argparse.Namespace
+) -> dict[str, str]:
     env = {
         **PRODUCTION_TIMERS,
         "AIRFLOW__CORE__DAGS_FOLDER": str(HERE / "dags"),
         "JOBBERS_BENCH_N": str(n),
         "PYTHONPATH": src,
     }
+    if executor == "jobbers":
+        env["AIRFLOW__JOBBERS__DAG_PARSE_CACHE"] = str(args.dag_parse_cache)
     if executor == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     elif executor == "celery":
@@ -241,7 +245,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
     src = _snapshot_sources(work, rev or None)
     with postgres_database() as db:
         broker_port = spare_port()
-        overrides = _env_for(executor, args.n, db, broker_port, src)
+        overrides = _env_for(executor, args.n, db, broker_port, src, args)
         stack = Stack(venv=venv, work=work, db_name=db, overrides=overrides)
         stack.markers.mkdir(parents=True)
         spies: list[subprocess.Popen[bytes]] = []
@@ -330,7 +334,8 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
     """One table row per run; each ratio is to LocalExecutor's run of the same round."""
     print(
         f"\nfan-out DAG, N={args.n}, parallelism 32, PostgreSQL; "
-        f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots"
+        f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots, "
+        f"[jobbers] dag_parse_cache = {args.dag_parse_cache} (revisions without it ignore it)"
     )
     print(
         f"{'round':<5} {'executor':<9} {'state':<8} {'duration':>9} {'queued->end':>12} "
@@ -369,6 +374,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="Jobbers workers")
     parser.add_argument("--concurrency", type=int, default=32, help="slots per Jobbers worker")
+    parser.add_argument(
+        "--dag-parse-cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="[jobbers] dag_parse_cache for Jobbers runs (opt-in in production; default here)",
+    )
     parser.add_argument("--runs", type=int, default=1, help="rounds of every executor")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a run may take")
     parser.add_argument("--settle", type=float, default=10, help="seconds idle before trigger")

@@ -94,6 +94,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "airflow.providers.standard.operators.bash",
         "default": "",
     },
+    "dag_parse_cache": {
+        "description": (
+            "Parse each DAG file version once per worker, in a fork of the fork server that "
+            "then forks the task processes of that file, instead of once per task instance. "
+            "The file's top-level code then runs once, outside any task: threads it starts "
+            "are not in the task processes and connections it opens are shared by them "
+            "(read by workers)."
+        ),
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
+    },
     "kill_grace_period": {
         "description": "Seconds a cancelled workload process gets after SIGTERM before SIGKILL.",
         "type": "float",
