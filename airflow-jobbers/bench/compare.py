@@ -132,6 +132,52 @@ class Result:
     tis: dict[str, int]
     cpu: dict[str, float]
     load: str
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
+
+
+def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, float]:
+    """Where a task instance's time goes: median seconds of each step (Jobbers' own timestamps
+    split queued-to-start and the time after the task's end), and the mean number of task
+    instances running (their run time summed over the DAG run's duration)."""
+    rows = stack.sql(
+        "select extract(epoch from queued_dttm), extract(epoch from start_date), "
+        "extract(epoch from end_date), coalesce(external_executor_id, '') from task_instance "
+        f"where dag_id = '{dag_id}' and run_id = '{run_id}' and queued_dttm is not null"
+    )
+    span = stack.sql(
+        "select extract(epoch from start_date), extract(epoch from end_date) from dag_run "
+        f"where dag_id = '{dag_id}' and run_id = '{run_id}'"
+    )[0]
+    tis = [(float(q), float(s), float(e), x) for q, s, e, x in rows if q and s and e]
+    busy = sum(e - s for _, s, e, _ in tis) / max(1e-9, float(span[1]) - float(span[0]))
+    found: dict[str, list[float]] = defaultdict(list)
+    for queued, start, end, job_id in tis:
+        found["TI run"].append(end - start)
+        if executor != "jobbers" or not job_id:
+            continue
+        try:
+            job = stack.job(job_id)
+        except Exception:
+            continue
+        submitted, started, finished = (
+            job.get("submitted_at"),
+            job.get("started_at"),
+            job.get("finished_at"),
+        )
+        if submitted and started and finished:
+            found["queued->submitted"].append(float(submitted) - queued)
+            found["submitted->claimed"].append(float(started) - float(submitted))
+            found["claimed->TI start"].append(start - float(started))
+            found["TI end->job done"].append(float(finished) - end)
+    result = {name: _median(values) for name, values in found.items()}
+    result["mean TIs running"] = busy
+    result["queueing passes"] = len({round(q, 2) for q, _, _, _ in tis})
+    return result
 
 
 def _load() -> str:
@@ -302,6 +348,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
                 f"where dag_id = '{dag_id}' and run_id = '{run_id}' "
                 "and queued_dttm is not null) q"
             )[0]
+            steps = phases(stack, dag_id, run_id, executor)
             states = stack.sql(
                 "select coalesce(state, 'none'), count(*) from task_instance "
                 f"where dag_id = '{dag_id}' and run_id = '{run_id}' group by 1"
@@ -317,6 +364,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
                 tis={s: int(c) for s, c in states},
                 cpu=cpu_during(before, after),
                 load=load,
+                phases=steps,
             )
         finally:
             for spy in spies:
@@ -352,6 +400,11 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
                 f"{r.queued_to_end:>11.1f}s {r.p50:>12.2f}s {r.p95:>5.1f}s {r.run_p50:>10.2f}s "
                 f"{sum(r.cpu.values()):>6.1f} {ratio:>6}  {tis} {r.load}"
             )
+    print("\nmedian seconds per step (Jobbers: from its own timestamps), mean TIs running:")
+    for number, results in enumerate(rounds, 1):
+        for r in results:
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in r.phases.items())
+            print(f"  {number} {r.executor}: {steps}")
     for number, results in enumerate(rounds, 1):
         for r in results:
             total = sum(r.cpu.values())
