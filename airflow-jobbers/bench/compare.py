@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -140,6 +141,13 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2] if ordered else 0.0
 
 
+def _epoch(value: object) -> float:
+    """A Manager timestamp (ISO 8601, or epoch seconds) as epoch seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
 def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, float]:
     """Where a task instance's time goes: median seconds of each step (Jobbers' own timestamps
     split queued-to-start and the time after the task's end), and the mean number of task
@@ -170,10 +178,11 @@ def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, f
             job.get("finished_at"),
         )
         if submitted and started and finished:
-            found["queued->submitted"].append(float(submitted) - queued)
-            found["submitted->claimed"].append(float(started) - float(submitted))
-            found["claimed->TI start"].append(start - float(started))
-            found["TI end->job done"].append(float(finished) - end)
+            sub, got, done = (_epoch(v) for v in (submitted, started, finished))
+            found["queued->submitted"].append(sub - queued)
+            found["submitted->claimed"].append(got - sub)
+            found["claimed->TI start"].append(start - got)
+            found["TI end->job done"].append(done - end)
     result = {name: _median(values) for name, values in found.items()}
     result["mean TIs running"] = busy
     result["queueing passes"] = len({round(q, 2) for q, _, _, _ in tis})
