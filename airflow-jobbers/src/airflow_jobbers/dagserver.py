@@ -31,7 +31,7 @@ from typing import Any
 
 from airflow_jobbers import protocol
 from airflow_jobbers.childproc import die_with_parent
-from airflow_jobbers.zygote import Forker, _recv_exact
+from airflow_jobbers.zygote import Forker, recv_exact
 
 MAX_SERVERS = 8
 IDLE_SECONDS = 60.0
@@ -216,7 +216,7 @@ class DagServer(Forker):
                 if not chunk:
                     raise ConnectionError("closed")
                 header += chunk
-            data = _recv_exact(self.sock, int.from_bytes(header, "big"))
+            data = recv_exact(self.sock, int.from_bytes(header, "big"))
         except (OSError, ConnectionError):
             for fd in fds:
                 os.close(fd)

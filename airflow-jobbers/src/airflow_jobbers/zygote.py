@@ -69,7 +69,7 @@ def preload() -> None:
     gc.freeze()
 
 
-def _recv_exact(conn: socket.socket, size: int) -> bytes:
+def recv_exact(conn: socket.socket, size: int) -> bytes:
     chunks: list[bytes] = []
     while size:
         chunk = conn.recv(min(size, 1 << 20))
@@ -216,10 +216,10 @@ class ForkServer(Forker):
         conn, _ = self.listener.accept()
         try:
             conn.settimeout(30)
-            size = int.from_bytes(_recv_exact(conn, protocol.FORK_LENGTH_BYTES), "big")
+            size = int.from_bytes(recv_exact(conn, protocol.FORK_LENGTH_BYTES), "big")
             if not 0 < size <= protocol.FORK_MAX_WORKLOAD:
                 raise ValueError(f"bad workload size {size}")
-            data = _recv_exact(conn, size)
+            data = recv_exact(conn, size)
         except (OSError, ValueError) as exc:
             print(f"airflow-jobbers fork server: bad request: {exc}", file=sys.stderr)
             conn.close()
