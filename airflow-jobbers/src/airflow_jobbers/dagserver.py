@@ -126,7 +126,8 @@ class DagServers:
         if handle is None:
             return
         try:
-            chunk = handle.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            handle.sock.settimeout(0.0)  # never wait here: a socket timeout would poll first
+            chunk = handle.sock.recv(1 << 16)
         except BlockingIOError:
             return
         except OSError:
