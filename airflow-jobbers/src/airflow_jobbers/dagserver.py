@@ -33,6 +33,7 @@ from airflow_jobbers import protocol
 from airflow_jobbers.childproc import die_with_parent
 from airflow_jobbers.zygote import Forker, recv_exact
 
+_NAME = "airflow-jobbers fork server"
 MAX_SERVERS = 8
 IDLE_SECONDS = 60.0
 _SEND_TIMEOUT = 10.0
@@ -82,11 +83,12 @@ class DagServers:
             self.readable(handle.sock)  # its stamps may be waiting
             handle = self.handles.get(key)
         if handle is not None and handle.stamps is not None and not self.fresh(handle.stamps):
-            self._drop(handle)
+            self._drop(handle, "its files changed")
             handle = None
         if handle is None:
             if len(self.handles) >= MAX_SERVERS:
-                self._drop(min(self.handles.values(), key=lambda h: h.last_used))
+                oldest = min(self.handles.values(), key=lambda h: h.last_used)
+                self._drop(oldest, "least recently used")
             handle = self._start(key, conn)
             if handle is None:
                 return False
@@ -96,8 +98,7 @@ class DagServers:
             sent = socket.send_fds(handle.sock, [message], [conn.fileno()])
             handle.sock.sendall(message[sent:])
         except OSError as exc:
-            print(f"airflow-jobbers fork server: DAG server lost ({exc})", file=sys.stderr)
-            self._drop(handle)
+            self._drop(handle, f"hand-over failed: {exc}")
             return False
         handle.last_used = time.monotonic()
         conn.close()
@@ -133,7 +134,7 @@ class DagServers:
         except OSError:
             chunk = b""
         if not chunk:
-            self._drop(handle)
+            self._drop(handle, "it exited")
             return
         handle.inbox += chunk
         if b"\n" in handle.inbox:
@@ -148,11 +149,16 @@ class DagServers:
         """After each loop: forget DAG servers that exited, retire idle ones."""
         now = time.monotonic()
         for handle in list(self.handles.values()):
-            if handle.pid in exited or now - handle.last_used >= IDLE_SECONDS:
-                self._drop(handle)
+            if handle.pid in exited:
+                self._drop(handle, "it exited")
+            elif now - handle.last_used >= IDLE_SECONDS:
+                self._drop(handle, "idle")
 
-    def _drop(self, handle: _Handle) -> None:
+    def _drop(self, handle: _Handle, why: str) -> None:
         """Close our end: the DAG server then forks nothing more and exits once idle."""
+        print(
+            f"airflow-jobbers fork server: DAG server {handle.pid} retired ({why})", file=sys.stderr
+        )
         if self.handles.get(handle.key) is handle:
             del self.handles[handle.key]
         if self._forker is not None:

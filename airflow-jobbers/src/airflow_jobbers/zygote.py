@@ -111,7 +111,14 @@ class Forker:
             os.read(self.wake_r, 4096)
 
     def fork_workload(self, conn: socket.socket, data: bytes) -> None:
-        pid = os.fork()
+        """Fork the workload's process; if the fork fails, close the connection before any
+        PID was said (the runner then falls back to a plain child) and keep serving."""
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            print(f"airflow-jobbers fork server: cannot fork: {exc}", file=sys.stderr)
+            conn.close()
+            return
         if pid == 0:
             self._child(conn, data)  # never returns
         self.conns[pid] = conn
