@@ -7,9 +7,10 @@ a fresh Jobbers Manager on a spare port and a fresh SQLite store; that many runn
 submitted and tracked by a real executor; then, per round, ``--changing`` of them are claimed
 and completed straight in the store (as a worker would: two events each) and ``sync()`` is
 timed, with ``sync_interval`` 0 so that every timed ``sync()`` reads the feed (between reads,
-at most every ``sync_interval`` seconds, a ``sync()`` costs nothing). ``sync()`` reads the change feed from its cursor, so its cost follows the number of
-changes, not of jobs in flight. The periodic bulk reconciliation is off (it is a safety net
-every ``reconcile_interval`` seconds, not part of a heartbeat's cost). A benchmark, not a test.
+at most every ``sync_interval`` seconds, a ``sync()`` costs nothing). ``sync()`` reads the
+change feed from its cursor, so its cost follows the number of changes, not of jobs in flight.
+The periodic bulk reconciliation is off (it is a safety net every ``reconcile_interval``
+seconds, not part of a heartbeat's cost). A benchmark, not a test.
 """
 
 from __future__ import annotations
