@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -132,6 +133,60 @@ class Result:
     tis: dict[str, int]
     cpu: dict[str, float]
     load: str
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
+
+
+def _epoch(value: object) -> float:
+    """A Manager timestamp (ISO 8601, or epoch seconds) as epoch seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return datetime.fromisoformat(str(value)).timestamp()
+
+
+def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, float]:
+    """Where a task instance's time goes: median seconds of each step (Jobbers' own timestamps
+    split queued-to-start and the time after the task's end), and the mean number of task
+    instances running (their run time summed over the DAG run's duration)."""
+    rows = stack.sql(
+        "select extract(epoch from queued_dttm), extract(epoch from start_date), "
+        "extract(epoch from end_date), coalesce(external_executor_id, '') from task_instance "
+        f"where dag_id = '{dag_id}' and run_id = '{run_id}' and queued_dttm is not null"
+    )
+    span = stack.sql(
+        "select extract(epoch from start_date), extract(epoch from end_date) from dag_run "
+        f"where dag_id = '{dag_id}' and run_id = '{run_id}'"
+    )[0]
+    tis = [(float(q), float(s), float(e), x) for q, s, e, x in rows if q and s and e]
+    busy = sum(e - s for _, s, e, _ in tis) / max(1e-9, float(span[1]) - float(span[0]))
+    found: dict[str, list[float]] = defaultdict(list)
+    for queued, start, end, job_id in tis:
+        found["TI run"].append(end - start)
+        if executor != "jobbers" or not job_id:
+            continue
+        try:
+            job = stack.job(job_id)
+        except Exception:
+            continue
+        submitted, started, finished = (
+            job.get("submitted_at"),
+            job.get("started_at"),
+            job.get("finished_at"),
+        )
+        if submitted and started and finished:
+            sub, got, done = (_epoch(v) for v in (submitted, started, finished))
+            found["queued->submitted"].append(sub - queued)
+            found["submitted->claimed"].append(got - sub)
+            found["claimed->TI start"].append(start - got)
+            found["TI end->job done"].append(done - end)
+    result = {name: _median(values) for name, values in found.items()}
+    result["mean TIs running"] = busy
+    result["queueing passes"] = len({round(q, 2) for q, _, _, _ in tis})
+    return result
 
 
 def _load() -> str:
@@ -189,13 +244,17 @@ def _snapshot_sources(work: Path, rev: str | None) -> str:
     return str(target)
 
 
-def _env_for(executor: str, n: int, db: str, broker_port: int, src: str) -> dict[str, str]:
+def _env_for(
+    executor: str, n: int, db: str, broker_port: int, src: str, args: argparse.Namespace
+) -> dict[str, str]:
     env = {
         **PRODUCTION_TIMERS,
         "AIRFLOW__CORE__DAGS_FOLDER": str(HERE / "dags"),
         "JOBBERS_BENCH_N": str(n),
         "PYTHONPATH": src,
     }
+    if executor == "jobbers":
+        env["AIRFLOW__JOBBERS__DAG_PARSE_CACHE"] = str(args.dag_parse_cache)
     if executor == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     elif executor == "celery":
@@ -241,7 +300,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
     src = _snapshot_sources(work, rev or None)
     with postgres_database() as db:
         broker_port = spare_port()
-        overrides = _env_for(executor, args.n, db, broker_port, src)
+        overrides = _env_for(executor, args.n, db, broker_port, src, args)
         stack = Stack(venv=venv, work=work, db_name=db, overrides=overrides)
         stack.markers.mkdir(parents=True)
         spies: list[subprocess.Popen[bytes]] = []
@@ -298,6 +357,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
                 f"where dag_id = '{dag_id}' and run_id = '{run_id}' "
                 "and queued_dttm is not null) q"
             )[0]
+            steps = phases(stack, dag_id, run_id, executor)
             states = stack.sql(
                 "select coalesce(state, 'none'), count(*) from task_instance "
                 f"where dag_id = '{dag_id}' and run_id = '{run_id}' group by 1"
@@ -313,6 +373,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
                 tis={s: int(c) for s, c in states},
                 cpu=cpu_during(before, after),
                 load=load,
+                phases=steps,
             )
         finally:
             for spy in spies:
@@ -330,7 +391,8 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
     """One table row per run; each ratio is to LocalExecutor's run of the same round."""
     print(
         f"\nfan-out DAG, N={args.n}, parallelism 32, PostgreSQL; "
-        f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots"
+        f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots, "
+        f"[jobbers] dag_parse_cache = {args.dag_parse_cache} (revisions without it ignore it)"
     )
     print(
         f"{'round':<5} {'executor':<9} {'state':<8} {'duration':>9} {'queued->end':>12} "
@@ -347,6 +409,11 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
                 f"{r.queued_to_end:>11.1f}s {r.p50:>12.2f}s {r.p95:>5.1f}s {r.run_p50:>10.2f}s "
                 f"{sum(r.cpu.values()):>6.1f} {ratio:>6}  {tis} {r.load}"
             )
+    print("\nmedian seconds per step (Jobbers: from its own timestamps), mean TIs running:")
+    for number, results in enumerate(rounds, 1):
+        for r in results:
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in r.phases.items())
+            print(f"  {number} {r.executor}: {steps}")
     for number, results in enumerate(rounds, 1):
         for r in results:
             total = sum(r.cpu.values())
@@ -369,6 +436,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="Jobbers workers")
     parser.add_argument("--concurrency", type=int, default=32, help="slots per Jobbers worker")
+    parser.add_argument(
+        "--dag-parse-cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="[jobbers] dag_parse_cache for Jobbers runs (opt-in in production; default here)",
+    )
     parser.add_argument("--runs", type=int, default=1, help="rounds of every executor")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a run may take")
     parser.add_argument("--settle", type=float, default=10, help="seconds idle before trigger")

@@ -58,7 +58,10 @@ class JobbersExecutor(BaseExecutor):
         self._client: Client | None = None
         self._jobs = JobTable()
         self._feed = FeedReader(
-            int(self._opt("sync_batch_size")), int(self._opt("sync_max_pages")), self._warn_text
+            int(self._opt("sync_batch_size")),
+            int(self._opt("sync_max_pages")),
+            self._warn_text,
+            min_interval=float(self._opt("sync_interval")),
         )
         self._submitter = Submitter(self._accepted, self._rejected, self._submit_failed)
         self._pending_cancels: set[str] = set()
@@ -206,11 +209,14 @@ class JobbersExecutor(BaseExecutor):
 
     def sync(self) -> None:
         """Read the change feed (and retry pending cancels); never raises."""
+        self._sync(force=False)
+
+    def _sync(self, force: bool) -> None:
         if self._client is None:
             return
         try:
             self._retry_cancels()
-            self._feed.read(self._get_client(), self._apply_event)
+            self._feed.read(self._get_client(), self._apply_event, force=force)
             self._check_results()
             if self.reconcile_interval > 0 and (
                 time.monotonic() - self._last_reconcile >= self.reconcile_interval
@@ -355,7 +361,7 @@ class JobbersExecutor(BaseExecutor):
 
     def end(self) -> None:
         """Report what has finished, then close; running jobs go on (another scheduler adopts)."""
-        self.sync()
+        self._sync(force=True)
         self.terminate()
 
     def terminate(self) -> None:

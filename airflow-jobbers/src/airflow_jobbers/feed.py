@@ -1,12 +1,18 @@
 """Reading the Manager's change feed from a cursor: one call per ``read`` in the steady state,
 whatever the number of jobs in flight, and at most ``max_pages`` calls while catching up.
 
+Reads closer together than ``min_interval`` are skipped while the feed is caught up. Each batch
+of finished tasks costs the scheduler a full scheduling pass over the DAG run, and a loop that
+received events does not sleep: reading every heartbeat hands it tasks one or two at a time and
+keeps it spinning, while a short pause hands it the same tasks in fewer, larger batches.
+
 Imports no Airflow; the client is anything with ``events`` and ``latest_cursor`` (the Jobbers
 ``Client``), so it is unit-tested against a Manager without Airflow.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -28,19 +34,33 @@ class FeedReader:
         batch_size: int,
         max_pages: int,
         warn: Callable[[str, str], None],
+        min_interval: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.batch_size = max(1, min(10_000, batch_size))
         self.max_pages = max(1, max_pages)
+        self.min_interval = max(0.0, min_interval)
         self.cursor: str | None = None
         self._warn = warn
+        self._clock = clock
+        self._next_read = float("-inf")
 
     def start_at_tail(self, client: FeedClient) -> None:
         """Skip the past: only events after this call are read (raises if the call fails,
         and the feed is then read from its beginning: slower, still exact)."""
         self.cursor = str(client.latest_cursor())
 
-    def read(self, client: FeedClient, apply: Callable[[dict[str, Any]], None]) -> int:
-        """Apply every event after the cursor (up to ``max_pages`` pages); return how many."""
+    def read(
+        self, client: FeedClient, apply: Callable[[dict[str, Any]], None], force: bool = False
+    ) -> int:
+        """Apply every event after the cursor (up to ``max_pages`` pages); return how many.
+
+        Within ``min_interval`` of a read that caught up, nothing is read (unless ``force``).
+        """
+        now = self._clock()
+        if not force and now < self._next_read:
+            return 0
+        self._next_read = now + self.min_interval
         applied = 0
         for _ in range(self.max_pages):
             try:
@@ -59,4 +79,6 @@ class FeedReader:
                 self.cursor = str(cursor)
             if len(events) < self.batch_size:
                 break
+        else:
+            self._next_read = now  # a backlog: go on catching up next heartbeat
         return applied

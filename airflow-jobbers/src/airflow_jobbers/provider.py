@@ -51,6 +51,16 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "5",
         "default": "5",
     },
+    "sync_interval": {
+        "description": (
+            "Least seconds between two change-feed reads while it is caught up: the scheduler "
+            "then gets finished tasks in fewer, larger batches (each costs it a scheduling "
+            "pass) and can sleep between them. 0 reads it every heartbeat."
+        ),
+        "type": "float",
+        "example": "1.0",
+        "default": "1.0",
+    },
     "submit_max_retries": {
         "description": (
             "Heartbeats a submission may fail on (Manager unreachable) before the task instance "
@@ -83,6 +93,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "type": "string",
         "example": "airflow.providers.standard.operators.bash",
         "default": "",
+    },
+    "dag_parse_cache": {
+        "description": (
+            "Parse each DAG file version once per worker, in a fork of the fork server that "
+            "then forks the task processes of that file, instead of once per task instance. "
+            "The file's top-level code then runs once, outside any task: threads it starts "
+            "are not in the task processes and connections it opens are shared by them "
+            "(read by workers)."
+        ),
+        "type": "boolean",
+        "example": "True",
+        "default": "False",
     },
     "kill_grace_period": {
         "description": "Seconds a cancelled workload process gets after SIGTERM before SIGKILL.",

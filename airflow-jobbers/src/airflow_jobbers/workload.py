@@ -42,6 +42,9 @@ def warm_up() -> None:
     (a cached value Airflow's client creates on first use, some milliseconds of CPU each)."""
     import contextlib
 
+    from airflow_jobbers import exitwait
+
+    exitwait.install()
     _adapter()
     with contextlib.suppress(Exception):
         from airflow.sdk.api import client
@@ -81,8 +84,10 @@ def run_workload(workload: Any) -> int:
     """
     from airflow.sdk.exceptions import TaskAlreadyRunningError
 
+    from airflow_jobbers import exitwait
     from airflow_jobbers.version_compat import AIRFLOW_V_3_3_PLUS
 
+    exitwait.install()
     try:
         if AIRFLOW_V_3_3_PLUS:
             from airflow.executors.base_executor import BaseExecutor

@@ -25,9 +25,13 @@ import signal
 import socket
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from airflow_jobbers import config, protocol
 from airflow_jobbers.childproc import die_with_parent
+
+if TYPE_CHECKING:
+    from airflow_jobbers.dagserver import DagServers
 
 PRELOAD = (
     "airflow_jobbers.workload",
@@ -65,7 +69,7 @@ def preload() -> None:
     gc.freeze()
 
 
-def _recv_exact(conn: socket.socket, size: int) -> bytes:
+def recv_exact(conn: socket.socket, size: int) -> bytes:
     chunks: list[bytes] = []
     while size:
         chunk = conn.recv(min(size, 1 << 20))
@@ -76,27 +80,12 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-class ForkServer:
-    """The accept/fork/reap loop (the worker's handle on this process is
-    ``fork_client.ForkServerHandle``).
+class Forker:
+    """A single-threaded selector loop that forks one process per workload, reaps them and
+    sends each exit code back on the workload's connection. The fork server is one; each of
+    its DAG servers (``dagserver``) is another."""
 
-    One fork per workload, made in this single-threaded loop. A pool of reused supervisor
-    processes, which saves the fork (about 10 ms of CPU each here), was measured: its
-    workloads start within milliseconds of each other, and in both 200-task runs 32
-    supervisors calling the Airflow API server at once exhausted the API server's database
-    connection pool (a 30 s stall, task instances failed on a read timeout); forking one
-    workload at a time never did.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_umask = os.umask(0o177)
-        try:
-            self.listener.bind(path)
-        finally:
-            os.umask(old_umask)
-        self.listener.listen(128)
+    def __init__(self) -> None:
         self.conns: dict[int, socket.socket] = {}
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -104,32 +93,32 @@ class ForkServer:
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.selector = selectors.DefaultSelector()
-        self.selector.register(self.listener, selectors.EVENT_READ)
         self.selector.register(self.wake_r, selectors.EVENT_READ)
 
-    def serve_forever(self) -> None:
-        while True:
-            for key, _ in self.selector.select(timeout=1.0):
-                if key.fileobj is self.listener:
-                    self._accept()
-                else:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self.wake_r, 4096)
-            self._reap()
+    def close_inherited(self) -> None:
+        """In a fork: close what belongs to this loop (the fork then runs its own)."""
+        self.selector.close()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        for other in self.conns.values():
+            other.close()
+        self.conns.clear()
 
-    def _accept(self) -> None:
-        conn, _ = self.listener.accept()
+    def drain_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.wake_r, 4096)
+
+    def fork_workload(self, conn: socket.socket, data: bytes) -> None:
+        """Fork the workload's process; if the fork fails, close the connection before any
+        PID was said (the runner then falls back to a plain child) and keep serving."""
         try:
-            conn.settimeout(30)
-            size = int.from_bytes(_recv_exact(conn, protocol.FORK_LENGTH_BYTES), "big")
-            if not 0 < size <= protocol.FORK_MAX_WORKLOAD:
-                raise ValueError(f"bad workload size {size}")
-            data = _recv_exact(conn, size)
-        except (OSError, ValueError) as exc:
-            print(f"airflow-jobbers fork server: bad request: {exc}", file=sys.stderr)
+            pid = os.fork()
+        except OSError as exc:
+            print(f"airflow-jobbers fork server: cannot fork: {exc}", file=sys.stderr)
             conn.close()
             return
-        pid = os.fork()
         if pid == 0:
             self._child(conn, data)  # never returns
         self.conns[pid] = conn
@@ -137,14 +126,7 @@ class ForkServer:
     def _child(self, conn: socket.socket, data: bytes) -> None:
         code = protocol.EXIT_ERROR
         try:
-            self.selector.close()
-            self.listener.close()
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            os.close(self.wake_r)
-            os.close(self.wake_w)
-            for other in self.conns.values():
-                other.close()
+            self.close_inherited()
             os.setsid()
             die_with_parent()
             # Every process the supervisor forks (the task process) dies with it too.
@@ -168,21 +150,90 @@ class ForkServer:
                 sys.stderr.flush()
             os._exit(code)
 
-    def _reap(self) -> None:
+    def reap(self) -> list[int]:
+        """Reap every exited child; send workloads' exit codes; return the other pids."""
+        others: list[int] = []
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                return others
             if pid == 0:
-                return
+                return others
             conn = self.conns.pop(pid, None)
             if conn is None:
+                others.append(pid)
                 continue
             code = os.waitstatus_to_exitcode(status)
             with contextlib.suppress(OSError):
                 conn.sendall(protocol.FORK_EXIT_PREFIX + str(code).encode() + b"\n")
             conn.close()
+
+
+class ForkServer(Forker):
+    """The accept/fork/reap loop (the worker's handle on this process is
+    ``fork_client.ForkServerHandle``).
+
+    One fork per workload, made in this single-threaded loop. A pool of reused supervisor
+    processes, which saves the fork (about 10 ms of CPU each here), was measured: its
+    workloads start within milliseconds of each other, and in both 200-task runs 32
+    supervisors calling the Airflow API server at once exhausted the API server's database
+    connection pool (a 30 s stall, task instances failed on a read timeout); forking one
+    workload at a time never did.
+
+    With ``dag_servers`` (the DAG parse cache), a workload that ``dag_servers.route`` assigns
+    to a DAG file version is handed to that version's DAG server instead, which forks it.
+    """
+
+    def __init__(self, path: str, dag_servers: DagServers | None = None) -> None:
+        super().__init__()
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            self.listener.bind(path)
+        finally:
+            os.umask(old_umask)
+        self.listener.listen(128)
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.dag_servers = dag_servers
+        if dag_servers is not None:
+            dag_servers.attach(self)
+
+    def close_inherited(self) -> None:
+        super().close_inherited()
+        self.listener.close()
+        if self.dag_servers is not None:
+            self.dag_servers.close_inherited()
+
+    def serve_forever(self) -> None:
+        while True:
+            for key, _ in self.selector.select(timeout=1.0):
+                if key.fileobj is self.listener:
+                    self._accept()
+                elif key.fileobj == self.wake_r:
+                    self.drain_wake()
+                elif self.dag_servers is not None:
+                    self.dag_servers.readable(key.fileobj)
+            exited = self.reap()
+            if self.dag_servers is not None:
+                self.dag_servers.tick(exited)
+
+    def _accept(self) -> None:
+        conn, _ = self.listener.accept()
+        try:
+            conn.settimeout(30)
+            size = int.from_bytes(recv_exact(conn, protocol.FORK_LENGTH_BYTES), "big")
+            if not 0 < size <= protocol.FORK_MAX_WORKLOAD:
+                raise ValueError(f"bad workload size {size}")
+            data = recv_exact(conn, size)
+        except (OSError, ValueError) as exc:
+            print(f"airflow-jobbers fork server: bad request: {exc}", file=sys.stderr)
+            conn.close()
+            return
+        if self.dag_servers is not None and self.dag_servers.hand_over(conn, data):
+            return
+        self.fork_workload(conn, data)
 
 
 def main() -> None:
@@ -194,7 +245,13 @@ def main() -> None:
     handshake = os.dup(1)
     os.dup2(2, 1)
     preload()
-    server = ForkServer(sys.argv[1])
+    dag_servers = None
+    if config.as_bool(config.option("dag_parse_cache")):
+        from airflow_jobbers import dagcache
+        from airflow_jobbers.dagserver import DagServers
+
+        dag_servers = DagServers(dagcache.route, dagcache.warm, dagcache.fresh)
+    server = ForkServer(sys.argv[1], dag_servers)
     print(f"airflow-jobbers fork server ready on {sys.argv[1]}", file=sys.stderr, flush=True)
     os.write(handshake, protocol.FORK_READY + b"\n")
     os.close(handshake)

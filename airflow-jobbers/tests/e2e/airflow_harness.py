@@ -237,13 +237,13 @@ class Stack:
             check=False,
         )
 
-    def start(self, name: str, *argv: str) -> Proc:
+    def start(self, name: str, *argv: str, env: dict[str, str] | None = None) -> Proc:
         log_path = self.work / "logs" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as out:
             popen = subprocess.Popen(
                 list(argv),
-                env=self.env(),
+                env={**self.env(), **(env or {})},
                 cwd=self.work,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -384,6 +384,7 @@ class Stack:
         concurrency: int = 4,
         serve_logs: bool = False,
         lease: float = 8.0,
+        env: dict[str, str] | None = None,
     ) -> Proc:
         argv = [
             self.bin("airflow"),
@@ -400,7 +401,7 @@ class Stack:
         ]
         if not serve_logs:
             argv.append("--skip-serve-logs")
-        proc = self.start(name, *argv)
+        proc = self.start(name, *argv, env=env)
         wait_for(lambda: self.worker_registered(proc.pid), 60, f"Jobbers worker {name}")
         return proc
 

@@ -80,7 +80,10 @@ def stack(jobbers_store: str) -> Iterator[Stack]:
             s.start_api_server()
             s.start_scheduler()
             s.start_worker("worker-a", "default", concurrency=4, serve_logs=True)
-            s.start_worker("worker-b", "default", concurrency=4)
+            # worker-b parses each DAG file once (the opt-in cache): every test then also
+            # runs task instances through DAG servers.
+            cache = {"AIRFLOW__JOBBERS__DAG_PARSE_CACHE": "True"}
+            s.start_worker("worker-b", "default", concurrency=4, env=cache)
             yield s
         finally:
             s.close()

@@ -57,6 +57,8 @@ def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
     assert len(rows) == 24  # start, 20 leaves, collect, chain_a, chain_b
     assert {row["state"] for row in rows.values()} == {"success"}
     worker_hosts = {socket.gethostname(), socket.getfqdn()}
+    cached_worker = f":{stack.procs['worker-b'].pid}:"
+    ran_on_b = 0
     for task_id, row in rows.items():
         job = stack.wait_job(row["external_executor_id"])  # the TI's id *is* the Jobbers task id
         assert job["status"] == "completed", (task_id, job["status"])
@@ -65,6 +67,9 @@ def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
         assert job["worker"].split(":")[0] in worker_hosts
         assert row["hostname"] in worker_hosts
         assert row["try_number"] == "1"
+        ran_on_b += cached_worker in job["worker"]
+    if ran_on_b:  # worker-b (dag_parse_cache on) parsed the DAG file in a DAG server
+        assert "parsed jobbers_e2e_dags.py once" in stack.procs["worker-b"].log_text()
     # Every workload ran in a fork of the warm fork server, none in the slow fallback.
     for name, text in stack.all_logs().items():
         if name.startswith("worker"):

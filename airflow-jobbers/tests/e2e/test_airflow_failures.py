@@ -25,7 +25,14 @@ def _pid_alive(pid: int) -> bool:
 def test_killed_worker_is_reported_and_the_retry_runs_elsewhere(stack: Stack) -> None:
     """Kill -9 of the worker mid-task: failure reported with a reason, retried well
     before Airflow's heartbeat timeout (300 s here), and the retry succeeds on another worker."""
-    doomed = stack.start_worker("worker-kill-1", "killq", concurrency=2, lease=5)
+    # With the DAG parse cache the task runs under a DAG server: it must die with the worker too.
+    doomed = stack.start_worker(
+        "worker-kill-1",
+        "killq",
+        concurrency=2,
+        lease=5,
+        env={"AIRFLOW__JOBBERS__DAG_PARSE_CACHE": "True"},
+    )
     run_id = stack.trigger("jobbers_kill", {"sleep": 240})
     ti = stack.wait_ti_state("jobbers_kill", run_id, "long_then_quick", {"running"}, timeout=120)
     first_job_id = stack.ti_rows("jobbers_kill", run_id)["long_then_quick"]["external_executor_id"]

@@ -50,6 +50,7 @@ def test_worker_environment_names_airflows_variables() -> None:
     assert env == {
         "AIRFLOW__JOBBERS__FORK_SERVER": "False",
         "AIRFLOW__JOBBERS__FORK_SERVER_PRELOAD": "a,b",
+        "AIRFLOW__JOBBERS__DAG_PARSE_CACHE": "False",
         "AIRFLOW__JOBBERS__KILL_GRACE_PERIOD": "10",
     }
     assert not config.as_bool(env["AIRFLOW__JOBBERS__FORK_SERVER"])

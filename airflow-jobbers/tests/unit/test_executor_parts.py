@@ -218,3 +218,51 @@ def test_a_failed_read_warns_and_keeps_the_cursor() -> None:
         assert feed.read(client, lambda e: None) == 0
     assert feed.cursor == "42"
     assert "resuming from cursor 42" in warnings[0]
+
+
+class _FakeFeed:
+    """A change feed of numbered events, counting the calls made to it."""
+
+    def __init__(self) -> None:
+        self.log: list[dict[str, Any]] = []
+        self.calls = 0
+
+    def events(  # the FeedClient protocol
+        self, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self.calls += 1
+        start = int(after or 0)
+        page = self.log[start : start + limit]
+        return page, str(int(after or 0) + len(page))
+
+    def latest_cursor(self) -> str:
+        return str(len(self.log))
+
+    def add(self, count: int) -> None:
+        self.log += [{"task_id": str(len(self.log) + i)} for i in range(count)]
+
+
+def test_reads_closer_than_the_interval_are_skipped_unless_forced_or_catching_up() -> None:
+    now = [100.0]
+    feed = FeedReader(
+        batch_size=2, max_pages=2, warn=lambda _t, _m: None, min_interval=1.0, clock=lambda: now[0]
+    )
+    source = _FakeFeed()
+    feed.start_at_tail(source)
+    source.add(1)
+    assert feed.read(source, lambda e: None) == 1
+    source.add(1)
+    now[0] += 0.5
+    assert feed.read(source, lambda e: None) == 0  # within the interval: not even a call
+    assert source.calls == 1
+    assert feed.read(source, lambda e: None, force=True) == 1
+    source.add(7)
+    now[0] += 1.0
+    assert feed.read(source, lambda e: None) == 4  # two full pages: a backlog
+    now[0] += 0.1
+    assert feed.read(source, lambda e: None) == 3  # so the next heartbeat goes on at once
+    now[0] += 0.1
+    source.add(1)
+    assert feed.read(source, lambda e: None) == 0  # caught up: the interval applies again
+    now[0] += 1.0
+    assert feed.read(source, lambda e: None) == 1

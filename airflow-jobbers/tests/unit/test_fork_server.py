@@ -121,3 +121,73 @@ def test_a_workload_process_killed_by_a_signal_reports_it(server: ForkServerHand
     died, after = _run(server, scenario())
     assert died == -9
     assert after == 0
+
+
+DAG_STUB = """
+import os, sys
+import airflow_jobbers.child as child
+from airflow_jobbers import dagcache, protocol
+from airflow_jobbers.dagserver import DagServers
+from airflow_jobbers.zygote import ForkServer
+
+WARMED = "nothing"
+
+def run_bytes(data):
+    print(f"pid {os.getpid()} parent {os.getppid()} warmed {WARMED}", flush=True)
+    return 0
+
+def route(data):
+    kind, _, key = data.decode().partition(":")
+    return key if kind == "dag" else None
+
+def warm(key):
+    global WARMED
+    WARMED = f"{key}@{os.getpid()}"
+    found = dagcache.stamp(os.path.join(os.environ["STUB_MARKERS"], key))
+    return [found] if found else []
+
+child.run_bytes = run_bytes
+server = ForkServer(sys.argv[1], DagServers(route, warm, dagcache.fresh))
+print(f"zygote {os.getpid()}", file=sys.stderr, flush=True)
+os.write(1, protocol.FORK_READY + b"\\n")
+server.serve_forever()
+"""
+
+
+def _fields(output: list[str]) -> dict[str, str]:
+    words = next(line for line in output if line.startswith("pid ")).split()
+    return dict(zip(words[::2], words[1::2], strict=True))
+
+
+def test_workloads_of_one_dag_file_version_are_forked_by_its_dag_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    )
+    monkeypatch.setenv("STUB_MARKERS", str(tmp_path))
+    (tmp_path / "a").write_text("v1")
+    (tmp_path / "b").write_text("v1")
+    server = ForkServerHandle(argv=(sys.executable, "-c", DAG_STUB))
+
+    async def one(data: bytes) -> dict[str, str]:
+        code, output = await run_forked(data, 1.0, server)
+        assert code == 0
+        return _fields(output)
+
+    async def scenario() -> list[dict[str, str]]:
+        runs = [await one(b"dag:a"), await one(b"dag:a"), await one(b"dag:b"), await one(b"x")]
+        (tmp_path / "a").write_text("v2, changed")
+        runs.append(await one(b"dag:a"))
+        return runs
+
+    a1, a2, b, plain, a_changed = _run(server, scenario())
+    assert a1["parent"] == a2["parent"]  # one DAG server for file a
+    assert a1["warmed"] == a2["warmed"] == f"a@{a1['parent']}"  # it parsed once, before forking
+    assert b["parent"] != a1["parent"]
+    assert b["warmed"] == f"b@{b['parent']}"
+    assert plain["warmed"] == "nothing"  # no route: forked by the fork server itself
+    assert plain["parent"] not in (a1["parent"], b["parent"])
+    assert a_changed["parent"] != a1["parent"]  # the file changed: a new DAG server parsed it
+    assert a_changed["warmed"] == f"a@{a_changed['parent']}"
