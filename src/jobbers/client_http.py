@@ -49,13 +49,16 @@ def query_string(params: Mapping[str, Any]) -> str:
     return urlencode(pairs)
 
 
+def _address(url: str) -> tuple[str, int, str, str]:
+    """Host, port, path prefix and ``Host`` header (the netloc without credentials)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return parts.hostname or "127.0.0.1", parts.port or 80, parts.path.rstrip("/"), netloc
+
+
 class Pool:
     def __init__(self, url: str, headers: Mapping[str, str]) -> None:
-        parts = urlsplit(url)
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
-        self._prefix = parts.path.rstrip("/")
-        netloc = parts.netloc.rpartition("@")[2]
+        self._host, self._port, self._prefix, netloc = _address(url)
         self._headers = {"Host": netloc, **headers}
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
@@ -158,11 +161,7 @@ class AsyncPool:
     httptools (the parser uvicorn uses)."""
 
     def __init__(self, url: str, headers: Mapping[str, str]) -> None:
-        parts = urlsplit(url)
-        self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
-        self._prefix = parts.path.rstrip("/")
-        netloc = parts.netloc.rpartition("@")[2]
+        self._host, self._port, self._prefix, netloc = _address(url)
         fixed = {"Host": netloc, **headers}
         for name, value in fixed.items():
             if any(c in f"{name}{value}" for c in "\r\n\0"):
