@@ -136,13 +136,23 @@ def start_retention(configs: Iterable[QueueConfig], floor: float = 3600.0) -> fl
     return max([floor, *(c.rate_period for c in configs if c.rate_limit is not None)])
 
 
+#: One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_quoted = json.encoder.encode_basestring_ascii
+
+
 def canonical(value: JSON) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(value)
 
 
 def fingerprint(task: NewTask) -> str:
-    """What makes two submissions with one id "the same" for idempotency: name, queue, kwargs."""
-    return canonical([task.name, task.queue, canonical(task.kwargs)])
+    """What makes two submissions with one id "the same" for idempotency: name, queue, kwargs.
+
+    Stored with each task and compared with later submissions, so its text never changes: the
+    canonical JSON of ``[name, queue, canonical JSON of kwargs]``, built without encoding the
+    outer list generically."""
+    kwargs = _CANONICAL.encode(task.kwargs)
+    return f"[{_quoted(task.name)},{_quoted(task.queue)},{_quoted(kwargs)}]"
 
 
 @lru_cache(maxsize=256)

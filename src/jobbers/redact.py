@@ -69,12 +69,15 @@ def declare_secrets(task_name: str, names: Iterable[str]) -> None:
 
 
 def secret_keys(task_name: str) -> frozenset[str]:
-    return SECRET_KEYS | _TASK_SECRETS.get(task_name, frozenset())
+    declared = _TASK_SECRETS.get(task_name)
+    return SECRET_KEYS if declared is None else SECRET_KEYS | declared
 
 
 def redact(value: Any, keys: frozenset[str] = frozenset()) -> Any:
     """``keys``: kwarg names a task declared secret, masked besides the built-in rule."""
     if isinstance(value, dict):
+        if _nothing_to_mask(value, keys):
+            return value  # shared, not copied: answers are encoded, never changed in place
         return {
             k: MASK
             if isinstance(k, str) and (is_secret(k) or k.lower() in keys)
@@ -84,3 +87,12 @@ def redact(value: Any, keys: frozenset[str] = frozenset()) -> Any:
     if isinstance(value, list):
         return [redact(v, keys) for v in value]
     return value
+
+
+def _nothing_to_mask(value: dict[Any, Any], keys: frozenset[str]) -> bool:
+    for k, v in value.items():
+        if isinstance(v, dict | list) or not isinstance(k, str):
+            return False
+        if is_secret(k) or k.lower() in keys:
+            return False
+    return True

@@ -7,6 +7,7 @@ forgotten by a new route.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from jobbers.jsonsize import encoded_size
@@ -16,10 +17,17 @@ from jobbers.models import (
     Event,
     QueueConfig,
     QueueStats,
+    RetryPolicy,
     TaskRecord,
     WorkerInfo,
 )
 from jobbers.redact import redact, secret_keys
+
+
+@lru_cache(maxsize=256)
+def _policy_json(policy: RetryPolicy) -> dict[str, Any]:
+    """Shared between answers (encoded, never changed): policies repeat across tasks."""
+    return policy.to_json()
 
 
 def iso(ts: float | None) -> str | None:
@@ -59,7 +67,7 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
         "attempts": [_attempt(a) for a in task.attempts],
         "retries": task.retries,
         "max_retries": task.policy.max_retries,
-        "policy": task.policy.to_json(),
+        "policy": _policy_json(task.policy),
         "due_at": iso(task.due_at),
         "worker": task.worker,
         "submitted_at": submitted,

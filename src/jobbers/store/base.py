@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from jobbers.models import (
+    JSON,
     Event,
     MaintenanceReport,
     NewTask,
@@ -77,6 +78,18 @@ class Submitted:
     created: bool
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copy_kwargs(kwargs: dict[str, JSON], kwargs_json: str) -> dict[str, JSON]:
+    """Flat kwargs of plain scalars (most tasks') copy as they are, exactly as a round trip
+    through their JSON would give them back; anything nested is read back from that JSON."""
+    if all(type(v) in _SCALARS and type(k) is str for k, v in kwargs.items()):
+        return dict(kwargs)
+    loaded: dict[str, JSON] = json.loads(kwargs_json)
+    return loaded
+
+
 def new_record(task: NewTask, kwargs_json: str, at: float) -> TaskRecord:
     """A task as a store holds it right after inserting it (from the stored kwargs text, so the
     record shares nothing mutable with the caller): stores answer a fresh submission with this
@@ -86,7 +99,7 @@ def new_record(task: NewTask, kwargs_json: str, at: float) -> TaskRecord:
         id=task.id,
         name=task.name,
         queue=task.queue,
-        kwargs=json.loads(kwargs_json),
+        kwargs=_copy_kwargs(task.kwargs, kwargs_json),
         status=Status.SUBMITTED if due is None else Status.SCHEDULED,
         priority=task.priority,
         policy=task.policy,

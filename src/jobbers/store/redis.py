@@ -28,6 +28,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 
+from jobbers.cancelling import cancel_until_done
+from jobbers.compact_json import dumps
 from jobbers.models import (
     TERMINAL,
     TRANSITIONS,
@@ -98,10 +100,6 @@ MIN_REDIS = (6, 2)
 
 def _t(value: float) -> str:
     return repr(float(value))
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _text(value: str) -> str:
@@ -229,6 +227,7 @@ class RedisStore:
         }
         self._checked = False
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False
         self._subscribed = asyncio.Event()
         self._changes = 0
         self._seen_changes = 0
@@ -316,10 +315,9 @@ class RedisStore:
 
     async def close(self) -> None:
         """Bounded: a process shutting down never waits long on a Redis that went away."""
+        self._closing = True
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._listener, 2.0)
+            await cancel_until_done([self._listener], within=2.0)
             self._listener = None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._client.aclose(), 2.0)
@@ -328,13 +326,15 @@ class RedisStore:
 
     async def _listen(self) -> None:
         """Follow the change and cancel channels; resubscribe after Redis comes back."""
-        while True:
+        while not self._closing:
             pubsub = self._client.pubsub()
             try:
                 await pubsub.subscribe(self.keys.changed, self.keys.cancel)
                 self._subscribed.set()
                 self._bump()  # messages may have been missed while not subscribed
                 async for message in pubsub.listen():
+                    if self._closing:
+                        return
                     if message.get("type") != "message":
                         continue
                     if message["channel"] == self.keys.cancel:
@@ -400,7 +400,7 @@ class RedisStore:
                     "fp": fp,
                     "q": task.queue,
                     "name": task.name,
-                    "kwargs": _dumps(task.kwargs),
+                    "kwargs": dumps(task.kwargs),
                     "prio": task.priority,
                     "policy": policy_json(task.policy),
                     "hb": _t(hb) if hb is not None else "",
@@ -411,7 +411,7 @@ class RedisStore:
             raise DuplicateTaskConflict(clashes)
         if not payload:
             return []
-        ok, body = await self._run("submit", at, _dumps(payload))
+        ok, body = await self._run("submit", at, dumps(payload))
         if not ok:
             raise DuplicateTaskConflict(list(body))
         return [
@@ -554,7 +554,7 @@ class RedisStore:
             {"id": task_id, "n": number, "beat": _t(beats[task_id]) if task_id in beats else ""}
             for task_id, number in leases.items()
         ]
-        lost = await self._run("renew", at, worker_id, _t(at + lease), _dumps(payload), len(leases))
+        lost = await self._run("renew", at, worker_id, _t(at + lease), dumps(payload), len(leases))
         return Renewal(lost=list(lost))
 
     async def _decisions(
@@ -582,7 +582,7 @@ class RedisStore:
                 "due": _t(d.due_at) if d.due_at is not None else "",
                 "reason": _text(d.reason),
                 "dead": int(d.dead),
-                "err": _dumps(error.to_json()),
+                "err": dumps(error.to_json()),
             }
         return out
 
@@ -601,15 +601,15 @@ class RedisStore:
                 "id": r.task_id,
                 "n": r.attempt,
                 "kind": r.outcome.kind,
-                "result": _dumps(r.outcome.result) if r.outcome.kind == "completed" else "",
-                "err": _dumps(r.outcome.error.to_json()) if r.outcome.error else "",
+                "result": dumps(r.outcome.result) if r.outcome.kind == "completed" else "",
+                "err": dumps(r.outcome.error.to_json()) if r.outcome.error else "",
                 "d": decisions.get(r.task_id, {}),
             }
             for r in reports
         ]
         if not payload:
             return []
-        found = await self._run("finish", at, worker_id, _dumps(payload))
+        found = await self._run("finish", at, worker_id, dumps(payload))
         return [_loaded(item[1]) if item[0] else None for item in found]
 
     # -- operators ------------------------------------------------------------------------
@@ -623,14 +623,14 @@ class RedisStore:
         if not task_ids:
             return CancelResult()
         cancelled, refused, unknown = await self._run(
-            "cancel", _clock(now), _dumps(list(task_ids)), _text(reason)
+            "cancel", _clock(now), dumps(list(task_ids)), _text(reason)
         )
         return CancelResult(list(cancelled), list(refused), list(unknown))
 
     async def resubmit(self, task_ids: Sequence[str], now: float | None = None) -> list[str]:
         if not task_ids:
             return []
-        return list(await self._run("resubmit", _clock(now), _dumps(list(dict.fromkeys(task_ids)))))
+        return list(await self._run("resubmit", _clock(now), dumps(list(dict.fromkeys(task_ids)))))
 
     async def delete(self, task_ids: Sequence[str], statuses: Sequence[Status]) -> list[str]:
         gone: list[str] = []
@@ -640,7 +640,7 @@ class RedisStore:
 
     async def _delete(self, ids: Sequence[str], statuses: Sequence[Status], before: str) -> Any:
         return await self._run(
-            "delete", time.time(), _dumps(list(ids)), _dumps([str(s) for s in statuses]), before
+            "delete", time.time(), dumps(list(ids)), dumps([str(s) for s in statuses]), before
         )
 
     async def set_queue(self, config: QueueConfig) -> QueueConfig:
@@ -693,7 +693,7 @@ class RedisStore:
             pipe.hset(
                 self.keys.workers,
                 info.id,
-                _dumps(
+                dumps(
                     {
                         "id": info.id,
                         "hostname": info.hostname,
@@ -796,7 +796,7 @@ class RedisStore:
         ]
         if not payload:
             return MaintenanceReport()
-        reaped, stalled = await self._run("reap", at, _dumps(payload))
+        reaped, stalled = await self._run("reap", at, dumps(payload))
         return MaintenanceReport(reaped=int(reaped), stalled=int(stalled))
 
     async def prune(self, before: float) -> int:
@@ -836,9 +836,9 @@ class RedisStore:
                 "n": note.attempt,
                 "p": ""
                 if note.progress is None
-                else _dumps({"f": note.progress, "m": _text(note.message)}),
+                else dumps({"f": note.progress, "m": _text(note.message)}),
                 "lines": [
-                    _dumps({"n": note.attempt, "a": ln.at, "l": ln.level, "m": _text(ln.message)})
+                    dumps({"n": note.attempt, "a": ln.at, "l": ln.level, "m": _text(ln.message)})
                     for ln in note.lines
                 ],
             }
@@ -846,7 +846,7 @@ class RedisStore:
             if note.progress is not None or note.lines
         ]
         if payload:
-            await self._run("notes", _clock(now), worker_id, _dumps(payload))
+            await self._run("notes", _clock(now), worker_id, dumps(payload))
 
     async def notes(self, task_id: str) -> list[AttemptNotes]:
         with self._reachable():

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, NoReturn
 
+from jobbers.compact_json import dumps
 from jobbers.models import (
     TERMINAL,
     ErrorInfo,
@@ -59,7 +60,6 @@ from jobbers.store.sqlite_steps import (
     chunks,
     clock,
     data_version,
-    dumps,
     end_attempt,
     fingerprint,
     insert_many,

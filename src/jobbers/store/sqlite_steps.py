@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+from jobbers.compact_json import dumps
 from jobbers.models import (
     Attempt,
     ErrorInfo,
@@ -141,10 +142,6 @@ def chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
 
 def placeholders(n: int) -> str:
     return ",".join("?" * n)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def error_json(error: ErrorInfo | None) -> str | None:

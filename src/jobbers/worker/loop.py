@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobbers.cancelling import cancel_until_done
 from jobbers.logfmt import log_task
 from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskRecord, WorkerInfo
@@ -32,21 +33,6 @@ from jobbers.worker.threads import SyncThreads
 log = logging.getLogger("jobbers.worker")
 
 StopReason = Literal["lost", "shutdown"]
-
-
-async def _cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait for them, cancelling again any that run on.
-
-    One cancel is not always enough on Python 3.11: ``asyncio.wait_for`` returns its inner
-    call's result instead of raising when the cancel lands just as that call finishes, and
-    redis-py sends every command through such a ``wait_for``. A helper loop that loses its
-    cancel that way renews on forever, and the worker never exits.
-    """
-    pending = set(tasks)
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.1)
 
 
 @dataclass(eq=False)
@@ -152,7 +138,7 @@ class Worker:
             await self._notes.flush()
             self._flusher.close()
             await asyncio.gather(flusher, return_exceptions=True)
-            await _cancel_until_done(background)
+            await cancel_until_done(background)
             try:
                 await self.store.unregister_worker(self.id)
             except StoreUnavailable as exc:
