@@ -30,7 +30,9 @@ def _policy_json(policy: RetryPolicy) -> dict[str, Any]:
     return policy.to_json()
 
 
+@lru_cache(maxsize=1024)
 def iso(ts: float | None) -> str | None:
+    """Cached: a bulk answer repeats one time for every task in it."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat()
