@@ -90,6 +90,30 @@ async def test_submit_stores_submitted_tasks_and_is_idempotent_by_id(store: Stor
     assert await transitions(store) == {task.id: [Status.SUBMITTED]}
 
 
+async def test_a_batch_with_a_known_id_stores_only_the_new_tasks_once(store: Store) -> None:
+    known = new(task_id="job-1", x=1)
+    await store.submit([known], now=T0)
+    before, after = new(x=2), new(x=3)
+    done = await store.submit([before, new(task_id="job-1", x=1), after], now=T0 + 1)
+    assert [(d.task.id, d.created) for d in done] == [
+        (before.id, True),
+        ("job-1", False),
+        (after.id, True),
+    ]
+    assert done[1].task.submitted_at == T0
+    again = await store.submit([after, after], now=T0 + 2)
+    assert [(d.task.id, d.created) for d in again] == [(after.id, False), (after.id, False)]
+    assert await transitions(store) == {
+        "job-1": [Status.SUBMITTED],
+        before.id: [Status.SUBMITTED],
+        after.id: [Status.SUBMITTED],
+    }
+    [stats] = await store.queue_stats()
+    assert stats.depth == 3
+    counts = await store.counts(since=T0 - 60)
+    assert sum(n for (_, _, status), n in counts.tasks.items() if status is Status.SUBMITTED) == 3
+
+
 async def test_conflicting_id_rejects_the_whole_batch(store: Store) -> None:
     original = new(task_id="job-1", x=1)
     await store.submit([original])

@@ -62,6 +62,7 @@ from jobbers.store.sqlite_steps import (
     data_version,
     end_attempt,
     fingerprint,
+    insert_fresh,
     insert_many,
     load,
     move,
@@ -327,6 +328,9 @@ class SQLiteStore:
         prints = [fingerprint(t) for t in tasks]
 
         def txn(conn: sqlite3.Connection) -> list[Submitted]:
+            made = insert_fresh(conn, tasks, prints, at)
+            if made is not None:
+                return [Submitted(made[t.id], True) for t in tasks]
             existing: dict[str, str] = {}
             for chunk in chunks([t.id for t in tasks]):
                 rows = conn.execute(
@@ -347,6 +351,7 @@ class SQLiteStore:
             if conflicts:
                 raise DuplicateTaskConflict(conflicts)
             made = insert_many(conn, [(tasks[i], prints[i]) for i in fresh.values()], at)
+            assert made is not None
             records = load(conn, [t.id for t in tasks if t.id not in fresh]) if existing else {}
             records.update(made)
             return [

@@ -161,10 +161,18 @@ def data_version(conn: sqlite3.Connection) -> int:
 
 
 def insert_many(
-    conn: sqlite3.Connection, tasks: Sequence[tuple[NewTask, str]], at: float
-) -> dict[str, TaskRecord]:
+    conn: sqlite3.Connection,
+    tasks: Sequence[tuple[NewTask, str]],
+    at: float,
+    *,
+    all_or_none: bool = False,
+) -> dict[str, TaskRecord] | None:
     """Insert new tasks (each with its fingerprint) and their first event; the records as
-    :func:`load` would read them back, built without reading."""
+    :func:`load` would read them back, built without reading.
+
+    ``all_or_none``: when any id already exists, return None having inserted only the tasks
+    before it (the caller rolls those back) and nothing else; a fresh batch costs no lookup.
+    """
     rows = []
     made: dict[str, TaskRecord] = {}
     for task, print_ in tasks:
@@ -188,11 +196,14 @@ def insert_many(
             )
         )
         made[task.id] = new_record(task, kwargs, at)
-    conn.executemany(
+    inserted = conn.executemany(
         "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
-        " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        + (" ON CONFLICT (id) DO NOTHING" if all_or_none else ""),
         rows,
-    )
+    ).rowcount
+    if all_or_none and inserted != len(rows):
+        return None
     conn.executemany(
         "INSERT INTO events (task_id, status, at) VALUES (?, ?, ?)",
         [(row[0], row[5], at) for row in rows],
@@ -429,3 +440,21 @@ def record(r: sqlite3.Row, attempts: list[Attempt]) -> TaskRecord:
         error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
         attempts=tuple(attempts),
     )
+
+
+def insert_fresh(
+    conn: sqlite3.Connection, tasks: Sequence[NewTask], prints: Sequence[str], at: float
+) -> dict[str, TaskRecord] | None:
+    """The common case without a lookup: every id is new (a generated id always is). None when
+    an id repeats in the batch or exists already, with nothing of the batch left inserted."""
+    if len({t.id for t in tasks}) != len(tasks):
+        return None
+    pairs = list(zip(tasks, prints, strict=True))
+    if len(pairs) == 1:  # a single row that existed inserted nothing
+        return insert_many(conn, pairs, at, all_or_none=True)
+    conn.execute("SAVEPOINT fresh")
+    made = insert_many(conn, pairs, at, all_or_none=True)
+    if made is None:
+        conn.execute("ROLLBACK TO fresh")
+    conn.execute("RELEASE fresh")
+    return made
