@@ -4,6 +4,7 @@ on the way."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -40,10 +41,8 @@ async def test_a_task_that_never_stops_is_given_up_after_the_bound() -> None:
 
     async def ignores_cancels() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                pass
 
     stubborn = asyncio.create_task(ignores_cancels())
     await asyncio.sleep(0)

@@ -181,3 +181,45 @@ async def test_a_version_2_file_loses_its_insert_trigger_and_counts_each_insert_
     triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert "tasks_count_insert" not in triggers
     conn.close()
+
+
+async def test_a_version_3_file_trades_its_full_status_indexes_for_partial_ones(
+    tmp_path: Path,
+) -> None:
+    """Version 3 indexed every task by (status, due_at), (status, lease_expires_at) and
+    (status, finished_at); version 4 indexes only the tasks of the status each query asks for,
+    and the queries still find their tasks through them."""
+    path = tmp_path / "v3.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask("a", "t.add", {}), NewTask("b", "t.add", {})], now=T0)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "DROP INDEX tasks_due_scheduled; DROP INDEX tasks_lease_started;"
+        " DROP INDEX tasks_finished_final;"
+        " CREATE INDEX tasks_due ON tasks (status, due_at);"
+        " CREATE INDEX tasks_lease ON tasks (status, lease_expires_at);"
+        " CREATE INDEX tasks_finished ON tasks (status, finished_at);"
+        " PRAGMA user_version = 3;"
+    )
+    conn.close()
+    store = SQLiteStore(str(path))
+    try:
+        await store.claim("w", ["default"], 1, 10.0, now=T0 + 1)
+        report = await store.reap(now=T0 + 60)
+        assert report.reaped == 1
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert {"tasks_due", "tasks_lease", "tasks_finished"}.isdisjoint(indexes)
+    assert {"tasks_due_scheduled", "tasks_lease_started", "tasks_finished_final"} <= indexes
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM tasks WHERE status = 'started' AND lease_expires_at < ?",
+        (T0,),
+    ).fetchall()
+    assert "tasks_lease_started" in plan[0][3]
+    conn.close()

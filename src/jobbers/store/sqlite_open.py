@@ -18,17 +18,21 @@ from typing import TypeVar
 
 from jobbers.store.base import StoreIncompatible, StoreUnavailable
 from jobbers.store.sqlite_counts import BACKFILL, COUNTS_SCHEMA, DROP_INSERT_TRIGGER
-from jobbers.store.sqlite_steps import SCHEMA
+from jobbers.store.sqlite_steps import PARTIAL_INDEXES_MIGRATION, SCHEMA
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Longest pause between two tries for a lock another process holds.
 LOCK_RETRY_MAX = 0.0005
 
 T = TypeVar("T")
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored.
-MIGRATIONS: dict[int, str] = {1: COUNTS_SCHEMA + BACKFILL, 2: DROP_INSERT_TRIGGER}
+MIGRATIONS: dict[int, str] = {
+    1: COUNTS_SCHEMA + BACKFILL,
+    2: DROP_INSERT_TRIGGER,
+    3: PARTIAL_INDEXES_MIGRATION,
+}
 VERSION_2_TABLES = {"task_counts", "finish_counts", "duration_counts"}
 
 FileIdentity = tuple[int, int] | None

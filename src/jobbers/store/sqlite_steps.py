@@ -30,6 +30,24 @@ from jobbers.store.sqlite_counts import COUNTS_SCHEMA, count_inserted
 
 T = TypeVar("T")
 
+#: Each holds only the tasks of the status its query asks for, so a submission (the commonest
+#: write) touches none of them: three index pages fewer to write per commit, a quarter of a
+#: one-by-one submission's cost. Their queries name the status as a literal, which is what lets
+#: SQLite use a partial index; the status column stays in them so that the planner, which has
+#: no statistics, ranks them above the plain status index.
+PARTIAL_INDEXES = """
+CREATE INDEX IF NOT EXISTS tasks_due_scheduled ON tasks (status, due_at) WHERE status = 'scheduled';
+CREATE INDEX IF NOT EXISTS tasks_lease_started ON tasks (status, lease_expires_at)
+    WHERE status = 'started';
+CREATE INDEX IF NOT EXISTS tasks_finished_final ON tasks (status, finished_at)
+    WHERE status IN ('completed', 'failed', 'cancelled', 'dead');
+"""
+#: Version 4: the indexes above replace full ones on (status, column).
+PARTIAL_INDEXES_MIGRATION = (
+    "DROP INDEX IF EXISTS tasks_due; DROP INDEX IF EXISTS tasks_lease;"
+    " DROP INDEX IF EXISTS tasks_finished;" + PARTIAL_INDEXES
+)
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -57,9 +75,6 @@ CREATE TABLE IF NOT EXISTS tasks (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, queue, priority DESC);
-CREATE INDEX IF NOT EXISTS tasks_due ON tasks (status, due_at);
-CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (status, lease_expires_at);
-CREATE INDEX IF NOT EXISTS tasks_finished ON tasks (status, finished_at);
 CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name);
 CREATE TABLE IF NOT EXISTS attempts (
     task_id TEXT NOT NULL,
@@ -116,6 +131,7 @@ CREATE TABLE IF NOT EXISTS attempt_logs (
 );
 CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
 """
+    + PARTIAL_INDEXES
     + COUNTS_SCHEMA
 )
 
