@@ -114,6 +114,16 @@ async def test_a_batch_with_a_known_id_stores_only_the_new_tasks_once(store: Sto
     assert sum(n for (_, _, status), n in counts.tasks.items() if status is Status.SUBMITTED) == 3
 
 
+async def test_a_submitted_record_shares_nothing_with_the_callers_kwargs(store: Store) -> None:
+    flat, nested = new(n=1, s="x"), new(n=1, inner={"k": [1, 2]})
+    done = await store.submit([flat, nested])
+    flat.kwargs["n"] = 2
+    nested.kwargs["inner"]["k"].append(3)
+    assert [d.task.kwargs for d in done] == [{"n": 1, "s": "x"}, {"n": 1, "inner": {"k": [1, 2]}}]
+    stored = await store.get([flat.id, nested.id])
+    assert stored[nested.id].kwargs == {"n": 1, "inner": {"k": [1, 2]}}
+
+
 async def test_conflicting_id_rejects_the_whole_batch(store: Store) -> None:
     original = new(task_id="job-1", x=1)
     await store.submit([original])
