@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Bumped when the layout changes; ``check()`` upgrades the one before (see
-#: :data:`UPGRADES`) and refuses any other version.
+#: Bumped when the layout changes; ``check()`` upgrades :data:`PREVIOUS_VERSION` in place and
+#: refuses any other version.
 SCHEMA_VERSION = "3"
 #: The version before: what ``check()`` upgrades in place. Schema 3 added the per-minute
 #: finish sums, filled from the per-second ones.
