@@ -781,3 +781,90 @@ async def test_finishes_fall_in_buckets_counted_from_since(store: Store) -> None
     since = T0 + 5.5
     counts = await store.counts(since=since, bucket=60.0)
     assert counts.finished == {(since, Status.COMPLETED): 2, (since + 60, Status.COMPLETED): 1}
+
+
+Finished = dict[tuple[float, Status], int]
+
+
+def by_bucket(finishes: list[tuple[float, Status]], since: int, bucket: int) -> Finished:
+    """What ``counts`` must say: each finish in the bucket its whole second starts in."""
+    out: Finished = {}
+    for at, status in finishes:
+        second = int(at // 1)
+        if second >= since:
+            key = (float(since + (second - since) // bucket * bucket), status)
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def merged(finished: Finished, since: int, bucket: int) -> Finished:
+    """Narrower buckets from ``since`` summed into buckets of ``bucket`` seconds."""
+    out: Finished = {}
+    for (start, status), n in finished.items():
+        key = (float(since + (start - since) // bucket * bucket), status)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+async def test_whole_minute_windows_count_as_the_seconds_do(store: Store) -> None:
+    """A window that starts on a minute and counts whole minutes is read from the per-minute
+    sums, any other from the per-second ones: both give the same buckets, across an hour's end
+    and after deletes and prunes."""
+    m = int(T0 - T0 % 60 + 60)  # a minute's first second, 780 s before an hour ends
+    assert (m % 60, (m + 780) % 3600) == (0, 0)
+    offsets = [-0.5, 0.0, 0.4, 59.9, 60.0, 61.5, 119.99, 185.0, 240.5, 779.0, 780.2, 900.0, 1000.7]
+    kinds = [Status.COMPLETED, Status.DEAD, Status.CANCELLED]
+    tasks = [new(queue="idle" if i % 3 == 2 else "run") for i in range(len(offsets))]
+    await store.submit(tasks, now=m - 200)
+    await store.claim("w", ["run"], len(tasks), 1e6, now=m - 100)
+    finishes: dict[str, tuple[float, Status]] = {}
+    for i, (task, offset) in enumerate(zip(tasks, offsets, strict=True)):
+        kind, at = kinds[i % 3], m + offset
+        if kind == Status.CANCELLED:
+            assert await store.cancel([task.id], now=at) == CancelResult([task.id])
+        else:
+            outcome = Outcome("completed") if kind == Status.COMPLETED else boom()
+            await store.finish("w", [Report(task.id, 1, outcome)], now=at)
+        finishes[task.id] = (at, kind)
+
+    async def agree() -> None:
+        kept = list(finishes.values())
+        for since, bucket in [(m, 60), (m, 120), (m - 60, 180), (m + 60, 3600)]:
+            aligned = (await store.counts(since=since, bucket=bucket)).finished
+            assert aligned == by_bucket(kept, since, bucket), (since, bucket)
+            by_seconds = (await store.counts(since=since, bucket=30)).finished
+            assert aligned == merged(by_seconds, since, bucket), (since, bucket)
+
+    await agree()
+    assert (await store.counts(since=m, bucket=60)).finished == {
+        (m, Status.DEAD): 1,
+        (m, Status.CANCELLED): 1,
+        (m, Status.COMPLETED): 1,
+        (m + 60, Status.DEAD): 1,
+        (m + 60, Status.CANCELLED): 1,
+        (m + 60, Status.COMPLETED): 1,
+        (m + 180, Status.DEAD): 1,
+        (m + 240, Status.CANCELLED): 1,
+        (m + 720, Status.COMPLETED): 1,
+        (m + 780, Status.DEAD): 1,
+        (m + 900, Status.CANCELLED): 1,
+        (m + 960, Status.COMPLETED): 1,
+    }
+
+    gone = [tasks[3].id, tasks[10].id]  # a completed one (59.9) and a dead one (780.2)
+    assert sorted(await store.delete(gone, list(kinds))) == sorted(gone)
+    for task_id in gone:
+        del finishes[task_id]
+    await agree()
+    pruned = [t for t, (at, _) in finishes.items() if at < m + 120]
+    assert await store.prune(before=m + 120) == len(pruned)
+    for task_id in pruned:
+        del finishes[task_id]
+    await agree()
+    assert (await store.counts(since=m, bucket=60)).finished == {
+        (m + 180, Status.DEAD): 1,
+        (m + 240, Status.CANCELLED): 1,
+        (m + 720, Status.COMPLETED): 1,
+        (m + 900, Status.CANCELLED): 1,
+        (m + 960, Status.COMPLETED): 1,
+    }

@@ -18,6 +18,8 @@ from tests.cli.bad_stores import BAD_STORES
 pytestmark = pytest.mark.anyio
 
 T0 = 1_000_000.0
+#: The sums a version 3 delete trigger kept (no per-minute finishes).
+V3_PARTS = ["tally", "finish", "wait", "run"]
 
 
 @pytest.mark.parametrize("bad", sorted(BAD_STORES))
@@ -128,7 +130,7 @@ async def test_a_version_1_file_gains_the_counts_filled_from_its_tasks(
         r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
     ]:
         conn.execute(f"DROP TRIGGER {trigger}")
-    for table in ("task_counts", "finish_counts", "duration_counts"):
+    for table in ("task_counts", "finish_counts", "finish_minutes", "duration_counts"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute(f"PRAGMA user_version = {version}")
     conn.commit()
@@ -183,13 +185,67 @@ async def test_a_version_2_file_loses_its_insert_trigger_and_counts_each_insert_
     conn.close()
 
 
-async def test_a_version_3_file_trades_its_full_status_indexes_for_partial_ones(
+async def test_a_version_3_file_gains_minute_sums_filled_from_its_seconds(
     tmp_path: Path,
 ) -> None:
-    """Version 3 indexed every task by (status, due_at), (status, lease_expires_at) and
-    (status, finished_at); version 4 indexes only the tasks of the status each query asks for,
-    and the queries still find their tasks through them."""
+    """Version 3 summed finishes per second only: migrating fills the minutes from the seconds
+    and remakes the triggers, so later finishes and deletes keep the minutes too."""
     path = tmp_path / "v3.db"
+    m = T0 - T0 % 60 + 60
+    ids = [f"t{i}" for i in range(6)]
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask(i, "t.add", {}) for i in ids], now=m - 10)
+        await store.claim("w", ["default"], 6, 1e6, now=m - 5)
+        for n, at in enumerate((0.5, 59.5, 60.0, 130.0)):
+            await store.finish("w", [Report(ids[n], 1, Outcome("completed"))], now=m + at)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    old_triggers = _trigger(
+        "tasks_count_delete", "AFTER DELETE ON tasks", V3_PARTS, new=False
+    ) + _trigger(
+        "tasks_count_finish",
+        "AFTER UPDATE OF status, started_at, finished_at ON tasks WHEN OLD.status IS NOT"
+        " NEW.status OR OLD.started_at IS NOT NEW.started_at OR OLD.finished_at IS NOT"
+        " NEW.finished_at",
+        ["finish", "run"],
+    )
+    conn.executescript(
+        "DROP TRIGGER tasks_count_delete; DROP TRIGGER tasks_count_finish;"
+        " DROP TABLE finish_minutes;" + old_triggers + "PRAGMA user_version = 3;"
+    )
+    conn.close()
+    store = SQLiteStore(str(path))
+    try:
+        await store.check()
+        done = Status.COMPLETED
+        assert (await store.counts(since=m, bucket=60)).finished == {
+            (m, done): 2,
+            (m + 60, done): 1,
+            (m + 120, done): 1,
+        }
+        await store.finish("w", [Report(ids[4], 1, Outcome("completed"))], now=m + 61)
+        assert await store.delete([ids[0]], [done]) == [ids[0]]
+        assert (await store.counts(since=m, bucket=60)).finished == {
+            (m, done): 1,
+            (m + 60, done): 2,
+            (m + 120, done): 1,
+        }
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+async def test_a_version_4_file_trades_its_full_status_indexes_for_partial_ones(
+    tmp_path: Path,
+) -> None:
+    """Version 4 indexed every task by (status, due_at), (status, lease_expires_at) and
+    (status, finished_at); version 5 indexes only the tasks of the status each query asks for,
+    and the queries still find their tasks through them."""
+    path = tmp_path / "v4.db"
     store = SQLiteStore(str(path))
     try:
         await store.submit([NewTask("a", "t.add", {}), NewTask("b", "t.add", {})], now=T0)
@@ -202,7 +258,7 @@ async def test_a_version_3_file_trades_its_full_status_indexes_for_partial_ones(
         " CREATE INDEX tasks_due ON tasks (status, due_at);"
         " CREATE INDEX tasks_lease ON tasks (status, lease_expires_at);"
         " CREATE INDEX tasks_finished ON tasks (status, finished_at);"
-        " PRAGMA user_version = 3;"
+        " PRAGMA user_version = 4;"
     )
     conn.close()
     store = SQLiteStore(str(path))

@@ -66,8 +66,8 @@ from jobbers.store.base import (
     TaskCounts,
     new_record,
 )
-from jobbers.store.redis_counts import read_counts
-from jobbers.store.redis_keys import SCHEMA_VERSION, Keys
+from jobbers.store.redis_counts import fill_minutes, read_counts
+from jobbers.store.redis_keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
 
 SCRIPTS = (
     "submit",
@@ -80,6 +80,7 @@ SCRIPTS = (
     "delete",
     "promote",
     "notes",
+    "minutes",
 )
 #: The change feed keeps about this many events (XADD MAXLEN ~).
 DEFAULT_EVENTS_MAXLEN = 100_000
@@ -306,6 +307,10 @@ class RedisStore:
                 )
             await self._client.hsetnx(self.keys.meta, "schema", SCHEMA_VERSION)
             found = await self._client.hget(self.keys.meta, "schema")
+            if found == PREVIOUS_VERSION:
+                await fill_minutes(self._client, self._scripts["minutes"], self.keys)
+                await self._client.hset(self.keys.meta, "schema", SCHEMA_VERSION)
+                found = SCHEMA_VERSION
         if found != SCHEMA_VERSION:
             raise StoreIncompatible(
                 f"{self._where}, prefix {self.keys.base}: store schema {found!r},"

@@ -1,5 +1,6 @@
 """Reading the Redis store's summed counts: the scripts keep them current with every status
-change, so a read costs O(queues + groups + finish seconds in the window), never O(tasks)."""
+change, so a read costs O(queues + groups + finish seconds, or minutes, in the window), never
+O(tasks)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from jobbers.models import Status
 from jobbers.store.base import Durations, TaskCounts
 from jobbers.store.redis_keys import Keys
-from jobbers.store.tally import OVER, durations, finish_buckets
+from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets
 
 
 def _histogram(h: dict[str, str]) -> Durations:
@@ -18,8 +19,16 @@ def _histogram(h: dict[str, str]) -> Durations:
     return durations(slots, float(h.get("sum", 0.0)))
 
 
+async def fill_minutes(client: Any, rebuild: Any, keys: Keys) -> None:
+    """Schema 2 kept finishes per second only: each kept hour's minutes are made from its
+    seconds by one script (``minutes.lua``) per hour, so none blocks Redis for long."""
+    for hour in await client.zrange(keys.finish_hours, 0, -1):
+        await rebuild(keys=[keys.meta], args=[keys.base, "0", "0", hour])
+
+
 async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> TaskCounts:
-    """Finishes are counted per second: one that lands in the second holding ``since`` counts."""
+    """Finishes are counted per second: one that lands in the second holding ``since`` counts.
+    A window of whole minutes reads the per-minute hashes, which give the same buckets."""
     pipe = client.pipeline(transaction=False)
     pipe.smembers(keys.queues)
     pipe.zrangebyscore(keys.finish_hours, math.floor(since // 3600), "+inf")
@@ -32,15 +41,16 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
         pipe.zrange(keys.queue(name, "since"), 0, 0, withscores=True)
         pipe.hgetall(keys.histogram("wait", name))
         pipe.hgetall(keys.histogram("run", name))
+    summed_by = keys.finish_minutes if by_minute(since, bucket) else keys.finishes
     for hour in hours:
-        pipe.hgetall(keys.finishes(hour))
+        pipe.hgetall(summed_by(hour))
     found = await pipe.execute()
     grouped, summed = found[0], found[1]
     tasks: dict[tuple[str, str, Status], int] = {}
     retries: dict[tuple[str, str], int] = {}
     for field, n in grouped.items():
         queue, name, status = json.loads(field)
-        tasks[(queue, name, Status(status))] = int(n)
+        tasks[(queue, name, STATUS[status])] = int(n)
         retries[(queue, name)] = 0
     for field, n in summed.items():
         queue, name = json.loads(field)

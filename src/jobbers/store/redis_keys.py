@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: Bumped when the layout changes incompatibly; ``check()`` refuses another version.
-SCHEMA_VERSION = "2"
+#: Bumped when the layout changes; ``check()`` upgrades :data:`PREVIOUS_VERSION` in place and
+#: refuses any other version.
+SCHEMA_VERSION = "3"
+#: The version before: what ``check()`` upgrades in place. Schema 3 added the per-minute
+#: finish sums, filled from the per-second ones.
+PREVIOUS_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,11 @@ class Keys:
     def finishes(self, hour: str) -> str:
         """Hash: ``second|status`` -> tasks kept that finished in that second of the hour."""
         return f"{self.base}:fin:{hour}"
+
+    def finish_minutes(self, hour: str) -> str:
+        """Hash: ``minute|status`` -> the same finishes summed per minute (its first second),
+        kept beside the seconds so that a window of whole minutes reads 60 fields an hour."""
+        return f"{self.base}:fin:m:{hour}"
 
     def histogram(self, kind: str, queue: str) -> str:
         """Hash: ``wait`` or ``run`` durations of a queue's kept tasks: ``n``, ``sum`` and one

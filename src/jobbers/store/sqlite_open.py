@@ -17,23 +17,27 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from jobbers.store.base import StoreIncompatible, StoreUnavailable
-from jobbers.store.sqlite_counts import BACKFILL, COUNTS_SCHEMA, DROP_INSERT_TRIGGER
+from jobbers.store.sqlite_counts import ADD_MINUTES, BACKFILL, COUNTS_SCHEMA, DROP_INSERT_TRIGGER
 from jobbers.store.sqlite_steps import PARTIAL_INDEXES_MIGRATION, SCHEMA
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Longest pause between two tries for a lock another process holds.
 LOCK_RETRY_MAX = 0.0005
 
 T = TypeVar("T")
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
-#: Version 2 added the summed counts kept by triggers, filled from the tasks already stored.
+#: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
+#: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
+#: made the due, lease and finished indexes partial.
 MIGRATIONS: dict[int, str] = {
     1: COUNTS_SCHEMA + BACKFILL,
     2: DROP_INSERT_TRIGGER,
-    3: PARTIAL_INDEXES_MIGRATION,
+    3: ADD_MINUTES,
+    4: PARTIAL_INDEXES_MIGRATION,
 }
-VERSION_2_TABLES = {"task_counts", "finish_counts", "duration_counts"}
+#: The tables of the summed counts: a file without a version that lacks only these is version 1.
+COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}
 
 FileIdentity = tuple[int, int] | None
 
@@ -238,7 +242,7 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
                 missing.append(table)
             else:
                 missing.extend(f"{table}.{c}" for c in sorted(columns - present[table]))
-        if missing and set(missing) <= VERSION_2_TABLES:
+        if missing and set(missing) <= COUNT_TABLES:
             found = 1  # written before versions, with the version 1 tables: migrate below
         elif missing:
             shown = ", ".join(missing[:5])

@@ -42,7 +42,7 @@ CREATE INDEX IF NOT EXISTS tasks_lease_started ON tasks (status, lease_expires_a
 CREATE INDEX IF NOT EXISTS tasks_finished_final ON tasks (status, finished_at)
     WHERE status IN ('completed', 'failed', 'cancelled', 'dead');
 """
-#: Version 4: the indexes above replace full ones on (status, column).
+#: Version 5: the indexes above replace full ones on (status, column).
 PARTIAL_INDEXES_MIGRATION = (
     "DROP INDEX IF EXISTS tasks_due; DROP INDEX IF EXISTS tasks_lease;"
     " DROP INDEX IF EXISTS tasks_finished;" + PARTIAL_INDEXES

@@ -1,5 +1,5 @@
 """Turning the sums a backend keeps into :class:`TaskCounts` fields, the same way for every
-backend: finishes are kept per second, histograms per bucket (not cumulative)."""
+backend: finishes are kept per second and per minute, histograms per bucket (not cumulative)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from jobbers.store.base import DURATION_BUCKETS, Durations
 
 #: The slot past the last bound (counted in ``Durations.count`` only).
 OVER = len(DURATION_BUCKETS)
+#: Seconds summed in one row of the per-minute finish sums.
+MINUTE = 60
+#: Status by its text: a lookup here costs a tenth of ``Status(text)``, once per row read.
+STATUS = {s.value: s for s in Status}
 
 
 def durations(slots: Mapping[int, int], total: float) -> Durations:
@@ -22,15 +26,23 @@ def durations(slots: Mapping[int, int], total: float) -> Durations:
     return Durations(tuple(below), sum(slots.values()), total)
 
 
+def by_minute(since: float, bucket: float) -> bool:
+    """True when the per-minute sums give the same buckets as the per-second ones: ``since``
+    starts a minute and each bucket holds whole minutes, so every minute falls in one bucket
+    (the one its seconds fall in). An hour's window then reads 60 rows per status, not 3,600."""
+    return since % MINUTE == 0 and bucket >= MINUTE and bucket % MINUTE == 0
+
+
 def finish_buckets(
     seconds: Iterable[tuple[int, str, int]], since: float, bucket: float
 ) -> dict[tuple[float, Status], int]:
     """``(second, status, tasks)`` rows into ``bucket``-second buckets from ``since``; the
-    second holding ``since`` counts (finishes are kept to the second)."""
+    second holding ``since`` counts (finishes are kept to the second). Rows of per-minute sums
+    (the minute's first second) give the same buckets when :func:`by_minute` holds."""
     out: dict[tuple[float, Status], int] = {}
     for second, status, n in seconds:
         if second + 1 <= since or n <= 0:
             continue
-        key = (since + max(0, math.floor((second - since) / bucket)) * bucket, Status(status))
+        key = (since + max(0, math.floor((second - since) / bucket)) * bucket, STATUS[status])
         out[key] = out.get(key, 0) + n
     return out

@@ -12,9 +12,9 @@ local function qkey(q, what) return P .. ':q:' .. q .. ':' .. what end
 local function num(x) return string.format('%.17g', x) end
 
 -- Summed counts, kept in the same script as the change they sum, so reading them costs
--- O(groups): tasks by {queue, name, status}, retries by {queue, name}, finishes per second
--- (one hash per hour, the last KEEP_HOURS hours), and wait and run time histograms per queue
--- over the tasks kept (each task holds its own sample, so it can be taken back out).
+-- O(groups): tasks by {queue, name, status}, retries by {queue, name}, finishes per second and
+-- per minute (two hashes per hour, the last KEEP_HOURS hours), and wait and run time histograms
+-- per queue over the tasks kept (each task holds its own sample, so it can be taken back out).
 local FINAL = {completed = true, failed = true, cancelled = true, dead = true}
 local RAN = {completed = true, failed = true, dead = true}
 local KEEP_HOURS = 48
@@ -34,6 +34,11 @@ local function add_retries(q, name, by)
   end
 end
 
+local function add_finish(key, field, by)
+  if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
+end
+
+-- Per second and per minute (the minute's first second), in the hour's two hashes.
 local function count_finish(at, status, by)
   local sec = math.floor(tonumber(at))
   local hour = string.format('%d', math.floor(sec / 3600))
@@ -41,12 +46,12 @@ local function count_finish(at, status, by)
   if by > 0 and redis.call('ZADD', hours, hour, hour) == 1 then
     local floor = '(' .. string.format('%d', tonumber(hour) - KEEP_HOURS)
     for _, old in ipairs(redis.call('ZRANGEBYSCORE', hours, '-inf', floor)) do
-      redis.call('DEL', P .. ':fin:' .. old)
+      redis.call('DEL', P .. ':fin:' .. old, P .. ':fin:m:' .. old)
     end
     redis.call('ZREMRANGEBYSCORE', hours, '-inf', floor)
   end
-  local key, field = P .. ':fin:' .. hour, string.format('%d', sec) .. '|' .. status
-  if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
+  add_finish(P .. ':fin:' .. hour, string.format('%d', sec) .. '|' .. status, by)
+  add_finish(P .. ':fin:m:' .. hour, string.format('%d', sec - sec % 60) .. '|' .. status, by)
 end
 
 -- One duration in (by = 1) or out of (by = -1) a queue's histogram; slots are not cumulative.
