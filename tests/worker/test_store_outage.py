@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from jobbers.models import Status
 from jobbers.store.base import StoreIncompatible
 from jobbers.store.sqlite import SQLiteStore
-from jobbers.worker import Worker, WorkerSettings
+from jobbers.worker import Worker, WorkerSettings, loop
 
 from .support import new_task, submit, wait_for, wait_statuses
 
@@ -98,3 +99,45 @@ async def _registered(store: SQLiteStore) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_worker_asked_to_stop_stops_even_when_its_outcomes_cannot_be_stored(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    log: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The report flusher keeps outcomes while the store is unavailable, so a stop during an
+    outage would wait for the store forever; the steps after the grace are bounded instead, and
+    the unstored outcome's task is reaped and runs again."""
+    monkeypatch.setattr(loop, "CLEANUP_BOUND", 1.0)
+    path = tmp_path / "stuck.db"
+    store = SQLiteStore(str(path), busy_timeout=0.02)
+    client = SQLiteStore(str(path))
+    worker = Worker(store, SETTINGS)
+    caplog.set_level(logging.INFO, logger="jobbers")
+    running = asyncio.create_task(worker.run())
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        await wait_for(lambda: _registered(client), 5, "the worker to register")
+        ids = await submit(client, [new_task("wt.mark", log=str(log), seconds=0.5)])
+        await wait_statuses(client, ids, {Status.STARTED}, 5)
+        blocker.execute("BEGIN EXCLUSIVE")  # the outcome cannot be stored from here on
+        worker.request_stop()
+        await asyncio.wait_for(running, 10)
+        stuck = [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
+        assert len(stuck) == 1
+        assert "'storing outcomes'" in stuck[0]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        if not running.done():
+            running.cancel()
+    try:
+        assert (await client.statuses(ids))[ids[0]] is Status.STARTED
+        reaped = await client.reap(now=time.time() + SETTINGS.lease + 1)
+        assert reaped.reaped == 1
+        assert (await client.statuses(ids))[ids[0]] is not Status.STARTED
+    finally:
+        await client.close()
+        await store.close()

@@ -33,6 +33,9 @@ from jobbers.worker.threads import SyncThreads
 log = logging.getLogger("jobbers.worker")
 
 StopReason = Literal["lost", "shutdown"]
+#: Seconds the steps after the grace (hand back, last reports, unregister) may take: a worker
+#: asked to stop always stops, even when the store stops answering.
+CLEANUP_BOUND = 10.0
 
 
 @dataclass(eq=False)
@@ -70,6 +73,7 @@ class Worker:
         self.outage = StoreOutage(self.id)
         #: A store this worker cannot use (another schema): stop, and say so from :meth:`run`.
         self._fatal: StoreUnavailable | None = None
+        self._cleanup_step = ""
         self._flusher = ReportFlusher(store, self.id, self._finished, self.outage)
         self._notes = NotesKeeper(store, self.id)
         self._lease_keeper = LeaseKeeper(
@@ -134,20 +138,41 @@ class Worker:
             await self._claim_loop()
             await self._wait_for_running()
         finally:
-            await self._hand_back_running()
-            await self._notes.flush()
-            self._flusher.close()
-            await asyncio.gather(flusher, return_exceptions=True)
-            await cancel_until_done(background)
-            try:
-                await self.store.unregister_worker(self.id)
-            except StoreUnavailable as exc:
-                log.warning("worker %s: could not unregister: %s", self.id, exc)
-            except Exception:
-                log.exception("worker %s: could not unregister", self.id)
+            cleanup = asyncio.create_task(self._clean_up(flusher, background))
+            done, _ = await asyncio.wait({cleanup}, timeout=CLEANUP_BOUND)
+            if not done:
+                # Not awaited: a task that swallows its cancel would hold the exit up again.
+                cleanup.cancel()
+                log.error(
+                    "worker %s: shutdown step %r took over %g s; stopping without it (tasks"
+                    " whose outcome was not stored are reaped and run again)",
+                    self.id,
+                    self._cleanup_step,
+                    CLEANUP_BOUND,
+                )
             log.info("worker %s: stopped %r", self.id, self)
         if self._fatal is not None:
             raise self._fatal
+
+    async def _clean_up(
+        self, flusher: asyncio.Task[None], background: list[asyncio.Task[None]]
+    ) -> None:
+        self._cleanup_step = "handing back running tasks"
+        await self._hand_back_running()
+        self._cleanup_step = "storing task log lines"
+        await self._notes.flush()
+        self._cleanup_step = "storing outcomes"
+        self._flusher.close()
+        await asyncio.gather(flusher, return_exceptions=True)
+        self._cleanup_step = "stopping lease renewal, maintenance and notes"
+        await cancel_until_done(background)
+        self._cleanup_step = "unregistering"
+        try:
+            await self.store.unregister_worker(self.id)
+        except StoreUnavailable as exc:
+            log.warning("worker %s: could not unregister: %s", self.id, exc)
+        except Exception:
+            log.exception("worker %s: could not unregister", self.id)
 
     def _helper_done(self, helper: asyncio.Task[None]) -> None:
         """A helper loop that dies of a bug stops the worker loudly rather than leaving it half
