@@ -1,13 +1,14 @@
 """What one ``JobbersExecutor.sync()`` costs the scheduler loop with many jobs in flight.
 
-    airflow-jobbers/bench/sync_cost.py [--in-flight 1000,10000] [--changing 100] [--rounds 20]
+    airflow-jobbers/bench/sync_cost.py [--in-flight 1000,10000] [--changing 100] [--rounds 100]
 
 Run with the Airflow virtualenv's Python (``scripts/ensure-venv.sh`` prints it). For each size:
 a fresh Jobbers Manager on a spare port and a fresh SQLite store; that many runner jobs
-submitted and tracked by a real executor; then, per round, ``--changing`` of them are claimed
-and completed straight in the store (as a worker would: two events each) and ``sync()`` is
-timed, with ``sync_interval`` 0 so that every timed ``sync()`` reads the feed (between reads,
-at most every ``sync_interval`` seconds, a ``sync()`` costs nothing). ``sync()`` reads the
+submitted and tracked by a real executor; then, per round, ``--changing`` more are submitted
+(untimed), as many are claimed and completed straight in the store (as a worker would: two
+events each), so that the number in flight stays the same, and ``sync()`` is timed, with
+``sync_interval`` 0 so that every timed ``sync()`` reads the feed (between reads, at most
+every ``sync_interval`` seconds, a ``sync()`` costs nothing). ``sync()`` reads the
 change feed from its cursor, so its cost follows the number of changes, not of jobs in flight.
 The periodic bulk reconciliation is off (it is a safety net every ``reconcile_interval``
 seconds, not part of a heartbeat's cost). A benchmark, not a test.
@@ -55,25 +56,36 @@ def measure(in_flight: int, changing: int, rounds: int) -> list[float]:
     executor = JobbersExecutor()
     try:
         client = executor._get_client()
-        ids = [str(uuid.uuid4()) for _ in range(in_flight + changing * rounds)]
         workload = {"type": "ExecuteTask", "token": "x.y.z", "ti": {"id": "bench"}}
-        for i in range(0, len(ids), 1000):
-            client.submit_many(
-                [
-                    {
-                        "name": protocol.TASK_NAME,
-                        "id": job_id,
-                        "kwargs": {protocol.WORKLOAD_KWARG: workload},
-                    }
-                    for job_id in ids[i : i + 1000]
-                ]
-            )
+        tracked = 0
+
+        def submit(count: int) -> None:
+            """Submit ``count`` runner jobs and have the executor track them."""
+            nonlocal tracked
+            ids = [str(uuid.uuid4()) for _ in range(count)]
+            for i in range(0, len(ids), 1000):
+                client.submit_many(
+                    [
+                        {
+                            "name": protocol.TASK_NAME,
+                            "id": job_id,
+                            "kwargs": {protocol.WORKLOAD_KWARG: workload},
+                        }
+                        for job_id in ids[i : i + 1000]
+                    ]
+                )
+            for job_id in ids:
+                key = TaskInstanceKey("bench", f"t{tracked}", "run", 1, -1)
+                executor._accepted(Submission(key, job_id, {}, preassigned=True))
+                tracked += 1
+
+        submit(in_flight)
         executor.start()  # the change feed starts after the submissions
-        for n, job_id in enumerate(ids):
-            key = TaskInstanceKey("bench", f"t{n}", "run", 1, -1)
-            executor._accepted(Submission(key, job_id, {}, preassigned=True))
         timings: list[float] = []
         for _ in range(rounds):
+            # Replace the jobs that end this round first: ``in_flight`` stay in flight throughout.
+            submit(changing)
+            executor.sync()  # their submissions are not what is timed
 
             async def change() -> None:
                 claimed = await store.claim("bench-worker", ["default"], changing, 60.0)
@@ -88,6 +100,7 @@ def measure(in_flight: int, changing: int, rounds: int) -> list[float]:
             timings.append(time.perf_counter() - started)
             reported = executor.get_event_buffer()
             assert len(reported) == changing, f"{len(reported)} events, not {changing}"
+            assert len(executor._jobs) == in_flight, len(executor._jobs)
         return timings
     finally:
         executor.terminate()
@@ -102,7 +115,7 @@ def main() -> None:
     )
     parser.add_argument("--in-flight", default="1000,10000")
     parser.add_argument("--changing", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=100)
     args = parser.parse_args()
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
     print(f"sync() with {args.changing} jobs changing per heartbeat ({args.rounds} rounds)")

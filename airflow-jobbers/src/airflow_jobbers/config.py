@@ -15,7 +15,13 @@ from typing import Any
 from airflow_jobbers.provider import OPTIONS, SECTION
 
 #: Options read by workers (the runner and the fork server), not by the scheduler.
-WORKER_OPTIONS = ("fork_server", "fork_server_preload", "dag_parse_cache", "kill_grace_period")
+WORKER_OPTIONS = (
+    "fork_server",
+    "fork_server_preload",
+    "dag_parse_cache",
+    "kill_grace_period",
+    "max_starting",
+)
 _TRUE = ("1", "true", "yes", "on")
 
 

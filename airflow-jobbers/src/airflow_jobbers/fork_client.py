@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from airflow_jobbers import protocol
 from airflow_jobbers.childproc import OutputTail, die_with_parent, signal_group, stop_group
+from airflow_jobbers.startgate import StartWatch
 
 _START_TIMEOUT = 120.0
 _LINE_LIMIT = 1 << 20
@@ -93,9 +94,13 @@ class _Forked:
 
 
 async def run_forked(
-    data: bytes, grace: float, server: ForkServerHandle = _SERVER
+    data: bytes,
+    grace: float,
+    server: ForkServerHandle = _SERVER,
+    watch: StartWatch | None = None,
 ) -> tuple[int, list[str]]:
-    """Run one workload in a fork of the fork server; like ``runner.run_child``.
+    """Run one workload in a fork of the fork server; like ``runner.run_child`` (``watch`` is
+    told each output line, to notice the task instance's start).
 
     Raises ForkServerUnavailable only before the workload process exists (so the caller may
     fall back to a plain child without any risk of running it twice).
@@ -109,13 +114,13 @@ async def run_forked(
     try:
         writer.write(len(data).to_bytes(protocol.FORK_LENGTH_BYTES, "big") + data)
         await writer.drain()
-        await _read(reader, forked)
+        await _read(reader, forked, watch)
     except BaseException:
         pid = forked.pid
         if pid is not None:
             await stop_group(
                 lambda sig: signal_group(pid, sig),
-                lambda: _read(reader, forked),
+                lambda: _read(reader, forked, watch),
                 lambda: forked.code is not None,
                 grace,
             )
@@ -131,7 +136,9 @@ async def run_forked(
     return forked.code, forked.output.lines()
 
 
-async def _read(reader: asyncio.StreamReader, forked: _Forked) -> None:
+async def _read(
+    reader: asyncio.StreamReader, forked: _Forked, watch: StartWatch | None = None
+) -> None:
     while True:
         try:
             raw = await reader.readline()
@@ -144,5 +151,7 @@ async def _read(reader: asyncio.StreamReader, forked: _Forked) -> None:
             return
         if forked.pid is None and raw.startswith(protocol.FORK_PID_PREFIX.encode()):
             forked.pid = int(raw[len(protocol.FORK_PID_PREFIX) :])
+            continue
+        if watch is not None and watch.seen(raw):
             continue
         forked.output.add(raw)

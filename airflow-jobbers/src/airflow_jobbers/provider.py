@@ -112,6 +112,16 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "10",
         "default": "10",
     },
+    "max_starting": {
+        "description": (
+            "Task instances one worker may be starting at once: forked, and waiting for the "
+            "API server to answer their start. A burst of starts can stall the API server "
+            "(its database connection pool); 0 admits any number (read by workers)."
+        ),
+        "type": "integer",
+        "example": "4",
+        "default": "4",
+    },
 }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from jobbers.registry import TaskContext, task
 
-from airflow_jobbers import config, protocol
+from airflow_jobbers import config, protocol, startgate
 from airflow_jobbers.childproc import OutputTail, die_with_parent, signal_group, stop_group
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,16 @@ async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[s
     summary = protocol.workload_summary(workload)
     check_workload(workload)
     log.info("running %s (job %s, attempt %s)", summary, ctx.task_id, ctx.attempt)
-    code, output = await _run(json.dumps(workload).encode())
+    data = json.dumps(workload).encode()
+    limit = max_starting() if workload.get("type") == "ExecuteTask" else 0
+    async with startgate.gate(limit).slot() as free:
+        watch = startgate.StartWatch(free)
+        code, output = await _run(data, watch)
     token = str(workload[protocol.TOKEN_KEY])
-    return outcome_for(code, [line.replace(token, "***") for line in output], summary)
+    result = outcome_for(code, [line.replace(token, "***") for line in output], summary)
+    if watch.after is not None:
+        result["ti_started_after"] = round(watch.after, 3)
+    return result
 
 
 @functools.cache
@@ -64,21 +71,28 @@ def kill_grace_period() -> float:
 
 
 @functools.cache
+def max_starting() -> int:
+    """``[jobbers] max_starting``: workloads of this worker starting their task instance at
+    once (0: no limit); see ``startgate``."""
+    return int(config.option("max_starting"))
+
+
+@functools.cache
 def fork_server_enabled() -> bool:
     """``[jobbers] fork_server``: run workloads in forks of a process that imported Airflow."""
     return config.as_bool(config.option("fork_server"))
 
 
-async def _run(data: bytes) -> tuple[int, list[str]]:
+async def _run(data: bytes, watch: startgate.StartWatch | None = None) -> tuple[int, list[str]]:
     """In a fork of the warm fork server when enabled, else (or if it is down) a fresh child."""
     if fork_server_enabled():
         from airflow_jobbers.fork_client import ForkServerUnavailable, run_forked
 
         try:
-            return await run_forked(data, kill_grace_period())
+            return await run_forked(data, kill_grace_period(), watch=watch)
         except ForkServerUnavailable as exc:
             log.warning("fork server unavailable (%s); using a fresh process", exc)
-    return await run_child(data)
+    return await run_child(data, watch=watch)
 
 
 def check_workload(workload: Any) -> None:
@@ -106,7 +120,10 @@ CHILD_ARGV: tuple[str, ...] = (sys.executable, "-m", "airflow_jobbers.child")
 
 
 async def run_child(
-    stdin_data: bytes, argv: tuple[str, ...] | None = None, grace: float | None = None
+    stdin_data: bytes,
+    argv: tuple[str, ...] | None = None,
+    grace: float | None = None,
+    watch: startgate.StartWatch | None = None,
 ) -> tuple[int, list[str]]:
     """Start ``python -m airflow_jobbers.child``, feed it ``stdin_data``, wait for it.
 
@@ -131,7 +148,8 @@ async def run_child(
             await proc.stdin.drain()
         proc.stdin.close()
         async for raw in proc.stdout:
-            output.add(raw)
+            if watch is None or not watch.seen(raw):
+                output.add(raw)
         code = await proc.wait()
     except BaseException:
         grace = kill_grace_period() if grace is None else grace

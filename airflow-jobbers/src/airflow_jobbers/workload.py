@@ -42,9 +42,10 @@ def warm_up() -> None:
     (a cached value Airflow's client creates on first use, some milliseconds of CPU each)."""
     import contextlib
 
-    from airflow_jobbers import exitwait
+    from airflow_jobbers import exitwait, startgate
 
     exitwait.install()
+    startgate.install_marker()
     _adapter()
     with contextlib.suppress(Exception):
         from airflow.sdk.api import client
@@ -84,10 +85,12 @@ def run_workload(workload: Any) -> int:
     """
     from airflow.sdk.exceptions import TaskAlreadyRunningError
 
-    from airflow_jobbers import exitwait
+    from airflow_jobbers import exitwait, startgate
     from airflow_jobbers.version_compat import AIRFLOW_V_3_3_PLUS
 
     exitwait.install()
+    if getattr(workload, "type", None) == "ExecuteTask" and not startgate.install_marker():
+        startgate.write_marker()  # cannot tell when it started: free the worker's slot now
     try:
         if AIRFLOW_V_3_3_PLUS:
             from airflow.executors.base_executor import BaseExecutor

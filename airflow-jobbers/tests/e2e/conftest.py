@@ -81,8 +81,12 @@ def stack(jobbers_store: str) -> Iterator[Stack]:
             s.start_scheduler()
             s.start_worker("worker-a", "default", concurrency=4, serve_logs=True)
             # worker-b parses each DAG file once (the opt-in cache): every test then also
-            # runs task instances through DAG servers.
-            cache = {"AIRFLOW__JOBBERS__DAG_PARSE_CACHE": "True"}
+            # runs task instances through DAG servers. It starts one task instance at a time
+            # (max_starting 1): each start must free the slot when the API server answers.
+            cache = {
+                "AIRFLOW__JOBBERS__DAG_PARSE_CACHE": "True",
+                "AIRFLOW__JOBBERS__MAX_STARTING": "1",
+            }
             s.start_worker("worker-b", "default", concurrency=4, env=cache)
             yield s
         finally:

@@ -64,6 +64,9 @@ def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
         assert job["status"] == "completed", (task_id, job["status"])
         assert job["kwargs"]["workload"]["ti"]["id"] == row["id"]
         assert job["result"]["outcome"] == "finished"
+        # The workload process said when the API server answered its start (the start slot
+        # was freed then, not at the end of the task).
+        assert isinstance(job["result"]["ti_started_after"], float), job["result"]
         assert job["worker"].split(":")[0] in worker_hosts
         assert row["hostname"] in worker_hosts
         assert row["try_number"] == "1"

@@ -52,6 +52,7 @@ def test_worker_environment_names_airflows_variables() -> None:
         "AIRFLOW__JOBBERS__FORK_SERVER_PRELOAD": "a,b",
         "AIRFLOW__JOBBERS__DAG_PARSE_CACHE": "False",
         "AIRFLOW__JOBBERS__KILL_GRACE_PERIOD": "10",
+        "AIRFLOW__JOBBERS__MAX_STARTING": "4",
     }
     assert not config.as_bool(env["AIRFLOW__JOBBERS__FORK_SERVER"])
     assert config.as_bool("true")
