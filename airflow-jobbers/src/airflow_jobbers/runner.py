@@ -47,7 +47,8 @@ async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[s
 
     Result ``{"outcome": "finished", "exit_code": n}`` when Airflow's supervisor returned
     (the task's own state was already reported to the API server), or
-    ``{"outcome": "duplicate"}`` when another copy of the task instance is running.
+    ``{"outcome": "duplicate"}`` when another copy of the task instance is running; plus
+    ``ti_started_after``, the seconds until the API server answered the start call, when it did.
     """
     summary = protocol.workload_summary(workload)
     check_workload(workload)
