@@ -79,9 +79,7 @@ def redact(value: Any, keys: frozenset[str] = frozenset()) -> Any:
         if _nothing_to_mask(value, keys):
             return value  # shared, not copied: answers are encoded, never changed in place
         return {
-            k: MASK
-            if isinstance(k, str) and (is_secret(k) or k.lower() in keys)
-            else redact(v, keys)
+            k: MASK if isinstance(k, str) and _masked(k, keys) else redact(v, keys)
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -93,6 +91,10 @@ def _nothing_to_mask(value: dict[Any, Any], keys: frozenset[str]) -> bool:
     for k, v in value.items():
         if isinstance(v, dict | list) or not isinstance(k, str):
             return False
-        if is_secret(k) or k.lower() in keys:
+        if _masked(k, keys):
             return False
     return True
+
+
+def _masked(key: str, keys: frozenset[str]) -> bool:
+    return is_secret(key) or key.lower() in keys
