@@ -17,10 +17,11 @@ nothing is changed.
 
 from __future__ import annotations
 
-import functools
 import os
 import select
 from typing import Any
+
+from airflow_jobbers.patching import Method, wrap_method
 
 _MARK = "_jobbers_exit_wait"
 
@@ -49,23 +50,18 @@ def install() -> bool:
         from airflow.sdk.execution_time.supervisor import WatchedSubprocess
     except ImportError:
         return False
-    original = getattr(WatchedSubprocess, "_service_subprocess", None)
-    if original is None:
-        return False
-    if getattr(original, _MARK, False):
-        return True
 
-    @functools.wraps(original)
-    def service(self: Any, max_wait_time: float, *args: Any, **kwargs: Any) -> Any:
-        if getattr(self, "_exit_code", 0) is None and _nothing_to_read(self):
-            pid = getattr(self, "pid", None)
-            if isinstance(pid, int) and wait_exit(pid, max_wait_time):
-                max_wait_time = 0
-        return original(self, max_wait_time, *args, **kwargs)
+    def wrap(original: Method) -> Method:
+        def service(self: Any, max_wait_time: float, *args: Any, **kwargs: Any) -> Any:
+            if getattr(self, "_exit_code", 0) is None and _nothing_to_read(self):
+                pid = getattr(self, "pid", None)
+                if isinstance(pid, int) and wait_exit(pid, max_wait_time):
+                    max_wait_time = 0
+            return original(self, max_wait_time, *args, **kwargs)
 
-    setattr(service, _MARK, True)
-    WatchedSubprocess._service_subprocess = service  # type: ignore[method-assign]
-    return True
+        return service
+
+    return wrap_method(WatchedSubprocess, "_service_subprocess", _MARK, wrap)
 
 
 def _nothing_to_read(supervisor: Any) -> bool:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import sys
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+
+from airflow_jobbers.patching import Method, wrap_method
 
 #: The workload process's line on stdout once its task instance's start has been answered.
 STARTED_LINE = b"\0JOBBERS-TI-STARTED"
@@ -124,19 +125,14 @@ def install_marker(write: Callable[[], None] = write_marker) -> bool:
         from airflow.sdk.api.client import TaskInstanceOperations
     except ImportError:
         return False
-    original = getattr(TaskInstanceOperations, "start", None)
-    if original is None:
-        return False
-    if getattr(original, _MARK, False):
-        return True
 
-    @functools.wraps(original)
-    def start(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            write()
+    def wrap(original: Method) -> Method:
+        def start(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                write()
 
-    setattr(start, _MARK, True)
-    TaskInstanceOperations.start = start  # type: ignore[method-assign]
-    return True
+        return start
+
+    return wrap_method(TaskInstanceOperations, "start", _MARK, wrap)
