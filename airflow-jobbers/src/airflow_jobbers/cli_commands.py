@@ -37,7 +37,12 @@ def worker(args: argparse.Namespace) -> None:
     """
     from airflow.configuration import conf
 
-    os.environ.update(config.worker_environment(conf))
+    options = config.worker_environment(conf)
+    try:
+        config.as_max_starting(options[config.env_name("max_starting")])
+    except ValueError as exc:
+        raise SystemExit(f"airflow jobbers worker: {exc}") from None
+    os.environ.update(options)
     queues = args.queues or _conf("default_queue")
     if not args.skip_serve_logs:
         _start_log_server()

@@ -52,3 +52,16 @@ def as_bool(value: str) -> bool:
 def worker_environment(conf: Any = None) -> dict[str, str]:
     """The worker options as environment variables, resolved from Airflow's conf."""
     return {env_name(name): option(name, conf) for name in WORKER_OPTIONS}
+
+
+def as_max_starting(value: str) -> int:
+    """``[jobbers] max_starting`` as a number, or a ValueError that names the option."""
+    try:
+        limit = int(value.strip())
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        raise ValueError(
+            f"[jobbers] max_starting must be a whole number, 0 or more (0: no limit), not {value!r}"
+        )
+    return limit

@@ -75,7 +75,7 @@ def kill_grace_period() -> float:
 def max_starting() -> int:
     """``[jobbers] max_starting``: workloads of this worker starting their task instance at
     once (0: no limit); see ``startgate``."""
-    return int(config.option("max_starting"))
+    return config.as_max_starting(config.option("max_starting"))
 
 
 @functools.cache

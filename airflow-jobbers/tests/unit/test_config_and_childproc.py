@@ -60,6 +60,17 @@ def test_worker_environment_names_airflows_variables() -> None:
     assert not config.as_bool("0")
 
 
+@pytest.mark.parametrize(("value", "limit"), [("4", 4), (" 0 ", 0), ("32", 32)])
+def test_max_starting_is_a_whole_number_of_zero_or_more(value: str, limit: int) -> None:
+    assert config.as_max_starting(value) == limit
+
+
+@pytest.mark.parametrize("value", ["-1", "four", "2.5", ""])
+def test_a_bad_max_starting_is_refused_naming_the_option(value: str) -> None:
+    with pytest.raises(ValueError, match=r"\[jobbers\] max_starting must be a whole number"):
+        config.as_max_starting(value)
+
+
 def test_output_tail_keeps_the_last_lines_cut_to_the_limit() -> None:
     tail = OutputTail(lines=3)
     for i in range(10):
