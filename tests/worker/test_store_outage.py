@@ -128,6 +128,12 @@ async def test_a_worker_asked_to_stop_stops_even_when_its_outcomes_cannot_be_sto
         stuck = [r.getMessage() for r in caplog.records if "took over" in r.getMessage()]
         assert len(stuck) == 1
         assert "'storing outcomes'" in stuck[0]
+        helpers = {"jobbers-leases", "jobbers-maintenance", "jobbers-notes", "jobbers-reports"}
+        alive = [t.get_name() for t in asyncio.all_tasks() if t.get_name() in helpers]
+        assert alive == [], f"a stopped worker's helpers still run: {alive}"
+        # Whatever the stopped worker's store was still doing ends, failing, before the lock
+        # is released: only then can nothing but this test reap the task.
+        await store.close()
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

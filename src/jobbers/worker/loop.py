@@ -36,6 +36,9 @@ StopReason = Literal["lost", "shutdown"]
 #: Seconds the steps after the grace (hand back, last reports, unregister) may take: a worker
 #: asked to stop always stops, even when the store stops answering.
 CLEANUP_BOUND = 10.0
+#: Seconds given to the helper loops (leases, maintenance, notes, reports) to stop once the
+#: cleanup overran: cancelled helpers end at their next await, which a store call bounds.
+HELPERS_BOUND = 2.0
 
 
 @dataclass(eq=False)
@@ -141,8 +144,11 @@ class Worker:
             cleanup = asyncio.create_task(self._clean_up(flusher, background))
             done, _ = await asyncio.wait({cleanup}, timeout=CLEANUP_BOUND)
             if not done:
-                # Not awaited: a task that swallows its cancel would hold the exit up again.
+                # Not awaited: a task that swallows its cancel would hold the exit up again. The
+                # helpers are stopped too, within a bound: a stopped worker must not go on
+                # renewing leases or running maintenance behind its caller's back.
                 cleanup.cancel()
+                await cancel_until_done([flusher, *background], within=HELPERS_BOUND)
                 log.error(
                     "worker %s: shutdown step %r took over %g s; stopping without it (tasks"
                     " whose outcome was not stored are reaped and run again)",
