@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobbers.models import NewTask, Status
-from jobbers.store import open_store
+from jobbers.store import open_store, sqlite
 from jobbers.store.sqlite import SQLiteStore
 from jobbers.store.sqlite_checkpoint import EVERY_COMMITS
 from jobbers.store.sqlite_watch import FileWatch
@@ -90,6 +90,33 @@ async def test_a_write_to_the_file_wakes_the_watch(tmp_path: Path) -> None:
         await asyncio.wait_for(heard.wait(), 10)
     finally:
         watch.close()
+
+
+async def test_a_commit_landing_just_after_a_read_still_wakes_the_next_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller reads a task (not final yet), another process commits its end before the caller
+    starts waiting: the wait must return at once, not sleep until its timeout."""
+    path = str(tmp_path / "race.db")
+    waiter, writer = SQLiteStore(path), SQLiteStore(path)
+    try:
+        (done,) = await writer.submit([_new("raced")])
+        read = sqlite.load
+
+        def read_then_another_commits(conn: sqlite3.Connection, ids: list[str]) -> object:
+            found = read(conn, ids)
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("UPDATE tasks SET priority = 1 WHERE id = ?", (done.task.id,))
+            other.close()
+            return found
+
+        monkeypatch.setattr(sqlite, "load", read_then_another_commits)
+        await waiter.get([done.task.id])
+        monkeypatch.undo()
+        await asyncio.wait_for(waiter.wait_for_change(30.0), 10.0)
+    finally:
+        await waiter.close()
+        await writer.close()
 
 
 async def test_a_write_waits_for_another_connections_lock_then_lands(tmp_path: Path) -> None:

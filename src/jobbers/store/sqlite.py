@@ -191,9 +191,12 @@ class SQLiteStore:
         raise exc
 
     def _observe(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Remember the version from before the read: a commit landing between the read and
+        a look taken after it would count as seen, and the next wait would sleep through it."""
         conn = self._connection()
+        version = data_version(conn)
         result = fn(conn)
-        self._seen_version = data_version(conn)
+        self._seen_version = version
         return result
 
     def _observe_patiently(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -245,11 +248,14 @@ class SQLiteStore:
             sqlite_open.patiently(partial(conn.execute, "BEGIN IMMEDIATE"), self._busy_timeout)
         try:
             result = fn(conn)
+            # Read under the write lock, before COMMIT: no other commit can land in between,
+            # so none that came after this transaction counts as seen.
+            version = data_version(conn)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        self._seen_version = data_version(conn)
+        self._seen_version = version
         if self._checkpointer is not None:
             self._checkpointer.committed(conn.total_changes)
         return result
