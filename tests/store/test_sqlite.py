@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobbers.models import NewTask, Status
-from jobbers.store import open_store, sqlite
+from jobbers.store import open_store, sqlite, sqlite_steps
 from jobbers.store.sqlite import SQLiteStore
 from jobbers.store.sqlite_checkpoint import EVERY_COMMITS
 from jobbers.store.sqlite_watch import FileWatch
@@ -101,7 +101,7 @@ async def test_a_commit_landing_just_after_a_read_still_wakes_the_next_wait(
     waiter, writer = SQLiteStore(path), SQLiteStore(path)
     try:
         (done,) = await writer.submit([_new("raced")])
-        read = sqlite.load
+        read = sqlite_steps.load
 
         def read_then_another_commits(conn: sqlite3.Connection, ids: list[str]) -> object:
             found = read(conn, ids)
