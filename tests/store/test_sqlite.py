@@ -141,3 +141,56 @@ async def test_a_write_waits_for_another_connections_lock_then_lands(tmp_path: P
         assert await store.statuses(["behind-lock"]) == {"behind-lock": Status.SUBMITTED}
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("inline", [False, True])
+async def test_the_change_feed_sees_every_connections_commits(tmp_path: Path, inline: bool) -> None:
+    """The feed reads on a connection of its own: what this store and another process commit
+    is there at the next read, whichever thread the read runs on."""
+    path = str(tmp_path / "feed.db")
+    reader, writer = SQLiteStore(path, inline=inline), SQLiteStore(path)
+    try:
+        await reader.submit([_new("own")])
+        start = await reader.latest_event()
+        for n in range(3):
+            await writer.submit([_new(f"other-{n}")])
+            await reader.submit([_new(f"own-{n}")])
+            found = await reader.events(start, 10)
+            assert [e.task_id for e in found] == [f"other-{n}", f"own-{n}"]
+            start = found[-1].cursor
+            assert await reader.latest_event() == start
+            assert await reader.events(start, 10) == []
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+@pytest.mark.parametrize("limit", [1, 1000])
+async def test_a_feed_read_runs_no_statement_on_the_main_connection(
+    tmp_path: Path, limit: int
+) -> None:
+    """SQLite unmaps a connection's file at its first read after another process's commit, at a
+    cost that grows with what the map held: a feed read must not be that read."""
+    path = str(tmp_path / "map.db")
+    store, other = SQLiteStore(path), SQLiteStore(path)
+    try:
+        await store.submit([_new("a")])
+        await other.submit([_new("b")])
+        seen: list[str] = []
+        store._connection().set_trace_callback(seen.append)
+        assert len(await store.events(None, limit)) == min(limit, 2)
+        await store.latest_event()
+        assert seen == []
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_an_in_memory_store_reads_its_feed_on_its_only_connection() -> None:
+    store = SQLiteStore(":memory:")
+    try:
+        await store.submit([_new("a")])
+        assert [e.task_id for e in await store.events(None, 10)] == ["a"]
+        assert await store.latest_event() == "1"
+    finally:
+        await store.close()

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from jobbers.compact_json import dumps
 from jobbers.models import (
@@ -99,6 +100,8 @@ class SQLiteStore:
         self._inline = inline
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobbers-sqlite")
         self._conn: sqlite3.Connection | None = None
+        #: The change feed's own connection (see :meth:`_feed_connection`).
+        self._feed_conn: sqlite3.Connection | None = None
         self._local_writes = 0
         #: data_version after this connection's last call: later commits by others change it.
         self._seen_version: int | None = None
@@ -314,6 +317,9 @@ class SQLiteStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            if self._feed_conn is not None:
+                self._feed_conn.close()
+                self._feed_conn = None
 
         if not self._closed.is_set():
             self._closed.set()
@@ -421,25 +427,72 @@ class SQLiteStore:
                 (start, limit),
             )
             return [
-                Event(
-                    str(r["seq"]),
-                    r["task_id"],
-                    Status(r["status"]),
-                    r["at"],
-                    r["worker"],
-                    r["reason"],
-                )
-                for r in rows
+                Event(str(seq), task_id, Status(status), at, worker, reason)
+                for seq, task_id, status, at, worker, reason in rows
             ]
 
-        return await self._read(read, small=limit <= SMALL * 8)
+        return await self._read_feed(read, small=limit <= SMALL * 8)
 
     async def latest_event(self) -> str:
         def read(conn: sqlite3.Connection) -> str:
             row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
             return str(row[0]) if row else "0"
 
-        return await self._read(read)
+        return await self._read_feed(read)
+
+    def _feed_connection(self) -> sqlite3.Connection:
+        """A second connection, without a memory map, for the change feed.
+
+        SQLite drops a connection's map of the file at its first read after another process
+        has committed, and unmapping costs the kernel a step per page the map held. On the main
+        connection, a feed read after a worker's commit would therefore pay for every page the
+        calls before it faulted in (a bulk submission's index pages, spread over the whole file),
+        so a larger store made the same feed read slower. The feed reads the few newest pages of
+        one table, which gain nothing from a map.
+        """
+        if self._feed_conn is None:
+            self._connection()  # the main connection creates or checks the file first
+            conn = sqlite3.connect(
+                f"file:{quote(self.path)}?mode=rw",
+                uri=True,
+                timeout=0,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA mmap_size=0")
+            self._feed_conn = conn
+        return self._feed_conn
+
+    async def _read_feed(self, fn: Callable[[sqlite3.Connection], T], small: bool = True) -> T:
+        """:meth:`_read` on the feed's connection, under the same lock and on the same thread.
+
+        Leaves ``_seen_version`` alone: data_version counts per connection, and reading it on
+        the main connection would start a read there and unmap its file after all. A store
+        that is not a plain file (in memory, a URI) has no second connection to the same data.
+        """
+        if not sqlite_open.is_file(self.path):
+            return await self._read(fn, small)
+
+        def observe() -> T:
+            return fn(self._feed_connection())
+
+        def patient() -> T:
+            return sqlite_open.patiently(observe, self._busy_timeout)
+
+        try:
+            if self._inline:
+                with self._conn_lock:
+                    return patient()
+            if small and self._take_now():
+                try:
+                    return observe()
+                except sqlite3.OperationalError:
+                    pass  # busy (or worse): the thread waits, or raises what is wrong
+                finally:
+                    self._conn_lock.release()
+            return await self._hop(patient)
+        except sqlite3.DatabaseError as exc:
+            self._raise_unavailable(exc)
 
     # -- the worker's path ----------------------------------------------------------------
 
