@@ -18,20 +18,26 @@ DOT_SEGMENTS = frozenset({".", ".."})
 
 class _RandomBytes:
     """Operating-system randomness drawn 4 KiB at a time: a system call per id was a twentieth
-    of a bulk submit's cost. The lock keeps two threads from ever taking the same bytes."""
+    of a bulk submit's cost. The lock keeps two threads from ever taking the same bytes, and a
+    forked child drops what it inherited (checked at fork, not per id: ``os.getpid()`` is a
+    system call too)."""
 
     def __init__(self, chunk: int = 4096) -> None:
         self._chunk = chunk
         self._buffer = b""
         self._at = 0
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        """In a forked child: never replay the parent's bytes. The lock is new too, since the
+        parent's may have been held by a thread that does not exist here."""
+        self._buffer, self._at, self._lock = b"", 0, threading.Lock()
 
     def take(self, n: int) -> bytes:
         with self._lock:
-            if self._at + n > len(self._buffer) or os.getpid() != self._pid:
-                # A forked child must not replay its parent's bytes.
-                self._buffer, self._at, self._pid = os.urandom(self._chunk), 0, os.getpid()
+            if self._at + n > len(self._buffer):
+                self._buffer, self._at = os.urandom(self._chunk), 0
             start, self._at = self._at, self._at + n
             return self._buffer[start : self._at]
 
