@@ -55,6 +55,9 @@ UNFAIR = [
     "Worker polling: arq poll_delay 10 ms (default 500 ms); taskiq result polling 5 ms"
     " (default 200 ms); Celery uses the solo pool; RQ runs one job at a time (SimpleWorker)."
     " Async workers (Jobbers, arq, saq, taskiq, streaQ) run 50 tasks at once.",
+    "saq's round trip holds a pub/sub listener open throughout (without it, Job.refresh"
+    " subscribes after reading the job, misses a completion that lands in between and waits"
+    " out its 30 s timeout).",
     "Drain counts from the first completion seen to the last (worker start-up excluded).",
     "All processes share one machine; figures are medians of the rounds.",
 ]
