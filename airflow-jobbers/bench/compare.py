@@ -255,6 +255,8 @@ def _env_for(
     }
     if executor == "jobbers":
         env["AIRFLOW__JOBBERS__DAG_PARSE_CACHE"] = str(args.dag_parse_cache)
+        for option, value in args.jobbers_option:
+            env[f"AIRFLOW__JOBBERS__{option.upper()}"] = value
     if executor == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     elif executor == "celery":
@@ -393,6 +395,7 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
         f"\nfan-out DAG, N={args.n}, parallelism 32, PostgreSQL; "
         f"Jobbers: {args.workers} worker(s) x {args.concurrency} slots, "
         f"[jobbers] dag_parse_cache = {args.dag_parse_cache} (revisions without it ignore it)"
+        + "".join(f", {option} = {value}" for option, value in args.jobbers_option)
     )
     print(
         f"{'round':<5} {'executor':<9} {'state':<8} {'duration':>9} {'queued->end':>12} "
@@ -423,6 +426,13 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
                     print(f"  {label:<50} {secs:7.1f}")
 
 
+def _option(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name.strip(), value.strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -441,6 +451,14 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="[jobbers] dag_parse_cache for Jobbers runs (opt-in in production; default here)",
+    )
+    parser.add_argument(
+        "--jobbers-option",
+        metavar="NAME=VALUE",
+        type=_option,
+        action="append",
+        default=[],
+        help="another [jobbers] option for Jobbers runs, e.g. sync_interval=0.25 (repeatable)",
     )
     parser.add_argument("--runs", type=int, default=1, help="rounds of every executor")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds a run may take")
