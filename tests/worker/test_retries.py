@@ -57,8 +57,20 @@ async def test_backoff_due_times_follow_each_formula(store: Store, spawn: Spawn,
     for kind, new in ids.items():
         record = records[new.id]
         assert len(record.attempts) == 4
-        assert sorted(due[kind]) == [1, 2, 3], (kind, due[kind])
+        # A jittered delay can be shorter than one sample of the loop above, so a retry's wait
+        # may go unseen; every wait of the other formulas lasts long enough to be seen.
+        if kind != "exponential_jitter":
+            assert sorted(due[kind]) == [1, 2, 3], (kind, due[kind])
         for retry, bound in enumerate(EXPECTED[kind], start=1):
+            started = record.attempts[retry].started_at
+            failed = record.attempts[retry - 1].finished_at
+            assert started is not None
+            assert failed is not None
+            # However short the wait, the retry never starts before its attempt failed, nor
+            # long after its longest allowed delay.
+            assert 0 <= started - failed < bound + 0.5, (kind, retry, started - failed)
+            if retry not in due[kind]:
+                continue
             due_at, failed_at = due[kind][retry]
             delay = due_at - failed_at
             if kind == "exponential_jitter":
@@ -66,13 +78,7 @@ async def test_backoff_due_times_follow_each_formula(store: Store, spawn: Spawn,
             else:
                 assert delay == pytest.approx(bound, abs=1e-6), (kind, retry, delay)
             # ... and the retry did not start before it was due, nor long after.
-            started = record.attempts[retry].started_at
             assert due_at - 1e-6 <= started < due_at + 0.5, (kind, retry, started - due_at)
-        lags = [record.attempts[n].started_at - due[kind][n][0] for n in (1, 2, 3)]
-        print(
-            f"{kind}: delays {[round(due[kind][n][0] - due[kind][n][1], 3) for n in (1, 2, 3)]}"
-            f" start lag after due {[round(x, 3) for x in lags]}"
-        )
 
 
 async def test_retry_on_fails_other_exceptions_at_once(
