@@ -119,6 +119,24 @@ async def test_a_commit_landing_just_after_a_read_still_wakes_the_next_wait(
         await writer.close()
 
 
+async def test_another_tasks_newer_read_does_not_hide_a_commit_from_a_wait(tmp_path: Path) -> None:
+    """A long poll reads, another process commits, then another request on the same store
+    reads (and sees the commit): the long poll's wait must still return at once."""
+    path = str(tmp_path / "tasks.db")
+    waiter, writer = SQLiteStore(path), SQLiteStore(path)
+    try:
+        (done,) = await writer.submit([_new("seen-by-another")])
+        await waiter.get([done.task.id])
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("UPDATE tasks SET priority = 1 WHERE id = ?", (done.task.id,))
+        other.close()
+        await asyncio.create_task(waiter.get([done.task.id]))
+        await asyncio.wait_for(waiter.wait_for_change(30.0), 10.0)
+    finally:
+        await waiter.close()
+        await writer.close()
+
+
 async def test_a_write_waits_for_another_connections_lock_then_lands(tmp_path: Path) -> None:
     """The store's connections retry the write lock themselves (SQLite's busy handler is off),
     so a write that meets another process's transaction waits for it instead of failing."""

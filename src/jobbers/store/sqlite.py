@@ -12,6 +12,7 @@ a time.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import sqlite3
 import threading
@@ -105,6 +106,12 @@ class SQLiteStore:
         self._local_writes = 0
         #: data_version after this connection's last call: later commits by others change it.
         self._seen_version: int | None = None
+        #: The same, per caller: a wait starts from what its own task (or the task that
+        #: started it: a context is copied into the tasks it creates) last read, so another
+        #: task's newer read cannot mark as seen a commit this one never read.
+        self._seen_here: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+            f"jobbers-sqlite-seen-{id(self)}", default=None
+        )
         self._waiters: list[asyncio.Future[bool]] = []
         self._watch: FileWatch | None = None
         self._closed = threading.Event()
@@ -173,18 +180,24 @@ class SQLiteStore:
         try:
             if self._inline:
                 with self._conn_lock:
-                    return self._observe_patiently(fn)
+                    return self._seen(*self._observe_patiently(fn))
             if small and self._take_now():
                 try:
                     # The connection's busy handler is off: a lock held elsewhere raises at once.
-                    return self._observe(fn)
+                    return self._seen(*self._observe(fn))
                 except sqlite3.OperationalError:
                     pass  # busy (or worse): the thread waits, or raises what is wrong
                 finally:
                     self._conn_lock.release()
-            return await self._hop(self._observe_patiently, fn)
+            observed: tuple[T, int] = await self._hop(self._observe_patiently, fn)
+            return self._seen(*observed)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
+
+    def _seen(self, result: T, version: int) -> T:
+        """On the loop's thread, after a call: its caller has seen ``version``."""
+        self._seen_here.set(version)
+        return result
 
     def _raise_unavailable(self, exc: sqlite3.DatabaseError) -> NoReturn:
         """Errors of the file (gone, read-only, locked, another schema) become StoreUnavailable;
@@ -193,16 +206,17 @@ class SQLiteStore:
             raise sqlite_open.unavailable(self.path, exc) from None
         raise exc
 
-    def _observe(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Remember the version from before the read: a commit landing between the read and
-        a look taken after it would count as seen, and the next wait would sleep through it."""
+    def _observe(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[T, int]:
+        """The result and the version from before the read: a commit landing between the read
+        and a look taken after it would count as seen, and the next wait would sleep through
+        it."""
         conn = self._connection()
         version = data_version(conn)
         result = fn(conn)
         self._seen_version = version
-        return result
+        return result, version
 
-    def _observe_patiently(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _observe_patiently(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[T, int]:
         return sqlite_open.patiently(partial(self._observe, fn), self._busy_timeout)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], small: bool = True) -> T:
@@ -211,19 +225,19 @@ class SQLiteStore:
         try:
             if self._inline:
                 with self._conn_lock:
-                    result = self._transaction(fn)
+                    result, version = self._transaction(fn)
             elif small and self._take_now() and self._begun_now():
                 try:
-                    result = self._transaction(fn, begun=True)
+                    result, version = self._transaction(fn, begun=True)
                 finally:
                     self._conn_lock.release()
             else:
-                result = await self._hop(self._transaction, fn)
+                result, version = await self._hop(self._transaction, fn)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
         self._local_writes += 1
         self._wake_waiters(certain=True)
-        return result
+        return self._seen(result, version)
 
     def _begun_now(self) -> bool:
         """With the connection's lock held: True once a transaction has begun without waiting;
@@ -245,7 +259,9 @@ class SQLiteStore:
             return False
         return True
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T], begun: bool = False) -> T:
+    def _transaction(
+        self, fn: Callable[[sqlite3.Connection], T], begun: bool = False
+    ) -> tuple[T, int]:
         conn = self._connection()
         if not begun:
             sqlite_open.patiently(partial(conn.execute, "BEGIN IMMEDIATE"), self._busy_timeout)
@@ -261,7 +277,7 @@ class SQLiteStore:
         self._seen_version = version
         if self._checkpointer is not None:
             self._checkpointer.committed(conn.total_changes)
-        return result
+        return result, version
 
     async def wait_for_change(self, timeout: float) -> None:
         """Woken at once by this store's own writes; by other processes' commits as soon as the
@@ -270,7 +286,9 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         writes = self._local_writes
-        version = self._seen_version
+        version = self._seen_here.get()
+        if version is None:
+            version = self._seen_version
         if version is None:
             version = await self._read(data_version)
         self._watch_wal(loop)
