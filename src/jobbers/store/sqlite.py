@@ -177,20 +177,23 @@ class SQLiteStore:
         """A ``small`` call runs on the calling thread when the store's thread is idle and
         nothing has to be waited for (a hop to a thread costs more than a small read); others,
         which could hold the event loop for milliseconds, on the store's thread."""
+        return self._seen(*await self._reading(partial(self._observe, fn), small))
+
+    async def _reading(self, call: Callable[[], T], small: bool) -> T:
+        """Where :meth:`_read` (and the feed's reads) run ``call``: see :meth:`_read`."""
         try:
             if self._inline:
                 with self._conn_lock:
-                    return self._seen(*self._observe_patiently(fn))
+                    return sqlite_open.patiently(call, self._busy_timeout)
             if small and self._take_now():
                 try:
                     # The connection's busy handler is off: a lock held elsewhere raises at once.
-                    return self._seen(*self._observe(fn))
+                    return call()
                 except sqlite3.OperationalError:
                     pass  # busy (or worse): the thread waits, or raises what is wrong
                 finally:
                     self._conn_lock.release()
-            observed: tuple[T, int] = await self._hop(self._observe_patiently, fn)
-            return self._seen(*observed)
+            return await self._hop(sqlite_open.patiently, call, self._busy_timeout)
         except sqlite3.DatabaseError as exc:
             self._raise_unavailable(exc)
 
@@ -215,9 +218,6 @@ class SQLiteStore:
         result = fn(conn)
         self._seen_version = version
         return result, version
-
-    def _observe_patiently(self, fn: Callable[[sqlite3.Connection], T]) -> tuple[T, int]:
-        return sqlite_open.patiently(partial(self._observe, fn), self._busy_timeout)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T], small: bool = True) -> T:
         """Like :meth:`_read`: a ``small`` transaction on the calling thread when the write lock
@@ -490,27 +490,7 @@ class SQLiteStore:
         """
         if not sqlite_open.is_file(self.path):
             return await self._read(fn, small)
-
-        def observe() -> T:
-            return fn(self._feed_connection())
-
-        def patient() -> T:
-            return sqlite_open.patiently(observe, self._busy_timeout)
-
-        try:
-            if self._inline:
-                with self._conn_lock:
-                    return patient()
-            if small and self._take_now():
-                try:
-                    return observe()
-                except sqlite3.OperationalError:
-                    pass  # busy (or worse): the thread waits, or raises what is wrong
-                finally:
-                    self._conn_lock.release()
-            return await self._hop(patient)
-        except sqlite3.DatabaseError as exc:
-            self._raise_unavailable(exc)
+        return await self._reading(lambda: fn(self._feed_connection()), small)
 
     # -- the worker's path ----------------------------------------------------------------
 
