@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from jobbers.client_http import AsyncPool, HTTPFailure, Pool, plain_http, query_string
 from jobbers.closing import AsyncClosing, Closing
@@ -56,6 +57,10 @@ class _Call:
     parse: Callable[[Any], Any] = lambda body: body
     #: Seconds for this request instead of the client's timeout (long polls).
     timeout: float | None = None
+    #: The answer holds no user values (kwargs, results), only the API's own strings, numbers
+    #: and times: orjson decodes it in half the time. User values keep ``json``, which reads
+    #: integers of any size exactly where orjson turns those past 64 bits into floats.
+    plain: bool = False
 
     def request_args(self) -> dict[str, Any]:
         """What ``httpx`` takes beside the method and path."""
@@ -77,15 +82,15 @@ class _Call:
         return ManagerUnavailable(f"{self.method} {self.path}: {exc}")
 
 
-def _answer(response: httpx.Response) -> Any:
-    return _decoded(response.status_code, response.content)
+def _answer(response: httpx.Response, plain: bool = False) -> Any:
+    return _decoded(response.status_code, response.content, plain)
 
 
-def _decoded(status: int, content: bytes) -> Any:
+def _decoded(status: int, content: bytes, plain: bool = False) -> Any:
     """The JSON of a 2xx answer; :class:`APIError` with the Manager's ``detail`` otherwise."""
     if 200 <= status < 300:
         try:
-            return json.loads(content)
+            return orjson.loads(content) if plain else json.loads(content)
         except ValueError:
             # Not the Manager talking (a proxy's page, a wrong URL): say what came back.
             raise APIError(status, _text(content)[:500]) from None
@@ -151,12 +156,14 @@ class _Calls:
     @staticmethod
     def statuses(task_ids: Sequence[str]) -> _Call:
         body = {"task_ids": list(task_ids)}
-        return _Call("POST", "/task-status/bulk", body, parse=lambda b: b["statuses"])
+        return _Call("POST", "/task-status/bulk", body, parse=lambda b: b["statuses"], plain=True)
 
     @staticmethod
     def events(after: str | None, limit: int) -> _Call:
         params = _params({"after": after, "limit": limit})
-        return _Call("GET", "/events", params=params, parse=lambda b: (b["events"], b["cursor"]))
+        return _Call(
+            "GET", "/events", params=params, parse=lambda b: (b["events"], b["cursor"]), plain=True
+        )
 
     @staticmethod
     def latest_cursor() -> _Call:
@@ -280,13 +287,13 @@ class Client(Closing):
                 )
             except HTTPFailure as exc:
                 raise call.unavailable(exc) from exc
-            return call.parse(_decoded(status, content))
+            return call.parse(_decoded(status, content, call.plain))
         assert self._http is not None
         try:
             response = self._http.request(call.method, call.path, **call.request_args())
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             raise call.unavailable(exc) from exc
-        return call.parse(_answer(response))
+        return call.parse(_answer(response, call.plain))
 
     def submit(
         self,
@@ -420,13 +427,13 @@ class AsyncClient(AsyncClosing):
                 )
             except HTTPFailure as exc:
                 raise call.unavailable(exc) from exc
-            return call.parse(_decoded(status, content))
+            return call.parse(_decoded(status, content, call.plain))
         assert self._http is not None
         try:
             response = await self._http.request(call.method, call.path, **call.request_args())
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             raise call.unavailable(exc) from exc
-        return call.parse(_answer(response))
+        return call.parse(_answer(response, call.plain))
 
     async def submit(
         self,

@@ -240,7 +240,10 @@ class JobbersExecutor(BaseExecutor):
         if action == Action.CHECK_RESULT:
             self._jobs.pending_results.add(job.id)
             return
-        self._report(job, action, describe(status, str(reason) if reason else None, worker))
+        # Only ends carry a text, and a started job is most of what sync() reads.
+        ends = action not in (Action.NONE, Action.RUNNING)
+        info = describe(status, str(reason) if reason else None, worker) if ends else ""
+        self._report(job, action, info)
 
     def _check_results(self) -> None:
         """Completed jobs that may have been duplicate deliveries: read their result."""
