@@ -422,7 +422,6 @@ async def test_events_page_from_cursor_to_cursor_exactly_once(store: Store) -> N
     assert all(v == [Status.SUBMITTED, Status.STARTED, Status.COMPLETED] for v in by_task.values())
 
 
-
 async def test_a_long_events_page_is_whole_and_in_order_at_every_size(store: Store) -> None:
     """Around the size a backend may split one read at (SQLite reads 256 events on the event
     loop's thread and the rest on its own thread), a page is the same as pages of 1."""
@@ -437,6 +436,7 @@ async def test_a_long_events_page_is_whole_and_in_order_at_every_size(store: Sto
         assert await store.events(None, limit) == one_by_one[:limit]
     middle = one_by_one[99].cursor
     assert await store.events(middle, 300) == one_by_one[100:400]
+
 
 async def test_latest_event_is_the_newest_cursor_even_after_pruning(store: Store) -> None:
     assert await store.latest_event() == "0"
