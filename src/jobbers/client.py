@@ -82,11 +82,11 @@ class _Call:
         return ManagerUnavailable(f"{self.method} {self.path}: {exc}")
 
 
-def _answer(response: httpx.Response, plain: bool = False) -> Any:
+def _answer(response: httpx.Response, plain: bool) -> Any:
     return _decoded(response.status_code, response.content, plain)
 
 
-def _decoded(status: int, content: bytes, plain: bool = False) -> Any:
+def _decoded(status: int, content: bytes, plain: bool) -> Any:
     """The JSON of a 2xx answer; :class:`APIError` with the Manager's ``detail`` otherwise."""
     if 200 <= status < 300:
         try:

@@ -14,6 +14,7 @@ from jobbers.models import (
     TRANSITIONS,
     Backoff,
     ErrorInfo,
+    Event,
     InvalidTransition,
     NewTask,
     Outcome,
@@ -404,20 +405,26 @@ async def test_bulk_statuses_answer_ten_thousand_ids_and_skip_unknown(store: Sto
     assert set(statuses.values()) == {Status.SUBMITTED}
 
 
+async def paged_events(store: Store, size: int) -> list[Event]:
+    """Every event, read ``size`` at a time from cursor to cursor."""
+    seen: list[Event] = []
+    cursor = None
+    while page := await store.events(cursor, size):
+        seen.extend(page)
+        cursor = page[-1].cursor
+    return seen
+
+
 async def test_events_page_from_cursor_to_cursor_exactly_once(store: Store) -> None:
     tasks = [new() for _ in range(30)]
     await store.submit(tasks)
     claimed = await store.claim("w", ["default"], 30, LEASE)
     await store.finish("w", [Report(t.id, 1, Outcome("completed")) for t in claimed])
-    seen = []
-    cursor = None
-    while page := await store.events(cursor, 7):
-        seen.extend(page)
-        cursor = page[-1].cursor
+    seen = await paged_events(store, 7)
     assert len(seen) == 90
     assert seen == await store.events(None, 1000)
     assert len({e.cursor for e in seen}) == 90
-    assert await store.events(cursor, 7) == []
+    assert await store.events(seen[-1].cursor, 7) == []
     by_task = await transitions(store)
     assert all(v == [Status.SUBMITTED, Status.STARTED, Status.COMPLETED] for v in by_task.values())
 
@@ -426,11 +433,7 @@ async def test_a_long_events_page_is_whole_and_in_order_at_every_size(store: Sto
     """Around the size a backend may split one read at (SQLite reads 256 events on the event
     loop's thread and the rest on its own thread), a page is the same as pages of 1."""
     await store.submit([new() for _ in range(600)])
-    one_by_one = []
-    cursor = None
-    while page := await store.events(cursor, 1):
-        one_by_one.extend(page)
-        cursor = page[-1].cursor
+    one_by_one = await paged_events(store, 1)
     assert len(one_by_one) == 600
     for limit in (255, 256, 257, 511, 512, 600, 1000):
         assert await store.events(None, limit) == one_by_one[:limit]
