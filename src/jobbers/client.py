@@ -159,10 +159,20 @@ class _Calls:
         return _Call("POST", "/task-status/bulk", body, parse=lambda b: b["statuses"], plain=True)
 
     @staticmethod
-    def events(after: str | None, limit: int) -> _Call:
+    def events(after: str | None, limit: int, wait: float) -> _Call:
+        """With ``wait``, a long poll: the Manager answers with the first new event."""
         params = _params({"after": after, "limit": limit})
+        timeout = None
+        if wait > 0:
+            params["wait"] = round(min(wait, MAX_WAIT), 3)
+            timeout = params["wait"] + WAIT_SLACK
         return _Call(
-            "GET", "/events", params=params, parse=lambda b: (b["events"], b["cursor"]), plain=True
+            "GET",
+            "/events",
+            params=params,
+            parse=lambda b: (b["events"], b["cursor"]),
+            timeout=timeout,
+            plain=True,
         )
 
     @staticmethod
@@ -323,9 +333,13 @@ class Client(Closing):
         return out
 
     def events(
-        self, after: str | None = None, limit: int = 1000
+        self, after: str | None = None, limit: int = 1000, wait: float = 0.0
     ) -> tuple[list[dict[str, Any]], str | None]:
-        result: tuple[list[dict[str, Any]], str | None] = self._send(_Calls.events(after, limit))
+        """Events after the cursor ``after``, and the cursor to pass next. With ``wait``
+        seconds (at most 60), an empty answer comes only once they pass with nothing new."""
+        result: tuple[list[dict[str, Any]], str | None] = self._send(
+            _Calls.events(after, limit, wait)
+        )
         return result
 
     def latest_cursor(self) -> str:
@@ -462,10 +476,10 @@ class AsyncClient(AsyncClosing):
         return out
 
     async def events(
-        self, after: str | None = None, limit: int = 1000
+        self, after: str | None = None, limit: int = 1000, wait: float = 0.0
     ) -> tuple[list[dict[str, Any]], str | None]:
         result: tuple[list[dict[str, Any]], str | None] = await self._send(
-            _Calls.events(after, limit)
+            _Calls.events(after, limit, wait)
         )
         return result
 

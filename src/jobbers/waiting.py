@@ -16,6 +16,9 @@ import contextlib
 from jobbers.models import TERMINAL, TaskRecord
 from jobbers.store.base import Store, TaskNotFound
 
+#: Longest long poll the Manager holds (a task's end, the change feed): under common proxy and
+#: load-balancer idle timeouts.
+MAX_WAIT = 60.0
 #: The watcher looks again at least this often, whatever ``wait_for_change`` promises.
 RECHECK = 0.25
 #: Up to this many awaited tasks, the watcher reads whole records after a change (one store

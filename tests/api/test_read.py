@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -211,6 +212,37 @@ async def test_events_from_a_new_cursor_see_only_new_transitions(
     assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
 
 
+async def test_a_waiting_read_of_the_feed_answers_with_the_first_new_event(
+    api: httpx.AsyncClient,
+) -> None:
+    await _submit(api, 2)
+    cursor = (await api.get("/events/latest")).json()["cursor"]
+    reading = asyncio.ensure_future(api.get("/events", params={"after": cursor, "wait": 30}))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not reading.done()  # nothing new yet: the read is held, not answered empty
+    new = (await api.post("/tasks", json={"name": "sleep"})).json()["id"]
+    # Far under the 30 s asked for: answered by the submission, not by the end of the wait.
+    body = (await asyncio.wait_for(reading, 10)).json()
+    assert [(e["task_id"], e["status"]) for e in body["events"]] == [(new, "submitted")]
+    assert body["cursor"] == body["events"][-1]["cursor"]
+
+
+async def test_a_waiting_read_with_nothing_new_answers_empty_at_the_same_cursor(
+    api: httpx.AsyncClient,
+) -> None:
+    await _submit(api, 2)
+    cursor = (await api.get("/events/latest")).json()["cursor"]
+    body = (await api.get("/events", params={"after": cursor, "wait": 0.05})).json()
+    assert body == {"events": [], "cursor": cursor}
+
+
+async def test_a_waiting_read_with_a_backlog_answers_at_once(api: httpx.AsyncClient) -> None:
+    ids = await _submit(api, 3)
+    body = (await asyncio.wait_for(api.get("/events", params={"wait": 30}), 10)).json()
+    assert [e["task_id"] for e in body["events"]] == ids
+
+
 async def test_latest_cursor_starts_a_reader_at_now(api: httpx.AsyncClient) -> None:
     assert (await api.get("/events/latest")).json() == {"cursor": "0"}
     await _submit(api, 3)
@@ -230,6 +262,9 @@ async def test_latest_cursor_starts_a_reader_at_now(api: httpx.AsyncClient) -> N
         {"after": "+1"},
         {"after": "9" * 30},
         {"limit": 10_001},
+        {"wait": -1},
+        {"wait": 61},
+        {"wait": "nan"},
     ],
 )
 async def test_events_reject_bad_parameters(

@@ -55,6 +55,7 @@ class JobbersExecutor(BaseExecutor):
         self.request_timeout = float(self._opt("request_timeout"))
         self.submit_max_retries = int(self._opt("submit_max_retries"))
         self.reconcile_interval = float(self._opt("reconcile_interval"))
+        self.full_wait = max(0.0, float(self._opt("full_wait")))
         self._client: Client | None = None
         self._jobs = JobTable()
         self._feed = FeedReader(
@@ -217,6 +218,8 @@ class JobbersExecutor(BaseExecutor):
         try:
             self._retry_cancels()
             self._feed.read(self._get_client(), self._apply_event, force=force)
+            if not force:
+                self._wait_for_a_free_slot()
             self._check_results()
             if self.reconcile_interval > 0 and (
                 time.monotonic() - self._last_reconcile >= self.reconcile_interval
@@ -224,6 +227,21 @@ class JobbersExecutor(BaseExecutor):
                 self._reconcile()
         except Exception:
             self.log.exception("JobbersExecutor.sync failed; it is retried next heartbeat")
+
+    def _wait_for_a_free_slot(self) -> None:
+        """While every slot is taken, wait on the feed (up to ``full_wait``) for a job to end.
+
+        A scheduler with no slot to fill queues nothing, and a pass that queued nothing and
+        received no event ends in its idle sleep (``scheduler_idle_sleep_time``): a slot freed
+        during that sleep stays unseen until it ends. Waiting here instead hands the scheduler
+        the end as it happens, so the next pass fills the slot. The scheduler would have slept
+        anyway, so the wait delays none of its other work by more than that sleep would.
+        """
+        if self.full_wait <= 0 or self.slots_available > 0 or not len(self._jobs):
+            return
+        self._feed.read_until(
+            self._get_client(), self._apply_event, lambda: self.slots_available > 0, self.full_wait
+        )
 
     def _apply_event(self, event: dict[str, Any]) -> None:
         job = self._jobs.by_id(str(event.get("task_id")))

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 class FeedClient(Protocol):
     def events(
-        self, after: str | None = None, limit: int = 1000
+        self, after: str | None = None, limit: int = 1000, wait: float = 0.0
     ) -> tuple[list[dict[str, Any]], str | None]: ...
 
     def latest_cursor(self) -> str: ...
@@ -51,11 +51,17 @@ class FeedReader:
         self.cursor = str(client.latest_cursor())
 
     def read(
-        self, client: FeedClient, apply: Callable[[dict[str, Any]], None], force: bool = False
+        self,
+        client: FeedClient,
+        apply: Callable[[dict[str, Any]], None],
+        force: bool = False,
+        wait: float = 0.0,
     ) -> int:
         """Apply every event after the cursor (up to ``max_pages`` pages); return how many.
 
         Within ``min_interval`` of a read that caught up, nothing is read (unless ``force``).
+        With ``wait``, the first call is a long poll: when nothing is new, the Manager answers
+        with the first new event, or with none after ``wait`` seconds.
         """
         now = self._clock()
         if not force and now < self._next_read:
@@ -64,7 +70,7 @@ class FeedReader:
         applied = 0
         for _ in range(self.max_pages):
             try:
-                events, cursor = client.events(after=self.cursor, limit=self.batch_size)
+                events, cursor = client.events(after=self.cursor, limit=self.batch_size, wait=wait)
             except Exception as exc:
                 self._warn(
                     "events",
@@ -79,6 +85,29 @@ class FeedReader:
                 self.cursor = str(cursor)
             if len(events) < self.batch_size:
                 break
+            wait = 0.0
         else:
             self._next_read = now  # a backlog: go on catching up next heartbeat
+        return applied
+
+    def read_until(
+        self,
+        client: FeedClient,
+        apply: Callable[[dict[str, Any]], None],
+        done: Callable[[], bool],
+        seconds: float,
+    ) -> int:
+        """Read as events come (long polls) until ``done()`` holds or ``seconds`` pass with
+        nothing new; return how many events were applied. Returns at once when ``done()``
+        holds already, or when the Manager does not answer."""
+        deadline = self._clock() + seconds
+        applied = 0
+        while not done():
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            read = self.read(client, apply, force=True, wait=remaining)
+            if read == 0:
+                break
+            applied += read
         return applied

@@ -61,6 +61,17 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "1.0",
         "default": "1.0",
     },
+    "full_wait": {
+        "description": (
+            "Longest seconds one sync() waits on the change feed for a job to end while every "
+            "executor slot is taken (parallelism reached). Such a scheduler has nothing to "
+            "queue and would sleep (scheduler_idle_sleep_time) before seeing a freed slot; "
+            "waiting instead hands it each end as it happens. 0 never waits."
+        ),
+        "type": "float",
+        "example": "1.0",
+        "default": "1.0",
+    },
     "submit_max_retries": {
         "description": (
             "Heartbeats a submission may fail on (Manager unreachable) before the task instance "

@@ -3,8 +3,11 @@ are stand-ins read by attribute, the Manager is a real ``jobbers manager``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,6 +27,10 @@ from airflow_jobbers.submission import (
 )
 
 jobbers = pytest.importorskip("jobbers")
+
+from jobbers.models import Outcome, TaskRecord  # noqa: E402
+from jobbers.store.base import Report  # noqa: E402
+from jobbers.store.sqlite import SQLiteStore  # noqa: E402
 
 
 class _Workload(SimpleNamespace):
@@ -210,6 +217,76 @@ def test_the_feed_reads_from_its_tail_and_pages_up_to_the_cap(manager_url: str) 
     assert warnings == []
 
 
+def test_reading_until_a_job_ends_returns_with_its_end(manager_url: str, tmp_path: Path) -> None:
+    """The executor's wait while every slot is taken: long polls that go on through a start
+    and return with the end, long before the seconds allowed."""
+    feed = FeedReader(batch_size=100, max_pages=2, warn=lambda _t, _m: None, min_interval=60)
+    seen: list[tuple[str, str]] = []
+    with jobbers.Client(manager_url) as client:
+        feed.start_at_tail(client)
+        sub = build(_task(str(uuid.uuid4())), "default")
+        assert sub is not None
+        client.submit_many([sub.body])
+        assert feed.read(client, lambda e: None, force=True) == 1  # its submission
+        started, ended = threading.Event(), threading.Event()
+
+        def apply(event: dict[str, Any]) -> None:
+            seen.append((str(event["task_id"]), str(event["status"])))
+            (ended if event["status"] == "completed" else started).set()
+
+        reader = threading.Thread(
+            target=feed.read_until, args=(client, apply, ended.is_set, 120.0), daemon=True
+        )
+        reader.start()
+        db = tmp_path / "jobbers.db"
+        claimed = asyncio.run(_claim_one(db))
+        assert started.wait(timeout=60)  # read, and not done: the reader is back to waiting
+        asyncio.run(_complete(db, claimed))
+        reader.join(timeout=60)
+        assert not reader.is_alive(), "still waiting after the job ended"
+    assert seen == [(sub.job_id, "started"), (sub.job_id, "completed")]
+
+
+async def _claim_one(path: Path) -> TaskRecord:
+    """A worker's claim, straight on the Manager's store."""
+    store = SQLiteStore(str(path))
+    try:
+        (claimed,) = await store.claim("unit-worker", ["default"], 1, 60.0)
+        return claimed
+    finally:
+        await store.close()
+
+
+async def _complete(path: Path, task: TaskRecord) -> None:
+    store = SQLiteStore(str(path))
+    try:
+        await store.finish("unit-worker", [Report(task.id, task.attempt, Outcome("completed"))])
+    finally:
+        await store.close()
+
+
+def test_reading_until_gives_up_after_its_seconds_with_nothing_new(manager_url: str) -> None:
+    feed = FeedReader(batch_size=100, max_pages=2, warn=lambda _t, _m: None)
+    with jobbers.Client(manager_url) as client:
+        feed.start_at_tail(client)
+        cursor = feed.cursor
+        assert feed.read_until(client, lambda e: None, lambda: False, 0.1) == 0
+    assert feed.cursor == cursor
+
+
+def test_reading_until_reads_nothing_when_already_done_and_waits_on_the_first_page_only() -> None:
+    feed = FeedReader(batch_size=2, max_pages=3, warn=lambda _t, _m: None, min_interval=60)
+    source = _FakeFeed()
+    feed.start_at_tail(source)
+    assert feed.read_until(source, lambda e: None, lambda: True, 5.0) == 0
+    assert source.calls == 0
+    source.add(5)
+    applied: list[dict[str, Any]] = []
+    assert feed.read_until(source, applied.append, lambda: len(applied) >= 5, 5.0) == 5
+    assert source.waits[0] > 0
+    assert source.waits[1:] == [0.0, 0.0]
+
+
 def test_a_failed_read_warns_and_keeps_the_cursor() -> None:
     warnings: list[str] = []
     feed = FeedReader(batch_size=10, max_pages=3, warn=lambda _t, m: warnings.append(m))
@@ -226,11 +303,13 @@ class _FakeFeed:
     def __init__(self) -> None:
         self.log: list[dict[str, Any]] = []
         self.calls = 0
+        self.waits: list[float] = []
 
     def events(  # the FeedClient protocol
-        self, after: str | None = None, limit: int = 1000
+        self, after: str | None = None, limit: int = 1000, wait: float = 0.0
     ) -> tuple[list[dict[str, Any]], str | None]:
         self.calls += 1
+        self.waits.append(wait)
         start = int(after or 0)
         page = self.log[start : start + limit]
         return page, str(int(after or 0) + len(page))

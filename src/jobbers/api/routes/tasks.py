@@ -26,7 +26,7 @@ from jobbers.api.submissions import build_tasks, dedupe
 from jobbers.api.task_notes import with_notes
 from jobbers.models import Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
-from jobbers.waiting import TaskWaiters
+from jobbers.waiting import MAX_WAIT, TaskWaiters
 
 router = APIRouter(tags=["tasks"])
 
@@ -38,8 +38,6 @@ SUBMIT_RESPONSES = responses(
 #: ``limit * 2 * LIST_VALUE_BYTES`` of them, however large the stored values are.
 LIST_VALUE_BYTES = 16 * 1024
 TaskIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=PATH_ID_PATTERN)]
-#: Longest long poll: under common proxy and load-balancer idle timeouts.
-MAX_WAIT = 60.0
 
 
 @router.post(
