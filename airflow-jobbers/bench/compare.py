@@ -154,14 +154,20 @@ def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, f
     instances running (their run time summed over the DAG run's duration)."""
     rows = stack.sql(
         "select extract(epoch from queued_dttm), extract(epoch from start_date), "
-        "extract(epoch from end_date), coalesce(external_executor_id, '') from task_instance "
+        "extract(epoch from end_date), coalesce(external_executor_id, ''), task_id "
+        "from task_instance "
         f"where dag_id = '{dag_id}' and run_id = '{run_id}' and queued_dttm is not null"
     )
     span = stack.sql(
         "select extract(epoch from start_date), extract(epoch from end_date) from dag_run "
         f"where dag_id = '{dag_id}' and run_id = '{run_id}'"
     )[0]
-    tis = [(float(q), float(s), float(e), x) for q, s, e, x in rows if q and s and e]
+    tis = [(float(q), float(s), float(e), x) for q, s, e, x, _ in rows if q and s and e]
+    serial = {
+        t: (float(q), float(s), float(e))
+        for q, s, e, _, t in rows
+        if q and s and e and "leaf" not in t
+    }
     busy = sum(e - s for _, s, e, _ in tis) / max(1e-9, float(span[1]) - float(span[0]))
     found: dict[str, list[float]] = defaultdict(list)
     for queued, start, end, job_id in tis:
@@ -184,9 +190,36 @@ def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, f
             found["claimed->TI start"].append(start - got)
             found["TI end->job done"].append(done - end)
     result = {name: _median(values) for name, values in found.items()}
+    result.update(_critical_path(serial, tis, (float(span[0]), float(span[1]))))
     result["mean TIs running"] = busy
     result["queueing passes"] = len({round(q, 2) for q, _, _, _ in tis})
     return result
+
+
+def _critical_path(
+    serial: dict[str, tuple[float, float, float]],
+    tis: list[tuple[float, float, float, str]],
+    span: tuple[float, float],
+) -> dict[str, float]:
+    """The DAG run's duration split along its one path: the three single task instances (each
+    from its queueing to its end), the leaves (first queued to last ended), and the waits
+    between (the scheduler noticing an end and queueing what follows)."""
+    single = [serial[t] for t in ("bench_start", "bench_collect", "bench_finish") if t in serial]
+    if len(single) < 3 or not tis:
+        return {}
+    leaves = [(q, e) for q, s, e, _ in tis if (q, s, e) not in single]
+    first_leaf, last_leaf = min(q for q, _ in leaves), max(e for _, e in leaves)
+    start, collect, finish = single
+    return {
+        "path: single TIs queued->start": sum(s - q for q, s, _ in single),
+        "path: single TIs run": sum(e - s for _, s, e in single),
+        "path: leaves": last_leaf - first_leaf,
+        "path: waits": (start[0] - span[0])
+        + (first_leaf - start[2])
+        + (collect[0] - last_leaf)
+        + (finish[0] - collect[2])
+        + (span[1] - finish[2]),
+    }
 
 
 def _load() -> str:
@@ -412,7 +445,10 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
                 f"{r.queued_to_end:>11.1f}s {r.p50:>12.2f}s {r.p95:>5.1f}s {r.run_p50:>10.2f}s "
                 f"{sum(r.cpu.values()):>6.1f} {ratio:>6}  {tis} {r.load}"
             )
-    print("\nmedian seconds per step (Jobbers: from its own timestamps), mean TIs running:")
+    print(
+        "\nmedian seconds per step (Jobbers: from its own timestamps), the run's path split"
+        " (seconds), mean TIs running:"
+    )
     for number, results in enumerate(rounds, 1):
         for r in results:
             steps = ", ".join(f"{k} {v:.2f}" for k, v in r.phases.items())
