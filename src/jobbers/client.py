@@ -58,8 +58,7 @@ class _Call:
     #: Seconds for this request instead of the client's timeout (long polls).
     timeout: float | None = None
     #: The answer holds no user values (kwargs, results), only the API's own strings, numbers
-    #: and times: orjson decodes it in half the time. User values keep ``json``, which reads
-    #: integers of any size exactly where orjson turns those past 64 bits into floats.
+    #: and times: orjson decodes it whatever it holds (see :func:`_loads`).
     plain: bool = False
 
     def request_args(self) -> dict[str, Any]:
@@ -90,7 +89,7 @@ def _decoded(status: int, content: bytes, plain: bool) -> Any:
     """The JSON of a 2xx answer; :class:`APIError` with the Manager's ``detail`` otherwise."""
     if 200 <= status < 300:
         try:
-            return orjson.loads(content) if plain else json.loads(content)
+            return _loads(content, plain)
         except ValueError:
             # Not the Manager talking (a proxy's page, a wrong URL): say what came back.
             raise APIError(status, _text(content)[:500]) from None
@@ -99,6 +98,26 @@ def _decoded(status: int, content: bytes, plain: bool) -> Any:
     except (ValueError, AttributeError):
         detail = _text(content)
     raise APIError(status, detail)
+
+
+#: orjson reads an integer past 64 bits as a float, where ``json`` reads integers of any size
+#: exactly; such a number has 19 digits or more in a row, so an answer without such a run
+#: (inside strings too) reads the same through both. Every digit becomes "0" and the run is
+#: searched for: a tenth of a regular expression's time over a bulk answer.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else b for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _loads(content: bytes, plain: bool) -> Any:
+    """orjson (several times faster on a bulk answer of a thousand tasks) where it reads exactly
+    what ``json`` reads; ``json`` for user values it could change, and for what orjson refuses
+    (a lone surrogate escape, which ``json`` accepts)."""
+    if plain or _LONG_RUN not in content.translate(_DIGITS_AS_ZERO):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(content)
 
 
 def _text(content: bytes) -> str:

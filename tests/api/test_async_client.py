@@ -95,3 +95,24 @@ async def test_a_non_json_answer_is_an_api_error() -> None:
     async with AsyncClient("http://jobbers.test", transport=transport) as client:
         with pytest.raises(APIError, match="proxy login"):
             await client.healthz()
+
+
+async def test_user_values_come_back_exactly_whatever_their_size(store: Store) -> None:
+    """Answers are decoded with orjson unless they hold a number it would read inexactly."""
+    exact = {
+        "past 64 bits": 2**70,
+        "below int64": -(2**63) - 1,
+        "u64 max": 2**64 - 1,
+        "17 digits": 12345678901234567,
+        "float": 0.1,
+        "digits in a string": "1234567890123456789012",
+        "lone surrogate": "\ud800",
+    }
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with AsyncClient("http://jobbers.test", transport=transport) as client:
+        for value in exact.items():
+            task = await client.submit("sleep", {"seconds": 0})
+            await run_to(store, task["id"], "completed", result=dict([value]))
+            got = (await client.get(task["id"]))["result"]
+            assert got == dict([value])
+            assert type(got[value[0]]) is type(value[1])
