@@ -169,9 +169,14 @@ def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, f
         if q and s and e and "leaf" not in t
     }
     busy = sum(e - s for _, s, e, _ in tis) / max(1e-9, float(span[1]) - float(span[0]))
+    singles = {x: t for q, s, e, x, t in rows if q and s and e and "leaf" not in t}
     found: dict[str, list[float]] = defaultdict(list)
     for queued, start, end, job_id in tis:
         found["TI run"].append(end - start)
+        name = singles.get(job_id, "").removeprefix("bench_")
+        if name:
+            found[f"{name}: queued->TI start"].append(start - queued)
+            found[f"{name}: run"].append(end - start)
         if executor != "jobbers" or not job_id:
             continue
         try:
@@ -189,6 +194,11 @@ def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, f
             found["submitted->claimed"].append(got - sub)
             found["claimed->TI start"].append(start - got)
             found["TI end->job done"].append(done - end)
+            if name:
+                found[f"{name}: queued->claimed"].append(got - queued)
+                after = (job.get("result") or {}).get("ti_started_after")
+                if isinstance(after, int | float):
+                    found[f"{name}: fork->TI start"].append(float(after))
     result = {name: _median(values) for name, values in found.items()}
     result.update(_critical_path(serial, tis, (float(span[0]), float(span[1]))))
     result["mean TIs running"] = busy

@@ -8,7 +8,7 @@ task's child process) does not pay for the HTTP stack or the API's validation mo
 from typing import TYPE_CHECKING, Any
 
 from jobbers.models import Status
-from jobbers.registry import TaskContext, register_task, task
+from jobbers.registry import TaskContext, on_worker_start, register_task, task
 
 if TYPE_CHECKING:
     from jobbers.client import APIError, AsyncClient, Client, ClientError, ManagerUnavailable
@@ -41,6 +41,7 @@ __all__ = [
     "TaskContext",
     "TaskFailed",
     "TaskHandle",
+    "on_worker_start",
     "register_task",
     "task",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import (
@@ -321,6 +321,23 @@ def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         return register_task(f, **options)
 
     return decorate
+
+
+#: What ``on_worker_start`` registered, in order.
+_WORKER_START: list[Callable[[], Awaitable[None]]] = []
+
+
+def on_worker_start(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Run ``fn`` (an async function without arguments) in every worker that loads this
+    module, as the worker starts: a warm-up that its first task would otherwise wait for (a
+    connection pool, a helper process). It runs beside the worker's first claims, not before
+    them; an exception is logged and the worker goes on."""
+    _WORKER_START.append(fn)
+    return fn
+
+
+def worker_start_hooks() -> list[Callable[[], Awaitable[None]]]:
+    return list(_WORKER_START)
 
 
 def get_task(name: str) -> TaskSpec[Any, Any]:

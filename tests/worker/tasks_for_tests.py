@@ -15,7 +15,7 @@ import signal
 import time
 from typing import Any
 
-from jobbers.registry import TaskContext, task
+from jobbers.registry import TaskContext, on_worker_start, task
 
 
 def record(log: str, ctx: TaskContext, event: str, **fields: Any) -> float:
@@ -28,6 +28,22 @@ def record(log: str, ctx: TaskContext, event: str, **fields: Any) -> float:
     finally:
         os.close(fd)
     return at
+
+
+@on_worker_start
+async def note_worker_start() -> None:
+    """Records the worker's start in ``$JOBBERS_TEST_START_LOG`` when set; raises when
+    ``$JOBBERS_TEST_START_FAIL`` is set (a start hook that fails must not stop the worker)."""
+    if os.environ.get("JOBBERS_TEST_START_FAIL"):
+        raise RuntimeError("start hook failed on purpose")
+    path = os.environ.get("JOBBERS_TEST_START_LOG")
+    if path:
+        await asyncio.sleep(0)  # an async hook, awaited by the worker
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
 
 
 @task(name="wt.sleep_async", max_retries=3, backoff="constant", base_delay=0.0)

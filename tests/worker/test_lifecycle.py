@@ -12,7 +12,7 @@ import pytest
 from jobbers.models import Status
 from jobbers.store.base import Store
 
-from .conftest import Spawn
+from .conftest import Spawn, one_task
 from .support import events, new_task, policy_of, submit, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
@@ -162,3 +162,26 @@ async def test_second_sigterm_skips_the_grace(store: Store, spawn: Spawn, log: P
     [record] = (await store.get(ids)).values()
     assert record.status == Status.SUBMITTED
     assert [a.outcome for a in record.attempts] == ["handed_back"]
+
+
+async def test_start_hooks_run_as_the_worker_starts(
+    store: Store, spawn: Spawn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = tmp_path / "started"
+    monkeypatch.setenv("JOBBERS_TEST_START_LOG", str(started))
+    worker = spawn()
+
+    async def hook_ran() -> bool:
+        return started.exists() and started.read_text().split() == [str(worker.pid)]
+
+    await wait_for(hook_ran, 10, "the worker's start hook")  # no task submitted: it ran at start
+
+
+async def test_a_failing_start_hook_is_logged_and_the_worker_goes_on(
+    store: Store, spawn: Spawn, log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBBERS_TEST_START_FAIL", "1")
+    worker, ids = await one_task(store, spawn, log, "wt.sleep_async", seconds=0.0)
+    await wait_statuses(store, ids, {Status.COMPLETED}, 10)
+    assert "start hook note_worker_start failed" in worker.output()
+    assert "start hook failed on purpose" in worker.output()

@@ -84,6 +84,12 @@ class ForkServerHandle:
 _SERVER = ForkServerHandle()
 
 
+async def start_server(server: ForkServerHandle = _SERVER) -> None:
+    """Start the fork server now rather than on the first workload (raises
+    ForkServerUnavailable when it does not start; the first workload then tries again)."""
+    await server.ensure()
+
+
 @dataclass
 class _Forked:
     """What one connection has told so far: the workload process's pid, exit code, output."""

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from jobbers.registry import TaskContext, task
+from jobbers.registry import TaskContext, on_worker_start, task
 
 from airflow_jobbers import config, protocol, startgate
 from airflow_jobbers.childproc import OutputTail, die_with_parent, signal_group, stop_group
@@ -63,6 +63,21 @@ async def execute_workload(ctx: TaskContext, workload: dict[str, Any]) -> dict[s
     if watch.after is not None:
         result["ti_started_after"] = round(watch.after, 3)
     return result
+
+
+@on_worker_start
+async def start_fork_server() -> None:
+    """Start the fork server with the worker: its Airflow imports take seconds of CPU, which
+    the first task instance of a run would otherwise wait for (and a DAG run's first task
+    instance is alone on the path to all the others)."""
+    if not fork_server_enabled():
+        return
+    from airflow_jobbers.fork_client import ForkServerUnavailable, start_server
+
+    try:
+        await start_server()
+    except ForkServerUnavailable as exc:
+        log.warning("fork server unavailable (%s); it is tried again with the first workload", exc)
 
 
 @functools.cache

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from airflow_jobbers.fork_client import ForkServerHandle, run_forked
+from airflow_jobbers import runner
+from airflow_jobbers.fork_client import ForkServerHandle, run_forked, start_server
 
 T = TypeVar("T")
 
@@ -77,6 +78,27 @@ def test_each_workload_runs_in_its_own_fork_and_its_exit_code_comes_back(
     results = _run(server, scenario())
     assert [code for code, _ in results] == [3, 4, 0]
     assert len({_pid(output) for _, output in results}) == 3
+
+
+def test_a_server_started_with_the_worker_serves_its_first_workload(
+    server: ForkServerHandle,
+) -> None:
+    async def scenario() -> tuple[int | None, int | None, int]:
+        await start_server(server)
+        assert server._proc is not None
+        before = server._proc.pid
+        code, _ = await run_forked(b"exit:0", 1.0, server)
+        return before, server._proc.pid, code
+
+    before, after, code = _run(server, scenario())
+    assert before == after  # the workload found it ready: no second start
+    assert code == 0
+
+
+def test_the_runner_starts_its_fork_server_as_the_worker_starts() -> None:
+    from jobbers.registry import worker_start_hooks
+
+    assert runner.start_fork_server in worker_start_hooks()
 
 
 def test_concurrent_workloads_run_side_by_side(server: ForkServerHandle) -> None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +21,14 @@ from jobbers.cancelling import cancel_until_done
 from jobbers.logfmt import log_task
 from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskRecord, WorkerInfo
-from jobbers.registry import TaskContext, TaskSpec, UnknownTask, get_task, registered_names
+from jobbers.registry import (
+    TaskContext,
+    TaskSpec,
+    UnknownTask,
+    get_task,
+    registered_names,
+    worker_start_hooks,
+)
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
 from jobbers.worker.leases import LeaseKeeper
@@ -133,6 +141,10 @@ class Worker:
             asyncio.create_task(self._lease_keeper.run(), name="jobbers-leases"),
             asyncio.create_task(maintenance.run(), name="jobbers-maintenance"),
             asyncio.create_task(self._notes.run(), name="jobbers-notes"),
+            *(
+                asyncio.create_task(self._start_hook(hook), name="jobbers-start-hook")
+                for hook in worker_start_hooks()
+            ),
         ]
         flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
         for helper in (*background, flusher):
@@ -159,6 +171,13 @@ class Worker:
             log.info("worker %s: stopped %r", self.id, self)
         if self._fatal is not None:
             raise self._fatal
+
+    async def _start_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        name = getattr(hook, "__qualname__", repr(hook))
+        try:
+            await hook()
+        except Exception:
+            log.exception("worker %s: start hook %s failed; the worker goes on", self.id, name)
 
     async def _clean_up(
         self, flusher: asyncio.Task[None], background: list[asyncio.Task[None]]
