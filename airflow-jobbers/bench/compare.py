@@ -169,7 +169,8 @@ def phases(stack: Stack, dag_id: str, run_id: str, executor: str) -> dict[str, f
         if q and s and e and "leaf" not in t
     }
     busy = sum(e - s for _, s, e, _ in tis) / max(1e-9, float(span[1]) - float(span[0]))
-    singles = {x: t for q, s, e, x, t in rows if q and s and e and "leaf" not in t}
+    # Keyed by job id: LocalExecutor's task instances have none (their split is the path's).
+    singles = {x: t for q, s, e, x, t in rows if q and s and e and x and "leaf" not in t}
     found: dict[str, list[float]] = defaultdict(list)
     for queued, start, end, job_id in tis:
         found["TI run"].append(end - start)
