@@ -332,6 +332,8 @@ def on_worker_start(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable
     module, as the worker starts: a warm-up that its first task would otherwise wait for (a
     connection pool, a helper process). It runs beside the worker's first claims, not before
     them; an exception is logged and the worker goes on."""
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(f"@on_worker_start takes an async function, not {fn!r}")
     _WORKER_START.append(fn)
     return fn
 

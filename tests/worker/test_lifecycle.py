@@ -185,3 +185,13 @@ async def test_a_failing_start_hook_is_logged_and_the_worker_goes_on(
     await wait_statuses(store, ids, {Status.COMPLETED}, 10)
     assert "start hook note_worker_start failed" in worker.output()
     assert "start hook failed on purpose" in worker.output()
+
+
+def test_a_start_hook_must_be_async() -> None:
+    from jobbers import on_worker_start
+
+    def not_async() -> None:
+        pass
+
+    with pytest.raises(TypeError, match="async function"):
+        on_worker_start(not_async)  # type: ignore[arg-type]
