@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.datastructures import State
 
+from jobbers.api.fast_submit import FastSubmit
 from jobbers.store.base import Store
 
 from .helpers import stored_ids
@@ -94,3 +96,40 @@ async def test_bulk_duplicates_in_one_batch(api: httpx.AsyncClient, store: Store
     )
     assert clash.status_code in (409, 422)
     assert "x1" not in await stored_ids(store)
+
+
+def _scope(path: str = "/tasks", query: bytes = b"", **headers: str) -> dict[str, Any]:
+    given = {name.replace("_", "-"): value for name, value in headers.items()}
+    merged = {"content-length": "20", "content-type": "application/json", **given}
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "query_string": query,
+        "headers": [(name.encode(), value.encode()) for name, value in merged.items()],
+    }
+
+
+@pytest.mark.parametrize(
+    ("scope", "taken"),
+    [
+        (_scope(authorization="Bearer s3cret"), True),
+        (_scope("/tasks/bulk", authorization="bearer s3cret", content_length="2000"), True),
+        (_scope(authorization="Bearer wrong"), False),
+        (_scope(), False),
+        (_scope(query=b"wait=1", authorization="Bearer s3cret"), False),
+        (_scope(authorization="Bearer s3cret", content_length="1001"), False),
+        (_scope(authorization="Bearer s3cret", content_length="abc"), False),
+        (_scope(authorization="Bearer s3cret", content_type="text/plain"), False),
+        (_scope("/tasks/cancel", authorization="Bearer s3cret"), False),
+    ],
+)
+def test_the_front_door_takes_only_what_the_stack_would_pass_through(
+    scope: dict[str, Any], taken: bool
+) -> None:
+    """A wrong or missing token, a body over its route's limit (or of unknown length) and
+    anything but a plain JSON submission go through the whole stack (401, 413, the route)."""
+    front = FastSubmit(app=None, state=State(), token="s3cret", max_body=1000, max_bulk_body=5000)  # type: ignore[arg-type]
+    assert front.takes(scope) is taken
+    del scope["headers"][0]  # no Content-Length (a chunked body): never taken
+    assert front.takes(scope) is False

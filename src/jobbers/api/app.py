@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import Depends, FastAPI, Request
+from starlette.types import Receive, Scope, Send
 
 from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
@@ -25,14 +28,27 @@ async def _fresh_definitions(request: Request) -> None:
     await catalog.refresh_if_stale()
 
 
+class ManagerApp(FastAPI):
+    """The FastAPI app, with submissions answered in front of its middleware stack."""
+
+    fast_submit: FastSubmit | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_submit
+        if fast is not None and fast.takes(scope):
+            await fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 def create_app(
     store: Store,
     token: str | None = None,
     max_body: int = MAX_BODY_BYTES,
     max_bulk_body: int = MAX_BULK_BODY_BYTES,
-) -> FastAPI:
+) -> ManagerApp:
     """The caller owns the store: it opens it before and closes it after serving."""
-    app = FastAPI(
+    app = ManagerApp(
         title="Jobbers Manager",
         version="0.1.0",
         description="Submit, track and act on Jobbers tasks.",
@@ -50,11 +66,12 @@ def create_app(
     for module in (tasks, dead_letter):
         app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     app.include_router(dashboard)
-    app.add_middleware(FastSubmit)
     app.add_middleware(
         BodyLimit, max_bytes=max_body, per_path=dict.fromkeys(BULK_PATHS, max_bulk_body)
     )
     app.add_middleware(DashboardAuth, token=token)
     if token:
         app.add_middleware(BearerAuth, token=token, open_prefix=DASHBOARD)
+    full_stack = partial(FastAPI.__call__, app)
+    app.fast_submit = FastSubmit(full_stack, app.state, token, max_body, max_bulk_body)
     return app

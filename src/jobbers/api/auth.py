@@ -16,6 +16,15 @@ from jobbers.api.limits import send_json
 OPEN_PATHS = frozenset({"/healthz"})
 
 
+def bearer_matches(scope: Scope, token: bytes) -> bool:
+    """The request's ``Authorization: Bearer`` credentials are ``token`` (constant time)."""
+    header: bytes = dict(scope["headers"]).get(b"authorization", b"")
+    scheme, _, credentials = header.partition(b" ")
+    if scheme.lower() != b"bearer":
+        return False
+    return hmac.compare_digest(credentials.strip(), token)
+
+
 class BearerAuth:
     def __init__(self, app: ASGIApp, token: str, open_prefix: str | None = None) -> None:
         """``open_prefix``: paths under it guard themselves (the dashboard's session cookie)."""
@@ -24,11 +33,7 @@ class BearerAuth:
         self._open_prefix = open_prefix
 
     def _authorized(self, scope: Scope) -> bool:
-        header: bytes = dict(scope["headers"]).get(b"authorization", b"")
-        scheme, _, credentials = header.partition(b" ")
-        if scheme.lower() != b"bearer":
-            return False
-        return hmac.compare_digest(credentials.strip(), self._token)
+        return bearer_matches(scope, self._token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

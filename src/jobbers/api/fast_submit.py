@@ -1,13 +1,16 @@
-"""``POST /tasks`` and ``POST /tasks/bulk`` without FastAPI's per-request machinery.
+"""``POST /tasks`` and ``POST /tasks/bulk`` in front of FastAPI's per-request machinery.
 
 Solving dependencies, parsing and validating the body through FastAPI, and walking its middleware
-and router cost more than the submission itself when one client submits tasks one by one. This
-ASGI layer sits inside the auth and body-limit middleware (so both still apply) and answers a
-well-formed submission directly: the same model validates it, the same catalog builds it, the
-same batcher or store call writes it, and the same serializer answers it. Anything it does not
-take on its happy path (a query string, another content type, a body that does not validate, an
-unknown task name, kwargs that do not fit) goes to the FastAPI route unchanged, before anything
-is stored, so every error keeps the one shape and status the documented routes give it.
+(error handling, telemetry, body limits, auth) and router cost more than the submission itself
+when one client submits tasks one by one. :class:`FastSubmit` is called before all of it, and
+takes on a submission only when that stack would let it through untouched: the API token (when
+one is set) matches, and a declared ``Content-Length`` is within the route's body limit. It then
+answers a well-formed submission directly: the same model validates it, the same catalog builds
+it, the same batcher or store call writes it, and the same serializer answers it. Anything else
+(no or a wrong token, a chunked or oversized body, a query string, another content type, a body
+that does not validate, an unknown task name, kwargs that do not fit) goes through the whole
+stack unchanged, before anything is stored, so every error keeps the one shape and status the
+documented routes give it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import logging
 
 import orjson
 from pydantic import ValidationError
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobbers.api.auth import bearer_matches
 from jobbers.api.batching import SubmitBatcher
 from jobbers.api.errors import JSONResponse, error
 from jobbers.api.limits import replay
@@ -44,24 +49,40 @@ class _Fallback(Exception):
 
 
 class FastSubmit:
-    def __init__(self, app: ASGIApp) -> None:
+    """Answers the submissions it takes; hands everything else to ``app`` (the full stack)."""
+
+    def __init__(
+        self, app: ASGIApp, state: State, token: str | None, max_body: int, max_bulk_body: int
+    ) -> None:
         self.app = app
+        self.state = state
+        self._token = token.encode() if token else None
+        self._limits = {**dict.fromkeys(ONE, max_body), BULK: max_bulk_body}
+
+    def takes(self, scope: Scope) -> bool:
+        """A JSON submission the full stack would pass to its route as it is."""
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("query_string"):
+            return False
+        limit = self._limits.get(scope["path"])
+        if limit is None:
+            return False
+        content_type = length = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = value
+        if length is None or not length.isdigit() or int(length) > limit:
+            return False
+        if content_type is None or not _json_type(content_type):
+            return False
+        return self._token is None or bearer_matches(scope, self._token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path")
-        if (
-            scope["type"] != "http"
-            or scope["method"] != "POST"
-            or (path not in ONE and path != BULK)
-            or scope.get("query_string")
-            or not _json_content(scope)
-        ):
-            await self.app(scope, receive, send)
-            return
         body, tail = await _read(receive)
         if tail is None:
             try:
-                response = await self._answer(scope, path, body)
+                response = await self._answer(scope["path"], body)
             except _Fallback:
                 pass
             else:
@@ -70,8 +91,8 @@ class FastSubmit:
         message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, replay([message] if tail is None else [message, tail], receive), send)
 
-    async def _answer(self, scope: Scope, path: str, body: bytes) -> JSONResponse:
-        state = scope["app"].state
+    async def _answer(self, path: str, body: bytes) -> JSONResponse:
+        state = self.state
         catalog: TaskCatalog = state.catalog
         bulk = path == BULK
         try:
@@ -94,19 +115,21 @@ class FastSubmit:
             batcher: SubmitBatcher = state.batcher
             one = await batcher.submit(new[0])
             return JSONResponse(task_json(one.task), status_code=201 if one.created else 200)
+        except _Fallback:
+            raise
         except (DuplicateTaskConflict, DuplicateInBatch) as exc:
             return error(409, str(exc))
         except StoreUnavailable as exc:
             log.warning("store unavailable on POST %s: %s", path, exc)
             return error(503, str(exc))
+        except Exception:
+            log.exception("unhandled error on POST %s", path)
+            return error(500, "internal error; the Manager's log has the details")
 
 
-def _json_content(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            kind: bytes = value.split(b";", 1)[0].strip().lower()
-            return kind == b"application/json"
-    return False
+def _json_type(value: bytes) -> bool:
+    kind: bytes = value.split(b";", 1)[0].strip().lower()
+    return kind == b"application/json"
 
 
 async def _read(receive: Receive) -> tuple[bytes, Message | None]:
