@@ -32,11 +32,6 @@ if TYPE_CHECKING:
 
 _STATUS_CHUNK = 10_000
 _WARN_EVERY = 30.0
-#: After the end that frees a slot, ends arriving within this many seconds are reported with it:
-#: each report costs the scheduler a pass over the whole DAG run, and while every slot is taken
-#: the worker still holds jobs waiting for a start permit, so a slot filled this much later
-#: starts nothing later.
-END_LINGER = 0.25
 
 
 class JobbersExecutor(BaseExecutor):
@@ -240,17 +235,12 @@ class JobbersExecutor(BaseExecutor):
         received no event ends in its idle sleep (``scheduler_idle_sleep_time``): a slot freed
         during that sleep stays unseen until it ends. Waiting here instead hands the scheduler
         the end as it happens, so the next pass fills the slot. The scheduler would have slept
-        anyway, so the wait delays none of its other work by more than that sleep would. Ends
-        that follow within ``END_LINGER`` come along, so one pass fills several slots.
+        anyway, so the wait delays none of its other work by more than that sleep would.
         """
         if self.full_wait <= 0 or self.slots_available > 0 or not len(self._jobs):
             return
         self._feed.read_until(
-            self._get_client(),
-            self._apply_event,
-            lambda: self.slots_available > 0,
-            self.full_wait,
-            linger=min(END_LINGER, self.full_wait),
+            self._get_client(), self._apply_event, lambda: self.slots_available > 0, self.full_wait
         )
 
     def _apply_event(self, event: dict[str, Any]) -> None:

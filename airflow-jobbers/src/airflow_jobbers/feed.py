@@ -96,29 +96,18 @@ class FeedReader:
         apply: Callable[[dict[str, Any]], None],
         done: Callable[[], bool],
         seconds: float,
-        linger: float = 0.0,
     ) -> int:
         """Read as events come (long polls) until ``done()`` holds or ``seconds`` pass with
         nothing new; return how many events were applied. Returns at once when ``done()``
-        holds already, or when the Manager does not answer.
-
-        ``linger``: once ``done()`` came to hold here, go on reading what arrives within that
-        many seconds, so that events close together are handed over together."""
+        holds already, or when the Manager does not answer."""
         deadline = self._clock() + seconds
         applied = 0
         while not done():
             remaining = deadline - self._clock()
             if remaining <= 0:
-                return applied
+                break
             read = self.read(client, apply, force=True, wait=remaining)
             if read == 0:
-                return applied
+                break
             applied += read
-        if applied and linger > 0:
-            until = self._clock() + linger
-            while (remaining := until - self._clock()) > 0:
-                read = self.read(client, apply, force=True, wait=remaining)
-                if read == 0:
-                    break
-                applied += read
         return applied

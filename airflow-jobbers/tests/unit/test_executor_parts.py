@@ -287,22 +287,6 @@ def test_reading_until_reads_nothing_when_already_done_and_waits_on_the_first_pa
     assert source.waits[1:] == [0.0, 0.0]
 
 
-def test_lingering_reads_what_follows_the_event_that_made_it_done() -> None:
-    """Once done, reading goes on while events keep coming (within ``linger``): the events
-    that came close together are handed over together; it stops at the first empty read."""
-    feed = FeedReader(batch_size=2, max_pages=1, warn=lambda _t, _m: None, min_interval=60)
-    source = _FakeFeed()
-    feed.start_at_tail(source)
-    source.add(5)
-    applied: list[dict[str, Any]] = []
-    assert feed.read_until(source, applied.append, lambda: len(applied) >= 1, 5.0) == 2
-    source.add(5)
-    assert feed.read_until(source, applied.append, lambda: len(applied) >= 4, 5.0, linger=30) == 8
-    assert len(applied) == 10
-    assert source.waits[-1] > 0  # the last read was a long poll that found nothing new
-    assert feed.read_until(source, applied.append, lambda: True, 5.0, linger=30) == 0
-
-
 def test_a_failed_read_warns_and_keeps_the_cursor() -> None:
     warnings: list[str] = []
     feed = FeedReader(batch_size=10, max_pages=3, warn=lambda _t, m: warnings.append(m))
