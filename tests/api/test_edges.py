@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from jobbers.api.limits import BodyLimit
+from jobbers.api.limits import BodyLimit, BodyLimits
 from jobbers.store.base import Store
 
 from .conftest import TOKEN, asgi_client
@@ -88,7 +88,7 @@ async def _call(app: BodyLimit, chunks: list[bytes], headers: list[tuple[bytes, 
 
 
 async def test_a_streamed_body_is_counted_as_it_arrives() -> None:
-    app = BodyLimit(_echo, max_bytes=1000)
+    app = BodyLimit(_echo, BodyLimits(max_bytes=1000))
     small = await _call(app, [b"x" * 400, b"x" * 600], [])
     assert (small["status"], json.loads(small["body"])) == (200, {"size": 1000})
     large = await _call(app, [b"x" * 600, b"x" * 600, b"x" * 600], [])
@@ -97,7 +97,7 @@ async def test_a_streamed_body_is_counted_as_it_arrives() -> None:
 
 
 async def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
-    app = BodyLimit(_echo, max_bytes=1000)
+    app = BodyLimit(_echo, BodyLimits(max_bytes=1000))
     response = await _call(app, [], [(b"content-length", b"5000")])
     assert response["status"] == 413
 

@@ -10,6 +10,7 @@ import pytest
 from starlette.datastructures import State
 
 from jobbers.api.fast_submit import FastSubmit
+from jobbers.api.limits import BodyLimits
 from jobbers.store.base import Store
 
 from .helpers import stored_ids
@@ -129,7 +130,8 @@ def test_the_front_door_takes_only_what_the_stack_would_pass_through(
 ) -> None:
     """A wrong or missing token, a body over its route's limit (or of unknown length) and
     anything but a plain JSON submission go through the whole stack (401, 413, the route)."""
-    front = FastSubmit(app=None, state=State(), token="s3cret", max_body=1000, max_bulk_body=5000)  # type: ignore[arg-type]
+    limits = BodyLimits(1000, {"/tasks/bulk": 5000})
+    front = FastSubmit(app=None, state=State(), token="s3cret", limits=limits)  # type: ignore[arg-type]
     assert front.takes(scope) is taken
     del scope["headers"][0]  # no Content-Length (a chunked body): never taken
     assert front.takes(scope) is False

@@ -11,7 +11,13 @@ from jobbers.api import errors
 from jobbers.api.auth import BearerAuth
 from jobbers.api.batching import SubmitBatcher
 from jobbers.api.fast_submit import FastSubmit
-from jobbers.api.limits import BULK_PATHS, MAX_BODY_BYTES, MAX_BULK_BODY_BYTES, BodyLimit
+from jobbers.api.limits import (
+    BULK_PATHS,
+    MAX_BODY_BYTES,
+    MAX_BULK_BODY_BYTES,
+    BodyLimit,
+    BodyLimits,
+)
 from jobbers.api.query import known_query_only
 from jobbers.api.routes import dead_letter, events, health, metrics, queues, tasks
 from jobbers.api.submissions import TaskCatalog
@@ -66,12 +72,11 @@ def create_app(
     for module in (tasks, dead_letter):
         app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     app.include_router(dashboard)
-    app.add_middleware(
-        BodyLimit, max_bytes=max_body, per_path=dict.fromkeys(BULK_PATHS, max_bulk_body)
-    )
+    limits = BodyLimits(max_body, dict.fromkeys(BULK_PATHS, max_bulk_body))
+    app.add_middleware(BodyLimit, limits=limits)
     app.add_middleware(DashboardAuth, token=token)
     if token:
         app.add_middleware(BearerAuth, token=token, open_prefix=DASHBOARD)
     full_stack = partial(FastAPI.__call__, app)
-    app.fast_submit = FastSubmit(full_stack, app.state, token, max_body, max_bulk_body)
+    app.fast_submit = FastSubmit(full_stack, app.state, token, limits)
     return app

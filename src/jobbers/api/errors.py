@@ -125,9 +125,14 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return error(503, str(exc))
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+def unexpected(method: str, path: str) -> JSONResponse:
+    """The answer to a bug: logged with its traceback (call it while handling the exception)."""
+    log.exception("unhandled error on %s %s", method, path)
     return error(500, "internal error; the Manager's log has the details")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected(request.method, request.url.path)
 
 
 def install(app: FastAPI) -> None:

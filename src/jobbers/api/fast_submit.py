@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobbers.api.auth import bearer_matches
 from jobbers.api.batching import SubmitBatcher
-from jobbers.api.errors import JSONResponse, error
-from jobbers.api.limits import replay
+from jobbers.api.errors import JSONResponse, error, unexpected
+from jobbers.api.limits import BodyLimits, replay
 from jobbers.api.schemas import BulkSubmission, TaskSubmission
 from jobbers.api.serialize import task_json
 from jobbers.api.submissions import (
@@ -51,13 +51,12 @@ class _Fallback(Exception):
 class FastSubmit:
     """Answers the submissions it takes; hands everything else to ``app`` (the full stack)."""
 
-    def __init__(
-        self, app: ASGIApp, state: State, token: str | None, max_body: int, max_bulk_body: int
-    ) -> None:
+    def __init__(self, app: ASGIApp, state: State, token: str | None, limits: BodyLimits) -> None:
+        """``limits``: the body limits the stack enforces, so both take the same bodies."""
         self.app = app
         self.state = state
         self._token = token.encode() if token else None
-        self._limits = {**dict.fromkeys(ONE, max_body), BULK: max_bulk_body}
+        self._limits = {path: limits.limit_for(path) for path in (*ONE, BULK)}
 
     def takes(self, scope: Scope) -> bool:
         """A JSON submission the full stack would pass to its route as it is."""
@@ -123,8 +122,7 @@ class FastSubmit:
             log.warning("store unavailable on POST %s: %s", path, exc)
             return error(503, str(exc))
         except Exception:
-            log.exception("unhandled error on POST %s", path)
-            return error(500, "internal error; the Manager's log has the details")
+            return unexpected("POST", path)
 
 
 def _json_type(value: bytes) -> bool:

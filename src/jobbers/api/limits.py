@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,16 +43,22 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
+@dataclass(frozen=True)
+class BodyLimits:
+    """The most bytes a request body may have: ``per_path`` where it names the path, else
+    ``max_bytes``."""
+
+    max_bytes: int = MAX_BODY_BYTES
+    per_path: Mapping[str, int] = field(default_factory=dict)
+
+    def limit_for(self, path: str) -> int:
+        return self.per_path.get(path, self.max_bytes)
+
+
 class BodyLimit:
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_bytes: int = MAX_BODY_BYTES,
-        per_path: Mapping[str, int] | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, limits: BodyLimits) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-        self.per_path = dict(per_path or {})
+        self.limits = limits
 
     async def _too_large(self, send: Send, limit: int) -> None:
         detail = f"request body is larger than the limit of {limit} bytes"
@@ -61,7 +68,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.per_path.get(scope["path"], self.max_bytes)
+        limit = self.limits.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._too_large(send, limit)
