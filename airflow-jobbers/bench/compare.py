@@ -74,7 +74,7 @@ def _role(pid: int) -> str:
     except OSError:
         return "?"
     text = " ".join(a.decode(errors="replace") for a in argv)
-    if "airflow_jobbers.zygote" in text:
+    if "airflow_jobbers.worker.zygote" in text:
         return "fork server"
     if "serve_logs" in text:
         return "log server"

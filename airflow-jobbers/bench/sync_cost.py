@@ -42,7 +42,7 @@ class Sitting:
     def __init__(self, in_flight: int, changing: int) -> None:
         from jobbers.store.sqlite import SQLiteStore
 
-        from airflow_jobbers.executor import JobbersExecutor
+        from airflow_jobbers.scheduler.executor import JobbersExecutor
 
         self.in_flight = in_flight
         self.changing = changing
@@ -68,7 +68,7 @@ class Sitting:
         from airflow.models.taskinstancekey import TaskInstanceKey
 
         from airflow_jobbers import protocol
-        from airflow_jobbers.submission import Submission
+        from airflow_jobbers.scheduler.submission import Submission
 
         client = self.executor._get_client()
         workload = {"type": "ExecuteTask", "token": "x.y.z", "ti": {"id": "bench"}}

@@ -9,8 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from jobbers.store.sqlite_open import SCHEMA_VERSION
-from jobbers.store.sqlite_steps import SCHEMA
+from jobbers.store.sqlite.schema import SCHEMA, SCHEMA_VERSION
 
 
 def missing_directory(tmp: Path) -> Path:

@@ -129,7 +129,7 @@ def test_unreachable_manager_is_one_line() -> None:
 
 
 def test_bulk_actions_go_in_chunks_and_merge_the_answers() -> None:
-    from jobbers.cli_tables import CHUNK, _in_chunks
+    from jobbers.cli.tables import CHUNK, _in_chunks
 
     ids = [f"t-{i}" for i in range(2 * CHUNK + 7)]
     calls: list[int] = []

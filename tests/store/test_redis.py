@@ -10,7 +10,7 @@ import redis
 from jobbers.models import NewTask, Outcome, Status
 from jobbers.store import open_store
 from jobbers.store.base import Report, StoreIncompatible
-from jobbers.store.redis_keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
+from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
 
 from ..conftest import RedisServer
 

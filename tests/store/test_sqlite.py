@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from jobbers.models import NewTask, Status
-from jobbers.store import open_store, sqlite, sqlite_steps
+from jobbers.store import open_store
 from jobbers.store.sqlite import SQLiteStore
-from jobbers.store.sqlite_checkpoint import EVERY_COMMITS
-from jobbers.store.sqlite_watch import FileWatch
+from jobbers.store.sqlite import steps as sqlite_steps
+from jobbers.store.sqlite import store as sqlite
+from jobbers.store.sqlite.checkpoint import EVERY_COMMITS
+from jobbers.store.sqlite.watch import FileWatch
 
 pytestmark = pytest.mark.anyio
 

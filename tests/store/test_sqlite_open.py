@@ -10,9 +10,8 @@ import pytest
 from jobbers.models import NewTask, Outcome, Status
 from jobbers.store.base import Report, StoreIncompatible, StoreUnavailable
 from jobbers.store.sqlite import SQLiteStore
-from jobbers.store.sqlite_counts import ALL, _trigger
-from jobbers.store.sqlite_open import SCHEMA_VERSION
-from jobbers.store.sqlite_steps import SCHEMA
+from jobbers.store.sqlite.counts import ALL, _trigger
+from jobbers.store.sqlite.schema import SCHEMA, SCHEMA_VERSION
 from tests.cli.bad_stores import BAD_STORES
 
 pytestmark = pytest.mark.anyio

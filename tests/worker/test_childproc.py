@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from jobbers import childproc
+from jobbers.worker import childproc
 
 from .support import alive
 
@@ -74,7 +74,7 @@ async def test_a_child_that_asked_dies_with_its_parent() -> None:
     grandchild is gone soon after, where it would otherwise sleep for a minute."""
     grandchild = (
         "import os, sys, time\n"
-        "from jobbers import childproc\n"
+        "from jobbers.worker import childproc\n"
         "childproc.die_with_parent(int(sys.argv[1]))\n"
         "print(os.getpid(), flush=True)\n"
         "time.sleep(60)\n"
@@ -97,6 +97,8 @@ async def test_a_child_that_asked_dies_with_its_parent() -> None:
 
 
 def test_die_with_parent_exits_when_the_parent_is_already_gone() -> None:
-    script = "from jobbers import childproc; childproc.die_with_parent(1); raise SystemExit(0)"
+    script = (
+        "from jobbers.worker import childproc\nchildproc.die_with_parent(1)\nraise SystemExit(0)"
+    )
     done = subprocess.run([sys.executable, "-c", script], check=False, timeout=30)
     assert done.returncode == 1, "pid 1 is not its parent: it acts as an orphan and exits"

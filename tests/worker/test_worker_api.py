@@ -9,11 +9,11 @@ from typing import Any, cast
 
 import pytest
 
-from jobbers.maintenance import Maintenance
 from jobbers.models import NewTask, Outcome, Status, TaskRecord
 from jobbers.store import open_store
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker import Worker, WorkerSettings
+from jobbers.worker.maintenance import Maintenance
 
 from .support import events, new_task, submit, wait_for, wait_statuses
 

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from airflow_jobbers import config, protocol
-from airflow_jobbers.childproc import die_with_parent
+from airflow_jobbers.worker.childproc import die_with_parent
 
 RUNNER_MODULE = "airflow_jobbers.runner"
 

@@ -18,7 +18,7 @@ TASK_NAME = "airflow_jobbers.runner.execute_workload"
 WORKLOAD_KWARG = "workload"
 TOKEN_KEY = "token"
 
-#: Exit codes of ``python -m airflow_jobbers.child``.
+#: Exit codes of ``python -m airflow_jobbers.worker.child``.
 EXIT_FINISHED = 0
 EXIT_ERROR = 1
 EXIT_INVALID = 65  # EX_DATAERR: the input is not a valid Airflow workload

@@ -90,7 +90,7 @@ def test_the_core_redacts_the_runner_kwargs() -> None:
     assert shown[protocol.WORKLOAD_KWARG][protocol.TOKEN_KEY] == "***"
 
 
-runner = pytest.importorskip("airflow_jobbers.runner", reason="needs the jobbers core")
+runner = pytest.importorskip("airflow_jobbers.worker.runner", reason="needs the jobbers core")
 
 
 def test_expired_workload_is_refused_before_anything_starts() -> None:

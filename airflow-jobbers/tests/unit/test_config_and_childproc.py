@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from airflow_jobbers import config
-from airflow_jobbers.childproc import (
+from airflow_jobbers.worker.childproc import (
     LINE_LIMIT,
     OutputTail,
     die_with_parent,
@@ -86,7 +86,7 @@ def test_a_child_that_dies_with_its_parent_goes_when_the_parent_is_killed() -> N
             sys.executable,
             "-c",
             "import subprocess, sys, time\n"
-            "from airflow_jobbers.childproc import die_with_parent\n"
+            "from airflow_jobbers.worker.childproc import die_with_parent\n"
             "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
             " preexec_fn=die_with_parent)\n"
             "print(child.pid, flush=True)\n"

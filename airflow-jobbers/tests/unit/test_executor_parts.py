@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from airflow_jobbers import protocol
-from airflow_jobbers.feed import FeedReader
-from airflow_jobbers.jobtable import Job, JobTable
-from airflow_jobbers.submission import (
+from airflow_jobbers.scheduler.feed import FeedReader
+from airflow_jobbers.scheduler.jobtable import Job, JobTable
+from airflow_jobbers.scheduler.submission import (
     PRIORITY_MAX,
     PRIORITY_MIN,
     Submission,

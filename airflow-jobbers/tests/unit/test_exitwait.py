@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_jobbers import exitwait
+from airflow_jobbers.worker import exitwait
 
 
 def test_wait_exit_returns_when_the_process_exits_and_not_before() -> None:

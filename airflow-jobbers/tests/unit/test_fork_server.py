@@ -13,14 +13,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-from airflow_jobbers import runner
-from airflow_jobbers.fork_client import ForkServerHandle, run_forked, start_server
+from airflow_jobbers.worker import runner
+from airflow_jobbers.worker.fork_client import ForkServerHandle, run_forked, start_server
 
 T = TypeVar("T")
 
 STUB = """
 import os, sys, time
-import airflow_jobbers.child as child
+import airflow_jobbers.worker.child as child
 
 def run_bytes(data):
     command = data.decode()
@@ -36,7 +36,7 @@ def run_bytes(data):
 
 child.run_bytes = run_bytes
 from airflow_jobbers import protocol
-from airflow_jobbers.zygote import ForkServer
+from airflow_jobbers.worker.zygote import ForkServer
 
 server = ForkServer(sys.argv[1])
 os.write(1, protocol.FORK_READY + b"\\n")
@@ -147,10 +147,11 @@ def test_a_workload_process_killed_by_a_signal_reports_it(server: ForkServerHand
 
 DAG_STUB = """
 import os, sys
-import airflow_jobbers.child as child
-from airflow_jobbers import dagcache, protocol
-from airflow_jobbers.dagserver import DagServers
-from airflow_jobbers.zygote import ForkServer
+import airflow_jobbers.worker.child as child
+from airflow_jobbers import protocol
+from airflow_jobbers.worker import dagcache
+from airflow_jobbers.worker.dagserver import DagServers
+from airflow_jobbers.worker.zygote import ForkServer
 
 WARMED = "nothing"
 

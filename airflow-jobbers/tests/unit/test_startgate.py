@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from airflow_jobbers import runner, startgate
-from airflow_jobbers.fork_client import ForkServerHandle, run_forked
-from airflow_jobbers.startgate import STARTED_LINE, StartGate, StartWatch
+from airflow_jobbers.worker import runner, startgate
+from airflow_jobbers.worker.fork_client import ForkServerHandle, run_forked
+from airflow_jobbers.worker.startgate import STARTED_LINE, StartGate, StartWatch
 
 DEADLINE = 30.0
 
@@ -95,9 +95,10 @@ def test_gate_zero_admits_everyone_and_gates_are_per_loop() -> None:
 
 MARKER_STUB = """
 import os, sys, time
-import airflow_jobbers.child as child
-from airflow_jobbers import protocol, startgate
-from airflow_jobbers.zygote import ForkServer
+import airflow_jobbers.worker.child as child
+from airflow_jobbers import protocol
+from airflow_jobbers.worker import startgate
+from airflow_jobbers.worker.zygote import ForkServer
 
 def run_bytes(data):
     print("before start", flush=True)

@@ -9,11 +9,11 @@ import asyncio
 import functools
 from typing import Any
 
-from jobbers.error_info import error_info, traceback_of
 from jobbers.jsonsize import encoded_size
 from jobbers.models import ErrorInfo, Outcome, TaskRecord
 from jobbers.params import INVALID_ARGUMENTS, binding_problem
 from jobbers.registry import TaskContext, TaskSpec, error_base_names
+from jobbers.worker.error_info import error_info, traceback_of
 from jobbers.worker.isolated import ChildTaskError, ResultTooLargeInChild, run_isolated
 from jobbers.worker.threads import SyncThreads
 

@@ -2,8 +2,8 @@
 
 Such a body can really be stopped: on cancel or timeout its process group gets SIGTERM, then
 SIGKILL after :data:`KILL_GRACE` seconds, so it is gone within a second, unlike a thread, which
-can only be abandoned. The child is a fresh interpreter (``python -m jobbers.task_child``, not a
-fork of a worker that runs threads) that imports the task's module; arguments and the result
+can only be abandoned. The child is a fresh interpreter (``python -m jobbers.worker.task_child``,
+not a fork of a worker that runs threads) that imports the task's module; arguments and the result
 cross as JSON lines, never pickle. The child dies with the worker (a worker killed with
 ``-9`` leaves no body running), and the worker reads at most ``max_result_bytes`` of its answer,
 so an oversized result costs the worker no memory.
@@ -21,9 +21,9 @@ import os
 import sys
 from typing import Any
 
-from jobbers import childproc
 from jobbers.models import ErrorInfo
 from jobbers.registry import TaskContext, TaskSpec
+from jobbers.worker import childproc
 
 #: Seconds a cancelled or timed-out body gets between SIGTERM and SIGKILL.
 KILL_GRACE = 0.5
@@ -65,7 +65,7 @@ async def run_isolated(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "jobbers.task_child",
+        "jobbers.worker.task_child",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

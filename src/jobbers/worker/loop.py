@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 from jobbers.cancelling import cancel_until_done
 from jobbers.logfmt import log_task
-from jobbers.maintenance import Maintenance
 from jobbers.models import ErrorInfo, Outcome, Status, TaskRecord, WorkerInfo
 from jobbers.registry import (
     TaskContext,
@@ -32,6 +31,7 @@ from jobbers.registry import (
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
 from jobbers.worker.leases import LeaseKeeper
+from jobbers.worker.maintenance import Maintenance
 from jobbers.worker.notes import NotesKeeper
 from jobbers.worker.outage import StoreOutage
 from jobbers.worker.reports import ReportFlusher

@@ -36,7 +36,7 @@ _stamps: list[FileStamp] = []
 def route(data: bytes) -> tuple[str, str, str] | None:
     """The DAG file version a workload needs: (bundle name, bundle version, relative path),
     or None when it is not a valid task workload (it then runs as always, and is refused)."""
-    from airflow_jobbers.workload import InvalidWorkload, parse_workload
+    from airflow_jobbers.worker.workload import InvalidWorkload, parse_workload
 
     try:
         workload = parse_workload(data)

@@ -10,7 +10,7 @@ from typing import Any
 
 from jobbers.models import Status
 from jobbers.store.base import Durations, TaskCounts
-from jobbers.store.redis_keys import Keys
+from jobbers.store.redis.keys import Keys
 from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets
 
 

@@ -39,7 +39,6 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.policy import start_retention
-from jobbers.store import sqlite_open
 from jobbers.store.base import (
     AttemptNotes,
     BadCursor,
@@ -50,10 +49,11 @@ from jobbers.store.base import (
     Submitted,
     TaskCounts,
 )
-from jobbers.store.sqlite_checkpoint import BACKSTOP_PAGES, Checkpointer
-from jobbers.store.sqlite_counts import counts, drop_empty, queue_counts
-from jobbers.store.sqlite_notes import add_notes, drop_notes, read_notes
-from jobbers.store.sqlite_steps import (
+from jobbers.store.sqlite import connection as sqlite_open
+from jobbers.store.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
+from jobbers.store.sqlite.counts import counts, drop_empty, queue_counts
+from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes
+from jobbers.store.sqlite.steps import (
     CHANGE_POLL_MAX,
     CHANGE_POLL_MIN,
     STALE_WORKER,
@@ -75,7 +75,7 @@ from jobbers.store.sqlite_steps import (
     stall,
     start,
 )
-from jobbers.store.sqlite_watch import FileWatch
+from jobbers.store.sqlite.watch import FileWatch
 
 #: Calls on up to this many items may run on the event loop's thread (about a millisecond).
 SMALL = 32
@@ -285,8 +285,8 @@ class SQLiteStore:
 
     async def wait_for_change(self, timeout: float) -> None:
         """Woken at once by this store's own writes; by other processes' commits as soon as the
-        WAL file is written where inotify exists (see :mod:`sqlite_watch`), and by polling
-        ``data_version`` otherwise and as a backstop."""
+        WAL file is written where inotify exists (see :mod:`jobbers.store.sqlite.watch`), and by
+        polling ``data_version`` otherwise and as a backstop."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         writes = self._local_writes

@@ -25,7 +25,7 @@ class CallbackFailed(Exception):
 def _adapter() -> TypeAdapter[Any]:
     from pydantic import TypeAdapter
 
-    from airflow_jobbers.version_compat import AIRFLOW_V_3_3_PLUS
+    from airflow_jobbers.worker.version_compat import AIRFLOW_V_3_3_PLUS
 
     if AIRFLOW_V_3_3_PLUS:
         from airflow.executors.workloads import ExecutorWorkload
@@ -42,7 +42,7 @@ def warm_up() -> None:
     (a cached value Airflow's client creates on first use, some milliseconds of CPU each)."""
     import contextlib
 
-    from airflow_jobbers import exitwait, startgate
+    from airflow_jobbers.worker import exitwait, startgate
 
     exitwait.install()
     startgate.install_marker()
@@ -85,8 +85,8 @@ def run_workload(workload: Any) -> int:
     """
     from airflow.sdk.exceptions import TaskAlreadyRunningError
 
-    from airflow_jobbers import exitwait, startgate
-    from airflow_jobbers.version_compat import AIRFLOW_V_3_3_PLUS
+    from airflow_jobbers.worker import exitwait, startgate
+    from airflow_jobbers.worker.version_compat import AIRFLOW_V_3_3_PLUS
 
     exitwait.install()
     if getattr(workload, "type", None) == "ExecuteTask" and not startgate.install_marker():

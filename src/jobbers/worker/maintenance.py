@@ -16,7 +16,7 @@ from collections.abc import Callable
 from jobbers.models import MaintenanceReport
 from jobbers.store.base import Store
 
-log = logging.getLogger("jobbers.maintenance")
+log = logging.getLogger("jobbers.worker.maintenance")
 
 
 class Maintenance:

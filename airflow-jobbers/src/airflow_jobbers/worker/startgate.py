@@ -28,7 +28,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from airflow_jobbers.patching import Method, wrap_method
+from airflow_jobbers.worker.patching import Method, wrap_method
 
 #: The workload process's line on stdout once its task instance's start has been answered.
 STARTED_LINE = b"\0JOBBERS-TI-STARTED"

@@ -1,4 +1,4 @@
-"""The workload process: ``python -m airflow_jobbers.child`` with the workload JSON on stdin.
+"""The workload process: ``python -m airflow_jobbers.worker.child`` with the workload JSON on stdin.
 
 Its argv never carries the workload (it holds a bearer token). It validates the input before
 anything runs, runs it under Airflow's supervisor, and says how it ended with its exit code
@@ -11,7 +11,7 @@ import sys
 import time
 
 from airflow_jobbers import protocol
-from airflow_jobbers.childproc import die_with_parent
+from airflow_jobbers.worker.childproc import die_with_parent
 
 
 def main() -> int:
@@ -28,7 +28,7 @@ def main() -> int:
 def run_bytes(raw: bytes) -> int:
     """Validate and run one workload in this process (the child, or a fork-server fork;
     either has made the processes it forks die with it)."""
-    from airflow_jobbers.workload import (
+    from airflow_jobbers.worker.workload import (
         CallbackFailed,
         DuplicateDelivery,
         InvalidWorkload,

@@ -1,6 +1,6 @@
 """The Redis store: Managers and workers on many hosts share one Redis.
 
-Every change that touches more than one key is one Lua script (``store/lua/*.lua``), loaded
+Every change that touches more than one key is one Lua script (``store/redis/lua/*.lua``), loaded
 once per connection and run by its SHA, so a claim, a finish or a cancel is atomic however many
 processes race. Decisions that are not storage (retry or fail, backoff, lost-lease requeueing)
 are taken in Python by :mod:`jobbers.policy` from what the task held, and the script applies
@@ -66,8 +66,8 @@ from jobbers.store.base import (
     TaskCounts,
     new_record,
 )
-from jobbers.store.redis_counts import fill_minutes, read_counts
-from jobbers.store.redis_keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
+from jobbers.store.redis.counts import fill_minutes, read_counts
+from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
 
 SCRIPTS = (
     "submit",
@@ -123,7 +123,7 @@ def _bounds_lua() -> str:
 
 
 def _script_text(name: str) -> str:
-    folder = resources.files("jobbers.store") / "lua"
+    folder = resources.files("jobbers.store.redis") / "lua"
     common = (folder / "common.lua").read_text()
     return _allowed_lua() + _bounds_lua() + common + (folder / f"{name}.lua").read_text()
 

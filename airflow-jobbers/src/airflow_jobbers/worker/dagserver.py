@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_jobbers import protocol
-from airflow_jobbers.childproc import die_with_parent
-from airflow_jobbers.zygote import Forker, recv_exact
+from airflow_jobbers.worker.childproc import die_with_parent
+from airflow_jobbers.worker.forker import Forker, recv_exact
 
 _NAME = "airflow-jobbers fork server"
 MAX_SERVERS = 8

@@ -17,28 +17,13 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from jobbers.store.base import StoreIncompatible, StoreUnavailable
-from jobbers.store.sqlite_counts import ADD_MINUTES, BACKFILL, COUNTS_SCHEMA, DROP_INSERT_TRIGGER
-from jobbers.store.sqlite_steps import PARTIAL_INDEXES_MIGRATION, SCHEMA
+from jobbers.store.sqlite.counts import DROP_INSERT_TRIGGER
+from jobbers.store.sqlite.schema import COUNT_TABLES, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-#: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 5
 #: Longest pause between two tries for a lock another process holds.
 LOCK_RETRY_MAX = 0.0005
 
 T = TypeVar("T")
-#: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
-#: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
-#: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
-#: made the due, lease and finished indexes partial.
-MIGRATIONS: dict[int, str] = {
-    1: COUNTS_SCHEMA + BACKFILL,
-    2: DROP_INSERT_TRIGGER,
-    3: ADD_MINUTES,
-    4: PARTIAL_INDEXES_MIGRATION,
-}
-#: The tables of the summed counts: a file without a version that lacks only these is version 1.
-COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}
-
 FileIdentity = tuple[int, int] | None
 
 

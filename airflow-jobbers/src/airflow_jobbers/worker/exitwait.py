@@ -21,7 +21,7 @@ import os
 import select
 from typing import Any
 
-from airflow_jobbers.patching import Method, wrap_method
+from airflow_jobbers.worker.patching import Method, wrap_method
 
 _MARK = "_jobbers_exit_wait"
 

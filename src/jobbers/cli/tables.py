@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobbers.cli import TokenOpt, UrlOpt, _fail, app
+from jobbers.cli.options import TokenOpt, UrlOpt, app, fail
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -48,9 +48,9 @@ def _client(url: str, token: str | None) -> Iterator[Client]:
         with Client(url, token=token) as client:
             yield client
     except APIError as exc:
-        raise _fail(f"{exc.status_code}: {exc.detail}") from exc
+        raise fail(f"{exc.status_code}: {exc.detail}") from exc
     except ManagerUnavailable as exc:
-        raise _fail(f"cannot reach the Manager at {url} ({exc})") from exc
+        raise fail(f"cannot reach the Manager at {url} ({exc})") from exc
 
 
 def _when(iso: str | None) -> str:
@@ -202,11 +202,11 @@ def _selected(
     client: Client, ids: Sequence[str], every: bool, queue: str | None, name: str | None
 ) -> list[str]:
     if ids and (every or queue or name):
-        raise _fail("give task ids, or --all / --queue / --name, not both", 2)
+        raise fail("give task ids, or --all / --queue / --name, not both", 2)
     if ids:
         return list(dict.fromkeys(ids))
     if not (every or queue or name):
-        raise _fail("give task ids, or --all / --queue / --name to select dead tasks", 2)
+        raise fail("give task ids, or --all / --queue / --name to select dead tasks", 2)
     found: list[str] = []
     cursor: str | None = None
     while True:
@@ -303,7 +303,7 @@ def task_logs(
     attempts = task["attempts"]
     chosen = [a for a in attempts if attempt is None or a["number"] == attempt][-1:]
     if not chosen:
-        raise _fail(f"task {task_id} has no attempt {attempt}" if attempt else "not started yet")
+        raise fail(f"task {task_id} has no attempt {attempt}" if attempt else "not started yet")
     (shown,) = chosen
     if as_json:
         _json({"attempt": shown["number"], "progress": shown["progress"], "logs": shown["logs"]})

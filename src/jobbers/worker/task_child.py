@@ -1,4 +1,5 @@
-"""The child process of a task declared ``isolate="process"`` (``python -m jobbers.task_child``).
+"""The child process of a task declared ``isolate="process"``
+(``python -m jobbers.worker.task_child``).
 
 It reads one JSON request on stdin (the task's module and name, its kwargs, its context), runs the
 body and writes JSON lines on its stdout: ``{"heartbeat": true}`` while the body beats, then one
@@ -17,9 +18,9 @@ import sys
 import time
 from typing import IO, Any
 
-from jobbers import childproc
-from jobbers.error_info import error_info
 from jobbers.registry import TaskContext, get_task
+from jobbers.worker import childproc
+from jobbers.worker.error_info import error_info
 
 #: Heartbeats sent up at most this often; more would only fill the pipe.
 HEARTBEAT_EVERY = 0.2

@@ -1,4 +1,4 @@
-"""The worker's side of the fork server (``airflow_jobbers.zygote``): start it once, then run
+"""The worker's side of the fork server (``airflow_jobbers.worker.zygote``): start it once, then run
 each workload in a fork of it. Imports no Airflow (the worker's event loop stays light)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass, field
 
 from airflow_jobbers import protocol
-from airflow_jobbers.childproc import OutputTail, die_with_parent, signal_group, stop_group
-from airflow_jobbers.startgate import StartWatch
+from airflow_jobbers.worker.childproc import OutputTail, die_with_parent, signal_group, stop_group
+from airflow_jobbers.worker.startgate import StartWatch
 
 _START_TIMEOUT = 120.0
 _LINE_LIMIT = 1 << 20
@@ -25,7 +25,7 @@ class ForkServerUnavailable(Exception):
 
 
 #: How the worker starts its fork server (the socket path is appended).
-ZYGOTE_ARGV = (sys.executable, "-m", "airflow_jobbers.zygote")
+ZYGOTE_ARGV = (sys.executable, "-m", "airflow_jobbers.worker.zygote")
 
 
 class ForkServerHandle:

@@ -3,11 +3,11 @@
 A plain child pays Python start-up plus about two seconds of CPU importing Airflow for every
 task instance; a fork of this warm process pays neither.
 
-``python -m airflow_jobbers.zygote SOCKET`` listens on a Unix socket (mode 0600) and speaks
+``python -m airflow_jobbers.worker.zygote SOCKET`` listens on a Unix socket (mode 0600) and speaks
 the fork-server protocol of ``airflow_jobbers.protocol``: per connection, the workload in; a
 forked process that starts its own session, says its pid, sends its output and runs the
-workload exactly as ``airflow_jobbers.child`` does; then its exit code. The workload, with its
-token, only ever travels over the socket.
+workload exactly as ``airflow_jobbers.worker.child`` does; then its exit code. The workload,
+with its token, only ever travels over the socket.
 
 The server is single-threaded (a selector over its sockets and a SIGCHLD wake-up pipe), so
 forking it is safe; it dies with the worker that started it (Linux parent-death signal), and
@@ -16,25 +16,23 @@ every process it forks dies with it.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import importlib
 import os
 import selectors
-import signal
 import socket
 import sys
-import traceback
 from typing import TYPE_CHECKING
 
 from airflow_jobbers import config, protocol
-from airflow_jobbers.childproc import die_with_parent
+from airflow_jobbers.worker.childproc import die_with_parent
+from airflow_jobbers.worker.forker import Forker, recv_exact
 
 if TYPE_CHECKING:
-    from airflow_jobbers.dagserver import DagServers
+    from airflow_jobbers.worker.dagserver import DagServers
 
 PRELOAD = (
-    "airflow_jobbers.workload",
+    "airflow_jobbers.worker.workload",
     "airflow.executors.base_executor",
     "airflow.executors.workloads",
     "airflow.sdk",
@@ -60,114 +58,13 @@ def preload() -> None:
             importlib.import_module(name)
         except Exception as exc:  # a missing optional module only costs speed
             print(f"airflow-jobbers fork server: cannot preload {name}: {exc}", file=sys.stderr)
-    from airflow_jobbers.workload import warm_up
+    from airflow_jobbers.worker.workload import warm_up
 
     warm_up()
     # Move everything imported so far out of the garbage collector's reach: forks then don't
     # copy those pages when a collection would have touched them (copy-on-write stays shared).
     gc.collect()
     gc.freeze()
-
-
-def recv_exact(conn: socket.socket, size: int) -> bytes:
-    chunks: list[bytes] = []
-    while size:
-        chunk = conn.recv(min(size, 1 << 20))
-        if not chunk:
-            raise ConnectionError("the runner closed the connection before sending the workload")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
-
-
-class Forker:
-    """A single-threaded selector loop that forks one process per workload, reaps them and
-    sends each exit code back on the workload's connection. The fork server is one; each of
-    its DAG servers (``dagserver``) is another."""
-
-    def __init__(self) -> None:
-        self.conns: dict[int, socket.socket] = {}
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
-        signal.set_wakeup_fd(self.wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(self.wake_r, selectors.EVENT_READ)
-
-    def close_inherited(self) -> None:
-        """In a fork: close what belongs to this loop (the fork then runs its own)."""
-        self.selector.close()
-        signal.set_wakeup_fd(-1)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.close(self.wake_r)
-        os.close(self.wake_w)
-        for other in self.conns.values():
-            other.close()
-        self.conns.clear()
-
-    def drain_wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            os.read(self.wake_r, 4096)
-
-    def fork_workload(self, conn: socket.socket, data: bytes) -> None:
-        """Fork the workload's process; if the fork fails, close the connection before any
-        PID was said (the runner then falls back to a plain child) and keep serving."""
-        try:
-            pid = os.fork()
-        except OSError as exc:
-            print(f"airflow-jobbers fork server: cannot fork: {exc}", file=sys.stderr)
-            conn.close()
-            return
-        if pid == 0:
-            self._child(conn, data)  # never returns
-        self.conns[pid] = conn
-
-    def _child(self, conn: socket.socket, data: bytes) -> None:
-        code = protocol.EXIT_ERROR
-        try:
-            self.close_inherited()
-            os.setsid()
-            die_with_parent()
-            # Every process the supervisor forks (the task process) dies with it too.
-            os.register_at_fork(after_in_child=die_with_parent)
-            conn.settimeout(None)
-            fd = conn.fileno()
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.dup2(fd, 1)
-            os.dup2(fd, 2)
-            conn.close()
-            os.write(1, f"{protocol.FORK_PID_PREFIX}{os.getpid()}\n".encode())
-            from airflow_jobbers.child import run_bytes
-
-            code = run_bytes(data)
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            with contextlib.suppress(Exception):
-                sys.stdout.flush()
-                sys.stderr.flush()
-            os._exit(code)
-
-    def reap(self) -> list[int]:
-        """Reap every exited child; send workloads' exit codes; return the other pids."""
-        others: list[int] = []
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return others
-            if pid == 0:
-                return others
-            conn = self.conns.pop(pid, None)
-            if conn is None:
-                others.append(pid)
-                continue
-            code = os.waitstatus_to_exitcode(status)
-            with contextlib.suppress(OSError):
-                conn.sendall(protocol.FORK_EXIT_PREFIX + str(code).encode() + b"\n")
-            conn.close()
 
 
 class ForkServer(Forker):
@@ -238,7 +135,7 @@ class ForkServer(Forker):
 
 def main() -> None:
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m airflow_jobbers.zygote SOCKET_PATH")
+        sys.exit("usage: python -m airflow_jobbers.worker.zygote SOCKET_PATH")
     die_with_parent()
     # stdout is the worker's handshake pipe. Airflow logs to stdout while it imports (3.2 does
     # at once), so keep the pipe aside and send fd 1 to the worker's log until the fork.
@@ -247,8 +144,8 @@ def main() -> None:
     preload()
     dag_servers = None
     if config.as_bool(config.option("dag_parse_cache")):
-        from airflow_jobbers import dagcache
-        from airflow_jobbers.dagserver import DagServers
+        from airflow_jobbers.worker import dagcache
+        from airflow_jobbers.worker.dagserver import DagServers
 
         dag_servers = DagServers(dagcache.route, dagcache.warm, dagcache.fresh)
     server = ForkServer(sys.argv[1], dag_servers)

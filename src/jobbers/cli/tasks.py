@@ -1,0 +1,149 @@
+"""``jobbers submit``, ``status`` and ``cancel``: one task, through the Manager or straight to a
+store (``--store``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+
+from jobbers.cli.options import DirectStoreOpt, TokenOpt, UrlOpt, app, fail, open_checked
+from jobbers.store.base import Store
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _via_api(url: str, token: str | None, call: Callable[[Any], Any]) -> None:
+    from jobbers.client import APIError, Client, ManagerUnavailable
+
+    try:
+        with Client(url, token=token) as client:
+            _print(call(client))
+    except APIError as exc:
+        raise fail(f"{exc.status_code}: {exc.detail}") from exc
+    except ManagerUnavailable as exc:
+        raise fail(f"cannot reach the Manager at {url} ({exc}); is `jobbers dev` running?") from exc
+
+
+def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
+    async def main() -> Any:
+        store = await open_checked(url)
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    from jobbers.api.submissions import UnknownTaskNames
+    from jobbers.params import InvalidKwargs
+    from jobbers.store.base import StoreError
+
+    try:
+        _print(asyncio.run(main()))
+    except (StoreError, UnknownTaskNames, InvalidKwargs, LookupError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _task_id(task_id: str) -> str:
+    """Refuse an id no task can have before it reaches a URL (``.`` would name the list route)."""
+    from jobbers.ids import id_problem
+
+    problem = id_problem(task_id)
+    if problem is not None:
+        raise fail(problem, 2)
+    return task_id
+
+
+def _kwargs(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"--kwargs is not valid JSON: {exc}", 2) from exc
+    if not isinstance(value, dict):
+        raise fail("--kwargs must be a JSON object, e.g. '{\"x\": 1}'", 2)
+    return value
+
+
+@app.command()
+def submit(
+    name: Annotated[str, typer.Argument(help="Task name, e.g. add.")],
+    kwargs: Annotated[
+        str, typer.Option("--kwargs", help="Keyword arguments as a JSON object.")
+    ] = "{}",
+    queue: Annotated[str | None, typer.Option("--queue", help="Override the task's queue.")] = None,
+    task_id: Annotated[
+        str | None, typer.Option("--id", help="Your own id: resubmitting it is a no-op.")
+    ] = None,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+    store: DirectStoreOpt = None,
+) -> None:
+    """Submit a task and print it as JSON."""
+    args = _kwargs(kwargs)
+    if task_id is not None:
+        _task_id(task_id)
+    if store is None:
+        _via_api(url, token, lambda c: c.submit(name, args, queue=queue, id=task_id))
+        return
+
+    async def direct(s: Store) -> Any:
+        from pydantic import ValidationError
+
+        from jobbers.producer import AsyncProducer
+
+        try:
+            return await AsyncProducer(s).submit(name, args, queue=queue, id=task_id)
+        except ValidationError as exc:
+            raise fail(str(exc), 2) from exc
+
+    _via_store(store, direct)
+
+
+@app.command()
+def status(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+    store: DirectStoreOpt = None,
+) -> None:
+    """Print a task: status, result or error, attempts."""
+    _task_id(task_id)
+    if store is None:
+        _via_api(url, token, lambda c: c.get(task_id))
+        return
+
+    async def direct(s: Store) -> Any:
+        from jobbers.api.task_notes import with_notes
+        from jobbers.producer import AsyncProducer
+
+        return with_notes(await AsyncProducer(s).get(task_id), await s.notes(task_id))
+
+    _via_store(store, direct)
+
+
+@app.command()
+def cancel(
+    task_id: Annotated[str, typer.Argument(help="The task's id.")],
+    url: UrlOpt = "http://127.0.0.1:8000",
+    token: TokenOpt = None,
+    store: DirectStoreOpt = None,
+) -> None:
+    """Cancel a task: at once if waiting, at its next await if running."""
+    _task_id(task_id)
+    if store is None:
+        _via_api(url, token, lambda c: c.cancel(task_id))
+        return
+
+    async def direct(s: Store) -> Any:
+        result = await s.cancel([task_id])
+        return {
+            "cancelled": result.cancelled,
+            "not_cancellable": result.not_cancellable,
+            "unknown": result.unknown,
+        }
+
+    _via_store(store, direct)
