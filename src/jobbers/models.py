@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jobbers.errors import InvalidTransition as InvalidTransition  # enforced here
+
 JSON = Any
 
 
@@ -49,16 +51,6 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 TERMINAL: frozenset[Status] = frozenset(
     {Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.DEAD}
 )
-
-
-class InvalidTransition(Exception):
-    """A caller asked the store for a transition the state machine does not allow."""
-
-    def __init__(self, task_id: str, current: Status, target: Status) -> None:
-        super().__init__(f"task {task_id}: {current} -> {target} is not an allowed transition")
-        self.task_id = task_id
-        self.current = current
-        self.target = target
 
 
 def check_transition(task_id: str, current: Status, target: Status) -> None:

@@ -23,6 +23,7 @@ from typing import (
     overload,
 )
 
+from jobbers.errors import UnknownTask as UnknownTask  # looked up by name here
 from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy, TaskDefinition
 from jobbers.params import JSONSchema, parameters_schema
 from jobbers.redact import declare_secrets
@@ -131,19 +132,36 @@ class TaskSpec(Generic[P, R]):
         ``greet.options(id="greet-ada", delay=5).submit(name="Ada")``. ``client`` is a
         :class:`~jobbers.Client`, :class:`~jobbers.Producer` (or their async flavours for
         :meth:`submit_async`); by default one is made from the environment."""
-        from jobbers.submitting import BoundSubmit, SubmitOptions
+        if _binder is None:
+            raise RuntimeError("task.submit() needs jobbers.submitting: import jobbers first")
+        chosen = {
+            "id": id,
+            "queue": queue,
+            "priority": priority,
+            "delay": delay,
+            "run_at": run_at,
+            "max_retries": max_retries,
+            "timeout": timeout,
+        }
+        return _binder(self, chosen, client)
 
-        chosen = SubmitOptions(id, queue, priority, delay, run_at, max_retries, timeout)
-        return BoundSubmit(self, chosen, client)
+
+class Binder(Protocol):
+    """Makes what :meth:`TaskSpec.options` returns from the task, its options and the client."""
+
+    def __call__(
+        self, spec: TaskSpec[P, Any], options: dict[str, Any], client: Any
+    ) -> BoundSubmit[P]: ...
 
 
-class UnknownTask(KeyError):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+#: Installed by :mod:`jobbers.submitting` as it is imported (``import jobbers`` imports it): the
+#: registry, which every worker loads, stays free of the clients that submission reaches.
+_binder: Binder | None = None
 
-    def __str__(self) -> str:
-        return f"no task named {self.name!r} is registered"
+
+def install_binder(binder: Binder) -> None:
+    global _binder
+    _binder = binder
 
 
 _REGISTRY: dict[str, TaskSpec[Any, Any]] = {}
@@ -346,7 +364,7 @@ def get_task(name: str) -> TaskSpec[Any, Any]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownTask(name) from None
+        raise UnknownTask(name, f"no task named {name!r} is registered") from None
 
 
 def registered_names() -> set[str]:
