@@ -19,7 +19,9 @@ from typing import (
     Literal,
     ParamSpec,
     Protocol,
+    TypedDict,
     TypeVar,
+    Unpack,
     overload,
 )
 
@@ -299,6 +301,24 @@ class _Decorator(Protocol):
     def __call__(self, fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
 
 
+class TaskOptions(TypedDict, total=False):
+    """``@task(...)``'s keywords: those of :func:`register_task`, where their defaults are."""
+
+    name: str | None
+    queue: str
+    max_retries: int
+    backoff: Backoff
+    base_delay: float
+    max_delay: float
+    retry_on: Iterable[type[BaseException] | str]
+    timeout: float | None
+    max_heartbeat_interval: float | None
+    dead_letter: DeadLetter
+    secrets: Iterable[str]
+    isolate: Isolation
+    max_lost: int
+
+
 @overload
 def task(fn: Callable[Concatenate[TaskContext, P], R], /) -> TaskSpec[P, R]: ...
 
@@ -308,22 +328,7 @@ def task(fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
 
 
 @overload
-def task(
-    *,
-    name: str | None = None,
-    queue: str = "default",
-    max_retries: int = RetryPolicy.max_retries,
-    backoff: Backoff = RetryPolicy.backoff,
-    base_delay: float = RetryPolicy.base_delay,
-    max_delay: float = RetryPolicy.max_delay,
-    retry_on: Iterable[type[BaseException] | str] = RetryPolicy.retry_on,
-    timeout: float | None = RetryPolicy.timeout,
-    max_heartbeat_interval: float | None = RetryPolicy.max_heartbeat_interval,
-    dead_letter: DeadLetter = RetryPolicy.dead_letter,
-    secrets: Iterable[str] = (),
-    isolate: Isolation = None,
-    max_lost: int = RetryPolicy.max_lost,
-) -> _Decorator: ...
+def task(**options: Unpack[TaskOptions]) -> _Decorator: ...
 
 
 def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
