@@ -11,34 +11,19 @@ from typing import Any, Protocol, assert_type
 import pytest
 
 from jobbers import APIError, AsyncClient, AsyncProducer, Client, Producer
+from jobbers.handle import Source
 from tests.cli.conftest import DevServer, start_dev
 
 #: Fields that differ between two submissions of the same task (ids and times).
 _VARYING = {"id", "submitted_at", "updated_at"}
 
 
-class Shared(Protocol):
-    """What both blocking twins offer, with the one answer type each call has."""
-
-    def submit(
-        self,
-        name: str,
-        kwargs: dict[str, Any] | None = None,
-        *,
-        queue: str | None = None,
-        id: str | None = None,
-        **options: Any,
-    ) -> dict[str, Any]: ...
+class Shared(Source, Protocol):
+    """What both blocking twins offer (a handle's calls and these), one answer type per call."""
 
     def submit_many(self, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
-    def get(self, task_id: str) -> dict[str, Any]: ...
-
     def statuses(self, task_ids: list[str]) -> dict[str, str]: ...
-
-    def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]: ...
-
-    def cancel(self, task_id: str) -> dict[str, Any]: ...
 
     def cancel_many(self, task_ids: list[str]) -> dict[str, Any]: ...
 
