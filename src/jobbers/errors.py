@@ -39,6 +39,10 @@ class ManagerUnavailable(ClientError):
     """The Manager could not be reached or did not answer in time: worth retrying."""
 
 
+class ListenError(JobbersError, RuntimeError):
+    """The Manager could not start listening (the port is taken, the host is unknown, ...)."""
+
+
 class UnknownTask(JobbersError, KeyError):
     """Task names that no one registered: not in this process, nor (for a Manager or a producer)
     by any worker in the store. ``names`` lists them; ``name`` is the first."""

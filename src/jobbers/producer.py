@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Coroutine, Iterable, Sequence
+from types import TracebackType
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -32,19 +32,23 @@ from jobbers.waiting import TaskWaiters
 T = TypeVar("T")
 
 
-@contextmanager
-def _answered_as_the_api() -> Iterator[None]:
+class _AnsweredAsTheAPI:
     """A refusal becomes the :class:`APIError` the Manager would answer; a store outage or a bug
-    goes through as it is."""
-    try:
-        yield
-    except ValidationError as exc:
-        raise APIError(422, validation_details(exc.errors(), ("body",))) from None
-    except JobbersError as exc:
-        answer = refusal(exc)
-        if answer is None:
-            raise
-        raise APIError(*answer) from exc
+    goes through as it is. A class rather than a generator: it wraps every submission."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if isinstance(exc, ValidationError):
+            raise APIError(422, validation_details(exc.errors(), ("body",))) from None
+        if isinstance(exc, JobbersError) and (answer := refusal(exc)) is not None:
+            raise APIError(*answer) from exc
+
+
+_answered_as_the_api = _AnsweredAsTheAPI()
 
 
 class AsyncProducer(AsyncClosing):
@@ -70,14 +74,14 @@ class AsyncProducer(AsyncClosing):
         **options: Any,
     ) -> dict[str, Any]:
         """The stored task (as the API shows it); options are the API's submission fields."""
-        with _answered_as_the_api():
+        with _answered_as_the_api:
             sub = intake.parse_one(submission_body(name, kwargs, queue, id, options))
             done = await intake.submit_one(sub, self._catalog, self._write)
         return task_json(done.task)
 
     async def submit_many(self, tasks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """All or nothing, in one store call, like ``POST /tasks/bulk``."""
-        with _answered_as_the_api():
+        with _answered_as_the_api:
             subs = intake.parse_bulk({"tasks": list(tasks)})
             done = await intake.submit_bulk(subs, self._catalog, self.store)
         out: list[dict[str, Any]] = bulk_json(done)["tasks"]
@@ -86,7 +90,7 @@ class AsyncProducer(AsyncClosing):
     async def get(self, task_id: str) -> dict[str, Any]:
         """The task with what its attempts said (progress, log lines), as ``GET /tasks/{id}``."""
         await self._catalog.refresh_if_stale()  # learn the secret kwargs workers declared
-        with _answered_as_the_api():
+        with _answered_as_the_api:
             return await actions.read_task(self.store, task_id)
 
     async def statuses(self, task_ids: Iterable[str]) -> dict[str, str]:
@@ -96,7 +100,7 @@ class AsyncProducer(AsyncClosing):
     async def wait(self, task_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The task once final; :class:`TimeoutError` with its last status otherwise."""
         await self._catalog.refresh_if_stale()
-        with _answered_as_the_api():
+        with _answered_as_the_api:
             task = task_json(await self._waiters.until_final(task_id, timeout))
         if not is_final(task):
             raise still_running(task_id, task, timeout)
@@ -105,7 +109,7 @@ class AsyncProducer(AsyncClosing):
     async def cancel(self, task_id: str) -> dict[str, Any]:
         """The task, cancelled; a 409 :class:`APIError` when it had ended already."""
         await self._catalog.refresh_if_stale()
-        with _answered_as_the_api():
+        with _answered_as_the_api:
             return task_json(await actions.cancel_task(self.store, task_id))
 
     async def cancel_many(self, task_ids: Sequence[str]) -> dict[str, Any]:

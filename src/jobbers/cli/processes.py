@@ -52,7 +52,8 @@ def _on_signals(stop: Callable[[], None]) -> None:
 
 def _run(main: Coroutine[Any, Any, None], serving: bool = False) -> None:
     """``serving``: the Manager alone, which runs on uvloop where it is installed."""
-    from jobbers.http.server import ListenError, loop_factory
+    from jobbers.errors import ListenError
+    from jobbers.http.server import loop_factory
 
     try:
         with asyncio.Runner(loop_factory=loop_factory() if serving else None) as runner:
