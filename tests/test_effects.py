@@ -126,6 +126,6 @@ def test_no_lua_script_hard_codes_a_reason_or_a_next_status() -> None:
 def test_the_generated_lua_holds_every_step() -> None:
     lua = tables.prelude()
     for name, effect in EFFECTS.items():
-        assert f"  {name} = {{to = '{effect.to}'" in lua
+        assert f"name == '{name}' then\n    e = {{to = '{effect.to}'" in lua
     assert "local FINAL = {completed = true, failed = true, cancelled = true, dead = true}" in lua
     assert "caps = {{limit = 'concurrency', used = 'running'}" in lua

@@ -31,7 +31,7 @@ from redis.commands.core import AsyncScript
 from jobbers import effects
 from jobbers.cancelling import cancel_until_done
 from jobbers.compact_json import dumps
-from jobbers.effects import Effect
+from jobbers.effects import Effect, Field
 from jobbers.models import (
     Attempt,
     ErrorInfo,
@@ -873,7 +873,7 @@ def _reported(report: Report, decision: Decision | None) -> dict[str, Any]:
     step = effects.REPORTED.get(outcome.kind)
     if step is not None:
         item.update(_steps([step], [""]))
-        if outcome.kind == "completed":
+        if Field.RESULT in step.sets:
             item["result"] = dumps(outcome.result)
         item["error"] = dumps(outcome.error.to_json()) if outcome.error else ""
         return item

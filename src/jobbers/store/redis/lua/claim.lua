@@ -6,6 +6,7 @@
 local worker, lease_at, limit = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local now = tonumber(NOW)
 local step = EFFECTS.start
+local ROOM = room_rule()
 local candidates = {}
 local limited = {}
 
