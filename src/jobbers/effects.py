@@ -2,7 +2,7 @@
 
 :mod:`jobbers.policy` decides *whether* a failed attempt runs again; this module says what every
 kind of step then *does* to the stored task, so the SQLite steps, the Redis scripts (whose Lua
-``EFFECTS``, ``FINAL``, ``RAN`` and ``ROOM`` tables are generated from here when the scripts
+``EFFECTS``, ``FINAL``, ``RAN`` and ``room_rule()`` are generated from here when the scripts
 load) and any other backend write the same thing. Everything is plain data a SQL or Lua
 builder can read without importing anything else:
 
@@ -22,11 +22,15 @@ builder can read without importing anything else:
   written with a value passed in (the result, the error, the due time);
 - ``spends``: the counter (:class:`Counter`) that grows by one; ``resets``: counters set to 0.
 
-Failures go through :func:`jobbers.policy.decide`, whose answer names one of the decision steps
-(``retry``, ``requeue``, ``fail``, ``give_up``), followed by ``dead_letter`` when the policy saves
-dead letters. A lost lease or a lapsed heartbeat first moves the task ``started -> stalled``
-(``lose_lease``, ``stall``) with the error built by :func:`lease_lost_error` or
-:func:`heartbeat_error`, then the decision's steps apply from ``stalled``.
+A worker's report takes the step :data:`REPORTED` names for its outcome; a claim takes
+:data:`START` (the backend also writes what a start alone has: the next attempt number, the
+worker, ``started_at`` and the lease). Failures go through :func:`jobbers.policy.decide`, whose
+answer names one of the decision steps (``retry``, ``requeue``, ``fail``, ``give_up``),
+followed by ``dead_letter`` when the policy saves dead letters (``Decision.steps``); the
+counters it reports are what applying their ``spends`` gives. A lost lease or a lapsed
+heartbeat first takes the step :data:`REAPED` names (``lose_lease``, ``stall``: ``started ->
+stalled``) with the error built by :func:`lease_lost_error` or :func:`heartbeat_error`, then
+the decision's steps apply from ``stalled``.
 
 :data:`FINAL` (no worker touches the task again) and :data:`RAN` (it ran to an end, so its run
 time counts) are the finished-status sets. :data:`CAPS` and :func:`room` are the queue-room

@@ -2,7 +2,7 @@
 
 Every backend reads a task's policy and counters, asks :func:`decide`, and applies the steps it
 names (:mod:`jobbers.effects` says what each does) in one atomic step; so retry,
-dead-lettering, lost-lease requeueing, backoff, the rate window and the idempotency
+dead-lettering, lost-lease requeueing, backoff, the start records kept and the idempotency
 fingerprint mean the same thing whichever store holds the task.
 """
 
@@ -117,18 +117,6 @@ def decide(
 
 def _saves(policy: RetryPolicy) -> bool:
     return policy.dead_letter == "save"
-
-
-def rate_window_start(config: QueueConfig, now: float) -> float:
-    """Starts after this instant count against the queue's rate limit."""
-    return now - config.rate_period
-
-
-def room(config: QueueConfig, wanted: int, running: int, recent_starts: int) -> int:
-    """How many tasks of this queue may start now across every worker (never below 0): the
-    rule of :func:`jobbers.effects.room`, with what counts against each cap given."""
-    used = {"running": running, "recent_starts": recent_starts}
-    return effects.room(config, wanted, lambda cap: used[cap.used])
 
 
 def start_retention(configs: Iterable[QueueConfig], floor: float = 3600.0) -> float:
