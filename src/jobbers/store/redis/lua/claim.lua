@@ -1,27 +1,46 @@
 -- ARGV[4] worker, ARGV[5] lease expiry, ARGV[6] limit, ARGV[7...] queues.
--- Due scheduled tasks of these queues are promoted first; then each queue's room (pause,
--- global concurrency, rate limit over its sliding window) bounds its candidates, and the
--- best `limit` candidates by priority, then age, start. Returns the started records.
+-- Due scheduled tasks of these queues are promoted first; then each queue's room (the ROOM
+-- rule: pause, then each cap, such as global concurrency or the rate limit over its sliding
+-- window) bounds its candidates, and the best `limit` candidates by priority, then age, start.
+-- Returns the started records.
 local worker, lease_at, limit = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local now = tonumber(NOW)
+local step = EFFECTS.start
+local ROOM = room_rule()
 local candidates = {}
 local limited = {}
+
+-- What counts against each cap, by the name the ROOM rule gives it.
+local USED = {
+  running = function(q) return redis.call('SCARD', qkey(q, 'running')) end,
+  recent_starts = function(q, period)
+    redis.call('ZREMRANGEBYSCORE', qkey(q, 'starts'), '-inf', num(now - tonumber(period)))
+    limited[q] = true
+    return redis.call('ZCARD', qkey(q, 'starts'))
+  end,
+}
+
+local function room_for(q, wanted)
+  local values = redis.call('HMGET', qkey(q, 'conf'), unpack(ROOM.fields))
+  local conf = {}
+  for i, field in ipairs(ROOM.fields) do conf[field] = values[i] end
+  if conf[ROOM.paused] == '1' then return 0 end
+  local room = wanted
+  for _, cap in ipairs(ROOM.caps) do
+    local bound = conf[cap.limit]
+    if room > 0 and bound and bound ~= '' then
+      local window = nil
+      if cap.window then window = conf[cap.window] end
+      room = math.min(room, tonumber(bound) - USED[cap.used](q, window))
+    end
+  end
+  return room
+end
+
 for i = 7, #ARGV do
   local q = ARGV[i]
   promote_queue(q)
-  local conf = redis.call('HMGET', qkey(q, 'conf'), 'paused', 'concurrency', 'rate_limit',
-    'rate_period')
-  local room = limit
-  if conf[1] == '1' then room = 0 end
-  if room > 0 and conf[2] and conf[2] ~= '' then
-    room = math.min(room, tonumber(conf[2]) - redis.call('SCARD', qkey(q, 'running')))
-  end
-  if room > 0 and conf[3] and conf[3] ~= '' then
-    local since = num(now - tonumber(conf[4]))
-    redis.call('ZREMRANGEBYSCORE', qkey(q, 'starts'), '-inf', since)
-    room = math.min(room, tonumber(conf[3]) - redis.call('ZCARD', qkey(q, 'starts')))
-    limited[q] = true
-  end
+  local room = room_for(q, limit)
   if room > 0 then
     local items = redis.call('ZRANGE', qkey(q, 'ready'), 0, room - 1, 'WITHSCORES')
     for j = 1, #items, 2 do
@@ -45,12 +64,12 @@ for i = 1, math.min(limit, #candidates) do
   local waited = math.max(0, now - tonumber(w[1] or w[2]))
   sample('wait', q, waited, 1)
   redis.call('HSET', tkey(id), 'wait_v', num(waited))
-  redis.call('HDEL', tkey(id), 'rk', 'hb_at', 'finished_at')
-  move(id, 'submitted', 'started', worker, nil)
+  redis.call('HDEL', tkey(id), 'rk', unpack(step.clears))
+  move(id, 'submitted', step.to, worker, step.reason)
   local number = redis.call('HINCRBY', tkey(id), 'attempt', 1)
   redis.call('HSET', tkey(id), 'worker', worker, 'started_at', NOW, 'lease', lease_at)
   redis.call('HSET', akey(id), number,
-    cjson.encode({n = number, w = worker, s = NOW, o = 'running'}))
+    cjson.encode({n = number, w = worker, s = NOW, o = step.attempt}))
   redis.call('SADD', qkey(q, 'running'), id)
   redis.call('ZADD', P .. ':leases', lease_at, id)
   local hb = redis.call('HGET', tkey(id), 'hb_interval')
