@@ -18,7 +18,15 @@ def open_store(url: str, *, inline: bool = False) -> Store:
     if url.startswith("sqlite:///"):
         from jobbers.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"), inline=inline)
+        path = url.removeprefix("sqlite:///")
+        if "?" in path or "#" in path:
+            raise ValueError(
+                f"bad store URL {url!r}: a sqlite:/// URL is a file path and takes no ?options"
+                " or #fragment"
+            )
+        if not path:
+            raise ValueError(f"bad store URL {url!r}: name a file: sqlite:///jobbers.db")
+        return SQLiteStore(path, inline=inline)
     if url.startswith("sqlite://"):
         raise ValueError(f"bad store URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
     if url.startswith(("redis://", "rediss://")):

@@ -20,12 +20,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from jobbers.cancelling import cancel_until_done
@@ -68,6 +67,8 @@ from jobbers.store.base import (
 )
 from jobbers.store.redis.counts import fill_minutes, read_counts
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
+from jobbers.store.redis.url import DEFAULT_EVENTS_MAXLEN, RedisURL
+from jobbers.store.redis.url import parse as parse_url
 
 SCRIPTS = (
     "submit",
@@ -82,8 +83,6 @@ SCRIPTS = (
     "notes",
     "minutes",
 )
-#: The change feed keeps about this many events (XADD MAXLEN ~).
-DEFAULT_EVENTS_MAXLEN = 100_000
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
 #: Reads and writes are cut into pipelines of this many commands.
@@ -223,6 +222,7 @@ class RedisStore:
         self.keys = Keys.for_prefix(prefix)
         self._maxlen = str(events_maxlen)
         self._where = where
+        self._db = client.get_connection_kwargs().get("db", 0)
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(_script_text(name)) for name in SCRIPTS
         }
@@ -238,37 +238,31 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
-        """``redis://[:password@]host:port/db`` or ``rediss://`` (TLS); the query may add
-        ``prefix`` (default ``jobbers``), ``events_maxlen`` and ``timeout`` (seconds)."""
-        parts = urlsplit(url)
-        options = dict(parse_qsl(parts.query))
-        prefix = options.pop("prefix", "jobbers")
-        if not prefix or any(c in prefix for c in "{}: "):
-            raise ValueError(f"bad store URL: prefix {prefix!r} must be non-empty, no {{}}: ")
-        try:
-            maxlen = int(options.pop("events_maxlen", DEFAULT_EVENTS_MAXLEN))
-            timeout = float(options.pop("timeout", 5.0))
-        except ValueError as exc:
-            raise ValueError(f"bad store URL: {exc}") from None
-        if maxlen < 1 or timeout <= 0:
-            raise ValueError("bad store URL: events_maxlen and timeout must be positive")
-        clean = urlunsplit(parts._replace(query=urlencode(options)))
-        try:
-            client = aioredis.Redis.from_url(
-                clean,
-                decode_responses=True,
-                socket_connect_timeout=timeout,
-                socket_timeout=max(timeout, 30.0),
-                health_check_interval=30,
-                # A pooled connection that Redis closed (it restarted) fails once: retry on a
-                # fresh one, briefly, so an outage still answers within about a second.
-                retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
-                retry_on_error=[rexc.ConnectionError, rexc.TimeoutError],
-            )
-        except ValueError as exc:
-            raise ValueError(f"bad store URL {url!r}: {exc}") from None
-        where = f"Redis at {parts.hostname or 'localhost'}:{parts.port or 6379}"
-        return cls(client, prefix=prefix, events_maxlen=maxlen, where=where)
+        """``redis://[[user]:password@]host:port/db`` or ``rediss://`` (TLS); the query may add
+        ``prefix`` (default ``jobbers``), ``events_maxlen`` and ``timeout`` (seconds any one call
+        may take, connecting included). Anything else in the URL is refused (:mod:`.url`)."""
+        found = parse_url(url)
+        client = aioredis.Redis(
+            host=found.host,
+            port=found.port,
+            db=found.db,
+            username=found.username,
+            password=found.password,
+            decode_responses=True,
+            socket_connect_timeout=found.timeout,
+            # An answer that does not come within the timeout fails the call (the Manager
+            # answers 503) rather than hanging it for as long as Redis stalls.
+            socket_timeout=found.timeout,
+            health_check_interval=30,
+            # No re-send: a command whose answer was lost may have run (a claim run twice takes
+            # tasks nobody runs until their lease ends). A pooled connection Redis closed is
+            # replaced before the command is sent, so a restart needs no retry either.
+            retry=Retry(NoBackoff(), 0),
+            **_tls(found),
+        )
+        return cls(
+            client, prefix=found.prefix, events_maxlen=found.events_maxlen, where=found.where
+        )
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -286,6 +280,11 @@ class RedisStore:
             refused = isinstance(exc, rexc.ReadOnlyError | rexc.OutOfMemoryError)
             if refused or str(exc).split(" ", 1)[0] in REFUSALS:
                 raise StoreUnavailable(f"{self._where} refuses writes: {_line(exc)}") from exc
+            if "DB index is out of range" in str(exc):
+                raise StoreUnavailable(
+                    f"{self._where} has no database {self._db} (its `databases` setting is"
+                    " lower): use a smaller number in the URL's path"
+                ) from exc
             raise
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
@@ -895,6 +894,12 @@ class RedisStore:
                 )
                 if cut != entries[-1][0] or len(entries) < CHUNK:
                     return
+
+
+def _tls(found: RedisURL) -> dict[str, Any]:
+    if not found.tls:
+        return {}
+    return {"ssl": True, **found.tls_options}
 
 
 def _line(exc: BaseException) -> str:
