@@ -16,8 +16,8 @@ documented routes give it.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,6 +35,7 @@ from jobbers.api.submissions import (
     build_tasks,
     dedupe,
 )
+from jobbers.compact_json import exact_loads
 from jobbers.params import InvalidKwargs
 from jobbers.store.base import DuplicateTaskConflict, Store, StoreUnavailable
 
@@ -96,14 +97,14 @@ class FastSubmit:
         bulk = path == BULK
         try:
             try:
-                data = orjson.loads(body)
+                data = _decoded(body)
                 if bulk:
                     subs = BulkSubmission.model_validate(data).tasks
                 else:
                     subs = [TaskSubmission.model_validate(data)]
                 await catalog.refresh_if_stale()
                 new = await build_tasks(subs, catalog, bulk=bulk)
-            except (orjson.JSONDecodeError, ValidationError, UnknownTaskNames, InvalidKwargs):
+            except (ValidationError, UnknownTaskNames, InvalidKwargs):
                 raise _Fallback from None
             if bulk:
                 store: Store = state.store
@@ -123,6 +124,15 @@ class FastSubmit:
             return error(503, str(exc))
         except Exception:
             return unexpected("POST", path)
+
+
+def _decoded(body: bytes) -> Any:
+    """The body as ``json`` reads it (an integer of any size exactly); what it cannot read goes
+    to the full stack, whose answer says why."""
+    try:
+        return exact_loads(body)
+    except (ValueError, RecursionError):
+        raise _Fallback from None
 
 
 def _json_type(value: bytes) -> bool:

@@ -122,6 +122,9 @@ class Report:
 class Renewal:
     #: Tasks this worker no longer owns (cancelled, reaped, stalled): stop them, drop results.
     lost: list[str] = field(default_factory=list)
+    #: False when the store no longer lists the worker (it lost its data, or dropped the worker
+    #: as unseen for too long): the worker registers again, with its task definitions.
+    registered: bool = True
 
 
 @dataclass(frozen=True)

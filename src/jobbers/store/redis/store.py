@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -94,6 +95,9 @@ CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
 SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
 #: Error replies that mean "Redis cannot take writes now", not "this call is wrong".
 REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
+#: Claims whose answer was lost that a worker's next claim may take back (only the last one
+#: that ran can hold tasks; a few cover answers lost in a row).
+LOST_CLAIMS = 8
 #: Redis 6.2 brought XTRIM MINID and exclusive XRANGE bounds.
 MIN_REDIS = (6, 2)
 
@@ -222,7 +226,7 @@ class RedisStore:
         self.keys = Keys.for_prefix(prefix)
         self._maxlen = str(events_maxlen)
         self._where = where
-        self._db = client.get_connection_kwargs().get("db", 0)
+        self._db = self._client.connection_pool.connection_kwargs.get("db", 0)
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(_script_text(name)) for name in SCRIPTS
         }
@@ -234,6 +238,8 @@ class RedisStore:
         self._seen_changes = 0
         self._changed = asyncio.Event()
         self._cancelled: set[str] = set()
+        #: Per worker, tokens of claims whose answer was lost (they may have started tasks).
+        self._lost_claims: dict[str, list[str]] = {}
         self._cancel_event = asyncio.Event()
 
     @classmethod
@@ -538,10 +544,27 @@ class RedisStore:
         at = _clock(now)
         self._seen_changes = self._changes
         if self._listener is None:
-            await self._ensure_listening(2.0)
-        found = await self._run(
-            "claim", at, worker_id, _t(at + lease), limit, *dict.fromkeys(queues)
-        )
+            # Started, not awaited: a Redis that stalls must not hold the claim up. Once
+            # subscribed the listener wakes every waiter, so nothing published meanwhile is missed.
+            await self._ensure_listening(0.0)
+        token = secrets.token_hex(8)
+        unsure = self._lost_claims.get(worker_id, [])
+        try:
+            found = await self._run(
+                "claim",
+                at,
+                worker_id,
+                _t(at + lease),
+                limit,
+                token,
+                ",".join(unsure),
+                *dict.fromkeys(queues),
+            )
+        except StoreUnavailable:
+            # It may have run: the next claim takes back what it started (nobody runs it).
+            self._lost_claims[worker_id] = [*unsure, token][-LOST_CLAIMS:]
+            raise
+        self._lost_claims.pop(worker_id, None)
         return [_loaded(pair) for pair in found]
 
     async def renew(
@@ -558,8 +581,10 @@ class RedisStore:
             {"id": task_id, "n": number, "beat": _t(beats[task_id]) if task_id in beats else ""}
             for task_id, number in leases.items()
         ]
-        lost = await self._run("renew", at, worker_id, _t(at + lease), dumps(payload), len(leases))
-        return Renewal(lost=list(lost))
+        lost, known = await self._run(
+            "renew", at, worker_id, _t(at + lease), dumps(payload), len(leases)
+        )
+        return Renewal(lost=list(lost), registered=known == 1)
 
     async def _decisions(
         self, items: Sequence[tuple[str, FailureKind, ErrorInfo]], at: float
@@ -694,6 +719,9 @@ class RedisStore:
             await self.check()
         with self._reachable():
             pipe = self._client.pipeline(transaction=True)
+            # A Redis that lost its data lost this mark too: a worker registering again puts
+            # it back, as a first check() would.
+            pipe.hsetnx(self.keys.meta, "schema", SCHEMA_VERSION)
             pipe.hset(
                 self.keys.workers,
                 info.id,

@@ -562,10 +562,11 @@ class SQLiteStore:
         beats = heartbeats or {}
 
         def txn(conn: sqlite3.Connection) -> Renewal:
-            conn.execute(
+            seen = conn.execute(
                 "UPDATE workers SET last_seen = ?, running = ? WHERE id = ?",
                 (at, len(leases), worker_id),
             )
+            registered = seen.rowcount == 1
             owned: set[str] = set()
             for chunk in chunks(list(leases)):
                 rows = conn.execute(
@@ -580,7 +581,7 @@ class SQLiteStore:
                 " heartbeat_at = MAX(COALESCE(heartbeat_at, 0), COALESCE(?, 0)) WHERE id = ?",
                 [(at + lease, beats.get(task_id), task_id) for task_id in owned],
             )
-            return Renewal(lost=[t for t in leases if t not in owned])
+            return Renewal(lost=[t for t in leases if t not in owned], registered=registered)
 
         return await self._write(txn)  # bounded by the worker's slots
 
