@@ -16,6 +16,7 @@ from jobbers.models import Status
 from jobbers.store.base import Store
 from jobbers.worker import Worker, WorkerSettings
 
+from ..conftest import StoreFactory
 from .cut_store import CutStore
 from .support import events, new_task, submit, wait_for, wait_statuses
 
@@ -37,12 +38,11 @@ def lines(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
 
 
 async def test_a_cut_off_worker_stops_its_attempts_after_one_lease_and_claims_again(
-    make_store: object, log: Path, caplog: pytest.LogCaptureFixture
+    make_store: StoreFactory, log: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert callable(make_store)
     client: Store = make_store()
     link = CutStore(make_store())
-    worker = Worker(link, SETTINGS)  # type: ignore[arg-type]
+    worker = Worker(link, SETTINGS)
     caplog.set_level(logging.INFO, logger="jobbers")
     running = asyncio.create_task(worker.run())
     try:
@@ -99,13 +99,12 @@ async def _reaped(client: Store, ids: list[str]) -> bool:
 
 
 async def test_an_outcome_sent_again_after_its_answer_was_lost_counts_once(
-    make_store: object, log: Path, caplog: pytest.LogCaptureFixture
+    make_store: StoreFactory, log: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert callable(make_store)
     client: Store = make_store()
     link = CutStore(make_store())
     link.lose_answers["finish"] = 1
-    worker = Worker(link, SETTINGS)  # type: ignore[arg-type]
+    worker = Worker(link, SETTINGS)
     caplog.set_level(logging.INFO, logger="jobbers")
     running = asyncio.create_task(worker.run())
     try:
