@@ -95,6 +95,9 @@ CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
 SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
 #: Error replies that mean "Redis cannot take writes now", not "this call is wrong".
 REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
+#: Scripts that must not run twice for one call (a second claim takes more tasks, a second
+#: finish or cancel answers "not yours" for what the first did): never sent again by the client.
+ONCE = frozenset({"claim", "finish", "cancel", "resubmit", "notes", "delete"})
 #: Claims whose answer was lost that a worker's next claim may take back (only the last one
 #: that ran can hold tasks; a few cover answers lost in a row).
 LOST_CLAIMS = 8
@@ -217,6 +220,7 @@ class RedisStore:
         self,
         client: aioredis.Redis,
         *,
+        once: aioredis.Redis | None = None,
         prefix: str = "jobbers",
         events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
         where: str = "Redis",
@@ -228,12 +232,20 @@ class RedisStore:
         self._where = where
         self._db = self._client.connection_pool.connection_kwargs.get("db", 0)
         self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(_script_text(name)) for name in SCRIPTS
+            name: (once if once is not None and name in ONCE else client).register_script(
+                _script_text(name)
+            )
+            for name in SCRIPTS
         }
+        self._once: Any = once
         self._checked = False
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
         self._subscribed = asyncio.Event()
+        #: A call failed to reach Redis: the subscription's connection may be dead too, silently
+        #: (a partition leaves it half open), so the next wait subscribes on a new one.
+        self._resubscribe = False
+        self._old_listeners: set[asyncio.Task[None]] = set()
         self._changes = 0
         self._seen_changes = 0
         self._changed = asyncio.Event()
@@ -248,26 +260,33 @@ class RedisStore:
         ``prefix`` (default ``jobbers``), ``events_maxlen`` and ``timeout`` (seconds any one call
         may take, connecting included). Anything else in the URL is refused (:mod:`.url`)."""
         found = parse_url(url)
-        client = aioredis.Redis(
-            host=found.host,
-            port=found.port,
-            db=found.db,
-            username=found.username,
-            password=found.password,
-            decode_responses=True,
-            socket_connect_timeout=found.timeout,
+        options: dict[str, Any] = {
+            "host": found.host,
+            "port": found.port,
+            "db": found.db,
+            "username": found.username,
+            "password": found.password,
+            "decode_responses": True,
+            "socket_connect_timeout": found.timeout,
             # An answer that does not come within the timeout fails the call (the Manager
-            # answers 503) rather than hanging it for as long as Redis stalls.
-            socket_timeout=found.timeout,
-            health_check_interval=30,
-            # No re-send: a command whose answer was lost may have run (a claim run twice takes
-            # tasks nobody runs until their lease ends). A pooled connection Redis closed is
-            # replaced before the command is sent, so a restart needs no retry either.
-            retry=Retry(NoBackoff(), 0),
+            # answers 503) rather than hanging it for as long as Redis stalls; it is not sent
+            # again, for it may have run.
+            "socket_timeout": found.timeout,
+            "health_check_interval": 30,
             **_tls(found),
+        }
+        # A connection that Redis closed before answering (it restarted while the connection
+        # sat in the pool) is tried once more on a new one, by calls that may run twice.
+        client = aioredis.Redis(
+            **options, retry=Retry(NoBackoff(), 1, supported_errors=(rexc.ConnectionError,))
         )
+        once = aioredis.Redis(**options, retry=Retry(NoBackoff(), 0))
         return cls(
-            client, prefix=found.prefix, events_maxlen=found.events_maxlen, where=found.where
+            client,
+            once=once,
+            prefix=found.prefix,
+            events_maxlen=found.events_maxlen,
+            where=found.where,
         )
 
     # -- plumbing -------------------------------------------------------------------------
@@ -280,6 +299,7 @@ class RedisStore:
         except rexc.AuthenticationError as exc:
             raise StoreUnavailable(f"{self._where} refuses the login: {_line(exc)}") from exc
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            self._resubscribe = True
             raise StoreUnreachable(f"{self._where} is unavailable: {_line(exc)}") from exc
         except rexc.ResponseError as exc:
             # Redis refusing writes (out of memory, a replica, a failed save) is an outage too.
@@ -326,11 +346,15 @@ class RedisStore:
     async def close(self) -> None:
         """Bounded: a process shutting down never waits long on a Redis that went away."""
         self._closing = True
-        if self._listener is not None:
-            await cancel_until_done([self._listener], within=2.0)
+        listeners = [*self._old_listeners, *([self._listener] if self._listener else [])]
+        if listeners:
+            await cancel_until_done(listeners, within=2.0)
             self._listener = None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._client.aclose(), 2.0)
+        if self._once is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._once.aclose(), 2.0)
 
     # -- wake-ups -------------------------------------------------------------------------
 
@@ -366,6 +390,13 @@ class RedisStore:
         self._changed = asyncio.Event()
 
     async def _ensure_listening(self, timeout: float) -> None:
+        if self._resubscribe and self._listener is not None:
+            self._resubscribe = False
+            self._subscribed.clear()
+            self._listener.cancel()
+            self._old_listeners.add(self._listener)
+            self._listener.add_done_callback(self._old_listeners.discard)
+            self._listener = None
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="jobbers-redis-listen")
         if not self._subscribed.is_set():
