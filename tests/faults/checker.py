@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobbers.models import Status, TaskRecord
+from jobbers.models import TERMINAL, Status, TaskRecord
 from jobbers.store.base import Store, StoreUnavailable
 
 from .history import History
@@ -65,14 +65,16 @@ class Verdict:
     recovery: float | None = None
     notes: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    #: Every lost id (``details`` keeps the first few).
+    lost_ids: list[str] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "details"}
+        return {k: v for k, v in asdict(self).items() if k not in ("details", "lost_ids")}
 
 
 async def wait_all_finished(store: Store, ids: list[str], timeout: float) -> float:
-    """Poll until every id that exists is completed (ids the store lacks are not waited for
-    past the deadline); the seconds it took."""
+    """Poll until every id the store holds has ended (an accepted id it lacks is lost: nothing
+    will bring it back); the seconds it took."""
     start = time.monotonic()
     pending = list(ids)
     while pending and time.monotonic() - start < timeout:
@@ -81,7 +83,7 @@ async def wait_all_finished(store: Store, ids: list[str], timeout: float) -> flo
         except StoreUnavailable:
             await asyncio.sleep(0.5)
             continue
-        pending = [t for t in pending if found.get(t) is not Status.COMPLETED]
+        pending = [t for t in pending if t in found and found[t] not in TERMINAL]
         if pending:
             await asyncio.sleep(0.25)
     return time.monotonic() - start
@@ -116,6 +118,7 @@ def judge(
     verdict.tasks = len(accepted)
     lost = [t for t in accepted if t not in records]
     verdict.lost = len(lost)
+    verdict.lost_ids = lost
     twice = [
         t
         for t, r in records.items()
@@ -135,6 +138,7 @@ def judge(
         late=late[:20],
         unfinished={t: str(records[t].status) for t in unfinished[:20]},
         unsure=len(history.unsure),
+        lost_attempts=sum(r.lost for r in records.values()),
         answers=history.codes(),
     )
     return verdict
@@ -153,7 +157,11 @@ def _late_result(record: TaskRecord) -> bool:
     )
 
 
+def settled(verdict: Verdict) -> bool:
+    """Nothing completed twice, no late result accepted, every present task completed."""
+    return not (verdict.completed_twice or verdict.late_accepted or verdict.unfinished)
+
+
 def clean(verdict: Verdict) -> bool:
-    return not (
-        verdict.lost or verdict.completed_twice or verdict.late_accepted or verdict.unfinished
-    )
+    """:func:`settled`, and nothing accepted lost."""
+    return settled(verdict) and not verdict.lost

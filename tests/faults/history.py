@@ -72,6 +72,16 @@ def work_batches(
     return [tasks[i : i + BATCH] for i in range(0, len(tasks), BATCH)]
 
 
+def long_bodies(per_kind: int, ms: int) -> list[dict[str, Any]]:
+    """``per_kind`` async and as many sync bodies of ``ms`` each: what a fault should catch
+    running."""
+    return [
+        {"id": uuid7(), "name": name, "kwargs": {"ms": ms}}
+        for name in ("fault.work", "fault.sync_work")
+        for _ in range(per_kind)
+    ]
+
+
 async def submit_paced(
     history: History,
     managers: Sequence[str],

@@ -42,9 +42,13 @@ class Run:
     def journal(self) -> Journal:
         return Journal.read(self.cluster.journal_dir)
 
+    def journal_for(self, host: str) -> dict[str, list[dict[str, Any]]]:
+        """What bodies did on ``host`` (any of its worker processes), by task id."""
+        return Journal.read(self.cluster.journal_dir, f"{host}-*.jsonl").lines
+
     def host_starts(self, host: str, after: float) -> list[float]:
         """Times bodies started on ``host`` (any of its worker processes) after ``after``."""
-        lines = Journal.read(self.cluster.journal_dir, f"{host}-*.jsonl").lines
+        lines = self.journal_for(host)
         starts = (x["t"] for ls in lines.values() for x in ls if x["e"] == "s")
         return sorted(t for t in starts if t > after)
 

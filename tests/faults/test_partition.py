@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .checker import Verdict, clean
-from .history import work_batches
+from .history import long_bodies
 from .netns import Network
 from .scenario import Plan, Run, run
 from .stores import RedisHost
@@ -63,12 +63,6 @@ def refused_late(current: Run) -> int:
 async def test_a_partitioned_worker(
     network: Network, tmp_path: Path, prefix: str, verdicts: list[Verdict]
 ) -> None:
-    long_bodies = [
-        {"id": t["id"], "name": name, "kwargs": {"ms": int(2 * LEASE * 1000)}}
-        for name in ("fault.work", "fault.sync_work")
-        for batch in work_batches(15)
-        for t in batch
-    ]
     plan = Plan(
         "partition one worker of three",
         f"w1 cut from all hosts for {3 * LEASE:g} s (3 leases of {LEASE:g} s)",
@@ -76,7 +70,7 @@ async def test_a_partitioned_worker(
         over=18.0,
         fault=cut_one_worker,
         lease=LEASE,
-        extra=[long_bodies],
+        extra=[long_bodies(15, int(2 * LEASE * 1000))],
         extra_at=CUT_AT - 1.5,
     )
     store = RedisHost(network, tmp_path / "redis")

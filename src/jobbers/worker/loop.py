@@ -104,7 +104,7 @@ class Worker:
             on_renewed=self._renewed,
             on_forgotten=self._register_again,
         )
-        self._expiry = ExpiryWatch(self._deadlines, self._expired, self.settings.lease)
+        self._expiry = ExpiryWatch(self._deadlines, self._expired)
         #: Set while attempts expired unrenewed, until a renewal succeeds: one line per outage.
         self._expired_said = False
         self._started_at = time.time()
@@ -150,7 +150,6 @@ class Worker:
         )
         background = [
             asyncio.create_task(self._lease_keeper.run(), name="jobbers-leases"),
-            asyncio.create_task(self._expiry.run(), name="jobbers-lease-expiry"),
             asyncio.create_task(maintenance.run(), name="jobbers-maintenance"),
             asyncio.create_task(self._notes.run(), name="jobbers-notes"),
             *(
@@ -194,6 +193,7 @@ class Worker:
     async def _clean_up(
         self, flusher: asyncio.Task[None], background: list[asyncio.Task[None]]
     ) -> None:
+        self._expiry.close()
         self._cleanup_step = "handing back running tasks"
         await self._hand_back_running()
         self._cleanup_step = "storing task log lines"
