@@ -149,18 +149,19 @@ def producer_bulk(store_url: str, n: int) -> float:
 def store_direct(store_url: str, n: int) -> float:
     """What ``jobbers submit --store`` does per task, in one process: validate, build, store."""
     import jobbers.examples  # noqa: F401
-    from jobbers.api.schemas import TaskSubmission
-    from jobbers.api.submissions import TaskCatalog, build_tasks
+    from jobbers import intake
+    from jobbers.catalog import TaskCatalog
     from jobbers.store import open_store
 
     async def run() -> float:
         store = open_store(store_url)
         catalog = TaskCatalog(store)
+        write = intake.store_writer(store)
         try:
             started = time.perf_counter()
             for i in range(n):
-                sub = TaskSubmission.model_validate({"name": "add", "kwargs": {"x": i, "y": 1}})
-                await store.submit(await build_tasks([sub], catalog))
+                sub = intake.parse_one({"name": "add", "kwargs": {"x": i, "y": 1}})
+                await intake.submit_one(sub, catalog, write)
             return n / (time.perf_counter() - started)
         finally:
             await store.close()

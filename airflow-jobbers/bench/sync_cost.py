@@ -9,11 +9,11 @@ submitted and tracked by a real executor; then, per round, ``--changing`` more a
 events each), so that the number in flight stays the same, and ``sync()`` is timed, with
 ``sync_interval`` 0 so that every timed ``sync()`` reads the feed (between reads, at most
 every ``sync_interval`` seconds, a ``sync()`` costs nothing). The sizes are set up side by side
-and their rounds interleaved, in alternating order: measured one after the other, whichever
-size ran second was slower by up to 0.5 ms on a machine whose speed drifted. ``sync()`` reads the
-change feed from its cursor, so its cost follows the number of changes, not of jobs in flight.
-The periodic bulk reconciliation is off (it is a safety net every ``reconcile_interval``
-seconds, not part of a heartbeat's cost). A benchmark, not a test.
+and their rounds interleaved, in alternating order, so that a machine whose speed drifts slows
+both sizes alike. ``sync()`` reads the change feed from its cursor, so its cost follows the
+number of changes, not of jobs in flight. The periodic bulk reconciliation is off (it is a
+safety net every ``reconcile_interval`` seconds, not part of a heartbeat's cost). A benchmark,
+not a test.
 """
 
 from __future__ import annotations

@@ -56,9 +56,8 @@ class SaqPeer:
         ``Job.refresh(until_complete)`` reads the job, then subscribes; the multiplexer closes
         its subscription when nobody listens and subscribes again on the next call. A job that
         ends before that subscription is in place is never heard of, and the call sleeps its
-        whole timeout (30 s here): on a 2-core machine most runs of 500 round trips met it at
-        least once and failed. A listener on a channel no job uses keeps the subscription up,
-        as it is in an application that always has a waiter."""
+        whole timeout (30 s here), which fails the scenario. A listener on a channel no job uses
+        keeps the subscription up, as it is in an application that always has a waiter."""
         self._held = asyncio.create_task(
             self.queue.listen(["bench-held-open"], lambda _key, _status: False, None)
         )

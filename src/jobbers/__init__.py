@@ -7,22 +7,27 @@ task's child process) does not pay for the HTTP stack or the API's validation mo
 
 from typing import TYPE_CHECKING, Any
 
+from jobbers import submitting as _submitting  # noqa: F401  (gives @task its submit())
+from jobbers.errors import (
+    APIError,
+    ClientError,
+    JobbersError,
+    ManagerUnavailable,
+    TaskFailed,
+    UnknownTask,
+)
 from jobbers.models import Status
 from jobbers.registry import TaskContext, on_worker_start, register_task, task
 
 if TYPE_CHECKING:
-    from jobbers.client import APIError, AsyncClient, Client, ClientError, ManagerUnavailable
-    from jobbers.handle import AsyncTaskHandle, TaskFailed, TaskHandle
+    from jobbers.client import AsyncClient, Client
+    from jobbers.handle import AsyncTaskHandle, TaskHandle
     from jobbers.producer import AsyncProducer, Producer
 
 _LAZY = {
-    "APIError": "client",
     "AsyncClient": "client",
     "Client": "client",
-    "ClientError": "client",
-    "ManagerUnavailable": "client",
     "AsyncTaskHandle": "handle",
-    "TaskFailed": "handle",
     "TaskHandle": "handle",
     "AsyncProducer": "producer",
     "Producer": "producer",
@@ -35,12 +40,14 @@ __all__ = [
     "AsyncTaskHandle",
     "Client",
     "ClientError",
+    "JobbersError",
     "ManagerUnavailable",
     "Producer",
     "Status",
     "TaskContext",
     "TaskFailed",
     "TaskHandle",
+    "UnknownTask",
     "on_worker_start",
     "register_task",
     "task",

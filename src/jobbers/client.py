@@ -17,11 +17,14 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from jobbers.calls import is_final, still_running, submission_body
 from jobbers.client_http import AsyncPool, HTTPFailure, Pool, plain_http, query_string
 from jobbers.closing import AsyncClosing, Closing
 from jobbers.compact_json import exact_loads
+from jobbers.errors import APIError as APIError
+from jobbers.errors import ClientError as ClientError
+from jobbers.errors import ManagerUnavailable as ManagerUnavailable
 from jobbers.ids import DOT_SEGMENTS
-from jobbers.models import TERMINAL
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 #: The API's cap on ids per status call; :meth:`Client.statuses` splits longer lists.
@@ -30,23 +33,6 @@ STATUS_BATCH = 10_000
 MAX_WAIT = 60.0
 #: Extra seconds a long poll's HTTP request may take beyond the wait itself.
 WAIT_SLACK = 5.0
-
-
-class ClientError(Exception):
-    """Base class of everything the clients raise on purpose."""
-
-
-class APIError(ClientError):
-    """The Manager answered with an error status; ``detail`` is its explanation."""
-
-    def __init__(self, status_code: int, detail: Any) -> None:
-        super().__init__(f"{status_code}: {detail}")
-        self.status_code = status_code
-        self.detail = detail
-
-
-class ManagerUnavailable(ClientError):
-    """The Manager could not be reached or did not answer in time."""
 
 
 @dataclass(frozen=True)
@@ -113,18 +99,6 @@ def _loads(content: bytes, plain: bool) -> Any:
 
 def _text(content: bytes) -> str:
     return content.decode("utf-8", "replace")
-
-
-def submission_body(
-    name: str, kwargs: dict[str, Any] | None, queue: str | None, id: str | None, options: Any
-) -> dict[str, Any]:
-    """The body of ``POST /tasks``; the store producers validate the same body."""
-    body: dict[str, Any] = {"name": name, "kwargs": kwargs or {}, **options}
-    if queue is not None:
-        body["queue"] = queue
-    if id is not None:
-        body["id"] = id
-    return body
 
 
 def _segment(task_id: str) -> str:
@@ -247,15 +221,6 @@ def _auth(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _is_final(task: dict[str, Any]) -> bool:
-    return task.get("status") in {s.value for s in TERMINAL}
-
-
-def still_running(task_id: str, task: dict[str, Any], timeout: float) -> TimeoutError:
-    """What every ``wait`` raises when ``timeout`` passes before the task ends."""
-    return TimeoutError(f"task {task_id} still {task.get('status')} after {timeout}s")
-
-
 class _Wait:
     """The long polls behind ``wait``: each asks for what is left of the timeout (at most
     :data:`MAX_WAIT`), so one call waits as long as the caller asked and no longer."""
@@ -271,7 +236,7 @@ class _Wait:
 
     def done(self, task: dict[str, Any]) -> bool:
         """True once the task is final; raises :class:`TimeoutError` when time is up."""
-        if _is_final(task):
+        if is_final(task):
             return True
         if self.deadline - time.monotonic() <= 0:
             raise still_running(self.task_id, task, self.timeout)

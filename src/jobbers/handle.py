@@ -8,17 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from jobbers.client import APIError
-
-
-class TaskFailed(Exception):
-    """The task ended without a result (failed, dead or cancelled); ``task`` is its final state."""
-
-    def __init__(self, task: dict[str, Any]) -> None:
-        error = task.get("error") or {}
-        detail = f": {error.get('type')}: {error.get('message')}" if error else ""
-        super().__init__(f"task {task.get('id')} {task.get('status')}{detail}")
-        self.task = task
+from jobbers.errors import APIError
+from jobbers.errors import TaskFailed as TaskFailed
 
 
 class Source(Protocol):
@@ -38,7 +29,7 @@ class Source(Protocol):
 
     def wait(self, task_id: str, timeout: float = ...) -> dict[str, Any]: ...
 
-    def cancel(self, task_id: str) -> Any: ...
+    def cancel(self, task_id: str) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -60,7 +51,7 @@ class AsyncSource(Protocol):
 
     async def wait(self, task_id: str, timeout: float = ...) -> dict[str, Any]: ...
 
-    async def cancel(self, task_id: str) -> Any: ...
+    async def cancel(self, task_id: str) -> dict[str, Any]: ...
 
 
 def _result(task: dict[str, Any]) -> Any:
@@ -69,15 +60,12 @@ def _result(task: dict[str, Any]) -> Any:
     return task.get("result")
 
 
-def _cancelled(answer: Any) -> bool:
-    """A client answers the task (or raises 409 when it had ended); a producer answers a bool."""
-    if isinstance(answer, dict):
-        return answer.get("status") == "cancelled"
-    return bool(answer)
+def _cancelled(task: dict[str, Any]) -> bool:
+    return task.get("status") == "cancelled"
 
 
 def _ended_already(exc: APIError) -> bool:
-    """A client's 409: the task had ended, so the call cancelled nothing; anything else raises."""
+    """A 409: the task had ended, so the call cancelled nothing; anything else raises."""
     if exc.status_code == 409:
         return False
     raise exc

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jobbers.errors import InvalidTransition as InvalidTransition  # enforced here
+
 JSON = Any
 
 
@@ -51,16 +53,6 @@ TERMINAL: frozenset[Status] = frozenset(
 )
 
 
-class InvalidTransition(Exception):
-    """A caller asked the store for a transition the state machine does not allow."""
-
-    def __init__(self, task_id: str, current: Status, target: Status) -> None:
-        super().__init__(f"task {task_id}: {current} -> {target} is not an allowed transition")
-        self.task_id = task_id
-        self.current = current
-        self.target = target
-
-
 def check_transition(task_id: str, current: Status, target: Status) -> None:
     if target not in TRANSITIONS[current]:
         raise InvalidTransition(task_id, current, target)
@@ -73,7 +65,10 @@ BACKOFFS: tuple[Backoff, ...] = ("constant", "linear", "exponential", "exponenti
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How a task is retried. Stored with each task so that what ran is what is shown."""
+    """How a task is retried. Stored with each task so that what ran is what is shown.
+
+    The field defaults are the defaults everywhere (``@task``, a stored policy missing a field);
+    a submission leaves out what it does not override."""
 
     max_retries: int = 0
     backoff: Backoff = "exponential"
@@ -103,17 +98,23 @@ class RetryPolicy:
 
     @classmethod
     def from_json(cls, data: dict[str, JSON]) -> RetryPolicy:
+        """A stored policy; a field it lacks (stored before the field existed) takes its default."""
+        d = _DEFAULT_POLICY
         return cls(
-            max_retries=int(data.get("max_retries", 0)),
-            backoff=data.get("backoff", "exponential"),
-            base_delay=float(data.get("base_delay", 1.0)),
-            max_delay=float(data.get("max_delay", 300.0)),
-            retry_on=tuple(data.get("retry_on", ())),
-            timeout=data.get("timeout"),
-            max_heartbeat_interval=data.get("max_heartbeat_interval"),
-            dead_letter=data.get("dead_letter", "save"),
-            max_lost=int(data.get("max_lost", 3)),
+            max_retries=int(data.get("max_retries", d.max_retries)),
+            backoff=data.get("backoff", d.backoff),
+            base_delay=float(data.get("base_delay", d.base_delay)),
+            max_delay=float(data.get("max_delay", d.max_delay)),
+            retry_on=tuple(data.get("retry_on", d.retry_on)),
+            timeout=data.get("timeout", d.timeout),
+            max_heartbeat_interval=data.get("max_heartbeat_interval", d.max_heartbeat_interval),
+            dead_letter=data.get("dead_letter", d.dead_letter),
+            max_lost=int(data.get("max_lost", d.max_lost)),
         )
+
+
+#: Every default of a policy, from the field declarations above: the one place they are set.
+_DEFAULT_POLICY = RetryPolicy()
 
 
 @dataclass(frozen=True)

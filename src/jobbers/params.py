@@ -12,13 +12,15 @@ import inspect
 import json
 import typing
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import jsonschema_rs
 from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+
+from jobbers.errors import InvalidKwargs as InvalidKwargs  # where it was first defined
 
 #: The error type of an attempt whose kwargs do not fit the function: never retried, since the
 #: same kwargs fail the same way every time.
@@ -34,25 +36,6 @@ class Problem:
     loc: tuple[str | int, ...]
     msg: str
     type: str
-
-
-class InvalidKwargs(ValueError):
-    """Kwargs that do not fit their task's parameters, per submission index; nothing was stored."""
-
-    def __init__(self, problems: Sequence[tuple[int, Problem]], bulk: bool) -> None:
-        self.problems = list(problems)
-        self.bulk = bulk
-        super().__init__("; ".join(p.msg for _, p in self.problems[:10]))
-
-    def details(self) -> list[dict[str, Any]]:
-        """The API's 422 shape: one ``{"loc", "msg", "type"}`` per problem."""
-        out = []
-        for index, problem in self.problems:
-            where: list[str | int] = ["body", "tasks", index] if self.bulk else ["body"]
-            out.append(
-                {"loc": [*where, "kwargs", *problem.loc], "msg": problem.msg, "type": problem.type}
-            )
-        return out
 
 
 def parameters_schema(fn: Callable[..., Any], skip: str | None = None) -> JSONSchema:

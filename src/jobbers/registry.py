@@ -19,10 +19,13 @@ from typing import (
     Literal,
     ParamSpec,
     Protocol,
+    TypedDict,
     TypeVar,
+    Unpack,
     overload,
 )
 
+from jobbers.errors import UnknownTask as UnknownTask  # looked up by name here
 from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy, TaskDefinition
 from jobbers.params import JSONSchema, parameters_schema
 from jobbers.redact import declare_secrets
@@ -131,19 +134,36 @@ class TaskSpec(Generic[P, R]):
         ``greet.options(id="greet-ada", delay=5).submit(name="Ada")``. ``client`` is a
         :class:`~jobbers.Client`, :class:`~jobbers.Producer` (or their async flavours for
         :meth:`submit_async`); by default one is made from the environment."""
-        from jobbers.submitting import BoundSubmit, SubmitOptions
+        if _binder is None:
+            raise RuntimeError("task.submit() needs jobbers.submitting: import jobbers first")
+        chosen = {
+            "id": id,
+            "queue": queue,
+            "priority": priority,
+            "delay": delay,
+            "run_at": run_at,
+            "max_retries": max_retries,
+            "timeout": timeout,
+        }
+        return _binder(self, chosen, client)
 
-        chosen = SubmitOptions(id, queue, priority, delay, run_at, max_retries, timeout)
-        return BoundSubmit(self, chosen, client)
+
+class Binder(Protocol):
+    """Makes what :meth:`TaskSpec.options` returns from the task, its options and the client."""
+
+    def __call__(
+        self, spec: TaskSpec[P, Any], options: dict[str, Any], client: Any
+    ) -> BoundSubmit[P]: ...
 
 
-class UnknownTask(KeyError):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+#: Installed by :mod:`jobbers.submitting` as it is imported (``import jobbers`` imports it): the
+#: registry, which every worker loads, stays free of the clients that submission reaches.
+_binder: Binder | None = None
 
-    def __str__(self) -> str:
-        return f"no task named {self.name!r} is registered"
+
+def install_binder(binder: Binder) -> None:
+    global _binder
+    _binder = binder
 
 
 _REGISTRY: dict[str, TaskSpec[Any, Any]] = {}
@@ -212,17 +232,17 @@ def register_task(
     *,
     name: str | None = None,
     queue: str = "default",
-    max_retries: int = 0,
-    backoff: Backoff = "exponential",
-    base_delay: float = 1.0,
-    max_delay: float = 300.0,
-    retry_on: Iterable[type[BaseException] | str] = (),
-    timeout: float | None = None,
-    max_heartbeat_interval: float | None = None,
-    dead_letter: DeadLetter = "save",
+    max_retries: int = RetryPolicy.max_retries,
+    backoff: Backoff = RetryPolicy.backoff,
+    base_delay: float = RetryPolicy.base_delay,
+    max_delay: float = RetryPolicy.max_delay,
+    retry_on: Iterable[type[BaseException] | str] = RetryPolicy.retry_on,
+    timeout: float | None = RetryPolicy.timeout,
+    max_heartbeat_interval: float | None = RetryPolicy.max_heartbeat_interval,
+    dead_letter: DeadLetter = RetryPolicy.dead_letter,
     secrets: Iterable[str] = (),
     isolate: Isolation = None,
-    max_lost: int = 3,
+    max_lost: int = RetryPolicy.max_lost,
 ) -> TaskSpec[P, R]:
     if isolate not in (None, "process"):
         raise ValueError(f"isolate must be 'process' or None, not {isolate!r}")
@@ -281,6 +301,24 @@ class _Decorator(Protocol):
     def __call__(self, fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
 
 
+class TaskOptions(TypedDict, total=False):
+    """``@task(...)``'s keywords: those of :func:`register_task`, where their defaults are."""
+
+    name: str | None
+    queue: str
+    max_retries: int
+    backoff: Backoff
+    base_delay: float
+    max_delay: float
+    retry_on: Iterable[type[BaseException] | str]
+    timeout: float | None
+    max_heartbeat_interval: float | None
+    dead_letter: DeadLetter
+    secrets: Iterable[str]
+    isolate: Isolation
+    max_lost: int
+
+
 @overload
 def task(fn: Callable[Concatenate[TaskContext, P], R], /) -> TaskSpec[P, R]: ...
 
@@ -290,22 +328,7 @@ def task(fn: Callable[P, R], /) -> TaskSpec[P, R]: ...
 
 
 @overload
-def task(
-    *,
-    name: str | None = None,
-    queue: str = "default",
-    max_retries: int = 0,
-    backoff: Backoff = "exponential",
-    base_delay: float = 1.0,
-    max_delay: float = 300.0,
-    retry_on: Iterable[type[BaseException] | str] = (),
-    timeout: float | None = None,
-    max_heartbeat_interval: float | None = None,
-    dead_letter: DeadLetter = "save",
-    secrets: Iterable[str] = (),
-    isolate: Isolation = None,
-    max_lost: int = 3,
-) -> _Decorator: ...
+def task(**options: Unpack[TaskOptions]) -> _Decorator: ...
 
 
 def task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
@@ -346,7 +369,7 @@ def get_task(name: str) -> TaskSpec[Any, Any]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownTask(name) from None
+        raise UnknownTask(name, f"no task named {name!r} is registered") from None
 
 
 def registered_names() -> set[str]:

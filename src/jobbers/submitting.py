@@ -23,12 +23,11 @@ import threading
 import weakref
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
+from jobbers import registry
 from jobbers.handle import AsyncSource, AsyncTaskHandle, Source, TaskHandle
-
-if TYPE_CHECKING:
-    from jobbers.registry import TaskSpec
+from jobbers.registry import TaskSpec
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -77,6 +76,13 @@ class BoundSubmit(Generic[P]):
         source: AsyncSource = self._client if self._client is not None else default_async_source()
         task = await source.submit(self._spec.name, **body)
         return AsyncTaskHandle(task, source)
+
+
+def _bind(spec: TaskSpec[P, Any], options: dict[str, Any], client: Any) -> BoundSubmit[P]:
+    return BoundSubmit(spec, SubmitOptions(**options), client)
+
+
+registry.install_binder(_bind)
 
 
 def _body(

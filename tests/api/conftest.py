@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import jobbers.examples  # noqa: F401  (registers add, sleep, fail, ...)
-from jobbers.api import create_app
+from jobbers.manager import create_app
 from jobbers.store.base import Store
 
 TOKEN = "s3cret-token"

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from jobbers import APIError, AsyncClient
-from jobbers.api import create_app
+from jobbers.manager import create_app
 from jobbers.store.base import Store
 
 from .helpers import run_to

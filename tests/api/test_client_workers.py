@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from jobbers import AsyncClient
-from jobbers.api import create_app
+from jobbers.manager import create_app
 from jobbers.models import WorkerInfo
 from jobbers.store.base import Store
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from jobbers.api.limits import BodyLimit, BodyLimits
+from jobbers.http.limits import BodyLimit, BodyLimits
 from jobbers.store.base import Store
 
 from .conftest import TOKEN, asgi_client

@@ -10,7 +10,7 @@ import pytest
 from starlette.datastructures import State
 
 from jobbers.api.fast_submit import FastSubmit
-from jobbers.api.limits import BodyLimits
+from jobbers.http.limits import BodyLimits
 from jobbers.store.base import Store
 
 from .helpers import stored_ids

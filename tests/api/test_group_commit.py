@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jobbers.api import create_app
+from jobbers.manager import create_app
 from jobbers.models import NewTask
 from jobbers.store.base import Submitted
 from jobbers.store.sqlite import SQLiteStore

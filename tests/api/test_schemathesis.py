@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 import jobbers.examples  # noqa: F401  (names schemathesis may hit)
-from jobbers.api import create_app
+from jobbers.manager import create_app
 from jobbers.store import open_store
 
 _DIR = tempfile.TemporaryDirectory(prefix="jobbers-schemathesis-")

@@ -13,9 +13,9 @@ import pytest
 from fastapi.routing import APIRoute
 
 import jobbers.examples  # noqa: F401  (the names submitted below)
-from jobbers.api import create_app
 from jobbers.dashboard import router as dashboard
 from jobbers.dashboard.session import COOKIE, session_value
+from jobbers.manager import create_app
 from jobbers.store.base import Store
 from jobbers.store.sqlite import SQLiteStore
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobbers.api import create_app
+from jobbers.manager import create_app
 from jobbers.models import Status
 from jobbers.store import open_store
 from jobbers.store.base import Store, StoreUnavailable

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 import jobbers.examples  # noqa: F401  (add, sleep)
-from jobbers import AsyncProducer, Producer, TaskFailed
-from jobbers.api.submissions import UnknownTaskNames
+from jobbers import APIError, AsyncProducer, Producer, TaskFailed
 from jobbers.examples import add
 from jobbers.models import Outcome
-from jobbers.params import InvalidKwargs
 from jobbers.store.base import Report
 from jobbers.store.sqlite import SQLiteStore
 from jobbers.submitting import reset_defaults
@@ -36,12 +34,15 @@ async def finish_all(path: Path, result: object) -> list[str]:
 
 def test_producer_validates_like_the_api(tmp_path: Path) -> None:
     with Producer(f"sqlite:///{tmp_path / 'p.db'}") as producer:
-        with pytest.raises(InvalidKwargs, match="'y'"):
+        with pytest.raises(APIError, match="'y'") as refused:
             producer.submit("add", {"x": 1})
-        with pytest.raises(UnknownTaskNames):
+        assert refused.value.status_code == 422
+        with pytest.raises(APIError, match="unknown task name") as refused:
             producer.submit("no.such.task")
-        with pytest.raises(ValueError, match="priority"):
+        assert refused.value.status_code == 404
+        with pytest.raises(APIError, match="priority") as refused:
             producer.submit("add", {"x": 1, "y": 2}, priority="high")
+        assert refused.value.status_code == 422
         task = producer.submit("add", {"x": 1, "y": 2}, id="p-1", priority=2)
         assert (task["id"], task["status"], task["priority"]) == ("p-1", "submitted", 2)
         assert producer.submit("add", {"x": 1, "y": 2}, id="p-1")["id"] == "p-1"
@@ -58,7 +59,9 @@ def test_producer_wait_returns_when_a_worker_finishes(tmp_path: Path) -> None:
             producer.wait(task["id"], timeout=0.05)
         assert asyncio.run(finish_all(path, 3)) == [task["id"]]
         assert producer.wait(task["id"], timeout=10)["result"] == 3
-        assert producer.cancel(task["id"]) is False
+        with pytest.raises(APIError, match="already completed") as refused:
+            producer.cancel(task["id"])
+        assert refused.value.status_code == 409
 
 
 @pytest.fixture
@@ -78,8 +81,9 @@ def test_task_submit_uses_the_store_when_jobbers_store_url_is_set(store_env: Pat
     assert handle.status() == "submitted"
     assert asyncio.run(finish_all(store_env, 3)) == [handle.id]
     assert handle.result(timeout=10) == 3
-    with pytest.raises(InvalidKwargs, match="'x'"):
+    with pytest.raises(APIError, match="'x'") as refused:
         add.submit(x="one", y=2)  # type: ignore[arg-type]
+    assert refused.value.status_code == 422
 
 
 @pytest.mark.anyio

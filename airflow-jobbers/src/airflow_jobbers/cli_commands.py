@@ -78,7 +78,7 @@ def manager(args: argparse.Namespace) -> None:
 
 async def _serve_manager(host: str, port: int, store_url: str | None) -> None:
     import uvicorn
-    from jobbers.api.app import create_app
+    from jobbers.manager import create_app
     from jobbers.registry import load_modules
     from jobbers.store import DEFAULT_STORE_URL, open_store
 

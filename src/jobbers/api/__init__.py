@@ -1,5 +1,7 @@
-"""The Manager API (FastAPI). ``create_app(store, token)`` is the one entry point."""
+"""The Manager's HTTP API (FastAPI): routes, error answers and the submission fast path.
+:func:`jobbers.manager.create_app` assembles it with the dashboard."""
 
-from jobbers.api.app import create_app
+from jobbers.api.app import create_api
+from jobbers.api.fast_submit import FastSubmit
 
-__all__ = ["create_app"]
+__all__ = ["FastSubmit", "create_api"]

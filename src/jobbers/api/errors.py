@@ -19,11 +19,11 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse as _StarletteJSON
 from starlette.responses import Response
 
-from jobbers.api.schemas import MAX_KWARGS_DEPTH, ErrorOut
-from jobbers.api.submissions import DuplicateInBatch, UnknownTaskNames
-from jobbers.models import InvalidTransition
-from jobbers.params import InvalidKwargs
-from jobbers.store.base import DuplicateTaskConflict, StoreUnavailable, TaskNotFound
+from jobbers.api.schemas import ErrorOut
+from jobbers.errors import InvalidKwargs
+from jobbers.intake.submission import MAX_KWARGS_DEPTH
+from jobbers.present import REFUSALS, refusal, validation_details
+from jobbers.store.base import StoreUnavailable
 
 log = logging.getLogger("jobbers.api")
 
@@ -72,11 +72,7 @@ def responses(*codes: int, **extra: Any) -> dict[int | str, dict[str, Any]]:
 
 async def _validation(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
-    return error(422, details)
+    return error(422, validation_details(exc.errors()))
 
 
 def _unparsable(cause: BaseException | None) -> str | None:
@@ -94,9 +90,10 @@ def _unparsable(cause: BaseException | None) -> str | None:
     return None
 
 
-async def _bad_kwargs(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InvalidKwargs)
-    return error(422, exc.details())
+async def _refused(_: Request, exc: Exception) -> Response:
+    answer = refusal(exc)
+    assert answer is not None
+    return error(*answer)
 
 
 async def _http(_: Request, exc: Exception) -> Response:
@@ -106,18 +103,6 @@ async def _http(_: Request, exc: Exception) -> Response:
     if exc.headers:
         response.headers.update(exc.headers)
     return response
-
-
-async def _unknown_name(_: Request, exc: Exception) -> Response:
-    return error(404, str(exc))
-
-
-async def _conflict(_: Request, exc: Exception) -> Response:
-    return error(409, str(exc))
-
-
-async def _not_found(_: Request, exc: Exception) -> Response:
-    return error(404, str(exc))
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
@@ -137,12 +122,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(InvalidKwargs, _bad_kwargs)
     app.add_exception_handler(HTTPException, _http)
-    app.add_exception_handler(UnknownTaskNames, _unknown_name)
-    app.add_exception_handler(DuplicateTaskConflict, _conflict)
-    app.add_exception_handler(DuplicateInBatch, _conflict)
-    app.add_exception_handler(InvalidTransition, _conflict)
-    app.add_exception_handler(TaskNotFound, _not_found)
+    refused: list[type[Exception]] = [InvalidKwargs, *(kind for kind, _ in REFUSALS)]
+    for kind in refused:
+        app.add_exception_handler(kind, _refused)
     app.add_exception_handler(StoreUnavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -5,8 +5,9 @@ Solving dependencies, parsing and validating the body through FastAPI, and walki
 when one client submits tasks one by one. :class:`FastSubmit` is called before all of it, and
 takes on a submission only when that stack would let it through untouched: the API token (when
 one is set) matches, and a declared ``Content-Length`` is within the route's body limit. It then
-answers a well-formed submission directly: the same model validates it, the same catalog builds
-it, the same batcher or store call writes it, and the same serializer answers it. Anything else
+answers a well-formed submission directly, through the same intake as the route (the same model
+validates it, the same catalog builds it, the same batcher or store call writes it) and the same
+serializer. Anything else
 (no or a wrong token, a chunked or oversized body, a query string, another content type, a body
 that does not validate, an unknown task name, kwargs that do not fit) goes through the whole
 stack unchanged, before anything is stored, so every error keeps the one shape and status the
@@ -22,21 +23,15 @@ from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobbers.api.auth import bearer_matches
 from jobbers.api.batching import SubmitBatcher
 from jobbers.api.errors import JSONResponse, error, unexpected
-from jobbers.api.limits import BodyLimits, replay
-from jobbers.api.schemas import BulkSubmission, TaskSubmission
-from jobbers.api.serialize import task_json
-from jobbers.api.submissions import (
-    DuplicateInBatch,
-    TaskCatalog,
-    UnknownTaskNames,
-    build_tasks,
-    dedupe,
-)
 from jobbers.compact_json import exact_loads
-from jobbers.params import InvalidKwargs
+from jobbers.errors import InvalidKwargs, UnknownTask
+from jobbers.http.asgi import replay
+from jobbers.http.auth import bearer_matches
+from jobbers.http.limits import BodyLimits
+from jobbers.intake import Catalog, parse_bulk, parse_one, submit_bulk, submit_one
+from jobbers.present import bulk_json, task_json
 from jobbers.store.base import DuplicateTaskConflict, Store, StoreUnavailable
 
 log = logging.getLogger("jobbers.api")
@@ -92,38 +87,32 @@ class FastSubmit:
         await self.app(scope, replay([message] if tail is None else [message, tail], receive), send)
 
     async def _answer(self, path: str, body: bytes) -> JSONResponse:
-        state = self.state
-        catalog: TaskCatalog = state.catalog
-        bulk = path == BULK
         try:
-            try:
-                data = _decoded(body)
-                if bulk:
-                    subs = BulkSubmission.model_validate(data).tasks
-                else:
-                    subs = [TaskSubmission.model_validate(data)]
-                await catalog.refresh_if_stale()
-                new = await build_tasks(subs, catalog, bulk=bulk)
-            except (ValidationError, UnknownTaskNames, InvalidKwargs):
-                raise _Fallback from None
-            if bulk:
-                store: Store = state.store
-                unique, positions = dedupe(new)
-                done = await store.submit(unique) if unique else []
-                tasks = [task_json(d.task) for d in done]
-                return JSONResponse({"tasks": [tasks[i] for i in positions]}, status_code=201)
-            batcher: SubmitBatcher = state.batcher
-            one = await batcher.submit(new[0])
-            return JSONResponse(task_json(one.task), status_code=201 if one.created else 200)
+            return await self._submit(path == BULK, body)
         except _Fallback:
             raise
-        except (DuplicateTaskConflict, DuplicateInBatch) as exc:
+        except DuplicateTaskConflict as exc:
             return error(409, str(exc))
         except StoreUnavailable as exc:
             log.warning("store unavailable on POST %s: %s", path, exc)
             return error(503, str(exc))
         except Exception:
             return unexpected("POST", path)
+
+    async def _submit(self, bulk: bool, body: bytes) -> JSONResponse:
+        state = self.state
+        catalog: Catalog = state.catalog
+        try:
+            data = _decoded(body)
+            if bulk:
+                store: Store = state.store
+                done = await submit_bulk(parse_bulk(data), catalog, store)
+                return JSONResponse(bulk_json(done), status_code=201)
+            batcher: SubmitBatcher = state.batcher
+            one = await submit_one(parse_one(data), catalog, batcher.submit)
+        except (ValidationError, UnknownTask, InvalidKwargs):
+            raise _Fallback from None
+        return JSONResponse(task_json(one.task), status_code=201 if one.created else 200)
 
 
 def _decoded(body: bytes) -> Any:

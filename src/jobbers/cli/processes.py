@@ -52,7 +52,8 @@ def _on_signals(stop: Callable[[], None]) -> None:
 
 def _run(main: Coroutine[Any, Any, None], serving: bool = False) -> None:
     """``serving``: the Manager alone, which runs on uvloop where it is installed."""
-    from jobbers.api.server import ListenError, loop_factory
+    from jobbers.errors import ListenError
+    from jobbers.http.server import loop_factory
 
     try:
         with asyncio.Runner(loop_factory=loop_factory() if serving else None) as runner:
@@ -71,8 +72,8 @@ async def _serve(
 
     ``announce`` prints the banner once the store is known to be usable, so that a refused store
     is the only line a failed start prints."""
-    from jobbers.api import create_app
-    from jobbers.api.server import embedded_server
+    from jobbers.http.server import embedded_server
+    from jobbers.manager import create_app
     from jobbers.worker import Worker
 
     store = await open_checked(

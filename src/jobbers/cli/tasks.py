@@ -38,13 +38,13 @@ def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
         finally:
             await store.close()
 
-    from jobbers.api.submissions import UnknownTaskNames
-    from jobbers.params import InvalidKwargs
-    from jobbers.store.base import StoreError
+    from jobbers.errors import APIError, JobbersError
 
     try:
         _print(asyncio.run(main()))
-    except (StoreError, UnknownTaskNames, InvalidKwargs, LookupError) as exc:
+    except APIError as exc:
+        raise fail(f"{exc.status_code}: {exc.detail}") from None
+    except (JobbersError, LookupError) as exc:
         raise fail(str(exc)) from None
 
 
@@ -91,14 +91,9 @@ def submit(
         return
 
     async def direct(s: Store) -> Any:
-        from pydantic import ValidationError
-
         from jobbers.producer import AsyncProducer
 
-        try:
-            return await AsyncProducer(s).submit(name, args, queue=queue, id=task_id)
-        except ValidationError as exc:
-            raise fail(str(exc), 2) from exc
+        return await AsyncProducer(s).submit(name, args, queue=queue, id=task_id)
 
     _via_store(store, direct)
 
@@ -117,10 +112,9 @@ def status(
         return
 
     async def direct(s: Store) -> Any:
-        from jobbers.api.task_notes import with_notes
         from jobbers.producer import AsyncProducer
 
-        return with_notes(await AsyncProducer(s).get(task_id), await s.notes(task_id))
+        return await AsyncProducer(s).get(task_id)
 
     _via_store(store, direct)
 
@@ -139,11 +133,8 @@ def cancel(
         return
 
     async def direct(s: Store) -> Any:
-        result = await s.cancel([task_id])
-        return {
-            "cancelled": result.cancelled,
-            "not_cancellable": result.not_cancellable,
-            "unknown": result.unknown,
-        }
+        from jobbers.producer import AsyncProducer
+
+        return await AsyncProducer(s).cancel_many([task_id])
 
     _via_store(store, direct)

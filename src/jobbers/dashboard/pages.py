@@ -18,14 +18,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from jobbers.api.deps import StoreDep
-from jobbers.api.serialize import iso, queue_json, task_json, worker_json
-from jobbers.api.task_notes import with_notes
 from jobbers.dashboard.chart import bars, svg
 from jobbers.dashboard.forms import read_form
 from jobbers.dashboard.session import COOKIE, PREFIX, session_value
+from jobbers.http.deps import StoreDep
 from jobbers.ids import ID_PATTERN
 from jobbers.models import TERMINAL, QueueConfig, Status, TaskFilter
+from jobbers.present import iso, queue_json, task_json, with_notes, worker_json
 from jobbers.store.base import Store
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)

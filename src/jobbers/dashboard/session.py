@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jobbers.api.limits import send_json
+from jobbers.http.asgi import send_json
 
 PREFIX = "/ui"
 COOKIE = "jobbers_session"

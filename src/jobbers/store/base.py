@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from jobbers.errors import JobbersError
 from jobbers.models import (
     JSON,
     Event,
@@ -29,7 +30,7 @@ from jobbers.models import (
 )
 
 
-class StoreError(Exception):
+class StoreError(JobbersError):
     """Base class for errors a store raises on purpose."""
 
 
@@ -48,11 +49,12 @@ class StoreIncompatible(StoreUnavailable):
 
 
 class DuplicateTaskConflict(StoreError):
-    """Submitted ids already exist with another payload; nothing was stored."""
+    """Ids already used with another payload (in the store, or twice in one batch with
+    ``message`` saying so); nothing was stored."""
 
-    def __init__(self, task_ids: Sequence[str]) -> None:
+    def __init__(self, task_ids: Sequence[str], message: str | None = None) -> None:
         super().__init__(
-            "task id(s) already used with another payload: " + ", ".join(task_ids[:10])
+            message or "task id(s) already used with another payload: " + ", ".join(task_ids[:10])
         )
         self.task_ids = list(task_ids)
 

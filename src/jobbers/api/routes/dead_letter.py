@@ -7,19 +7,17 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.routes.tasks import TaskIdPath, page_json
 from jobbers.api.schemas import (
-    MAX_BATCH,
     DeletedOut,
-    QueueName,
     Resubmission,
     ResubmittedOut,
     TaskIds,
     TaskListOut,
-    TaskName,
 )
+from jobbers.http.deps import StoreDep
+from jobbers.intake.submission import MAX_BATCH, QueueName, TaskName
 from jobbers.models import Status, TaskFilter
 from jobbers.store.base import Store, TaskNotFound
 

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import CursorOut, EventsOut
-from jobbers.api.serialize import event_json
+from jobbers.http.deps import StoreDep
 from jobbers.models import Event
+from jobbers.present import event_json
 from jobbers.store.base import BadCursor, Store
 from jobbers.waiting import MAX_WAIT
 

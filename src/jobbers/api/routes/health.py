@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import HealthOut
+from jobbers.http.deps import StoreDep
 from jobbers.store.base import StoreUnavailable
 
 router = APIRouter(tags=["health"])

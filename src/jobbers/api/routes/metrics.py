@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from jobbers.api.deps import StoreDep
+from jobbers.http.deps import StoreDep
 from jobbers.metrics import exposition
 
 router = APIRouter(tags=["metrics"])

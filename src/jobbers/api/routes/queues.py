@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from jobbers.api.deps import StoreDep
 from jobbers.api.errors import JSONResponse, responses
 from jobbers.api.schemas import QueueOut, QueuesOut, QueueUpdate, WorkersOut
-from jobbers.api.serialize import queue_json, worker_json
+from jobbers.http.deps import StoreDep
 from jobbers.ids import ID_PATTERN, MAX_ID_LENGTH
 from jobbers.models import QueueConfig, QueueStats
+from jobbers.present import queue_json, worker_json
 from jobbers.store.base import Store
 
 router = APIRouter(tags=["queues and workers"])

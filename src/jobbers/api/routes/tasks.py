@@ -6,26 +6,25 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from jobbers import intake
+from jobbers.actions import cancel_task, read_task
+from jobbers.actions import statuses as task_statuses
 from jobbers.api.batching import SubmitBatcher
-from jobbers.api.deps import CatalogDep, StoreDep
 from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.api.schemas import (
     PATH_ID_PATTERN,
-    BulkSubmission,
     CancelOut,
-    QueueName,
     StatusesOut,
     TaskIds,
     TaskListOut,
-    TaskName,
     TaskOut,
-    TaskSubmission,
 )
-from jobbers.api.serialize import listed_task_json, task_json
-from jobbers.api.submissions import build_tasks, dedupe
-from jobbers.api.task_notes import with_notes
+from jobbers.http.deps import CatalogDep, StoreDep
+from jobbers.intake import BulkSubmission, TaskSubmission
+from jobbers.intake.submission import QueueName, TaskName
 from jobbers.models import Status, TaskFilter
-from jobbers.store.base import Store, TaskNotFound
+from jobbers.present import bulk_json, cancel_json, listed_task_json, task_json
+from jobbers.store.base import Store
 from jobbers.waiting import MAX_WAIT, TaskWaiters
 
 router = APIRouter(tags=["tasks"])
@@ -48,9 +47,8 @@ TaskIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=PATH_ID_P
 )
 async def submit(body: TaskSubmission, request: Request, catalog: CatalogDep) -> JSONResponse:
     """Submit one task. A client-chosen id makes a retried call safe: 200 with the first one."""
-    (new,) = await build_tasks([body], catalog)
     batcher: SubmitBatcher = request.app.state.batcher
-    done = await batcher.submit(new)
+    done = await intake.submit_one(body, catalog, batcher.submit)
     return JSONResponse(task_json(done.task), status_code=201 if done.created else 200)
 
 
@@ -73,18 +71,13 @@ router.add_api_route(
 )
 async def submit_bulk(body: BulkSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
     """Up to 10,000 tasks in one store call; one bad entry rejects the whole batch."""
-    unique, positions = dedupe(await build_tasks(body.tasks, catalog, bulk=True))
-    done = await store.submit(unique) if unique else []
-    tasks = [task_json(d.task) for d in done]
-    return JSONResponse({"tasks": [tasks[i] for i in positions]}, status_code=201)
+    done = await intake.submit_bulk(body.tasks, catalog, store)
+    return JSONResponse(bulk_json(done), status_code=201)
 
 
 @router.get("/tasks/{task_id}", response_model=TaskOut, responses=responses(404))
 async def get_task(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
-    found = await store.get([task_id])
-    if task_id not in found:
-        raise TaskNotFound(task_id)
-    return JSONResponse(with_notes(task_json(found[task_id]), await store.notes(task_id)))
+    return JSONResponse(await read_task(store, task_id))
 
 
 @router.get("/tasks/{task_id}/wait", response_model=TaskOut, responses=responses(404, 422))
@@ -127,35 +120,16 @@ async def page_json(
 @router.post("/task-status/bulk", response_model=StatusesOut, responses=responses(413, 422))
 async def statuses(body: TaskIds, store: StoreDep) -> JSONResponse:
     """Statuses of up to 10,000 tasks in one answer; unknown ids are left out."""
-    found = await store.statuses(body.task_ids)
-    return JSONResponse({"statuses": {k: v.value for k, v in found.items()}})
+    return JSONResponse({"statuses": await task_statuses(store, body.task_ids)})
 
 
 @router.post("/tasks/{task_id}/cancel", response_model=TaskOut, responses=responses(404, 409))
 async def cancel(task_id: TaskIdPath, store: StoreDep) -> JSONResponse:
     """Cancelled at once in every unfinished status; a running task's worker stops it within a
     second and its late result is discarded."""
-    result = await store.cancel([task_id])
-    if task_id in result.unknown:
-        raise TaskNotFound(task_id)
-    found = await store.get([task_id])
-    if task_id not in found:
-        raise TaskNotFound(task_id)
-    task = found[task_id]
-    if task_id in result.not_cancellable:
-        return error(
-            409, f"task {task_id!r} is already {task.status.value} and cannot be cancelled"
-        )
-    return JSONResponse(task_json(task))
+    return JSONResponse(task_json(await cancel_task(store, task_id)))
 
 
 @router.post("/tasks/cancel", response_model=CancelOut, responses=responses(413, 422))
 async def cancel_many(body: TaskIds, store: StoreDep) -> JSONResponse:
-    result = await store.cancel(body.task_ids)
-    return JSONResponse(
-        {
-            "cancelled": result.cancelled,
-            "not_cancellable": result.not_cancellable,
-            "unknown": result.unknown,
-        }
-    )
+    return JSONResponse(cancel_json(await store.cancel(body.task_ids)))

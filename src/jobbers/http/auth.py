@@ -11,7 +11,7 @@ import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jobbers.api.limits import send_json
+from jobbers.http.asgi import send_json
 
 OPEN_PATHS = frozenset({"/healthz"})
 

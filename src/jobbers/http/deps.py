@@ -1,4 +1,5 @@
-"""What routes get from the app: the store and the task catalog, set once by create_app.
+"""What the Manager's routes and pages get from the app: the store and the task catalog, set once
+by ``create_app``.
 
 Async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a thread hop per
 request for what is an attribute read.
@@ -10,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from jobbers.api.submissions import TaskCatalog
+from jobbers.intake import Catalog
 from jobbers.store.base import Store
 
 
@@ -19,10 +20,10 @@ async def _store(request: Request) -> Store:
     return store
 
 
-async def _catalog(request: Request) -> TaskCatalog:
-    catalog: TaskCatalog = request.app.state.catalog
+async def _catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
     return catalog
 
 
 StoreDep = Annotated[Store, Depends(_store)]
-CatalogDep = Annotated[TaskCatalog, Depends(_catalog)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]

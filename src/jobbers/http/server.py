@@ -15,9 +15,7 @@ from collections.abc import Callable, Generator
 import uvicorn
 from fastapi import FastAPI
 
-
-class ListenError(RuntimeError):
-    """The Manager could not start listening (the port is taken, the host is unknown, ...)."""
+from jobbers.errors import ListenError
 
 
 class EmbeddedServer(uvicorn.Server):

@@ -1,15 +1,18 @@
-"""Turn store records into the JSON the API promises: ISO 8601 UTC times, secrets masked.
+"""Store records as the JSON the API promises: ISO 8601 UTC times, secrets masked.
 
-Every response body that shows kwargs or a result is built here, so the redaction rule cannot be
-forgotten by a new route.
+Every answer that shows a task, the Manager's routes, its dashboard and the producers alike, is
+built here, so the redaction rule cannot be forgotten by a new caller; so is the answer to a
+refused call (its status and ``detail``), which the producers raise as the Manager would answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from jobbers.errors import InvalidKwargs, InvalidTransition, NotCancellable, UnknownTask
 from jobbers.jsonsize import encoded_size
 from jobbers.models import (
     Attempt,
@@ -22,6 +25,13 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.redact import redact, secret_keys
+from jobbers.store.base import (
+    AttemptNotes,
+    CancelResult,
+    DuplicateTaskConflict,
+    Submitted,
+    TaskNotFound,
+)
 
 
 @lru_cache(maxsize=256)
@@ -96,6 +106,73 @@ def listed_task_json(task: TaskRecord, max_value_bytes: int) -> dict[str, Any]:
         if "result" in omitted:
             data["result"] = None
     return data
+
+
+def with_notes(body: dict[str, Any], notes: list[AttemptNotes]) -> dict[str, Any]:
+    """A task's JSON with what its attempts said: progress and log lines (only for one task: the
+    lines of a page of tasks would be too much to read on every listing)."""
+    by_number = {n.attempt: n for n in notes}
+    for attempt in body["attempts"]:
+        note = by_number.get(attempt["number"])
+        progress = None
+        if note is not None and note.progress is not None:
+            progress = {"fraction": note.progress, "message": note.message}
+        attempt["progress"] = progress
+        attempt["logs"] = [
+            {"at": iso(line.at), "level": line.level, "message": line.message}
+            for line in (note.lines if note else ())
+        ]
+    body["progress"] = body["attempts"][-1]["progress"] if body["attempts"] else None
+    return body
+
+
+def bulk_json(done: Sequence[Submitted]) -> dict[str, Any]:
+    """The answer to a bulk submission: every task, in the order submitted."""
+    return {"tasks": [task_json(d.task) for d in done]}
+
+
+def cancel_json(result: CancelResult) -> dict[str, Any]:
+    return {
+        "cancelled": result.cancelled,
+        "not_cancellable": result.not_cancellable,
+        "unknown": result.unknown,
+    }
+
+
+#: The API's status for each error a caller's request can cause; its ``detail`` is the message.
+REFUSALS: tuple[tuple[type[Exception], int], ...] = (
+    (UnknownTask, 404),
+    (TaskNotFound, 404),
+    (DuplicateTaskConflict, 409),
+    (InvalidTransition, 409),
+    (NotCancellable, 409),
+)
+
+
+def refusal(exc: Exception) -> tuple[int, Any] | None:
+    """The status and ``detail`` the API answers ``exc`` with; None for an error that is not the
+    caller's (a store outage, a bug)."""
+    if isinstance(exc, InvalidKwargs):
+        return 422, exc.details()
+    for kind, status in REFUSALS:
+        if isinstance(exc, kind):
+            return status, str(exc)
+    return None
+
+
+def validation_details(
+    errors: Iterable[Mapping[str, Any]], prefix: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """pydantic's errors in the API's 422 shape, without the offending input: it may hold a
+    secret, and echoing it back could fail to encode. ``prefix``: where the value sat (``body``)."""
+    return [
+        {
+            "loc": [*prefix, *e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": e.get("type", ""),
+        }
+        for e in errors
+    ]
 
 
 def event_json(event: Event) -> dict[str, Any]:

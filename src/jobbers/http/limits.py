@@ -8,11 +8,12 @@ bounds a single submission, so they get a larger limit of their own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from jobbers.http.asgi import replay, send_json
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BULK_BODY_BYTES = 16 * 1024 * 1024
@@ -23,24 +24,6 @@ BULK_PATHS = (
     "/dead-letter/resubmit",
     "/dead-letter/delete",
 )
-
-
-async def send_json(
-    send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]]
-) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 @dataclass(frozen=True)
@@ -91,14 +74,3 @@ class BodyLimit:
                 break
         body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
         await self.app(scope, replay([body], receive), send)
-
-
-def replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return replay
