@@ -26,6 +26,7 @@ CLIENT_ADDRESS = f"{SUBNET}.1"
 HOSTS = {
     "store": 2,
     "replica": 3,
+    "replica2": 4,
     "m1": 11,
     "m2": 12,
     "w1": 21,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from jobbers.manager import create_app
 from jobbers.models import Status
@@ -141,3 +142,35 @@ async def test_a_claim_whose_answer_was_lost_is_not_sent_again_and_its_tasks_com
     finally:
         await store.close()
         await client.close()
+
+
+async def test_a_submission_is_answered_once_the_replicas_the_url_asks_for_have_it(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    """``?wait_replicas=1``: a submission that reached no replica is refused as unavailable (a
+    failover could lose it), and accepted once a replica follows the primary."""
+    lonely = open_store(f"{own_redis.url}?wait_replicas=1&timeout={TIMEOUT}")
+    try:
+        with pytest.raises(StoreUnavailable, match="reached 0 of 1 replica"):
+            await lonely.submit([new_task("wt.mark", log="-")])
+    finally:
+        await lonely.close()
+    replica = RedisServer(tmp_path / "replica")
+    (tmp_path / "replica").mkdir()
+    replica.start()
+    try:
+        raw = redis.Redis(port=replica.port)
+        raw.replicaof("127.0.0.1", own_redis.port)
+        deadline = time.monotonic() + 10
+        while raw.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica never caught up"
+            await asyncio.sleep(0.05)
+        raw.close()
+        store = open_store(f"{own_redis.url}?wait_replicas=1&timeout={TIMEOUT}")
+        try:
+            [done] = await store.submit([new_task("wt.mark", log="-")])
+            assert done.created
+        finally:
+            await store.close()
+    finally:
+        replica.stop()

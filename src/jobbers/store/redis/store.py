@@ -24,8 +24,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 
 from jobbers.cancelling import cancel_until_done
@@ -66,9 +64,10 @@ from jobbers.store.base import (
     TaskCounts,
     new_record,
 )
+from jobbers.store.redis.connect import clients
 from jobbers.store.redis.counts import fill_minutes, read_counts
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
-from jobbers.store.redis.url import DEFAULT_EVENTS_MAXLEN, RedisURL
+from jobbers.store.redis.url import DEFAULT_EVENTS_MAXLEN
 from jobbers.store.redis.url import parse as parse_url
 
 SCRIPTS = (
@@ -224,12 +223,17 @@ class RedisStore:
         prefix: str = "jobbers",
         events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
         where: str = "Redis",
+        wait_replicas: int = 0,
+        wait_timeout: float = 5.0,
     ) -> None:
         #: Typed loosely: redis-py's annotations cannot say that decode_responses gives str.
         self._client: Any = client
         self.keys = Keys.for_prefix(prefix)
         self._maxlen = str(events_maxlen)
         self._where = where
+        #: Replicas a submission must reach before it is answered (``WAIT``), and for how long.
+        #: Half the call's timeout: the answer must still come within the whole of it.
+        self._wait = (wait_replicas, max(1, int(wait_timeout * 500)))
         self._db = self._client.connection_pool.connection_kwargs.get("db", 0)
         self._scripts: dict[str, AsyncScript] = {
             name: (once if once is not None and name in ONCE else client).register_script(
@@ -256,37 +260,20 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
-        """``redis://[[user]:password@]host:port/db`` or ``rediss://`` (TLS); the query may add
-        ``prefix`` (default ``jobbers``), ``events_maxlen`` and ``timeout`` (seconds any one call
-        may take, connecting included). Anything else in the URL is refused (:mod:`.url`)."""
+        """``redis://[[user]:password@]host:port/db``, ``rediss://`` (TLS) or
+        ``redis+sentinel://h1:26379,h2:26379/service/db``; the query may add ``prefix`` (default
+        ``jobbers``), ``events_maxlen``, ``timeout`` (seconds any one call may take, connecting
+        included) and ``wait_replicas``. Anything else is refused (:mod:`.url`)."""
         found = parse_url(url)
-        options: dict[str, Any] = {
-            "host": found.host,
-            "port": found.port,
-            "db": found.db,
-            "username": found.username,
-            "password": found.password,
-            "decode_responses": True,
-            "socket_connect_timeout": found.timeout,
-            # An answer that does not come within the timeout fails the call (the Manager
-            # answers 503) rather than hanging it for as long as Redis stalls; it is not sent
-            # again, for it may have run.
-            "socket_timeout": found.timeout,
-            "health_check_interval": 30,
-            **_tls(found),
-        }
-        # A connection that Redis closed before answering (it restarted while the connection
-        # sat in the pool) is tried once more on a new one, by calls that may run twice.
-        client = aioredis.Redis(
-            **options, retry=Retry(NoBackoff(), 1, supported_errors=(rexc.ConnectionError,))
-        )
-        once = aioredis.Redis(**options, retry=Retry(NoBackoff(), 0))
+        client, once = clients(found)
         return cls(
             client,
             once=once,
             prefix=found.prefix,
             events_maxlen=found.events_maxlen,
             where=found.where,
+            wait_replicas=found.wait_replicas,
+            wait_timeout=found.timeout,
         )
 
     # -- plumbing -------------------------------------------------------------------------
@@ -320,6 +307,30 @@ class RedisStore:
             return await self._scripts[name](
                 keys=[self.keys.meta], args=[self.keys.base, self._maxlen, _t(now), *args]
             )
+
+    async def _run_replicated(self, name: str, now: float, *args: Any) -> Any:
+        """:meth:`_run`, answered only once ``WAIT`` saw the change reach the replicas the URL
+        asks for: an answer then survives a failover to one of them."""
+        replicas, ms = self._wait
+        if not replicas:
+            return await self._run(name, now, *args)
+        if not self._checked:
+            await self.check()
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=False)
+            await self._scripts[name](
+                keys=[self.keys.meta],
+                args=[self.keys.base, self._maxlen, _t(now), *args],
+                client=pipe,
+            )
+            pipe.execute_command("WAIT", replicas, ms)
+            found, reached = await pipe.execute()
+        if reached < replicas:
+            raise StoreUnavailable(
+                f"{self._where}: the change reached {reached} of {replicas} replica(s) within"
+                f" {ms} ms, so a failover could lose it; send it again (the same id is idempotent)"
+            )
+        return found
 
     async def check(self) -> None:
         with self._reachable():
@@ -452,7 +463,7 @@ class RedisStore:
             raise DuplicateTaskConflict(clashes)
         if not payload:
             return []
-        ok, body = await self._run("submit", at, dumps(payload))
+        ok, body = await self._run_replicated("submit", at, dumps(payload))
         if not ok:
             raise DuplicateTaskConflict(list(body))
         return [
@@ -953,12 +964,6 @@ class RedisStore:
                 )
                 if cut != entries[-1][0] or len(entries) < CHUNK:
                     return
-
-
-def _tls(found: RedisURL) -> dict[str, Any]:
-    if not found.tls:
-        return {}
-    return {"ssl": True, **found.tls_options}
 
 
 def _line(exc: BaseException) -> str:

@@ -3,6 +3,11 @@
 redis-py's own URL parser reads ``/abc`` as database 0, ``/0/1`` as database 1 and passes any
 unknown query option to the connection as a keyword (a traceback at the first command). Here
 every part is checked and the refusal is one line naming the part, with the password masked.
+
+``redis+sentinel://[[user]:password@]host1:26379,host2:26379/service/db`` names Sentinels instead
+of a server (the form of redis-py's ``Sentinel(...).master_for(service)``, written as a URL as
+Django's and Dramatiq's Sentinel URLs write it): the client asks them for the primary of
+``service`` and follows it when they fail it over.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ DEFAULT_TIMEOUT = 5.0
 #: Longest ``timeout`` accepted: past an hour it is a typo, not a setting.
 MAX_TIMEOUT = 3600.0
 #: ``?option`` names this store reads; the TLS ones only with ``rediss://``.
-OPTIONS = ("prefix", "events_maxlen", "timeout")
+OPTIONS = ("prefix", "events_maxlen", "timeout", "wait_replicas")
+SENTINEL_OPTIONS = ("sentinel_password",)
 TLS_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 CERT_REQS = ("none", "optional", "required")
-SCHEMES = {"redis": False, "rediss": True}
+SCHEMES = {"redis": False, "rediss": True, "redis+sentinel": False}
+SENTINEL = "redis+sentinel"
+#: More replicas than this is a typo.
+MAX_WAIT_REPLICAS = 16
 
 
 class BadRedisURL(ValueError):
@@ -43,9 +52,18 @@ class RedisURL:
     #: Seconds any one store call may take, connecting included, before it fails as unavailable.
     timeout: float
     tls_options: dict[str, str] = field(default_factory=dict)
+    #: Sentinels (host, port) to ask for the primary of ``service``; empty for one server.
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    sentinel_password: str | None = None
+    #: Replicas each submission must reach (Redis ``WAIT``) before it is answered; 0: none.
+    wait_replicas: int = 0
 
     @property
     def where(self) -> str:
+        if self.sentinels:
+            found = ",".join(f"{h}:{p}" for h, p in self.sentinels)
+            return f"Redis primary {self.service!r} (Sentinels {found})"
         return f"Redis at {self.host}:{self.port}"
 
 
@@ -74,7 +92,9 @@ def parse(url: str) -> RedisURL:
 def _parse(url: str) -> RedisURL:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        raise _Bad("the scheme must be redis:// or rediss://")
+        raise _Bad("the scheme must be redis://, rediss:// or redis+sentinel://")
+    if parts.scheme == SENTINEL:
+        return _sentinel(url)
     if parts.fragment or url.endswith("#"):
         raise _Bad("a store URL has no #fragment")
     try:
@@ -95,12 +115,68 @@ def _parse(url: str) -> RedisURL:
         prefix=_prefix(options.pop("prefix", "jobbers")),
         events_maxlen=_count(options.pop("events_maxlen", None)),
         timeout=_seconds(options.pop("timeout", None)),
+        wait_replicas=_replicas(options.pop("wait_replicas", None)),
         tls_options=options,
     )
 
 
-def _options(query: str, tls: bool) -> dict[str, str]:
-    known = OPTIONS + TLS_OPTIONS if tls else OPTIONS
+def _sentinel(url: str) -> RedisURL:
+    """``redis+sentinel://[[user]:password@]h1:p1,h2:p2/service[/db][?options]``."""
+    parts = urlsplit(url)
+    if parts.fragment or url.endswith("#"):
+        raise _Bad("a store URL has no #fragment")
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    sentinels = tuple(_host_port(item, 26379) for item in hostlist.split(","))
+    path = parts.path.removeprefix("/")
+    service, _, db = path.partition("/")
+    if not service:
+        raise _Bad("name the primary's service after the Sentinels: .../mymaster/0")
+    options = _options(parts.query, False, SENTINEL_OPTIONS)
+    sentinel_password = options.pop("sentinel_password", None)
+    return RedisURL(
+        host=sentinels[0][0],
+        port=sentinels[0][1],
+        db=_db(db),
+        tls=False,
+        username=unquote(user) if user else None,
+        password=unquote(password) if colon else None,
+        prefix=_prefix(options.pop("prefix", "jobbers")),
+        events_maxlen=_count(options.pop("events_maxlen", None)),
+        timeout=_seconds(options.pop("timeout", None)),
+        sentinels=sentinels,
+        service=unquote(service),
+        sentinel_password=sentinel_password,
+        wait_replicas=_replicas(options.pop("wait_replicas", None)),
+    )
+
+
+def _host_port(item: str, default: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port``."""
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = item.partition(":")
+    if not host:
+        raise _Bad(f"Sentinel {item!r} names no host (host:26379)")
+    if port == "":
+        return host, default
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise _Bad(f"Sentinel {item!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
+def _replicas(value: str | None) -> int:
+    if value is None:
+        return 0
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_WAIT_REPLICAS:
+        raise _Bad(f"wait_replicas must be a whole number from 0 to 16, not {value!r}")
+    return int(value)
+
+
+def _options(query: str, tls: bool, more: tuple[str, ...] = ()) -> dict[str, str]:
+    known = (OPTIONS + TLS_OPTIONS if tls else OPTIONS) + more
     found: dict[str, str] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key in TLS_OPTIONS and not tls:
