@@ -38,6 +38,11 @@ BAD_URLS = {
     "sqlite:///": "name a file",
     "sqlite://jobbers.db": "use sqlite:///relative.db",
     "mysql://127.0.0.1/jobbers": "unsupported store URL",
+    "redis://{redis}/0?wait_replicas=many": "wait_replicas must be a whole number",
+    "redis+sentinel://{redis}/": "name the primary's service after the Sentinels",
+    "redis+sentinel://{redis},127.0.0.1:x/mymaster/0": "the port must be a number",
+    "redis+sentinel://{redis}/mymaster/zero": "the path must be a database number",
+    "redis+sentinel://{redis}/mymaster/0?sentinel_pass=x": "unknown option 'sentinel_pass'",
 }
 
 
@@ -78,3 +83,14 @@ def test_the_defaults_of_a_bare_url() -> None:
     assert (found.port, found.db, found.prefix, found.timeout) == (6379, 0, "jobbers", 5.0)
     assert (found.username, found.password, found.tls) == (None, None, False)
     assert parse("redis://cache/").db == 0
+
+
+def test_a_sentinel_url_names_sentinels_a_service_and_a_database() -> None:
+    found = parse(
+        "redis+sentinel://:pw@s1:26380,s2,[::1]:26381/primary-a/3?prefix=p&wait_replicas=1"
+        "&sentinel_password=sp"
+    )
+    assert found.sentinels == (("s1", 26380), ("s2", 26379), ("::1", 26381))
+    assert (found.service, found.db, found.password) == ("primary-a", 3, "pw")
+    assert (found.prefix, found.wait_replicas, found.sentinel_password) == ("p", 1, "sp")
+    assert parse("redis+sentinel://s1/m").db == 0
