@@ -165,6 +165,21 @@ async def test_claim_takes_up_to_limit_by_priority_then_age(store: Store) -> Non
     assert {t.id for t in rest} == {other_queue.id, low2.id}
 
 
+async def test_claim_takes_only_the_names_the_worker_can_run_and_leaves_the_rest_in_place(
+    store: Store,
+) -> None:
+    """A worker without a task's code leaves it waiting, first in line, for one that has it."""
+    new_first, old_a, new_second, old_b = new("t.new"), new(), new("t.new"), new()
+    await store.submit([new_first, old_a, new_second, old_b], now=T0)
+    old = await store.claim("old", ["default"], 10, LEASE, now=T0, names={"t.add"})
+    assert [t.id for t in old] == [old_a.id, old_b.id]
+    assert await store.claim("old", ["default"], 10, LEASE, now=T0, names={"t.add"}) == []
+    assert await store.claim("none", ["default"], 10, LEASE, now=T0, names=set()) == []
+    fresh = await store.claim("new", ["default"], 10, LEASE, now=T0, names={"t.add", "t.new"})
+    assert [t.id for t in fresh] == [new_first.id, new_second.id]
+    assert [a.number for t in fresh for a in t.attempts] == [1, 1], "nothing spent waiting"
+
+
 async def test_concurrent_claims_from_many_connections_never_share_a_task(
     make_store: StoreFactory,
 ) -> None:

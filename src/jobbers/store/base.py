@@ -8,7 +8,7 @@ where a caller has many items, so that the worker, the API and the executor stay
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -222,9 +222,14 @@ class Store(Protocol):
         limit: int,
         lease: float,
         now: float | None = None,
+        *,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         """Move up to ``limit`` ready tasks to ``started`` for this worker, honouring each queue's
-        pause flag, global concurrency limit and rate limit; due scheduled tasks count as ready."""
+        pause flag, global concurrency limit and rate limit; due scheduled tasks count as ready.
+
+        ``names``: only tasks of these names (those whose code the worker has); the others wait
+        for a worker that has theirs, where they were. None takes any name."""
         ...
 
     async def wait_for_change(self, timeout: float) -> None:

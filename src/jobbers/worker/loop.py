@@ -282,7 +282,11 @@ class Worker:
             asked = time.monotonic()
             try:
                 records = await self.store.claim(
-                    self.id, self.settings.queues, free, self.settings.lease
+                    self.id,
+                    self.settings.queues,
+                    free,
+                    self.settings.lease,
+                    names=registered_names(),
                 )
             except Exception as exc:
                 self.outage.failed("claim", exc)

@@ -17,7 +17,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -580,8 +580,10 @@ class RedisStore:
         limit: int,
         lease: float,
         now: float | None = None,
+        *,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        if limit <= 0 or not queues:
+        if limit <= 0 or not queues or (names is not None and not names):
             return []
         at = _clock(now)
         self._seen_changes = self._changes
@@ -600,6 +602,7 @@ class RedisStore:
                 limit,
                 token,
                 ",".join(unsure),
+                dumps(sorted(names)) if names is not None else "",
                 *dict.fromkeys(queues),
             )
         except StoreUnavailable:

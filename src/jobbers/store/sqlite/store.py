@@ -16,7 +16,7 @@ import contextvars
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, NoReturn
@@ -515,10 +515,14 @@ class SQLiteStore:
         limit: int,
         lease: float,
         now: float | None = None,
+        *,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        if limit <= 0 or not queues:
+        if limit <= 0 or not queues or (names is not None and not names):
             return []
         at = clock(now)
+        only = sorted(names) if names is not None else []
+        by_name = f" AND name IN ({placeholders(len(only))})" if names is not None else ""
 
         def txn(conn: sqlite3.Connection) -> list[TaskRecord]:
             promote(conn, at, queues)
@@ -534,9 +538,9 @@ class SQLiteStore:
                 candidates.extend(
                     conn.execute(
                         "SELECT rowid AS seq, id, queue, priority FROM tasks"
-                        " WHERE status = 'submitted' AND queue = ?"
+                        f" WHERE status = 'submitted' AND queue = ?{by_name}"
                         " ORDER BY priority DESC, rowid LIMIT ?",
-                        (queue, room),
+                        (queue, *only, room),
                     )
                 )
             candidates.sort(key=lambda r: (-r["priority"], r["seq"]))

@@ -1,5 +1,7 @@
 -- ARGV[4] worker, ARGV[5] lease expiry, ARGV[6] limit, ARGV[7] this claim's token, ARGV[8]
--- tokens of this worker's claims whose answer was lost (comma separated), ARGV[9...] queues.
+-- tokens of this worker's claims whose answer was lost (comma separated), ARGV[9] the task
+-- names the worker can run as a JSON list ("" for any: the others are passed over, where they
+-- are, within the first SCAN waiting tasks of each queue), ARGV[10...] queues.
 -- What the last of those claims started, if it still runs under this worker, is returned again
 -- (its answer never arrived: nobody runs it). Then due scheduled tasks of these queues are
 -- promoted; each queue's room (pause, global concurrency, rate limit over its sliding window)
@@ -26,9 +28,39 @@ if ARGV[8] ~= '' then
   end
 end
 limit = limit - #out
+local runnable = nil
+if ARGV[9] ~= '' then
+  runnable = {}
+  for _, name in ipairs(cjson.decode(ARGV[9])) do runnable[name] = true end
+end
+local SCAN = 1000
+
+-- Up to `room` ready members of queue q the worker can run, as {score, member, q}.
+local function ready_for(q, room)
+  local found = {}
+  if not runnable then
+    local items = redis.call('ZRANGE', qkey(q, 'ready'), 0, room - 1, 'WITHSCORES')
+    for j = 1, #items, 2 do table.insert(found, {tonumber(items[j + 1]), items[j], q}) end
+    return found
+  end
+  local from = 0
+  while #found < room and from < SCAN do
+    local items = redis.call('ZRANGE', qkey(q, 'ready'), from, from + 99, 'WITHSCORES')
+    for j = 1, #items, 2 do
+      local name = redis.call('HGET', tkey(string.sub(items[j], 17)), 'name')
+      if runnable[name] and #found < room then
+        table.insert(found, {tonumber(items[j + 1]), items[j], q})
+      end
+    end
+    if #items < 200 then break end
+    from = from + 100
+  end
+  return found
+end
+
 local candidates = {}
 local limited = {}
-for i = 9, #ARGV do
+for i = 10, #ARGV do
   local q = ARGV[i]
   promote_queue(q)
   local conf = redis.call('HMGET', qkey(q, 'conf'), 'paused', 'concurrency', 'rate_limit',
@@ -45,10 +77,7 @@ for i = 9, #ARGV do
     limited[q] = true
   end
   if room > 0 then
-    local items = redis.call('ZRANGE', qkey(q, 'ready'), 0, room - 1, 'WITHSCORES')
-    for j = 1, #items, 2 do
-      table.insert(candidates, {tonumber(items[j + 1]), items[j], q})
-    end
+    for _, c in ipairs(ready_for(q, room)) do table.insert(candidates, c) end
   end
 end
 table.sort(candidates, function(a, b)
