@@ -239,6 +239,7 @@ class Worker:
             time.time(),
             self.running,
             self.settings.concurrency,
+            tuple(sorted(registered_names())),
         )
         return info, [get_task(name).definition() for name in sorted(registered_names())]
 

@@ -69,6 +69,8 @@ from jobbers.store.redis.counts import fill_minutes, read_counts
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
 from jobbers.store.redis.url import DEFAULT_EVENTS_MAXLEN
 from jobbers.store.redis.url import parse as parse_url
+from jobbers.store.redis.waiting import waiting_names
+from jobbers.store.tally import unrunnable
 
 SCRIPTS = (
     "submit",
@@ -747,12 +749,15 @@ class RedisStore:
                 pipe.zcard(self.keys.queue(name, "scheduled"))
                 pipe.scard(self.keys.queue(name, "running"))
             found = await pipe.execute()
+            waiting = await waiting_names(self._client, self.keys, names)
+        workers = await self.workers()
         return [
             QueueStats(
                 config=_queue_config(name, found[4 * i]),
                 depth=found[4 * i + 1],
                 scheduled=found[4 * i + 2],
                 running=found[4 * i + 3],
+                unrunnable=unrunnable(waiting.get(name, {}), name, workers),
             )
             for i, name in enumerate(names)
         ]
@@ -777,6 +782,7 @@ class RedisStore:
                         "queues": list(info.queues),
                         "started_at": info.started_at,
                         "slots": info.slots,
+                        "tasks": sorted(info.tasks),
                     }
                 ),
             )
@@ -819,6 +825,7 @@ class RedisStore:
                     last_seen=float(last_seen.get(worker_id, data["started_at"])),
                     running=int(running.get(worker_id, 0)),
                     slots=int(data["slots"]),
+                    tasks=tuple(data.get("tasks", ())),
                 )
             )
         return sorted(found, key=lambda w: (w.started_at, w.id))

@@ -76,6 +76,7 @@ from jobbers.store.sqlite.steps import (
     start,
 )
 from jobbers.store.sqlite.watch import FileWatch
+from jobbers.store.tally import unrunnable
 
 #: Calls on up to this many items may run on the event loop's thread (about a millisecond).
 SMALL = 32
@@ -713,12 +714,20 @@ class SQLiteStore:
         def read(conn: sqlite3.Connection) -> list[QueueStats]:
             counts = queue_counts(conn)
             names = set(counts) | {r["name"] for r in conn.execute("SELECT name FROM queues")}
+            waiting: dict[str, dict[str, int]] = {}
+            for r in conn.execute(
+                "SELECT queue, name, COUNT(*) AS n FROM tasks"
+                " WHERE status IN ('submitted', 'scheduled') GROUP BY queue, name"
+            ):
+                waiting.setdefault(r["queue"], {})[r["name"]] = r["n"]
+            workers = _workers(conn)
             return [
                 QueueStats(
                     config=queue_config(conn, name),
                     depth=counts.get(name, {}).get("submitted", 0),
                     scheduled=counts.get(name, {}).get("scheduled", 0),
                     running=counts.get(name, {}).get("started", 0),
+                    unrunnable=unrunnable(waiting.get(name, {}), name, workers),
                 )
                 for name in sorted(names)
             ]
@@ -742,6 +751,10 @@ class SQLiteStore:
                     info.slots,
                 ),
             )
+            conn.execute(
+                "INSERT OR REPLACE INTO worker_tasks (worker_id, tasks) VALUES (?, ?)",
+                (info.id, dumps(sorted(info.tasks))),
+            )
             conn.executemany(
                 "INSERT OR REPLACE INTO definitions (name, definition) VALUES (?, ?)",
                 [(t.name, t.to_json()) for t in tasks],
@@ -755,21 +768,7 @@ class SQLiteStore:
         )
 
     async def workers(self) -> list[WorkerInfo]:
-        def read(conn: sqlite3.Connection) -> list[WorkerInfo]:
-            return [
-                WorkerInfo(
-                    id=r["id"],
-                    hostname=r["hostname"],
-                    queues=tuple(json.loads(r["queues"])),
-                    started_at=r["started_at"],
-                    last_seen=r["last_seen"],
-                    running=r["running"],
-                    slots=r["slots"],
-                )
-                for r in conn.execute("SELECT * FROM workers ORDER BY started_at")
-            ]
-
-        return await self._read(read)
+        return await self._read(_workers)
 
     async def task_definitions(self) -> dict[str, TaskDefinition]:
         def read(conn: sqlite3.Connection) -> dict[str, TaskDefinition]:
@@ -878,3 +877,22 @@ def _seq(cursor: str) -> int:
     if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         raise BadCursor(cursor)
     return int(cursor)
+
+
+def _workers(conn: sqlite3.Connection) -> list[WorkerInfo]:
+    return [
+        WorkerInfo(
+            id=r["id"],
+            hostname=r["hostname"],
+            queues=tuple(json.loads(r["queues"])),
+            started_at=r["started_at"],
+            last_seen=r["last_seen"],
+            running=r["running"],
+            slots=r["slots"],
+            tasks=tuple(json.loads(r["tasks"] or "[]")),
+        )
+        for r in conn.execute(
+            "SELECT w.*, t.tasks FROM workers w LEFT JOIN worker_tasks t ON t.worker_id = w.id"
+            " ORDER BY w.started_at"
+        )
+    ]
