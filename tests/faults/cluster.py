@@ -62,6 +62,7 @@ class Cluster:
     worker_hosts: tuple[str, ...] = ("w1", "w2", "w3")
     manager_hosts: tuple[str, ...] = ("m1", "m2")
     tasks: str = TASKS
+    manager_tasks: str = ""
     procs: list[Proc] = field(default_factory=list)
     _starts: int = 0
 
@@ -75,7 +76,7 @@ class Cluster:
     def manager_urls(self) -> list[str]:
         return [f"http://{address(h)}:{MANAGER_PORT}" for h in self.manager_hosts]
 
-    def _spawn(self, role: str, host: str, args: list[str], tasks: str | None = None) -> Proc:
+    def _spawn(self, role: str, host: str, args: list[str]) -> Proc:
         self._starts += 1
         log = self.workdir / f"{role}-{host}-{self._starts}.log"
         env = {
@@ -115,6 +116,8 @@ class Cluster:
 
     def start_manager(self, host: str) -> Proc:
         args = ["manager", "--host", address(host), "--port", str(MANAGER_PORT)]
+        if self.manager_tasks:
+            args += ["--tasks", self.manager_tasks]
         return self._spawn("manager", host, [*args, "--log-level", "WARNING"])
 
     def start(self) -> None:

@@ -65,10 +65,15 @@ class History:
 
 
 def work_batches(
-    count: int, *, ms: Iterator[int] | None = None, name: str = "fault.work"
+    count: int, *, ms: Iterator[int] | None = None, names: Sequence[str] = ("fault.work",)
 ) -> list[list[dict[str, Any]]]:
+    """``count`` tasks, their names taken from ``names`` in turn."""
     durations = ms or itertools.cycle([1, 5, 10, 20, 2])
-    tasks = [{"id": uuid7(), "name": name, "kwargs": {"ms": next(durations)}} for _ in range(count)]
+    cycle = itertools.cycle(names)
+    tasks = [
+        {"id": uuid7(), "name": next(cycle), "kwargs": {"ms": next(durations)}}
+        for _ in range(count)
+    ]
     return [tasks[i : i + BATCH] for i in range(0, len(tasks), BATCH)]
 
 

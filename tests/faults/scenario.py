@@ -89,13 +89,23 @@ class Plan:
     extra: list[list[dict[str, Any]]] = field(default_factory=list)
     extra_at: float = 0.0
     drain: float = 90.0
+    #: Task names of the load, in turn.
+    names: tuple[str, ...] = ("fault.work",)
+    #: Task modules the Managers load ("": none, they accept what workers registered).
+    manager_tasks: str = ""
 
 
 async def run(
     plan: Plan, net: Network, store_host: StoreHost, workdir: Path, prefix: str
 ) -> tuple[Verdict, Run]:
     await asyncio.to_thread(store_host.start)
-    cluster = Cluster(net, store_host.url(prefix, plan.timeout), workdir, lease=plan.lease)
+    cluster = Cluster(
+        net,
+        store_host.url(prefix, plan.timeout),
+        workdir,
+        lease=plan.lease,
+        manager_tasks=plan.manager_tasks,
+    )
     store = open_store(store_host.url(prefix, 5.0))
     try:
         await asyncio.to_thread(cluster.start)
@@ -113,7 +123,7 @@ async def run(
 
 
 async def _load_and_fault(plan: Plan, current: Run) -> Verdict:
-    batches = work_batches(plan.tasks)
+    batches = work_batches(plan.tasks, names=plan.names)
     current.started = time.time()
     load = asyncio.create_task(
         submit_paced(current.history, current.cluster.manager_urls, batches, over=plan.over)
