@@ -1,10 +1,12 @@
-"""Jobbers on its embedded store: throughput and run latency with real worker processes.
+"""Jobbers' drain: throughput and run latency with real worker processes.
 
     .venv/bin/python bench/core.py [--tasks 5000] [--workers 1,2] [--concurrency 50]
+                                   [--stores sqlite,redis]
 
-Submits no-op tasks in bulk to a fresh SQLite file, starts N ``jobbers worker`` processes,
-and waits (bounded) until every task is completed. Prints a table; numbers depend on the
-machine, so compare rows from one run, not across machines.
+Submits no-op tasks in bulk to a fresh store (a SQLite file; with ``redis``, a private
+``redis-server`` on a spare port, emptied between cases and stopped by PID), starts N
+``jobbers worker`` processes, and waits (bounded) until every task is completed. Prints a
+table; numbers depend on the machine, so compare rows from one run, not across machines.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from jobbers.models import NewTask, Status, TaskFilter
 from jobbers.store import open_store
 from jobbers.store.base import Store
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers import PrivateRedis  # the private redis-server bench/peers.py uses
+
 DEADLINE = 300.0
 
 
 async def run_case(
-    tasks: int, workers: int, concurrency: int, kind: str, folder: Path
+    tasks: int, workers: int, concurrency: int, kind: str, url: str
 ) -> dict[str, float]:
-    url = f"sqlite:///{folder / f'bench-{workers}-{kind}.db'}"
     store = open_store(url)
     name, kwargs = ("sleep", {"seconds": 0}) if kind == "async" else ("add", {"x": 1, "y": 2})
     await store.submit([NewTask(uuid7(), name, kwargs) for _ in range(tasks)])
@@ -97,29 +101,48 @@ async def latencies_ms(store: Store, tasks: int) -> list[float]:
         cursor = page.cursor
 
 
+def store_url(backend: str, name: str, folder: Path, redis: PrivateRedis | None) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / f'bench-{name}.db'}"
+    assert redis is not None
+    redis.flush()
+    return f"{redis.url}/0"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--stores", default="sqlite", help="sqlite, redis or both, comma separated")
     args = parser.parse_args()
     if not 1 <= args.tasks <= 100_000:
         raise SystemExit("--tasks must be between 1 and 100000")
+    backends = args.stores.split(",")
+    if set(backends) - {"sqlite", "redis"}:
+        raise SystemExit("--stores takes sqlite and redis")
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for workers in (int(w) for w in args.workers.split(",")):
-            for kind in ("async", "sync"):
-                result = asyncio.run(
-                    run_case(args.tasks, workers, args.concurrency, kind, Path(tmp))
-                )
-                rows.append((workers, kind, result))
-    print(f"\nJobbers on SQLite, {args.tasks} no-op tasks, concurrency {args.concurrency}/worker,")
+    redis = PrivateRedis() if "redis" in backends else None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for backend in backends:
+                for workers in (int(w) for w in args.workers.split(",")):
+                    for kind in ("async", "sync"):
+                        url = store_url(backend, f"{workers}-{kind}", Path(tmp), redis)
+                        result = asyncio.run(
+                            run_case(args.tasks, workers, args.concurrency, kind, url)
+                        )
+                        rows.append((backend, workers, kind, result))
+    finally:
+        if redis is not None:
+            redis.stop()
+    print(f"\nJobbers, {args.tasks} no-op tasks, concurrency {args.concurrency}/worker,")
     print(f"{os.cpu_count()} CPU(s), Python {sys.version.split()[0]}\n")
-    print("| workers | task  | total s | tasks/s | run p50 ms | run p99 ms |")
-    print("|--------:|-------|--------:|--------:|-----------:|-----------:|")
-    for workers, kind, r in rows:
+    print("| store  | workers | task  | total s | tasks/s | run p50 ms | run p99 ms |")
+    print("|--------|--------:|-------|--------:|--------:|-----------:|-----------:|")
+    for backend, workers, kind, r in rows:
         print(
-            f"| {workers:7d} | {kind:5s} | {r['elapsed']:7.2f} | {r['rate']:7.0f} |"
+            f"| {backend:6s} | {workers:7d} | {kind:5s} | {r['elapsed']:7.2f} | {r['rate']:7.0f} |"
             f" {r['p50']:10.1f} | {r['p99']:10.1f} |"
         )
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from jobbers.models import ErrorInfo, NewTask, QueueConfig, RetryPolicy, Status
-from jobbers.policy import FailureKind, backoff_delay, decide, fingerprint, room, start_retention
+from jobbers.policy import FailureKind, backoff_delay, decide, fingerprint, start_retention
 
 NOW = 1000.0
 BOOM = ErrorInfo("ValueError", "boom")
@@ -81,21 +81,6 @@ def test_jitter_is_full_jitter_under_the_cap() -> None:
     assert max(delays) > 5.0
     with pytest.raises(ValueError, match="start at 1"):
         backoff_delay(policy, 0)
-
-
-@pytest.mark.parametrize(
-    ("config", "running", "starts", "expected"),
-    [
-        (QueueConfig("q"), 50, 50, 10),
-        (QueueConfig("q", paused=True), 0, 0, 0),
-        (QueueConfig("q", concurrency=3), 1, 0, 2),
-        (QueueConfig("q", concurrency=3), 5, 0, 0),
-        (QueueConfig("q", rate_limit=4), 0, 3, 1),
-        (QueueConfig("q", concurrency=8, rate_limit=4), 6, 0, 2),
-    ],
-)
-def test_room(config: QueueConfig, running: int, starts: int, expected: int) -> None:
-    assert room(config, 10, running, starts) == expected
 
 
 def test_start_records_live_as_long_as_the_longest_rate_period() -> None:

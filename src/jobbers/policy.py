@@ -1,8 +1,9 @@
-"""What an attempt's outcome does to a task, decided without any store.
+"""Where an unsuccessful attempt sends its task, decided without any store.
 
-Every backend reads a task's policy and counters, asks :func:`decide`, and writes the answer in
-one atomic step; so retry, dead-lettering, lost-lease requeueing, backoff, the rate window and
-the idempotency fingerprint mean the same thing whichever store holds the task.
+Every backend reads a task's policy and counters, asks :func:`decide`, and applies the steps it
+names (:mod:`jobbers.effects` says what each does) in one atomic step; so retry,
+dead-lettering, lost-lease requeueing, backoff, the start records kept and the idempotency
+fingerprint mean the same thing whichever store holds the task.
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
+from jobbers import effects
+from jobbers.effects import FailureKind as FailureKind
 from jobbers.models import JSON, ErrorInfo, NewTask, QueueConfig, RetryPolicy, Status
-
-#: How an attempt ended without success. ``lease_lost``: the worker stopped renewing (it died or
-#: was cut off); ``stalled``: the task stopped sending heartbeats.
-FailureKind = Literal["failed", "timeout", "lease_lost", "stalled"]
 
 #: Error types a stuck task causes rather than its code: ``retry_on`` does not filter them out,
 #: but they spend ``max_retries`` so a task that hangs every time cannot loop forever.
@@ -71,19 +69,26 @@ def _matches(wanted: str, name: str) -> bool:
 
 @dataclass(frozen=True)
 class Decision:
-    """Where a task goes after an unsuccessful attempt.
+    """Where a task goes after an unsuccessful attempt: one of the decision steps of
+    :mod:`jobbers.effects` (``retry`` or ``requeue`` at ``due_at``, ``fail`` or ``give_up``),
+    then ``dead_letter`` when ``dead``. ``retries`` and ``lost`` are the counters after it,
+    as applying the step's ``spends`` leaves them."""
 
-    ``status`` is ``scheduled`` (run again at ``due_at``) or ``failed``; ``dead`` says whether a
-    failed task then moves to the dead letter queue. ``retries`` and ``lost`` are the counters
-    to store.
-    """
-
-    status: Status
+    effect: effects.Effect
     retries: int
     lost: int
     reason: str
     due_at: float | None = None
     dead: bool = False
+
+    @property
+    def status(self) -> Status:
+        return self.effect.to
+
+    @property
+    def steps(self) -> tuple[effects.Effect, ...]:
+        """The steps to apply, in order, from the status the attempt left the task in."""
+        return (self.effect, effects.DEAD_LETTER) if self.dead else (self.effect,)
 
 
 def decide(
@@ -98,37 +103,20 @@ def decide(
     """A lost lease is the infrastructure's fault: it requeues at once without spending
     ``max_retries``, up to ``max_lost`` lost attempts. Everything else spends the retry budget,
     with backoff, while the error type is retryable."""
-    reason = f"{error.type}: {error.message}"
+    reason = effects.error_reason(error)
     if kind == "lease_lost":
         if lost < policy.max_lost:
-            return Decision(Status.SCHEDULED, retries, lost + 1, reason, due_at=now)
-        reason = f"{reason} (lost {lost + 1} attempt(s); max_lost is {policy.max_lost})"
-        return Decision(Status.FAILED, retries, lost + 1, reason, dead=_saves(policy))
+            return Decision(effects.REQUEUE, retries, lost + 1, reason, due_at=now)
+        reason = effects.lost_reason(error, lost + 1, policy.max_lost)
+        return Decision(effects.GIVE_UP, retries, lost + 1, reason, dead=_saves(policy))
     if is_retryable(policy, error, retries):
         due = now + backoff_delay(policy, retries + 1, rng)
-        return Decision(Status.SCHEDULED, retries + 1, lost, reason, due_at=due)
-    return Decision(Status.FAILED, retries, lost, reason, dead=_saves(policy))
+        return Decision(effects.RETRY, retries + 1, lost, reason, due_at=due)
+    return Decision(effects.FAIL, retries, lost, reason, dead=_saves(policy))
 
 
 def _saves(policy: RetryPolicy) -> bool:
     return policy.dead_letter == "save"
-
-
-def rate_window_start(config: QueueConfig, now: float) -> float:
-    """Starts after this instant count against the queue's rate limit."""
-    return now - config.rate_period
-
-
-def room(config: QueueConfig, wanted: int, running: int, recent_starts: int) -> int:
-    """How many tasks of this queue may start now across every worker (never below 0)."""
-    if config.paused:
-        return 0
-    free = wanted
-    if config.concurrency is not None:
-        free = min(free, config.concurrency - running)
-    if config.rate_limit is not None:
-        free = min(free, config.rate_limit - recent_starts)
-    return max(free, 0)
 
 
 def start_retention(configs: Iterable[QueueConfig], floor: float = 3600.0) -> float:

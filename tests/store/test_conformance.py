@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -328,6 +329,42 @@ async def test_dead_letters_resubmit_with_a_fresh_budget(store: Store) -> None:
     assert await store.resubmit([task.id]) == []
 
 
+async def test_a_resubmitted_dead_task_has_fresh_retry_and_lost_budgets(store: Store) -> None:
+    """One lost lease and one error spend both budgets; after a resubmit the next lost lease
+    requeues the task again instead of failing it."""
+    policy = RetryPolicy(max_retries=0, max_lost=1)
+    task = new(policy=policy)
+    await store.submit([task], now=T0)
+    await store.claim("gone", ["default"], 1, LEASE, now=T0)
+    await store.reap(now=T0 + LEASE + 1)
+    now = T0 + LEASE + 1
+    await store.claim("w", ["default"], 1, LEASE, now=now)
+    [dead] = await store.finish("w", [Report(task.id, 2, boom())], now=now)
+    assert dead is not None
+    assert (dead.status, dead.retries, dead.lost) == (Status.DEAD, 0, 1)
+    assert await store.resubmit([task.id], now=now + 1) == [task.id]
+    again = (await store.get([task.id]))[task.id]
+    assert (again.status, again.retries, again.lost) == (Status.SUBMITTED, 0, 0)
+    await store.claim("gone-again", ["default"], 1, LEASE, now=now + 1)
+    await store.reap(now=now + LEASE + 2)
+    requeued = (await store.get([task.id]))[task.id]
+    assert (requeued.status, requeued.retries, requeued.lost) == (Status.SCHEDULED, 0, 1)
+
+
+async def test_a_failure_reported_without_an_error_records_one(store: Store) -> None:
+    task = new(policy=RetryPolicy(dead_letter="drop"))
+    await store.submit([task], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    [failed] = await store.finish("w", [Report(task.id, 1, Outcome("failed"))], now=T0)
+    assert failed is not None
+    missing = ErrorInfo("Error", "the task failed without an error")
+    assert (failed.status, failed.error, failed.attempts[0].error) == (
+        Status.FAILED,
+        missing,
+        missing,
+    )
+
+
 async def test_handed_back_tasks_return_to_the_queue_without_costing_a_retry(
     store: Store,
 ) -> None:
@@ -408,6 +445,140 @@ async def test_cancel_in_every_status(store: Store) -> None:
     assert set(statuses.values()) == {Status.CANCELLED}
     assert await store.claim("w", ["default"], 10, LEASE, now=T0 + 120) == []
     assert (await store.get([running.id]))[running.id].attempts[0].outcome == "cancelled"
+
+
+Step = tuple[Status, str | None, str | None]
+Scenario = Callable[[Store], Awaitable[str]]
+
+
+async def history(store: Store, task_id: str) -> list[Step]:
+    """The task's events: status, reason and worker."""
+    events = await store.events(None, 1000)
+    return [(e.status, e.reason, e.worker) for e in events if e.task_id == task_id]
+
+
+async def reasons_due(store: Store) -> str:
+    task = new(due_at=T0 + 5)
+    await store.submit([task], now=T0)
+    assert await store.promote_due(now=T0 + 5) == 1
+    return task.id
+
+
+async def reasons_handed_back(store: Store) -> str:
+    await store.submit([task := new()], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.finish("w", [Report(task.id, 1, Outcome("handed_back"))], now=T0 + 1)
+    return task.id
+
+
+async def reasons_cancelled_by_the_task(store: Store) -> str:
+    await store.submit([task := new()], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    stopped = Outcome("cancelled", error=ErrorInfo("CancelledError", "asked to stop"))
+    await store.finish("w", [Report(task.id, 1, stopped)], now=T0 + 1)
+    return task.id
+
+
+async def reasons_cancelled_by_the_caller(store: Store) -> str:
+    await store.submit([task := new()], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.cancel([task.id], reason="no longer wanted", now=T0 + 1)
+    return task.id
+
+
+async def reasons_cancelled_by_request(store: Store) -> str:
+    await store.submit([task := new()], now=T0)
+    await store.cancel([task.id], now=T0 + 1)
+    return task.id
+
+
+async def reasons_retried(store: Store) -> str:
+    await store.submit([task := new(policy=RetryPolicy(max_retries=1))], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.finish("w", [Report(task.id, 1, boom())], now=T0 + 1)
+    return task.id
+
+
+async def reasons_dead_lettered_and_resubmitted(store: Store) -> str:
+    await store.submit([task := new()], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    await store.finish("w", [Report(task.id, 1, boom())], now=T0 + 1)
+    assert await store.resubmit([task.id], now=T0 + 2) == [task.id]
+    return task.id
+
+
+async def reasons_lease_lost(store: Store) -> str:
+    await store.submit([task := new()], now=T0)
+    await store.claim("gone", ["default"], 1, LEASE, now=T0)
+    assert (await store.reap(now=T0 + LEASE + 1)).reaped == 1
+    return task.id
+
+
+async def reasons_stalled(store: Store) -> str:
+    policy = RetryPolicy(max_heartbeat_interval=2.0, dead_letter="drop")
+    await store.submit([task := new(policy=policy)], now=T0)
+    await store.claim("w", ["default"], 1, LEASE, now=T0)
+    assert (await store.reap(now=T0 + 3)).stalled == 1
+    return task.id
+
+
+S = Status
+LOST = "worker gone stopped renewing its lease (lost)"
+STUCK = "no heartbeat for more than 2 s"
+REASONS: dict[Scenario, list[Step]] = {
+    reasons_due: [(S.SCHEDULED, None, None), (S.SUBMITTED, "due", None)],
+    reasons_handed_back: [
+        (S.SUBMITTED, None, None),
+        (S.STARTED, None, "w"),
+        (S.SUBMITTED, "handed back", "w"),
+    ],
+    reasons_cancelled_by_the_task: [
+        (S.SUBMITTED, None, None),
+        (S.STARTED, None, "w"),
+        (S.CANCELLED, "cancelled by the task", "w"),
+    ],
+    reasons_cancelled_by_the_caller: [
+        (S.SUBMITTED, None, None),
+        (S.STARTED, None, "w"),
+        (S.CANCELLED, "no longer wanted", "w"),
+    ],
+    reasons_cancelled_by_request: [
+        (S.SUBMITTED, None, None),
+        (S.CANCELLED, "cancelled by request", None),
+    ],
+    reasons_retried: [
+        (S.SUBMITTED, None, None),
+        (S.STARTED, None, "w"),
+        (S.SCHEDULED, "ValueError: boom", "w"),
+    ],
+    reasons_dead_lettered_and_resubmitted: [
+        (S.SUBMITTED, None, None),
+        (S.STARTED, None, "w"),
+        (S.FAILED, "ValueError: boom", "w"),
+        (S.DEAD, "dead-lettered", "w"),
+        (S.SUBMITTED, "resubmitted", None),
+    ],
+    reasons_lease_lost: [
+        (S.SUBMITTED, None, None),
+        (S.STARTED, None, "gone"),
+        (S.STALLED, LOST, "gone"),
+        (S.SCHEDULED, f"LeaseLost: {LOST}", "gone"),
+    ],
+    reasons_stalled: [
+        (S.SUBMITTED, None, None),
+        (S.STARTED, None, "w"),
+        (S.STALLED, STUCK, "w"),
+        (S.FAILED, f"HeartbeatTimeout: {STUCK}", "w"),
+    ],
+}
+
+
+@pytest.mark.parametrize("scenario", list(REASONS), ids=lambda f: f.__name__[8:])
+async def test_every_transition_records_its_reason_and_worker(
+    store: Store, scenario: Scenario
+) -> None:
+    task_id = await scenario(store)
+    assert await history(store, task_id) == REASONS[scenario]
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobbers.effects import Field
+
 #: Bumped when the layout changes; ``check()`` upgrades :data:`PREVIOUS_VERSION` in place and
 #: refuses any other version.
 SCHEMA_VERSION = "3"
 #: The version before: what ``check()`` upgrades in place. Schema 3 added the per-minute
 #: finish sums, filled from the per-second ones.
 PREVIOUS_VERSION = "2"
+
+#: A task hash's field for each task field the effects table names (the rest are named alike).
+TASK_FIELDS: dict[Field, str] = {f: f.value for f in Field} | {
+    Field.LEASE: "lease",
+    Field.HEARTBEAT: "hb_at",
+}
 
 
 @dataclass(frozen=True)

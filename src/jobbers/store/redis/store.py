@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -26,17 +26,16 @@ import redis.asyncio as aioredis
 import redis.exceptions as rexc
 from redis.commands.core import AsyncScript
 
+from jobbers import effects
 from jobbers.cancelling import cancel_until_done
 from jobbers.compact_json import dumps
+from jobbers.effects import Effect, Field
 from jobbers.models import (
-    TERMINAL,
-    TRANSITIONS,
     Attempt,
     ErrorInfo,
     Event,
     MaintenanceReport,
     NewTask,
-    Outcome,
     Page,
     QueueConfig,
     QueueStats,
@@ -47,9 +46,8 @@ from jobbers.models import (
     TaskRecord,
     WorkerInfo,
 )
-from jobbers.policy import FailureKind, decide, fingerprint, policy_json
+from jobbers.policy import Decision, FailureKind, decide, fingerprint, policy_json
 from jobbers.store.base import (
-    DURATION_BUCKETS,
     AttemptNotes,
     BadCursor,
     CancelResult,
@@ -64,6 +62,7 @@ from jobbers.store.base import (
     TaskCounts,
     new_record,
 )
+from jobbers.store.redis import tables
 from jobbers.store.redis.connect import clients
 from jobbers.store.redis.counts import fill_minutes, read_counts
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
@@ -115,24 +114,12 @@ def _text(value: str) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
-def _allowed_lua() -> str:
-    """The state machine as a Lua table, generated from :data:`TRANSITIONS` (one source)."""
-    rows = [
-        f"  {current.value} = {{{', '.join(f'{t.value} = true' for t in sorted(targets))}}},"
-        for current, targets in TRANSITIONS.items()
-    ]
-    return "local ALLOWED = {\n" + "\n".join(rows) + "\n}\n"
-
-
-def _bounds_lua() -> str:
-    """The histogram bounds as a Lua list, from :data:`DURATION_BUCKETS` (one source)."""
-    return "local BOUNDS = {" + ", ".join(repr(b) for b in DURATION_BUCKETS) + "}\n"
-
-
+@cache
 def _script_text(name: str) -> str:
+    """The generated tables, the shared functions, then the script: built once per process."""
     folder = resources.files("jobbers.store.redis") / "lua"
     common = (folder / "common.lua").read_text()
-    return _allowed_lua() + _bounds_lua() + common + (folder / f"{name}.lua").read_text()
+    return tables.prelude() + common + (folder / f"{name}.lua").read_text()
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -635,7 +622,7 @@ class RedisStore:
 
     async def _decisions(
         self, items: Sequence[tuple[str, FailureKind, ErrorInfo]], at: float
-    ) -> dict[str, dict[str, Any]]:
+    ) -> dict[str, Decision]:
         """The pure policy's decision for each failed attempt, from the task's stored counters."""
         if not items:
             return {}
@@ -644,23 +631,11 @@ class RedisStore:
             for task_id, _, _ in items:
                 pipe.hmget(self.keys.task(task_id), "policy", "retries", "lost")
             rows = await pipe.execute()
-        out: dict[str, dict[str, Any]] = {}
-        for (task_id, kind, error), (policy, retries, lost) in zip(items, rows, strict=True):
-            if policy is None:
-                continue
-            d = decide(
-                RetryPolicy.from_json(json.loads(policy)), kind, error, int(retries), int(lost), at
-            )
-            out[task_id] = {
-                "st": str(d.status),
-                "re": d.retries,
-                "lo": d.lost,
-                "due": _t(d.due_at) if d.due_at is not None else "",
-                "reason": _text(d.reason),
-                "dead": int(d.dead),
-                "err": dumps(error.to_json()),
-            }
-        return out
+        return {
+            task_id: decide(_policy(policy), kind, error, int(retries), int(lost), at)
+            for (task_id, kind, error), (policy, retries, lost) in zip(items, rows, strict=True)
+            if policy is not None
+        }
 
     async def finish(
         self, worker_id: str, reports: Sequence[Report], now: float | None = None
@@ -670,19 +645,9 @@ class RedisStore:
         for report in reports:
             if report.outcome.kind in ("failed", "timeout"):
                 kind: FailureKind = "timeout" if report.outcome.kind == "timeout" else "failed"
-                failures.append((report.task_id, kind, _failure(report.outcome)))
+                failures.append((report.task_id, kind, effects.failure_error(report.outcome.error)))
         decisions = await self._decisions(failures, at)
-        payload = [
-            {
-                "id": r.task_id,
-                "n": r.attempt,
-                "kind": r.outcome.kind,
-                "result": dumps(r.outcome.result) if r.outcome.kind == "completed" else "",
-                "err": dumps(r.outcome.error.to_json()) if r.outcome.error else "",
-                "d": decisions.get(r.task_id, {}),
-            }
-            for r in reports
-        ]
+        payload = [_reported(r, decisions.get(r.task_id)) for r in reports]
         if not payload:
             return []
         found = await self._run("finish", at, worker_id, dumps(payload))
@@ -861,20 +826,12 @@ class RedisStore:
                 continue
             numbers[task_id] = int(attempt)
             if i < len(expired):
-                error = ErrorInfo("LeaseLost", f"worker {worker} stopped renewing its lease (lost)")
-                items.append((task_id, "lease_lost", error))
+                items.append((task_id, "lease_lost", effects.lease_lost_error(worker)))
             else:
-                error = ErrorInfo("HeartbeatTimeout", f"no heartbeat for more than {float(hb):g} s")
-                items.append((task_id, "stalled", error))
+                items.append((task_id, "stalled", effects.heartbeat_error(float(hb))))
         decisions = await self._decisions(items, at)
         payload = [
-            {
-                "id": task_id,
-                "n": numbers[task_id],
-                "kind": kind,
-                "message": _text(error.message),
-                "d": decisions[task_id],
-            }
+            _reaped(task_id, numbers[task_id], kind, error, decisions[task_id])
             for task_id, kind, error in items
             if task_id in decisions
         ]
@@ -884,7 +841,7 @@ class RedisStore:
         return MaintenanceReport(reaped=int(reaped), stalled=int(stalled))
 
     async def prune(self, before: float) -> int:
-        finished = list(TERMINAL)
+        finished = list(effects.FINAL)
         pruned = 0
         floor = "-inf"
         while True:
@@ -980,5 +937,44 @@ def _line(exc: BaseException) -> str:
     return str(exc).splitlines()[0].rstrip(".") if str(exc) else type(exc).__name__
 
 
-def _failure(outcome: Outcome) -> ErrorInfo:
-    return outcome.error or ErrorInfo("Error", "the task failed without an error")
+def _steps(steps: Sequence[Effect], reasons: Sequence[str]) -> dict[str, Any]:
+    """Steps as a script applies them: their names, and each one's reason when it is given."""
+    return {
+        "e": [step.name for step in steps],
+        "why": [_text(r) if step.given else "" for step, r in zip(steps, reasons, strict=True)],
+    }
+
+
+def _reported(report: Report, decision: Decision | None) -> dict[str, Any]:
+    """A worker's report as ``finish.lua`` takes it; a failure takes the decision's steps."""
+    outcome = report.outcome
+    item: dict[str, Any] = {"id": report.task_id, "n": report.attempt, "kind": outcome.kind}
+    step = effects.REPORTED.get(outcome.kind)
+    if step is not None:
+        item.update(_steps([step], [""]))
+        if Field.RESULT in step.sets:
+            item["result"] = dumps(outcome.result)
+        item["error"] = dumps(outcome.error.to_json()) if outcome.error else ""
+        return item
+    item["error"] = dumps(effects.failure_error(outcome.error).to_json())
+    if decision is None:  # the task is gone: the script's fence refuses the report
+        item.update(_steps([], []))
+        return item
+    item.update(_steps(decision.steps, [decision.reason] * len(decision.steps)))
+    item["due_at"] = _t(decision.due_at) if decision.due_at is not None else ""
+    return item
+
+
+def _reaped(
+    task_id: str, attempt: int, kind: FailureKind, error: ErrorInfo, decision: Decision
+) -> dict[str, Any]:
+    """An attempt maintenance found dead or stuck, as ``reap.lua`` takes it."""
+    steps = [effects.REAPED[kind], *decision.steps]
+    return {
+        "id": task_id,
+        "n": attempt,
+        "kind": kind,
+        **_steps(steps, [error.message] + [decision.reason] * len(decision.steps)),
+        "error": dumps(error.to_json()),
+        "due_at": _t(decision.due_at) if decision.due_at is not None else "",
+    }

@@ -19,12 +19,19 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from jobbers import effects
 from jobbers.models import Status
 from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
 from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets
 
-FINAL = "('completed', 'failed', 'cancelled', 'dead')"
-RAN = "('completed', 'failed', 'dead')"
+
+def sql_set(statuses: frozenset[Status]) -> str:
+    """A status set as an SQL list, in the table's order (trigger text never changes)."""
+    return "(" + ", ".join(f"'{s.value}'" for s in effects.in_order(statuses)) + ")"
+
+
+FINAL = sql_set(effects.FINAL)
+RAN = sql_set(effects.RAN)
 
 
 def _slot(value: str) -> str:

@@ -5,19 +5,25 @@ that bring an older file up to it. The summed counts' tables and triggers are ge
 
 from __future__ import annotations
 
-from jobbers.store.sqlite.counts import ADD_MINUTES, BACKFILL, COUNTS_SCHEMA, DROP_INSERT_TRIGGER
+from jobbers.store.sqlite.counts import (
+    ADD_MINUTES,
+    BACKFILL,
+    COUNTS_SCHEMA,
+    DROP_INSERT_TRIGGER,
+    FINAL,
+)
 
 #: Each holds only the tasks of the status its query asks for, so a submission (the commonest
 #: write) touches none of them: three index pages fewer to write per commit, a quarter of a
 #: one-by-one submission's cost. Their queries name the status as a literal, which is what lets
 #: SQLite use a partial index; the status column stays in them so that the planner, which has
 #: no statistics, ranks them above the plain status index.
-PARTIAL_INDEXES = """
+PARTIAL_INDEXES = f"""
 CREATE INDEX IF NOT EXISTS tasks_due_scheduled ON tasks (status, due_at) WHERE status = 'scheduled';
 CREATE INDEX IF NOT EXISTS tasks_lease_started ON tasks (status, lease_expires_at)
     WHERE status = 'started';
 CREATE INDEX IF NOT EXISTS tasks_finished_final ON tasks (status, finished_at)
-    WHERE status IN ('completed', 'failed', 'cancelled', 'dead');
+    WHERE status IN {FINAL};
 """
 #: Version 5: the indexes above replace full ones on (status, column).
 PARTIAL_INDEXES_MIGRATION = (

@@ -1,7 +1,8 @@
 """The SQLite store's schema and the SQL steps it composes, each run inside one transaction.
 
-Every status change goes through :func:`move`, which checks the state machine and records the
-event, so no step can write a transition the table does not allow.
+Every status change goes through :func:`apply`, which checks the state machine, writes what
+the step's :class:`jobbers.effects.Effect` says in one UPDATE built from it, and records the
+event, so no step can write a transition the table does not allow, nor a rule of its own.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any, TypeVar
 
+from jobbers import effects
 from jobbers.compact_json import dumps
+from jobbers.effects import Cap, Effect, Field
 from jobbers.models import (
+    JSON,
     Attempt,
     ErrorInfo,
     NewTask,
@@ -23,7 +28,7 @@ from jobbers.models import (
     TaskRecord,
     check_transition,
 )
-from jobbers.policy import FailureKind, decide, policy_json, rate_window_start, room
+from jobbers.policy import FailureKind, decide, policy_json
 from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report, new_record
 from jobbers.store.sqlite.counts import count_inserted
@@ -137,21 +142,80 @@ def event(
     )
 
 
-def move(
+def _columns(effect: Effect) -> list[str]:
+    """What a step writes, its values named: :func:`apply` passes them."""
+    columns = ["status = :status", "updated_at = :at"]
+    columns += [f"{field} = NULL" for field in sorted(effect.clears)]
+    columns += [f"{field} = :{field}" for field in sorted(effect.sets)]
+    if effect.finishes:
+        columns.append(f"{Field.FINISHED} = :at")
+    if effect.spends is not None:
+        columns.append(f"{effect.spends} = {effect.spends} + 1")
+    columns += [f"{counter} = 0" for counter in sorted(effect.resets)]
+    return columns
+
+
+@cache
+def _update(effect: Effect) -> str:
+    return f"UPDATE tasks SET {', '.join(_columns(effect))} WHERE id = :id"
+
+
+#: A start also begins the next attempt on the claiming worker, with its lease.
+_START = (
+    "UPDATE tasks SET "
+    + ", ".join(
+        [
+            *_columns(effects.START),
+            "attempt = attempt + 1",
+            "worker = :worker",
+            "started_at = :at",
+            f"{Field.LEASE} = :lease",
+        ]
+    )
+    + " WHERE id = :id RETURNING attempt"
+)
+
+
+def apply(
     conn: sqlite3.Connection,
     task_id: str,
+    effect: Effect,
     current: str,
-    target: Status,
     at: float,
     worker: str | None,
-    reason: str | None,
+    *,
+    attempt: int = 0,
+    kind: str = "",
+    error: ErrorInfo | None = None,
+    reason: str | None = None,
+    result: JSON = None,
+    due_at: float | None = None,
 ) -> None:
-    """The single place a status changes: checked against the state machine, then recorded."""
-    check_transition(task_id, Status(current), target)
-    conn.execute(
-        "UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?", (str(target), at, task_id)
+    """The one way a status changes: ``effect`` from ``current``. ``attempt`` (its number)
+    and ``kind`` (the failure reported) are what the attempt records when the step ends it (an
+    attempt runs only while its task is started); ``error``, ``result`` and ``due_at`` are the
+    values of the fields the step sets; ``reason``, the event's when the step's is given."""
+    check_transition(task_id, Status(current), effect.to)
+    if effect.attempt is not None and current == Status.STARTED:
+        outcome = kind if effect.attempt == "reported" else effect.attempt
+        kept = error if effect.attempt_error else None
+        end_attempt(conn, task_id, attempt, outcome, kept, at)
+    values: dict[str, Any] = {"status": effect.to.value, "at": at, "id": task_id}
+    if Field.RESULT in effect.sets:
+        values[Field.RESULT] = dumps(result)
+    if Field.ERROR in effect.sets:
+        values[Field.ERROR] = error_json(error)
+    if Field.DUE in effect.sets:
+        values[Field.DUE] = due_at
+    conn.execute(_update(effect), values)
+    event(
+        conn,
+        task_id,
+        effect.to,
+        at,
+        worker if effect.names_worker else None,
+        effect.reason_for(reason),
     )
-    event(conn, task_id, target, at, worker, reason)
 
 
 def promote(conn: sqlite3.Connection, at: float, queues: Sequence[str] | None) -> int:
@@ -162,8 +226,7 @@ def promote(conn: sqlite3.Connection, at: float, queues: Sequence[str] | None) -
         params.extend(queues)
     due = [r["id"] for r in conn.execute(sql, params).fetchall()]
     for task_id in due:
-        move(conn, task_id, Status.SCHEDULED, Status.SUBMITTED, at, None, "due")
-        conn.execute("UPDATE tasks SET due_at = NULL WHERE id = ?", (task_id,))
+        apply(conn, task_id, effects.DUE, Status.SCHEDULED, at, None)
     return len(due)
 
 
@@ -180,34 +243,40 @@ def queue_config(conn: sqlite3.Connection, name: str) -> QueueConfig:
     )
 
 
+#: What counts against each room cap (:data:`jobbers.effects.CAPS`), by the name it gives.
+USED = {
+    "running": "SELECT COUNT(*) FROM tasks WHERE status = 'started' AND queue = :queue",
+    "recent_starts": "SELECT COUNT(*) FROM starts WHERE queue = :queue AND at > :since",
+}
+
+
 def room_for(conn: sqlite3.Connection, config: QueueConfig, limit: int, at: float) -> int:
     """How many tasks of this queue may start now, across every worker."""
-    if config.paused:
-        return 0
-    running = started = 0
-    if config.concurrency is not None:
-        running = conn.execute(
-            "SELECT COUNT(*) FROM tasks WHERE status = 'started' AND queue = ?", (config.name,)
-        ).fetchone()[0]
-    if config.rate_limit is not None:
-        started = conn.execute(
-            "SELECT COUNT(*) FROM starts WHERE queue = ? AND at > ?",
-            (config.name, rate_window_start(config, at)),
-        ).fetchone()[0]
-    return room(config, limit, running, started)
+
+    def used(cap: Cap) -> int:
+        since = effects.window_start(config, cap, at)
+        found = conn.execute(USED[cap.used], {"queue": config.name, "since": since}).fetchone()
+        return int(found[0])
+
+    return effects.room(config, limit, used)
 
 
 def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float) -> None:
-    move(conn, task_id, Status.SUBMITTED, Status.STARTED, at, worker, None)
-    number = conn.execute(
-        "UPDATE tasks SET attempt = attempt + 1, worker = ?, started_at = ?, finished_at = NULL,"
-        " lease_expires_at = ?, heartbeat_at = NULL WHERE id = ? RETURNING attempt",
-        (worker, at, at + lease, task_id),
-    ).fetchone()[0]
+    step = effects.START
+    check_transition(task_id, Status.SUBMITTED, step.to)
+    values = {
+        "status": step.to.value,
+        "at": at,
+        "id": task_id,
+        "worker": worker,
+        "lease": at + lease,
+    }
+    number = conn.execute(_START, values).fetchone()[0]
+    event(conn, task_id, step.to, at, worker, step.reason)
     conn.execute(
         "INSERT INTO attempts (task_id, number, worker, started_at, outcome)"
-        " VALUES (?, ?, ?, ?, 'running')",
-        (task_id, number, worker, at),
+        " VALUES (?, ?, ?, ?, ?)",
+        (task_id, number, worker, at, step.attempt),
     )
 
 
@@ -229,34 +298,25 @@ def end_attempt(
 def apply_outcome(
     conn: sqlite3.Connection, row: sqlite3.Row, report: Report, worker: str, at: float
 ) -> None:
+    """A worker's report: its step, or for a failure the steps the policy decides."""
     outcome = report.outcome
-    task_id = report.task_id
-    if outcome.kind == "completed":
-        end_attempt(conn, task_id, report.attempt, "completed", None, at)
-        move(conn, task_id, Status.STARTED, Status.COMPLETED, at, worker, None)
-        conn.execute(
-            "UPDATE tasks SET result = ?, error = NULL, finished_at = ?, lease_expires_at = NULL"
-            " WHERE id = ?",
-            (dumps(outcome.result), at, task_id),
+    step = effects.REPORTED.get(outcome.kind)
+    if step is not None:
+        apply(
+            conn,
+            report.task_id,
+            step,
+            Status.STARTED,
+            at,
+            worker,
+            attempt=report.attempt,
+            error=outcome.error,
+            result=outcome.result,
         )
-    elif outcome.kind == "handed_back":
-        end_attempt(conn, task_id, report.attempt, "handed_back", None, at)
-        move(conn, task_id, Status.STARTED, Status.SUBMITTED, at, worker, "handed back")
-        conn.execute(
-            "UPDATE tasks SET worker = NULL, lease_expires_at = NULL WHERE id = ?", (task_id,)
-        )
-    elif outcome.kind == "cancelled":
-        end_attempt(conn, task_id, report.attempt, "cancelled", outcome.error, at)
-        move(conn, task_id, Status.STARTED, Status.CANCELLED, at, worker, "cancelled by the task")
-        conn.execute(
-            "UPDATE tasks SET finished_at = ?, lease_expires_at = NULL WHERE id = ?",
-            (at, task_id),
-        )
-    else:
-        error = outcome.error or ErrorInfo("Error", "the task failed without an error")
-        end_attempt(conn, task_id, report.attempt, outcome.kind, error, at)
-        kind: FailureKind = "timeout" if outcome.kind == "timeout" else "failed"
-        retry_or_fail(conn, row, Status.STARTED, kind, error, worker, at)
+        return
+    kind: FailureKind = "timeout" if outcome.kind == "timeout" else "failed"
+    error = effects.failure_error(outcome.error)
+    retry_or_fail(conn, row, Status.STARTED, kind, error, worker, at, report.attempt)
 
 
 def stall(
@@ -264,16 +324,27 @@ def stall(
     task_id: str,
     worker: str | None,
     attempt: int,
-    outcome: FailureKind,
+    kind: FailureKind,
     error: ErrorInfo,
     at: float,
 ) -> None:
-    end_attempt(conn, task_id, attempt, outcome, error, at)
-    move(conn, task_id, Status.STARTED, Status.STALLED, at, worker, error.message)
+    """An attempt found dead or stuck: started -> stalled, then the policy decides."""
+    step = effects.REAPED[kind]
+    apply(
+        conn,
+        task_id,
+        step,
+        Status.STARTED,
+        at,
+        worker,
+        attempt=attempt,
+        error=error,
+        reason=error.message,
+    )
     row = conn.execute(
         "SELECT id, policy, retries, lost FROM tasks WHERE id = ?", (task_id,)
     ).fetchone()
-    retry_or_fail(conn, row, Status.STALLED, outcome, error, worker, at)
+    retry_or_fail(conn, row, step.to, kind, error, worker, at, attempt)
 
 
 def retry_or_fail(
@@ -284,22 +355,27 @@ def retry_or_fail(
     error: ErrorInfo,
     worker: str | None,
     at: float,
+    attempt: int,
 ) -> None:
     """The policy decides: back to ``scheduled``, else ``failed`` (then ``dead``)."""
     task_id = row["id"]
     policy = RetryPolicy.from_json(json.loads(row["policy"]))
     decision = decide(policy, kind, error, row["retries"], row["lost"], at)
-    conn.execute(
-        "UPDATE tasks SET error = ?, lease_expires_at = NULL, retries = ?, lost = ? WHERE id = ?",
-        (error_json(error), decision.retries, decision.lost, task_id),
-    )
-    move(conn, task_id, current, decision.status, at, worker, decision.reason)
-    if decision.status is Status.SCHEDULED:
-        conn.execute("UPDATE tasks SET due_at = ? WHERE id = ?", (decision.due_at, task_id))
-        return
-    conn.execute("UPDATE tasks SET finished_at = ? WHERE id = ?", (at, task_id))
-    if decision.dead:
-        move(conn, task_id, Status.FAILED, Status.DEAD, at, worker, "dead-lettered")
+    for step in decision.steps:
+        apply(
+            conn,
+            task_id,
+            step,
+            current,
+            at,
+            worker,
+            attempt=attempt,
+            kind=kind,
+            error=error,
+            reason=decision.reason,
+            due_at=decision.due_at,
+        )
+        current = step.to
 
 
 def load(conn: sqlite3.Connection, task_ids: Sequence[str]) -> dict[str, TaskRecord]:

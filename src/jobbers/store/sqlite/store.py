@@ -22,10 +22,9 @@ from functools import partial
 from typing import Any, NoReturn
 from urllib.parse import quote
 
+from jobbers import effects
 from jobbers.compact_json import dumps
 from jobbers.models import (
-    TERMINAL,
-    ErrorInfo,
     Event,
     MaintenanceReport,
     NewTask,
@@ -51,23 +50,22 @@ from jobbers.store.base import (
 )
 from jobbers.store.sqlite import connection as sqlite_open
 from jobbers.store.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
-from jobbers.store.sqlite.counts import counts, drop_empty, queue_counts
+from jobbers.store.sqlite.counts import FINAL, counts, drop_empty, queue_counts
 from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes
 from jobbers.store.sqlite.steps import (
     CHANGE_POLL_MAX,
     CHANGE_POLL_MIN,
     STALE_WORKER,
     T,
+    apply,
     apply_outcome,
     chunks,
     clock,
     data_version,
-    end_attempt,
     fingerprint,
     insert_fresh,
     insert_many,
     load,
-    move,
     placeholders,
     promote,
     queue_config,
@@ -627,6 +625,7 @@ class SQLiteStore:
         now: float | None = None,
     ) -> CancelResult:
         at = clock(now)
+        step = effects.CANCEL
 
         def txn(conn: sqlite3.Connection) -> CancelResult:
             result = CancelResult()
@@ -636,15 +635,18 @@ class SQLiteStore:
                 ).fetchone()
                 if row is None:
                     result.unknown.append(task_id)
-                elif Status(row["status"]) in TERMINAL:
+                elif row["status"] not in step.sources:
                     result.not_cancellable.append(task_id)
                 else:
-                    if row["status"] in (Status.STARTED, Status.STALLED):
-                        end_attempt(conn, task_id, row["attempt"], "cancelled", None, at)
-                    move(conn, task_id, row["status"], Status.CANCELLED, at, row["worker"], reason)
-                    conn.execute(
-                        "UPDATE tasks SET finished_at = ?, lease_expires_at = NULL WHERE id = ?",
-                        (at, task_id),
+                    apply(
+                        conn,
+                        task_id,
+                        step,
+                        row["status"],
+                        at,
+                        row["worker"],
+                        attempt=row["attempt"],
+                        reason=reason,
                     )
                     result.cancelled.append(task_id)
             return result
@@ -658,14 +660,9 @@ class SQLiteStore:
             moved: list[str] = []
             for task_id in dict.fromkeys(task_ids):
                 row = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
-                if row is None or row["status"] != Status.DEAD:
+                if row is None or row["status"] not in effects.RESUBMIT.sources:
                     continue
-                move(conn, task_id, Status.DEAD, Status.SUBMITTED, at, None, "resubmitted")
-                conn.execute(
-                    "UPDATE tasks SET retries = 0, due_at = NULL, finished_at = NULL,"
-                    " worker = NULL, result = NULL, error = NULL WHERE id = ?",
-                    (task_id,),
-                )
+                apply(conn, task_id, effects.RESUBMIT, row["status"], at, None)
                 moved.append(task_id)
             return moved
 
@@ -795,9 +792,7 @@ class SQLiteStore:
                 (at,),
             ).fetchall()
             for row in expired:
-                error = ErrorInfo(
-                    "LeaseLost", f"worker {row['worker']} stopped renewing its lease (lost)"
-                )
+                error = effects.lease_lost_error(row["worker"])
                 stall(conn, row["id"], row["worker"], row["attempt"], "lease_lost", error, at)
             lapsed = conn.execute(
                 "SELECT id, worker, attempt, hb_interval FROM tasks WHERE status = 'started'"
@@ -806,9 +801,7 @@ class SQLiteStore:
                 (at,),
             ).fetchall()
             for row in lapsed:
-                error = ErrorInfo(
-                    "HeartbeatTimeout", f"no heartbeat for more than {row['hb_interval']:g} s"
-                )
+                error = effects.heartbeat_error(row["hb_interval"])
                 stall(conn, row["id"], row["worker"], row["attempt"], "stalled", error, at)
             keep = start_retention(
                 queue_config(conn, r["name"]) for r in conn.execute("SELECT name FROM queues")
@@ -828,8 +821,7 @@ class SQLiteStore:
                 r["id"]
                 for r in conn.execute(
                     "DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks"
-                    " WHERE status IN ('completed', 'failed', 'cancelled', 'dead')"
-                    " AND finished_at < ? LIMIT ?) RETURNING id",
+                    f" WHERE status IN {FINAL} AND finished_at < ? LIMIT ?) RETURNING id",
                     (before, PRUNE_BATCH),
                 ).fetchall()
             ]

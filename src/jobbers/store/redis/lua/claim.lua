@@ -4,11 +4,16 @@
 -- are, within the first SCAN waiting tasks of each queue), ARGV[10...] queues.
 -- What the last of those claims started, if it still runs under this worker, is returned again
 -- (its answer never arrived: nobody runs it). Then due scheduled tasks of these queues are
--- promoted; each queue's room (pause, global concurrency, rate limit over its sliding window)
--- bounds its candidates, and the best `limit` candidates by priority, then age, start.
--- Returns the started records; what they are is kept under the token for one lease.
+-- promoted; each queue's room (the ROOM rule: pause, then each cap, such as global concurrency
+-- or the rate limit over its sliding window) bounds its candidates, and the best `limit`
+-- candidates by priority, then age, start. Returns the started records; what they are is kept
+-- under the token for one lease.
 local worker, lease_at, limit = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local now = tonumber(NOW)
+local step = EFFECTS.start
+local ROOM = room_rule()
+local candidates = {}
+local limited = {}
 local out, taken = {}, {}
 local mine = P .. ':claimed:' .. worker
 if ARGV[8] ~= '' then
@@ -18,7 +23,7 @@ if ARGV[8] ~= '' then
       true) then
     for _, c in ipairs(cjson.decode(string.sub(last, sep + 1))) do
       local f = redis.call('HMGET', tkey(c[1]), 'status', 'worker', 'attempt')
-      if f[1] == 'started' and f[2] == worker and tonumber(f[3]) == c[2] then
+      if f[1] == step.to and f[2] == worker and tonumber(f[3]) == c[2] then
         redis.call('HSET', tkey(c[1]), 'lease', lease_at)
         redis.call('ZADD', P .. ':leases', lease_at, c[1])
         table.insert(out, load(c[1]))
@@ -58,24 +63,37 @@ local function ready_for(q, room)
   return found
 end
 
-local candidates = {}
-local limited = {}
+-- What counts against each cap, by the name the ROOM rule gives it.
+local USED = {
+  running = function(q) return redis.call('SCARD', qkey(q, 'running')) end,
+  recent_starts = function(q, period)
+    redis.call('ZREMRANGEBYSCORE', qkey(q, 'starts'), '-inf', num(now - tonumber(period)))
+    limited[q] = true
+    return redis.call('ZCARD', qkey(q, 'starts'))
+  end,
+}
+
+local function room_for(q, wanted)
+  local values = redis.call('HMGET', qkey(q, 'conf'), unpack(ROOM.fields))
+  local conf = {}
+  for i, field in ipairs(ROOM.fields) do conf[field] = values[i] end
+  if conf[ROOM.paused] == '1' then return 0 end
+  local room = wanted
+  for _, cap in ipairs(ROOM.caps) do
+    local bound = conf[cap.limit]
+    if room > 0 and bound and bound ~= '' then
+      local window = nil
+      if cap.window then window = conf[cap.window] end
+      room = math.min(room, tonumber(bound) - USED[cap.used](q, window))
+    end
+  end
+  return room
+end
+
 for i = 10, #ARGV do
   local q = ARGV[i]
   promote_queue(q)
-  local conf = redis.call('HMGET', qkey(q, 'conf'), 'paused', 'concurrency', 'rate_limit',
-    'rate_period')
-  local room = limit
-  if conf[1] == '1' then room = 0 end
-  if room > 0 and conf[2] and conf[2] ~= '' then
-    room = math.min(room, tonumber(conf[2]) - redis.call('SCARD', qkey(q, 'running')))
-  end
-  if room > 0 and conf[3] and conf[3] ~= '' then
-    local since = num(now - tonumber(conf[4]))
-    redis.call('ZREMRANGEBYSCORE', qkey(q, 'starts'), '-inf', since)
-    room = math.min(room, tonumber(conf[3]) - redis.call('ZCARD', qkey(q, 'starts')))
-    limited[q] = true
-  end
+  local room = room_for(q, limit)
   if room > 0 then
     for _, c in ipairs(ready_for(q, room)) do table.insert(candidates, c) end
   end
@@ -95,12 +113,12 @@ for i = 1, math.min(limit, #candidates) do
   local waited = math.max(0, now - tonumber(w[1] or w[2]))
   sample('wait', q, waited, 1)
   redis.call('HSET', tkey(id), 'wait_v', num(waited))
-  redis.call('HDEL', tkey(id), 'rk', 'hb_at', 'finished_at')
-  move(id, 'submitted', 'started', worker, nil)
+  redis.call('HDEL', tkey(id), 'rk', unpack(step.clears))
+  move(id, 'submitted', step.to, worker, step.reason)
   local number = redis.call('HINCRBY', tkey(id), 'attempt', 1)
   redis.call('HSET', tkey(id), 'worker', worker, 'started_at', NOW, 'lease', lease_at)
   redis.call('HSET', akey(id), number,
-    cjson.encode({n = number, w = worker, s = NOW, o = 'running'}))
+    cjson.encode({n = number, w = worker, s = NOW, o = step.attempt}))
   redis.call('SADD', qkey(q, 'running'), id)
   redis.call('ZADD', P .. ':leases', lease_at, id)
   local hb = redis.call('HGET', tkey(id), 'hb_interval')

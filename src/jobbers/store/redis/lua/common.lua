@@ -15,8 +15,7 @@ local function num(x) return string.format('%.17g', x) end
 -- O(groups): tasks by {queue, name, status}, retries by {queue, name}, finishes per second and
 -- per minute (two hashes per hour, the last KEEP_HOURS hours), and wait and run time histograms
 -- per queue over the tasks kept (each task holds its own sample, so it can be taken back out).
-local FINAL = {completed = true, failed = true, cancelled = true, dead = true}
-local RAN = {completed = true, failed = true, dead = true}
+-- FINAL and RAN (the finished-status sets) are generated, like ALLOWED and EFFECTS.
 local KEEP_HOURS = 48
 
 local function tally(q, name, status, by)
@@ -119,17 +118,6 @@ local function ready(id)
   redis.call('ZADD', qkey(f[1], 'since'), f[4] or f[5], id)
 end
 
-local function promote_queue(q)
-  local due = redis.call('ZRANGEBYSCORE', qkey(q, 'scheduled'), '-inf', NOW)
-  for _, id in ipairs(due) do
-    move(id, 'scheduled', 'submitted', nil, 'due')
-    redis.call('HDEL', tkey(id), 'due_at')
-    redis.call('ZREM', qkey(q, 'scheduled'), id)
-    ready(id)
-  end
-  return #due
-end
-
 local function end_attempt(id, number, outcome, err)
   local raw = redis.call('HGET', akey(id), number)
   if not raw then return end
@@ -146,7 +134,6 @@ local function off_running(id, q)
   redis.call('SREM', qkey(q, 'running'), id)
   redis.call('ZREM', P .. ':leases', id)
   redis.call('ZREM', P .. ':beats', id)
-  redis.call('HDEL', tkey(id), 'lease')
 end
 
 local function finished(id)
@@ -163,21 +150,82 @@ local function unqueue(id)
   off_running(id, f[1])
 end
 
--- A decision the caller took with the pure policy (retry at due, or fail, then maybe dead).
-local function apply_decision(id, from, worker, d)
-  local f = redis.call('HMGET', tkey(id), 'queue', 'name', 'retries')
-  local q = f[1]
-  add_retries(q, f[2], tonumber(d.re) - tonumber(f[3] or '0'))
-  redis.call('HSET', tkey(id), 'error', d.err, 'retries', d.re, 'lost', d.lo)
-  off_running(id, q)
-  move(id, from, d.st, worker, d.reason)
-  if d.st == 'scheduled' then
-    redis.call('HSET', tkey(id), 'due_at', d.due)
-    redis.call('ZADD', qkey(q, 'scheduled'), d.due, id)
-    return
+-- The retries and lost counters a step moves: `spends` adds one, `resets` sets to 0; retries
+-- are also summed per queue and name.
+local function count_step(id, q, e)
+  if not e.spends and #e.resets == 0 then return end
+  local name = redis.call('HGET', tkey(id), 'name')
+  if e.spends then
+    redis.call('HINCRBY', tkey(id), e.spends, 1)
+    if e.spends == 'retries' then add_retries(q, name, 1) end
   end
-  finished(id)
-  if d.dead == 1 then move(id, 'failed', 'dead', worker, 'dead-lettered') end
+  for _, c in ipairs(e.resets) do
+    local old = tonumber(redis.call('HGET', tkey(id), c) or '0')
+    redis.call('HSET', tkey(id), c, 0)
+    if c == 'retries' then add_retries(q, name, -old) end
+  end
+end
+
+-- The one way a step changes a task: EFFECTS[name] (generated from jobbers.effects) says what.
+-- `x` holds what the step is given: n (the attempt), kind (the failure reported), and the
+-- values of the fields it sets (result, error, due_at); `why` is its reason when given.
+-- A task leaves the ready or scheduled list of the status it leaves; an attempt runs only
+-- while its task is started, so only a step leaving started ends one.
+local function apply(id, q, e, from, worker, x, why)
+  if e.attempt and from == 'started' then
+    local outcome = e.attempt
+    if outcome == 'reported' then outcome = x.kind end
+    local err = nil
+    if e.attempt_error then err = x.error end
+    end_attempt(id, x.n, outcome, err)
+  end
+  if from == 'submitted' then
+    local rk = redis.call('HGET', tkey(id), 'rk')
+    if rk then redis.call('ZREM', qkey(q, 'ready'), rk) end
+    redis.call('ZREM', qkey(q, 'since'), id)
+  elseif from == 'scheduled' then
+    redis.call('ZREM', qkey(q, 'scheduled'), id)
+  end
+  count_step(id, q, e)
+  local reason = e.reason
+  if e.given then reason = why end
+  if not e.worker then worker = nil end
+  move(id, from, e.to, worker, reason)
+  if #e.clears > 0 then redis.call('HDEL', tkey(id), unpack(e.clears)) end
+  if e.unrun then off_running(id, q) end
+  if e.unfinish then redis.call('ZREM', P .. ':finished', id) end
+  if #e.sets > 0 then
+    local values = {}
+    for _, f in ipairs(e.sets) do
+      table.insert(values, f); table.insert(values, x[f])
+    end
+    redis.call('HSET', tkey(id), unpack(values))
+  end
+  if e.finishes then finished(id) end
+  if e.ready then
+    ready(id)
+  elseif e.scheduled then
+    redis.call('ZADD', qkey(q, 'scheduled'), x.due_at, id)
+  end
+end
+
+-- Steps in a row (x.e: their names; x.why: their given reasons), each from where the last left.
+local function apply_steps(id, q, from, worker, x)
+  for i, name in ipairs(x.e) do
+    local e = EFFECTS[name]
+    apply(id, q, e, from, worker, x, x.why[i])
+    from = e.to
+  end
+end
+
+local NOTHING = {}
+
+local function promote_queue(q)
+  local due = redis.call('ZRANGEBYSCORE', qkey(q, 'scheduled'), '-inf', NOW)
+  for _, id in ipairs(due) do
+    apply(id, q, EFFECTS.due, 'scheduled', nil, NOTHING, nil)
+  end
+  return #due
 end
 
 -- One JSON text per record: far cheaper for the client to parse than nested replies.
