@@ -27,6 +27,19 @@ BACKENDS = ["sqlite", "redis"]
 StoreFactory = Callable[[], Store]
 
 
+FAULTS = Path(__file__).parent / "faults"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fault suite (root, network namespaces, minutes of load) runs when it is named
+    (``pytest tests/faults``, as scripts/test does), not as part of ``pytest tests``."""
+    if collection_path != FAULTS:
+        return None
+    here = config.invocation_params.dir
+    named = [(here / str(arg).split("::", 1)[0]).resolve() for arg in config.args]
+    return not any(path == FAULTS or FAULTS in path.parents for path in named)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

@@ -109,6 +109,16 @@ def _queue_families(counts: TaskCounts, queues: list[QueueStats], now: float) ->
         for q in queues:
             family.add_metric([q.config.name], value(q))
         yield family
+    unrunnable = GaugeMetricFamily(
+        "jobbers_queue_unrunnable_tasks",
+        "Waiting tasks that no live worker serving the queue has the code for, by queue and task"
+        " name (they wait for a worker that has it).",
+        labels=["queue", "name"],
+    )
+    for q in queues:
+        for name, count in q.unrunnable.items():
+            unrunnable.add_metric([q.config.name, name], count)
+    yield unrunnable
 
 
 class _Snapshot:

@@ -259,6 +259,9 @@ class QueueStats:
     depth: int
     scheduled: int
     running: int
+    #: Waiting tasks (ready or scheduled) that no registered worker serving this queue has the
+    #: code for, by task name: they wait for one that has it (a rolling deploy adding a task).
+    unrunnable: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,8 @@ class WorkerInfo:
     #: How many attempts the worker runs at once (its concurrency); beside ``running`` it
     #: shows how busy the worker is.
     slots: int = 0
+    #: Names of the tasks it has the code for (empty: not said, as by an older worker).
+    tasks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

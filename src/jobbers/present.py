@@ -196,6 +196,7 @@ def queue_json(config: QueueConfig, stats: QueueStats | None) -> dict[str, Any]:
         "depth": stats.depth if stats else 0,
         "scheduled": stats.scheduled if stats else 0,
         "running": stats.running if stats else 0,
+        "unrunnable": dict(stats.unrunnable) if stats else {},
     }
 
 

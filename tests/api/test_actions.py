@@ -119,6 +119,8 @@ async def test_queue_limits_and_pause(api: httpx.AsyncClient) -> None:
         "depth": 1,
         "scheduled": 0,
         "running": 0,
+        # No worker serves "mail": none can run what waits there.
+        "unrunnable": {"add": 1},
     }
     changed = (await api.put("/queues/mail", json={"rate_limit": 10, "rate_period": 2})).json()
     assert (changed["concurrency"], changed["paused"], changed["rate_limit"]) == (3, True, 10)

@@ -20,6 +20,7 @@ from jobbers.models import (
     NewTask,
     Outcome,
     QueueConfig,
+    QueueStats,
     RetryPolicy,
     Status,
     TaskDefinition,
@@ -164,6 +165,21 @@ async def test_claim_takes_up_to_limit_by_priority_then_age(store: Store) -> Non
     assert claimed[0].lease_expires_at == T0 + LEASE
     rest = await store.claim("w2", ["default", "q2"], 10, LEASE, now=T0)
     assert {t.id for t in rest} == {other_queue.id, low2.id}
+
+
+async def test_claim_takes_only_the_names_the_worker_can_run_and_leaves_the_rest_in_place(
+    store: Store,
+) -> None:
+    """A worker without a task's code leaves it waiting, first in line, for one that has it."""
+    new_first, old_a, new_second, old_b = new("t.new"), new(), new("t.new"), new()
+    await store.submit([new_first, old_a, new_second, old_b], now=T0)
+    old = await store.claim("old", ["default"], 10, LEASE, now=T0, names={"t.add"})
+    assert [t.id for t in old] == [old_a.id, old_b.id]
+    assert await store.claim("old", ["default"], 10, LEASE, now=T0, names={"t.add"}) == []
+    assert await store.claim("none", ["default"], 10, LEASE, now=T0, names=set()) == []
+    fresh = await store.claim("new", ["default"], 10, LEASE, now=T0, names={"t.add", "t.new"})
+    assert [t.id for t in fresh] == [new_first.id, new_second.id]
+    assert [a.number for t in fresh for a in t.attempts] == [1, 1], "nothing spent waiting"
 
 
 async def test_concurrent_claims_from_many_connections_never_share_a_task(
@@ -691,6 +707,28 @@ async def test_workers_are_listed_with_their_slots(store: Store) -> None:
     assert [(w.id, w.slots) for w in await store.workers()] == [("w1", 8), ("w2", 1)]
     await store.register_worker(WorkerInfo("w1", "host", ("default",), T0, T0, 0, 3), [], now=T0)
     assert [(w.id, w.slots) for w in await store.workers()] == [("w1", 3), ("w2", 1)]
+
+
+async def test_queue_stats_name_the_waiting_tasks_no_registered_worker_can_run(
+    store: Store,
+) -> None:
+    """A rolling deploy adds ``t.new``: until a worker that has it registers, its tasks wait
+    and the queue says so; a worker that did not say what it runs may run anything."""
+    old = WorkerInfo("old", "host", ("default",), T0, T0, 0, 4, ("t.add",))
+    await store.register_worker(old, [], now=T0)
+    await store.submit([new(), new("t.new"), new("t.new"), new("t.new", queue="q2")], now=T0)
+    await store.submit([new("t.new", due_at=T0 + 60)], now=T0)
+
+    def unrunnable(stats: list[QueueStats]) -> dict[str, dict[str, int]]:
+        return {s.config.name: s.unrunnable for s in stats}
+
+    assert unrunnable(await store.queue_stats()) == {"default": {"t.new": 3}, "q2": {"t.new": 1}}
+    assert [w.tasks for w in await store.workers()] == [("t.add",)]
+    fresh = WorkerInfo("new", "host", ("default",), T0, T0, 0, 4, ("t.add", "t.new"))
+    await store.register_worker(fresh, [], now=T0)
+    assert unrunnable(await store.queue_stats()) == {"default": {}, "q2": {"t.new": 1}}
+    await store.register_worker(WorkerInfo("older", "host", ("q2",), T0, T0, 0, 4), [], now=T0)
+    assert unrunnable(await store.queue_stats()) == {"default": {}, "q2": {}}
 
 
 async def test_wait_for_change_wakes_on_another_connections_write(

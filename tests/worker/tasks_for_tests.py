@@ -189,3 +189,17 @@ def kill_worker(ctx: TaskContext, log: str) -> None:
     """Kills the worker process running it, as a segfaulting extension would."""
     record(log, ctx, "start")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task(name="wt.sync_until_stopped")
+def sync_until_stopped(ctx: TaskContext, seconds: float, log: str) -> str:
+    """A sync body that stops when asked (``ctx.cancel_requested``), as cooperative ones do."""
+    record(log, ctx, "start")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ctx.cancel_requested:
+            record(log, ctx, "stopped")
+            return "stopped"
+        time.sleep(0.01)
+    record(log, ctx, "end")
+    return "ran out"

@@ -17,14 +17,15 @@ documented routes give it.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-import orjson
 from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobbers.api.batching import SubmitBatcher
 from jobbers.api.errors import JSONResponse, error, unexpected
+from jobbers.compact_json import exact_loads
 from jobbers.errors import InvalidKwargs, UnknownTask
 from jobbers.http.asgi import replay
 from jobbers.http.auth import bearer_matches
@@ -102,16 +103,25 @@ class FastSubmit:
         state = self.state
         catalog: Catalog = state.catalog
         try:
-            data = orjson.loads(body)
+            data = _decoded(body)
             if bulk:
                 store: Store = state.store
                 done = await submit_bulk(parse_bulk(data), catalog, store)
                 return JSONResponse(bulk_json(done), status_code=201)
             batcher: SubmitBatcher = state.batcher
             one = await submit_one(parse_one(data), catalog, batcher.submit)
-        except (orjson.JSONDecodeError, ValidationError, UnknownTask, InvalidKwargs):
+        except (ValidationError, UnknownTask, InvalidKwargs):
             raise _Fallback from None
         return JSONResponse(task_json(one.task), status_code=201 if one.created else 200)
+
+
+def _decoded(body: bytes) -> Any:
+    """The body as ``json`` reads it (an integer of any size exactly); what it cannot read goes
+    to the full stack, whose answer says why."""
+    try:
+        return exact_loads(body)
+    except (ValueError, RecursionError):
+        raise _Fallback from None
 
 
 def _json_type(value: bytes) -> bool:

@@ -191,6 +191,9 @@ class QueueOut(BaseModel):
     depth: int
     scheduled: int
     running: int
+    #: Waiting tasks no registered worker serving the queue has the code for, by task name
+    #: (Redis looks at the first 1,000 ready and 1,000 scheduled tasks of each queue).
+    unrunnable: dict[str, int]
 
 
 class QueuesOut(BaseModel):

@@ -127,7 +127,9 @@ def list_queues(
     if as_json:
         _json(queues)
         return
-    table = _table("queues", "name", "waiting", "scheduled", "running", "concurrency", "rate", "")
+    table = _table(
+        "queues", "name", "waiting", "scheduled", "running", "concurrency", "rate", "", "no worker"
+    )
     for q in queues:
         rate = "-" if q["rate_limit"] is None else f"{q['rate_limit']}/{q['rate_period']:g}s"
         table.add_row(
@@ -138,8 +140,17 @@ def list_queues(
             "-" if q["concurrency"] is None else str(q["concurrency"]),
             rate,
             "paused" if q["paused"] else "",
+            unrunnable_text(q.get("unrunnable") or {}),
         )
     _show(table)
+
+
+def unrunnable_text(unrunnable: dict[str, int]) -> str:
+    """ "N tasks that no live worker can run (names)", or "" when every waiting task has one."""
+    if not unrunnable:
+        return ""
+    count = sum(unrunnable.values())
+    return f"{count} task(s) that no live worker can run ({', '.join(sorted(unrunnable))})"
 
 
 @app.command("workers")

@@ -18,14 +18,22 @@ def open_store(url: str, *, inline: bool = False) -> Store:
     if url.startswith("sqlite:///"):
         from jobbers.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"), inline=inline)
+        path = url.removeprefix("sqlite:///")
+        if "?" in path or "#" in path:
+            raise ValueError(
+                f"bad store URL {url!r}: a sqlite:/// URL is a file path and takes no ?options"
+                " or #fragment"
+            )
+        if not path:
+            raise ValueError(f"bad store URL {url!r}: name a file: sqlite:///jobbers.db")
+        return SQLiteStore(path, inline=inline)
     if url.startswith("sqlite://"):
         raise ValueError(f"bad store URL {url!r}: use sqlite:///relative.db or sqlite:////abs.db")
-    if url.startswith(("redis://", "rediss://")):
+    if url.startswith(("redis://", "rediss://", "redis+sentinel://")):
         from jobbers.store.redis import RedisStore
 
         return RedisStore.from_url(url)
     raise ValueError(
-        f"unsupported store URL {url!r}: expected sqlite:///path.db, redis://host:port/db"
-        " or rediss://host:port/db"
+        f"unsupported store URL {url!r}: expected sqlite:///path.db, redis://host:port/db,"
+        " rediss://host:port/db or redis+sentinel://host:26379,.../service/db"
     )

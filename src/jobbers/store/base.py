@@ -8,7 +8,7 @@ where a caller has many items, so that the worker, the API and the executor stay
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -124,6 +124,9 @@ class Report:
 class Renewal:
     #: Tasks this worker no longer owns (cancelled, reaped, stalled): stop them, drop results.
     lost: list[str] = field(default_factory=list)
+    #: False when the store no longer lists the worker (it lost its data, or dropped the worker
+    #: as unseen for too long): the worker registers again, with its task definitions.
+    registered: bool = True
 
 
 @dataclass(frozen=True)
@@ -219,9 +222,14 @@ class Store(Protocol):
         limit: int,
         lease: float,
         now: float | None = None,
+        *,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
         """Move up to ``limit`` ready tasks to ``started`` for this worker, honouring each queue's
-        pause flag, global concurrency limit and rate limit; due scheduled tasks count as ready."""
+        pause flag, global concurrency limit and rate limit; due scheduled tasks count as ready.
+
+        ``names``: only tasks of these names (those whose code the worker has); the others wait
+        for a worker that has theirs, where they were. None takes any name."""
         ...
 
     async def wait_for_change(self, timeout: float) -> None:

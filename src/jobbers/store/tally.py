@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from jobbers.models import Status
+from jobbers.models import Status, WorkerInfo
 from jobbers.store.base import DURATION_BUCKETS, Durations
 
 #: The slot past the last bound (counted in ``Durations.count`` only).
@@ -46,3 +46,16 @@ def finish_buckets(
         key = (since + max(0, math.floor((second - since) / bucket)) * bucket, STATUS[status])
         out[key] = out.get(key, 0) + n
     return out
+
+
+def unrunnable(
+    waiting: Mapping[str, int], queue: str, workers: Iterable[WorkerInfo]
+) -> dict[str, int]:
+    """Of ``waiting`` (task name -> tasks waiting in ``queue``), those no registered worker
+    serving the queue can run. A worker that did not say what it runs (an older one) may run
+    anything, so with one serving the queue nothing is reported."""
+    serving = [w for w in workers if queue in w.queues]
+    if any(not w.tasks for w in serving):
+        return {}
+    known = {name for w in serving for name in w.tasks}
+    return {name: n for name, n in sorted(waiting.items()) if n and name not in known}

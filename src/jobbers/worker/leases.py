@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from jobbers.store.base import Store
 from jobbers.worker.outage import StoreOutage
@@ -31,6 +31,8 @@ class LeaseKeeper:
         heartbeats: Callable[[], Mapping[str, float]],
         on_lost: Callable[[dict[str, int]], None],
         outage: StoreOutage,
+        on_renewed: Callable[[Mapping[str, int], float], None] = lambda _leases, _at: None,
+        on_forgotten: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._worker_id = worker_id
@@ -40,6 +42,8 @@ class LeaseKeeper:
         self._heartbeats = heartbeats
         self._on_lost = on_lost
         self._outage = outage
+        self._on_renewed = on_renewed
+        self._on_forgotten = on_forgotten
         self._kicked = asyncio.Event()
 
     def kick(self) -> None:
@@ -58,13 +62,29 @@ class LeaseKeeper:
                 self._outage.failed("lease renewal", exc)
             else:
                 self._outage.answered()
-                if renewal.lost:
+                lost = set(renewal.lost)
+                # Leases run from when the call was sent: the store's clock read no earlier.
+                self._on_renewed({t: n for t, n in leases.items() if t not in lost}, renewed)
+                if lost:
                     # With the attempts renewed: a task may have been re-claimed meanwhile.
                     self._on_lost({task_id: leases[task_id] for task_id in renewal.lost})
+                if not renewal.registered:
+                    await self._register_again()
             while (remaining := renewed + self._interval() - time.monotonic()) > 0:
                 self._kicked.clear()
                 if await self._heard_cancel(remaining):
                     break
+
+    async def _register_again(self) -> None:
+        """The store forgot this worker (it lost its data, or dropped the worker as unseen):
+        without its entry and task definitions a Manager without task code refuses every
+        submission, so the worker puts them back; a failure is tried again next renewal."""
+        if self._on_forgotten is None:
+            return
+        try:
+            await self._on_forgotten()
+        except Exception as exc:
+            self._outage.failed("registering again", exc)
 
     async def _heard_cancel(self, timeout: float) -> bool:
         """Wait for a kick or ``timeout``; True at once when the store announces that one of

@@ -13,13 +13,13 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from jobbers.cancelling import cancel_until_done
 from jobbers.logfmt import log_task
-from jobbers.models import ErrorInfo, Outcome, Status, TaskRecord, WorkerInfo
+from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import (
     TaskContext,
     TaskSpec,
@@ -30,6 +30,7 @@ from jobbers.registry import (
 )
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
+from jobbers.worker.expiry import ExpiryWatch
 from jobbers.worker.leases import LeaseKeeper
 from jobbers.worker.maintenance import Maintenance
 from jobbers.worker.notes import NotesKeeper
@@ -57,6 +58,10 @@ class _Slot:
     ctx: TaskContext
     task: asyncio.Task[None] | None = None
     stop_reason: StopReason | None = None
+    #: Monotonic time the lease ends, as far as this worker knows (the last call that set it).
+    lease_until: float = float("inf")
+    #: Stopped because its lease ran out unrenewed (said once per outage, not per task).
+    expired: bool = False
 
 
 class Worker:
@@ -96,7 +101,13 @@ class Worker:
             self._heartbeats,
             self._lost,
             self.outage,
+            on_renewed=self._renewed,
+            on_forgotten=self._register_again,
         )
+        self._expiry = ExpiryWatch(self._deadlines, self._expired)
+        #: Set while attempts expired unrenewed, until a renewal succeeds: one line per outage.
+        self._expired_said = False
+        self._started_at = time.time()
         #: Lifecycle events so far (completed, retry, dead, cancelled, handed_back, ...).
         self.counts: collections.Counter[str] = collections.Counter()
 
@@ -182,6 +193,7 @@ class Worker:
     async def _clean_up(
         self, flusher: asyncio.Task[None], background: list[asyncio.Task[None]]
     ) -> None:
+        self._expiry.close()
         self._cleanup_step = "handing back running tasks"
         await self._hand_back_running()
         self._cleanup_step = "storing task log lines"
@@ -218,13 +230,32 @@ class Worker:
         self.request_stop()
         self.request_stop()
 
-    async def _register(self) -> None:
-        now = time.time()
+    def _registration(self) -> tuple[WorkerInfo, list[TaskDefinition]]:
         info = WorkerInfo(
-            self.id, self.hostname, self.settings.queues, now, now, 0, self.settings.concurrency
+            self.id,
+            self.hostname,
+            self.settings.queues,
+            self._started_at,
+            time.time(),
+            self.running,
+            self.settings.concurrency,
+            tuple(sorted(registered_names())),
         )
-        definitions = [get_task(name).definition() for name in sorted(registered_names())]
+        return info, [get_task(name).definition() for name in sorted(registered_names())]
+
+    async def _register_again(self) -> None:
+        info, definitions = self._registration()
+        await self.store.register_worker(info, definitions)
+        log.warning(
+            "worker %s: the store no longer listed this worker (it lost its data, or dropped"
+            " the worker as unseen); registered again with %d task definition(s)",
+            self.id,
+            len(definitions),
+        )
+
+    async def _register(self) -> None:
         while True:
+            info, definitions = self._registration()
             try:
                 await self.store.register_worker(info, definitions)
             except StoreUnavailable as exc:
@@ -249,9 +280,14 @@ class Worker:
             if free <= 0:
                 await self._wake.wait()
                 continue
+            asked = time.monotonic()
             try:
                 records = await self.store.claim(
-                    self.id, self.settings.queues, free, self.settings.lease
+                    self.id,
+                    self.settings.queues,
+                    free,
+                    self.settings.lease,
+                    names=registered_names(),
                 )
             except Exception as exc:
                 self.outage.failed("claim", exc)
@@ -261,7 +297,7 @@ class Worker:
             failures = 0
             self.outage.answered()
             for record in records:
-                self._start(record)
+                self._start(record, asked + self.settings.lease)
             if len(records) < free:
                 await self._idle(self.settings.poll_cap, watch=True)
 
@@ -283,7 +319,7 @@ class Worker:
                 assert isinstance(exc, Exception)
                 self.outage.failed("waiting for a change", exc)
 
-    def _start(self, record: TaskRecord) -> None:
+    def _start(self, record: TaskRecord, lease_until: float) -> None:
         spec: TaskSpec[..., Any] | None
         try:
             spec = get_task(record.name)
@@ -295,10 +331,11 @@ class Worker:
             # the retry back to us before a renewal told us: the old attempt is not ours.
             self._lost({record.id: stale.record.attempt})
         ctx = TaskContext(record.id, record.attempt, self.id, self.hostname)
-        slot = _Slot(record, ctx)
+        slot = _Slot(record, ctx, lease_until=lease_until)
         self._running[record.id] = slot
         slot.task = asyncio.create_task(self._run_slot(slot, spec), name=f"jobbers:{record.id}")
         self._lease_keeper.kick()
+        self._expiry.kick()
         log_task(log, logging.INFO, "claimed", record, self.id)
 
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
@@ -319,8 +356,9 @@ class Worker:
             )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
-                self.counts["cancelled"] += 1
-                log_task(log, logging.INFO, "cancelled", record, self.id, None, " (no longer ours)")
+                self.counts["expired" if slot.expired else "cancelled"] += 1
+                level = logging.DEBUG if slot.expired else logging.INFO
+                log_task(log, level, "cancelled", record, self.id, None, " (no longer ours)")
                 return
             current = asyncio.current_task()
             if slot.stop_reason is None and current is not None and not current.cancelling():
@@ -364,6 +402,41 @@ class Worker:
             for task_id, slot in self._running.items()
             if slot.ctx.last_heartbeat is not None
         }
+
+    def _renewed(self, attempts: Mapping[str, int], at: float) -> None:
+        until = at + self.settings.lease
+        for task_id, attempt in attempts.items():
+            slot = self._running.get(task_id)
+            if slot is not None and slot.record.attempt == attempt:
+                slot.lease_until = max(slot.lease_until, until)
+        self._expired_said = False
+        self._expiry.kick()
+
+    def _deadlines(self) -> dict[str, tuple[int, float]]:
+        return {
+            task_id: (slot.record.attempt, slot.lease_until)
+            for task_id, slot in self._running.items()
+            if slot.stop_reason is None
+        }
+
+    def _expired(self, attempts: dict[str, int]) -> None:
+        """No renewal reached the store for a whole lease: these attempts may already run
+        elsewhere. Stop them as a cancel does and report nothing."""
+        if not self._expired_said:
+            self._expired_said = True
+            log.warning(
+                "worker %s: no lease renewal reached the store for %g s (a whole lease):"
+                " stopping %d running task(s) unreported, as they may run elsewhere now;"
+                " claiming again once the store answers",
+                self.id,
+                self.settings.lease,
+                len(attempts),
+            )
+        for task_id in attempts:
+            slot = self._running.get(task_id)
+            if slot is not None:
+                slot.expired = True
+        self._lost(attempts)
 
     def _lost(self, attempts: dict[str, int]) -> None:
         """The store took these away (cancelled, reaped, stalled): stop them, report nothing."""

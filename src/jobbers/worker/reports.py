@@ -35,6 +35,8 @@ class ReportFlusher:
         self._in_flight: list[Report] = []
         self._wake = asyncio.Event()
         self._closing = False
+        #: Reports sent in a call whose answer never came: the store may hold them already.
+        self._unsure: set[tuple[str, int]] = set()
 
     def put(self, report: Report) -> None:
         self._queue.append(report)
@@ -62,6 +64,7 @@ class ReportFlusher:
                     if isinstance(exc, StoreUnavailable) and not isinstance(exc, StoreIncompatible):
                         # Not the reports' fault: keep them (and their leases) until it is back.
                         self._outage.failed("reporting", exc)
+                        self._unsure.update((r.task_id, r.attempt) for r in self._in_flight)
                         self._queue[:0] = self._in_flight
                         self._in_flight = []
                         await asyncio.sleep(0.5)
@@ -83,8 +86,45 @@ class ReportFlusher:
                     continue
                 failures = 0
                 self._outage.answered()
+                records = await self._recorded_before(self._in_flight, records)
                 for report, record in zip(self._in_flight, records, strict=True):
                     self._on_finished(report, record)
                 self._in_flight = []
             if self._closing:
                 return
+
+    async def _recorded_before(
+        self, reports: list[Report], records: list[TaskRecord | None]
+    ) -> list[TaskRecord | None]:
+        """A report sent again after a call whose answer was lost is refused when that call
+        stored it: the task then shows this worker's attempt ended with this outcome. Such a
+        report was stored once, not fenced."""
+        unsure = [
+            r
+            for r, rec in zip(reports, records, strict=True)
+            if rec is None and (r.task_id, r.attempt) in self._unsure
+        ]
+        self._unsure.difference_update((r.task_id, r.attempt) for r in reports)
+        if not unsure:
+            return records
+        try:
+            found = await self._store.get([r.task_id for r in unsure])
+        except Exception:
+            return records
+        stored = {r.task_id: found[r.task_id] for r in unsure if self._ended(r, found)}
+        return [
+            stored.get(r.task_id, rec) if rec is None else rec
+            for r, rec in zip(reports, records, strict=True)
+        ]
+
+    def _ended(self, report: Report, found: dict[str, TaskRecord]) -> bool:
+        record = found.get(report.task_id)
+        if record is None:
+            return False
+        return any(
+            a.number == report.attempt
+            and a.worker == self._worker_id
+            and a.outcome == report.outcome.kind
+            and a.finished_at is not None
+            for a in record.attempts
+        )

@@ -15,17 +15,15 @@ import asyncio
 import contextlib
 import json
 import re
+import secrets
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 
 from jobbers import effects
@@ -65,8 +63,13 @@ from jobbers.store.base import (
     new_record,
 )
 from jobbers.store.redis import tables
+from jobbers.store.redis.connect import clients
 from jobbers.store.redis.counts import fill_minutes, read_counts
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
+from jobbers.store.redis.url import DEFAULT_EVENTS_MAXLEN
+from jobbers.store.redis.url import parse as parse_url
+from jobbers.store.redis.waiting import waiting_names
+from jobbers.store.tally import unrunnable
 
 SCRIPTS = (
     "submit",
@@ -81,8 +84,6 @@ SCRIPTS = (
     "notes",
     "minutes",
 )
-#: The change feed keeps about this many events (XADD MAXLEN ~).
-DEFAULT_EVENTS_MAXLEN = 100_000
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
 #: Reads and writes are cut into pipelines of this many commands.
@@ -94,6 +95,12 @@ CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
 SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
 #: Error replies that mean "Redis cannot take writes now", not "this call is wrong".
 REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
+#: Scripts that must not run twice for one call (a second claim takes more tasks, a second
+#: finish or cancel answers "not yours" for what the first did): never sent again by the client.
+ONCE = frozenset({"claim", "finish", "cancel", "resubmit", "notes", "delete"})
+#: Claims whose answer was lost that a worker's next claim may take back (only the last one
+#: that ran can hold tasks; a few cover answers lost in a row).
+LOST_CLAIMS = 8
 #: Redis 6.2 brought XTRIM MINID and exclusive XRANGE bounds.
 MIN_REDIS = (6, 2)
 
@@ -201,61 +208,62 @@ class RedisStore:
         self,
         client: aioredis.Redis,
         *,
+        once: aioredis.Redis | None = None,
         prefix: str = "jobbers",
         events_maxlen: int = DEFAULT_EVENTS_MAXLEN,
         where: str = "Redis",
+        wait_replicas: int = 0,
+        wait_timeout: float = 5.0,
     ) -> None:
         #: Typed loosely: redis-py's annotations cannot say that decode_responses gives str.
         self._client: Any = client
         self.keys = Keys.for_prefix(prefix)
         self._maxlen = str(events_maxlen)
         self._where = where
+        #: Replicas a submission must reach before it is answered (``WAIT``), and for how long.
+        #: Half the call's timeout: the answer must still come within the whole of it.
+        self._wait = (wait_replicas, max(1, int(wait_timeout * 500)))
+        self._db = self._client.connection_pool.connection_kwargs.get("db", 0)
         self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(_script_text(name)) for name in SCRIPTS
+            name: (once if once is not None and name in ONCE else client).register_script(
+                _script_text(name)
+            )
+            for name in SCRIPTS
         }
+        self._once: Any = once
         self._checked = False
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
         self._subscribed = asyncio.Event()
+        #: A call failed to reach Redis: the subscription's connection may be dead too, silently
+        #: (a partition leaves it half open), so the next wait subscribes on a new one.
+        self._resubscribe = False
+        self._old_listeners: set[asyncio.Task[None]] = set()
         self._changes = 0
         self._seen_changes = 0
         self._changed = asyncio.Event()
         self._cancelled: set[str] = set()
+        #: Per worker, tokens of claims whose answer was lost (they may have started tasks).
+        self._lost_claims: dict[str, list[str]] = {}
         self._cancel_event = asyncio.Event()
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
-        """``redis://[:password@]host:port/db`` or ``rediss://`` (TLS); the query may add
-        ``prefix`` (default ``jobbers``), ``events_maxlen`` and ``timeout`` (seconds)."""
-        parts = urlsplit(url)
-        options = dict(parse_qsl(parts.query))
-        prefix = options.pop("prefix", "jobbers")
-        if not prefix or any(c in prefix for c in "{}: "):
-            raise ValueError(f"bad store URL: prefix {prefix!r} must be non-empty, no {{}}: ")
-        try:
-            maxlen = int(options.pop("events_maxlen", DEFAULT_EVENTS_MAXLEN))
-            timeout = float(options.pop("timeout", 5.0))
-        except ValueError as exc:
-            raise ValueError(f"bad store URL: {exc}") from None
-        if maxlen < 1 or timeout <= 0:
-            raise ValueError("bad store URL: events_maxlen and timeout must be positive")
-        clean = urlunsplit(parts._replace(query=urlencode(options)))
-        try:
-            client = aioredis.Redis.from_url(
-                clean,
-                decode_responses=True,
-                socket_connect_timeout=timeout,
-                socket_timeout=max(timeout, 30.0),
-                health_check_interval=30,
-                # A pooled connection that Redis closed (it restarted) fails once: retry on a
-                # fresh one, briefly, so an outage still answers within about a second.
-                retry=Retry(ExponentialBackoff(cap=0.4, base=0.05), 3),
-                retry_on_error=[rexc.ConnectionError, rexc.TimeoutError],
-            )
-        except ValueError as exc:
-            raise ValueError(f"bad store URL {url!r}: {exc}") from None
-        where = f"Redis at {parts.hostname or 'localhost'}:{parts.port or 6379}"
-        return cls(client, prefix=prefix, events_maxlen=maxlen, where=where)
+        """``redis://[[user]:password@]host:port/db``, ``rediss://`` (TLS) or
+        ``redis+sentinel://h1:26379,h2:26379/service/db``; the query may add ``prefix`` (default
+        ``jobbers``), ``events_maxlen``, ``timeout`` (seconds any one call may take, connecting
+        included) and ``wait_replicas``. Anything else is refused (:mod:`.url`)."""
+        found = parse_url(url)
+        client, once = clients(found)
+        return cls(
+            client,
+            once=once,
+            prefix=found.prefix,
+            events_maxlen=found.events_maxlen,
+            where=found.where,
+            wait_replicas=found.wait_replicas,
+            wait_timeout=found.timeout,
+        )
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -267,12 +275,18 @@ class RedisStore:
         except rexc.AuthenticationError as exc:
             raise StoreUnavailable(f"{self._where} refuses the login: {_line(exc)}") from exc
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            self._resubscribe = True
             raise StoreUnreachable(f"{self._where} is unavailable: {_line(exc)}") from exc
         except rexc.ResponseError as exc:
             # Redis refusing writes (out of memory, a replica, a failed save) is an outage too.
             refused = isinstance(exc, rexc.ReadOnlyError | rexc.OutOfMemoryError)
             if refused or str(exc).split(" ", 1)[0] in REFUSALS:
                 raise StoreUnavailable(f"{self._where} refuses writes: {_line(exc)}") from exc
+            if "DB index is out of range" in str(exc):
+                raise StoreUnavailable(
+                    f"{self._where} has no database {self._db} (its `databases` setting is"
+                    " lower): use a smaller number in the URL's path"
+                ) from exc
             raise
 
     async def _run(self, name: str, now: float, *args: Any) -> Any:
@@ -282,6 +296,30 @@ class RedisStore:
             return await self._scripts[name](
                 keys=[self.keys.meta], args=[self.keys.base, self._maxlen, _t(now), *args]
             )
+
+    async def _run_replicated(self, name: str, now: float, *args: Any) -> Any:
+        """:meth:`_run`, answered only once ``WAIT`` saw the change reach the replicas the URL
+        asks for: an answer then survives a failover to one of them."""
+        replicas, ms = self._wait
+        if not replicas:
+            return await self._run(name, now, *args)
+        if not self._checked:
+            await self.check()
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=False)
+            await self._scripts[name](
+                keys=[self.keys.meta],
+                args=[self.keys.base, self._maxlen, _t(now), *args],
+                client=pipe,
+            )
+            pipe.execute_command("WAIT", replicas, ms)
+            found, reached = await pipe.execute()
+        if reached < replicas:
+            raise StoreUnavailable(
+                f"{self._where}: the change reached {reached} of {replicas} replica(s) within"
+                f" {ms} ms, so a failover could lose it; send it again (the same id is idempotent)"
+            )
+        return found
 
     async def check(self) -> None:
         with self._reachable():
@@ -308,11 +346,15 @@ class RedisStore:
     async def close(self) -> None:
         """Bounded: a process shutting down never waits long on a Redis that went away."""
         self._closing = True
-        if self._listener is not None:
-            await cancel_until_done([self._listener], within=2.0)
+        listeners = [*self._old_listeners, *([self._listener] if self._listener else [])]
+        if listeners:
+            await cancel_until_done(listeners, within=2.0)
             self._listener = None
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._client.aclose(), 2.0)
+        if self._once is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._once.aclose(), 2.0)
 
     # -- wake-ups -------------------------------------------------------------------------
 
@@ -348,6 +390,13 @@ class RedisStore:
         self._changed = asyncio.Event()
 
     async def _ensure_listening(self, timeout: float) -> None:
+        if self._resubscribe and self._listener is not None:
+            self._resubscribe = False
+            self._subscribed.clear()
+            self._listener.cancel()
+            self._old_listeners.add(self._listener)
+            self._listener.add_done_callback(self._old_listeners.discard)
+            self._listener = None
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="jobbers-redis-listen")
         if not self._subscribed.is_set():
@@ -403,7 +452,7 @@ class RedisStore:
             raise DuplicateTaskConflict(clashes)
         if not payload:
             return []
-        ok, body = await self._run("submit", at, dumps(payload))
+        ok, body = await self._run_replicated("submit", at, dumps(payload))
         if not ok:
             raise DuplicateTaskConflict(list(body))
         return [
@@ -520,16 +569,36 @@ class RedisStore:
         limit: int,
         lease: float,
         now: float | None = None,
+        *,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        if limit <= 0 or not queues:
+        if limit <= 0 or not queues or (names is not None and not names):
             return []
         at = _clock(now)
         self._seen_changes = self._changes
         if self._listener is None:
-            await self._ensure_listening(2.0)
-        found = await self._run(
-            "claim", at, worker_id, _t(at + lease), limit, *dict.fromkeys(queues)
-        )
+            # Started, not awaited: a Redis that stalls must not hold the claim up. Once
+            # subscribed the listener wakes every waiter, so nothing published meanwhile is missed.
+            await self._ensure_listening(0.0)
+        token = secrets.token_hex(8)
+        unsure = self._lost_claims.get(worker_id, [])
+        try:
+            found = await self._run(
+                "claim",
+                at,
+                worker_id,
+                _t(at + lease),
+                limit,
+                token,
+                ",".join(unsure),
+                dumps(sorted(names)) if names is not None else "",
+                *dict.fromkeys(queues),
+            )
+        except StoreUnavailable:
+            # It may have run: the next claim takes back what it started (nobody runs it).
+            self._lost_claims[worker_id] = [*unsure, token][-LOST_CLAIMS:]
+            raise
+        self._lost_claims.pop(worker_id, None)
         return [_loaded(pair) for pair in found]
 
     async def renew(
@@ -546,8 +615,10 @@ class RedisStore:
             {"id": task_id, "n": number, "beat": _t(beats[task_id]) if task_id in beats else ""}
             for task_id, number in leases.items()
         ]
-        lost = await self._run("renew", at, worker_id, _t(at + lease), dumps(payload), len(leases))
-        return Renewal(lost=list(lost))
+        lost, known = await self._run(
+            "renew", at, worker_id, _t(at + lease), dumps(payload), len(leases)
+        )
+        return Renewal(lost=list(lost), registered=known == 1)
 
     async def _decisions(
         self, items: Sequence[tuple[str, FailureKind, ErrorInfo]], at: float
@@ -643,12 +714,15 @@ class RedisStore:
                 pipe.zcard(self.keys.queue(name, "scheduled"))
                 pipe.scard(self.keys.queue(name, "running"))
             found = await pipe.execute()
+            waiting = await waiting_names(self._client, self.keys, names)
+        workers = await self.workers()
         return [
             QueueStats(
                 config=_queue_config(name, found[4 * i]),
                 depth=found[4 * i + 1],
                 scheduled=found[4 * i + 2],
                 running=found[4 * i + 3],
+                unrunnable=unrunnable(waiting.get(name, {}), name, workers),
             )
             for i, name in enumerate(names)
         ]
@@ -660,6 +734,9 @@ class RedisStore:
             await self.check()
         with self._reachable():
             pipe = self._client.pipeline(transaction=True)
+            # A Redis that lost its data lost this mark too: a worker registering again puts
+            # it back, as a first check() would.
+            pipe.hsetnx(self.keys.meta, "schema", SCHEMA_VERSION)
             pipe.hset(
                 self.keys.workers,
                 info.id,
@@ -670,6 +747,7 @@ class RedisStore:
                         "queues": list(info.queues),
                         "started_at": info.started_at,
                         "slots": info.slots,
+                        "tasks": sorted(info.tasks),
                     }
                 ),
             )
@@ -712,6 +790,7 @@ class RedisStore:
                     last_seen=float(last_seen.get(worker_id, data["started_at"])),
                     running=int(running.get(worker_id, 0)),
                     slots=int(data["slots"]),
+                    tasks=tuple(data.get("tasks", ())),
                 )
             )
         return sorted(found, key=lambda w: (w.started_at, w.id))

@@ -31,6 +31,17 @@ PARTIAL_INDEXES_MIGRATION = (
     " DROP INDEX IF EXISTS tasks_finished;" + PARTIAL_INDEXES
 )
 
+#: The task names each worker has the code for, as a JSON list: a row goes with its worker.
+#: (A replace of the worker's row deletes without firing the trigger: recursive triggers are
+#: off.) Every statement may run again, so the step that adds it is safe on any file.
+WORKER_TASKS = """
+CREATE TABLE IF NOT EXISTS worker_tasks (worker_id TEXT PRIMARY KEY, tasks TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS worker_tasks_gone AFTER DELETE ON workers
+BEGIN
+    DELETE FROM worker_tasks WHERE worker_id = OLD.id;
+END;
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -116,19 +127,22 @@ CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
 """
     + PARTIAL_INDEXES
     + COUNTS_SCHEMA
+    + WORKER_TASKS
 )
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
 #: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
-#: made the due, lease and finished indexes partial.
+#: made the due, lease and finished indexes partial; version 6 keeps the task names each
+#: worker runs (``worker_tasks``).
 MIGRATIONS: dict[int, str] = {
     1: COUNTS_SCHEMA + BACKFILL,
     2: DROP_INSERT_TRIGGER,
     3: ADD_MINUTES,
     4: PARTIAL_INDEXES_MIGRATION,
+    5: WORKER_TASKS,
 }
 #: The tables of the summed counts: a file without a version that lacks only these is version 1.
 COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}

@@ -16,7 +16,7 @@ import contextvars
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any, NoReturn
@@ -74,6 +74,7 @@ from jobbers.store.sqlite.steps import (
     start,
 )
 from jobbers.store.sqlite.watch import FileWatch
+from jobbers.store.tally import unrunnable
 
 #: Calls on up to this many items may run on the event loop's thread (about a millisecond).
 SMALL = 32
@@ -513,10 +514,14 @@ class SQLiteStore:
         limit: int,
         lease: float,
         now: float | None = None,
+        *,
+        names: Collection[str] | None = None,
     ) -> list[TaskRecord]:
-        if limit <= 0 or not queues:
+        if limit <= 0 or not queues or (names is not None and not names):
             return []
         at = clock(now)
+        only = sorted(names) if names is not None else []
+        by_name = f" AND name IN ({placeholders(len(only))})" if names is not None else ""
 
         def txn(conn: sqlite3.Connection) -> list[TaskRecord]:
             promote(conn, at, queues)
@@ -532,9 +537,9 @@ class SQLiteStore:
                 candidates.extend(
                     conn.execute(
                         "SELECT rowid AS seq, id, queue, priority FROM tasks"
-                        " WHERE status = 'submitted' AND queue = ?"
+                        f" WHERE status = 'submitted' AND queue = ?{by_name}"
                         " ORDER BY priority DESC, rowid LIMIT ?",
-                        (queue, room),
+                        (queue, *only, room),
                     )
                 )
             candidates.sort(key=lambda r: (-r["priority"], r["seq"]))
@@ -560,10 +565,11 @@ class SQLiteStore:
         beats = heartbeats or {}
 
         def txn(conn: sqlite3.Connection) -> Renewal:
-            conn.execute(
+            seen = conn.execute(
                 "UPDATE workers SET last_seen = ?, running = ? WHERE id = ?",
                 (at, len(leases), worker_id),
             )
+            registered = seen.rowcount == 1
             owned: set[str] = set()
             for chunk in chunks(list(leases)):
                 rows = conn.execute(
@@ -578,7 +584,7 @@ class SQLiteStore:
                 " heartbeat_at = MAX(COALESCE(heartbeat_at, 0), COALESCE(?, 0)) WHERE id = ?",
                 [(at + lease, beats.get(task_id), task_id) for task_id in owned],
             )
-            return Renewal(lost=[t for t in leases if t not in owned])
+            return Renewal(lost=[t for t in leases if t not in owned], registered=registered)
 
         return await self._write(txn)  # bounded by the worker's slots
 
@@ -705,12 +711,20 @@ class SQLiteStore:
         def read(conn: sqlite3.Connection) -> list[QueueStats]:
             counts = queue_counts(conn)
             names = set(counts) | {r["name"] for r in conn.execute("SELECT name FROM queues")}
+            waiting: dict[str, dict[str, int]] = {}
+            for r in conn.execute(
+                "SELECT queue, name, COUNT(*) AS n FROM tasks"
+                " WHERE status IN ('submitted', 'scheduled') GROUP BY queue, name"
+            ):
+                waiting.setdefault(r["queue"], {})[r["name"]] = r["n"]
+            workers = _workers(conn)
             return [
                 QueueStats(
                     config=queue_config(conn, name),
                     depth=counts.get(name, {}).get("submitted", 0),
                     scheduled=counts.get(name, {}).get("scheduled", 0),
                     running=counts.get(name, {}).get("started", 0),
+                    unrunnable=unrunnable(waiting.get(name, {}), name, workers),
                 )
                 for name in sorted(names)
             ]
@@ -734,6 +748,10 @@ class SQLiteStore:
                     info.slots,
                 ),
             )
+            conn.execute(
+                "INSERT OR REPLACE INTO worker_tasks (worker_id, tasks) VALUES (?, ?)",
+                (info.id, dumps(sorted(info.tasks))),
+            )
             conn.executemany(
                 "INSERT OR REPLACE INTO definitions (name, definition) VALUES (?, ?)",
                 [(t.name, t.to_json()) for t in tasks],
@@ -747,21 +765,7 @@ class SQLiteStore:
         )
 
     async def workers(self) -> list[WorkerInfo]:
-        def read(conn: sqlite3.Connection) -> list[WorkerInfo]:
-            return [
-                WorkerInfo(
-                    id=r["id"],
-                    hostname=r["hostname"],
-                    queues=tuple(json.loads(r["queues"])),
-                    started_at=r["started_at"],
-                    last_seen=r["last_seen"],
-                    running=r["running"],
-                    slots=r["slots"],
-                )
-                for r in conn.execute("SELECT * FROM workers ORDER BY started_at")
-            ]
-
-        return await self._read(read)
+        return await self._read(_workers)
 
     async def task_definitions(self) -> dict[str, TaskDefinition]:
         def read(conn: sqlite3.Connection) -> dict[str, TaskDefinition]:
@@ -865,3 +869,22 @@ def _seq(cursor: str) -> int:
     if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
         raise BadCursor(cursor)
     return int(cursor)
+
+
+def _workers(conn: sqlite3.Connection) -> list[WorkerInfo]:
+    return [
+        WorkerInfo(
+            id=r["id"],
+            hostname=r["hostname"],
+            queues=tuple(json.loads(r["queues"])),
+            started_at=r["started_at"],
+            last_seen=r["last_seen"],
+            running=r["running"],
+            slots=r["slots"],
+            tasks=tuple(json.loads(r["tasks"] or "[]")),
+        )
+        for r in conn.execute(
+            "SELECT w.*, t.tasks FROM workers w LEFT JOIN worker_tasks t ON t.worker_id = w.id"
+            " ORDER BY w.started_at"
+        )
+    ]

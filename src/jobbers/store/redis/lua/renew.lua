@@ -1,8 +1,10 @@
 -- ARGV[4] worker, ARGV[5] lease expiry, ARGV[6] JSON list of {id, n, beat} (beat "" = none),
 -- ARGV[7] how many tasks the worker runs. Extends what the worker still owns, records
--- heartbeats and the worker's liveness; returns the ids it no longer owns.
+-- heartbeats and the worker's liveness; returns the ids it no longer owns, and 1 if the worker
+-- is registered (0: the store forgot it, and it registers again).
 local worker, lease_at = ARGV[4], ARGV[5]
-if redis.call('HEXISTS', P .. ':workers', worker) == 1 then
+local known = redis.call('HEXISTS', P .. ':workers', worker)
+if known == 1 then
   redis.call('ZADD', P .. ':workers:seen', NOW, worker)
   redis.call('HSET', P .. ':workers:running', worker, ARGV[7])
 end
@@ -26,4 +28,4 @@ for _, l in ipairs(cjson.decode(ARGV[6])) do
     table.insert(lost, l.id)
   end
 end
-return lost
+return {lost, known}
