@@ -1,8 +1,8 @@
 """The JSON text stores keep (kwargs, results, policies, script payloads), and JSON read fast
 without changing a number.
 
-One shared encoder: ``json.dumps`` with options builds a new one per call, which was a tenth of a
-bulk submit's cost. The text is what ``json.dumps`` gives, integers of any size included.
+One shared encoder: ``json.dumps`` with options builds a new encoder per call, which shows on a
+bulk submit. The text is what ``json.dumps`` gives, integers of any size included.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ DOT_SEGMENTS = frozenset({".", ".."})
 
 
 class _RandomBytes:
-    """Operating-system randomness drawn 4 KiB at a time: a system call per id was a twentieth
-    of a bulk submit's cost. The lock keeps two threads from ever taking the same bytes, and a
+    """Operating-system randomness drawn 4 KiB at a time, so a bulk submit makes no system call
+    per id. The lock keeps two threads from ever taking the same bytes, and a
     forked child drops what it inherited (checked at fork, not per id: ``os.getpid()`` is a
     system call too)."""
 
@@ -46,7 +46,7 @@ _random = _RandomBytes()
 
 
 def uuid7() -> str:
-    """Formatted by hand: :class:`uuid.UUID` doubled the cost of a bulk submit's ids."""
+    """Formatted by hand: building a :class:`uuid.UUID` per id costs more than the formatting."""
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(_random.take(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80

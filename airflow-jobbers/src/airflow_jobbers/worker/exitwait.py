@@ -5,8 +5,7 @@ has exited after each wake-up. A task process closes those sockets as it shuts d
 before it is gone: the supervisor reads the end of each, finds the process still there, and its
 next ``select`` has nothing left to watch, so it sleeps for the whole heartbeat interval
 (``[workers] min_heartbeat_interval``, 5 s by default) before it looks again. Under load that
-race is lost often: in the 200-task fan-out benchmark the median supervisor outlived its task's
-last log line by 5.0 s, and its slot stayed taken that long.
+race is lost often, and the slot stays taken for the whole interval.
 
 ``install`` (in the workload process, before the supervisor starts) makes that one wait, the
 one with no socket left, a wait on the process itself (a pidfd): same length at most, but it

@@ -1,15 +1,14 @@
 """How many of a worker's workloads may be starting their task instance at once
 (``[jobbers] max_starting``).
 
-Starting a task instance is the supervisor's ``ti_run`` call to the Airflow API server. A
-worker that gets a batch of jobs would otherwise fork them all within a few hundred
-milliseconds, and the scheduler hands out task instances in batches. Such a burst of 32 was
-seen to stall the API server (one process) for 30 seconds: its sync endpoints run in a pool of
-40 threads over 15 database connections, and once requests waiting for a connection hold every
-thread, the requests holding connections cannot finish until the pool's 30 s timeout fails a
-waiter; a task process whose Execution API calls (5 s timeout, 5 tries) all fall into that
-stall fails its task instance. Admitting a few starts at a time, each slot freed when the API
-server has answered, keeps the burst out of the API server, and the start rate follows how fast
+Starting a task instance is the supervisor's ``ti_run`` call to the Airflow API server. A worker
+that gets a batch of jobs would otherwise fork them all within a few hundred milliseconds, and the
+scheduler hands out task instances in batches. Such a burst can stall the API server until its
+database pool's 30 s timeout: its sync endpoints run in more threads than it has database
+connections, and once requests waiting for a connection hold every thread, the requests holding
+connections cannot finish; a task process whose Execution API calls (5 s timeout, 5 tries) all fall
+into that stall fails its task instance. Admitting a few starts at a time, each slot freed when the
+API server has answered, keeps the burst out of the API server, and the start rate follows how fast
 it answers.
 
 The workload process says when its task instance has started: ``install_marker`` (there,

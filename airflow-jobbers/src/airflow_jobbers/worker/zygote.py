@@ -71,12 +71,9 @@ class ForkServer(Forker):
     """The accept/fork/reap loop (the worker's handle on this process is
     ``fork_client.ForkServerHandle``).
 
-    One fork per workload, made in this single-threaded loop. A pool of reused supervisor
-    processes, which saves the fork (about 10 ms of CPU each here), was measured: its
-    workloads start within milliseconds of each other, and in both 200-task runs 32
-    supervisors calling the Airflow API server at once exhausted the API server's database
-    connection pool (a 30 s stall, task instances failed on a read timeout); forking one
-    workload at a time never did.
+    One fork per workload, made in this single-threaded loop, so workloads start one at a
+    time instead of in a burst that exhausts the Airflow API server's database connection
+    pool.
 
     With ``dag_servers`` (the DAG parse cache), a workload that ``dag_servers.route`` assigns
     to a DAG file version is handed to that version's DAG server instead, which forks it.

@@ -1,12 +1,11 @@
 """WAL checkpoints on a thread of their own, so that a commit never waits for one.
 
-By default the connection that commits past 1,000 WAL pages copies the WAL back into the
-database file and fsyncs both, inline: one submission in about a hundred then took 7-18 ms
-instead of 0.1. Here each store wakes a background thread after a number of commits (or of
-changed rows) and that thread runs a PASSIVE checkpoint on its own connection, which never
-blocks a writer. SQLite's own checkpoint stays as a backstop at a much larger WAL size, for a
-writer that outpaces this thread. Durability is unchanged: a commit is in the WAL when the call
-returns, whether or not it has been checkpointed yet.
+By default the connection that commits past 1,000 WAL pages copies the WAL back into the database
+file and fsyncs both, inline, while its caller waits. Here each store wakes a background thread
+after a number of commits (or of changed rows) and that thread runs a PASSIVE checkpoint on its own
+connection, which never blocks a writer. SQLite's own checkpoint stays as a backstop at a much
+larger WAL size, for a writer that outpaces this thread. Durability is unchanged: a commit is in the
+WAL when the call returns, whether or not it has been checkpointed yet.
 """
 
 from __future__ import annotations

@@ -13,11 +13,10 @@ from jobbers.store.sqlite.counts import (
     FINAL,
 )
 
-#: Each holds only the tasks of the status its query asks for, so a submission (the commonest
-#: write) touches none of them: three index pages fewer to write per commit, a quarter of a
-#: one-by-one submission's cost. Their queries name the status as a literal, which is what lets
-#: SQLite use a partial index; the status column stays in them so that the planner, which has
-#: no statistics, ranks them above the plain status index.
+#: Each holds only the tasks of the status its query asks for, so a submission (the commonest write)
+#: touches none of them: three index pages fewer to write per commit. Their queries name the status
+#: as a literal, which is what lets SQLite use a partial index; the status column stays in them so
+#: that the planner, which has no statistics, ranks them above the plain status index.
 PARTIAL_INDEXES = f"""
 CREATE INDEX IF NOT EXISTS tasks_due_scheduled ON tasks (status, due_at) WHERE status = 'scheduled';
 CREATE INDEX IF NOT EXISTS tasks_lease_started ON tasks (status, lease_expires_at)

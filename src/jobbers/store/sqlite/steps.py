@@ -1,4 +1,4 @@
-"""The SQLite store's schema and the SQL steps it composes, each run inside one transaction.
+"""The SQL steps the SQLite store composes, each run inside one transaction.
 
 Every status change goes through :func:`apply`, which checks the state machine, writes what
 the step's :class:`jobbers.effects.Effect` says in one UPDATE built from it, and records the
