@@ -137,7 +137,9 @@ class TaskOut(BaseModel):
         description="List answers only: fields over 16 KiB left out (kwargs {}, result null);"
         " GET /tasks/{id} shows them.",
     )
-    progress: ProgressOut | None = Field(None, description="The latest attempt's progress.")
+    progress: ProgressOut | None = Field(
+        None, description="The latest attempt's progress (GET /tasks/{id} and the lists)."
+    )
 
 
 class TaskListOut(BaseModel):

@@ -339,4 +339,9 @@ class Store(Protocol):
         """Every attempt's latest progress and all its log lines, in attempt order."""
         ...
 
+    async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
+        """The latest progress (fraction, message) of each ``(task id, attempt number)`` that
+        reported one, by task id: one read for a page of tasks, without their log lines."""
+        ...
+
     async def close(self) -> None: ...

@@ -113,7 +113,9 @@ async def page_json(
         page = await store.query(filters, limit, cursor or None)
     except (ValueError, OverflowError):
         return error(422, "bad cursor: pass back the cursor a previous page returned")
-    tasks = [listed_task_json(t, LIST_VALUE_BYTES) for t in page.tasks]
+    latest = [(t.id, t.attempts[-1].number) for t in page.tasks if t.attempts]
+    progress = await store.progress(latest)
+    tasks = [listed_task_json(t, LIST_VALUE_BYTES, progress.get(t.id)) for t in page.tasks]
     return JSONResponse({"tasks": tasks, "cursor": page.cursor})
 
 

@@ -913,6 +913,21 @@ class RedisStore:
             for number in sorted(marks.keys() | lines.keys())
         ]
 
+    async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
+        if not attempts:
+            return {}
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=False)
+            for task_id, number in attempts:
+                pipe.hget(self.keys.progress(task_id), str(number))
+            marks = await pipe.execute()
+        out: dict[str, tuple[float, str]] = {}
+        for (task_id, _), raw in zip(attempts, marks, strict=True):
+            if raw is not None:
+                mark = json.loads(raw)
+                out[task_id] = (float(mark["f"]), mark["m"])
+        return out
+
     async def _prune_events(self, before: float) -> None:
         """Trim the feed up to its first event at or after ``before`` (events are in time order)."""
         with self._reachable():

@@ -51,7 +51,7 @@ from jobbers.store.base import (
 from jobbers.store.sqlite import connection as sqlite_open
 from jobbers.store.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from jobbers.store.sqlite.counts import FINAL, counts, drop_empty, queue_counts
-from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes
+from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes, read_progress
 from jobbers.store.sqlite.steps import (
     CHANGE_POLL_MAX,
     CHANGE_POLL_MIN,
@@ -861,6 +861,11 @@ class SQLiteStore:
 
     async def notes(self, task_id: str) -> list[AttemptNotes]:
         return await self._read(lambda conn: read_notes(conn, task_id))
+
+    async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
+        if not attempts:
+            return {}
+        return await self._read(lambda conn: read_progress(conn, attempts))
 
 
 def _seq(cursor: str) -> int:
