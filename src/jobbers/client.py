@@ -381,6 +381,13 @@ class Client(Closing):
         result: dict[str, Any] = self._send(_Calls.delete_dead(task_ids))
         return result
 
+    def request_json(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        """The Manager's JSON answer to any route exactly as sent (``{"queues": [...]}``, not the
+        list :meth:`queues` returns): for tools that print the wire shape, and newer routes."""
+        return self._send(_Call(method, path, body, _params(params or {})))
+
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
@@ -517,6 +524,11 @@ class AsyncClient(AsyncClosing):
         """Delete dead tasks for good: ``{"deleted": [...], "not_deleted": [...]}``."""
         result: dict[str, Any] = await self._send(_Calls.delete_dead(task_ids))
         return result
+
+    async def request_json(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        return await self._send(_Call(method, path, body, _params(params or {})))
 
     async def close(self) -> None:
         if self._fast is not None:

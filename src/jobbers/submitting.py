@@ -100,7 +100,8 @@ def bind_kwargs(
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise TypeError(f"{spec.name}.submit(): {_binding_problem(signature, args, kwargs, exc)}")
+        problem = _binding_problem(signature, args, kwargs, exc)
+        raise TypeError(f"{spec.name}.submit(): {problem}") from None
     out: dict[str, Any] = {}
     for name, value in bound.arguments.items():
         kind = bound.signature.parameters[name].kind

@@ -56,7 +56,10 @@ async def test_a_body_that_is_not_utf8_is_a_400_saying_so(
     ("headers", "sent"),
     [
         ({}, "without a Content-Type"),
-        ({"content-type": "application/x-www-form-urlencoded"}, "as application/x-www-form-urlencoded"),
+        (
+            {"content-type": "application/x-www-form-urlencoded"},
+            "as application/x-www-form-urlencoded",
+        ),
         ({"content-type": "text/plain; charset=utf-8"}, "as text/plain"),
     ],
     ids=["no header", "curl -d", "text"],

@@ -81,9 +81,9 @@ async def _validation(request: Request, exc: Exception) -> Response:
         if problem.get("type") == "json_invalid":
             return error(400, _invalid_json(problem, exc.body))
     content_type = request.headers.get("content-type")
-    if not is_json_type(content_type) and any(tuple(e.get("loc", ())) == ("body",) for e in errors):
-        if await request.body():
-            return error(415, _not_json_type(content_type))
+    at_body = any(tuple(e.get("loc", ())) == ("body",) for e in errors)
+    if at_body and not is_json_type(content_type) and await request.body():
+        return error(415, _not_json_type(content_type))
     return error(422, validation_details(errors))
 
 
@@ -99,7 +99,9 @@ def is_json_type(content_type: str | None) -> bool:
 def _not_json_type(content_type: str | None) -> str:
     """A body sent as a form (curl's ``-d`` default) or without a type: never guessed to be JSON,
     so a page in a browser cannot post to the API without the CORS check a JSON type brings."""
-    sent = f"as {content_type.split(';', 1)[0].strip()}" if content_type else "without a Content-Type"
+    sent = (
+        f"as {content_type.split(';', 1)[0].strip()}" if content_type else "without a Content-Type"
+    )
     return f"the body was sent {sent}: {SEND_JSON} (curl: -H 'Content-Type: application/json')"
 
 
