@@ -154,6 +154,10 @@ def test_a_narrow_column_is_cut_never_folded() -> None:
     assert widths(columns, rows, 40) == [10, 20, 0]  # the lowest rank left out
     assert widths(columns, rows, 20) == [10, 8, 0]  # then cut, down to its narrowest
     assert widths(columns, rows, 5) == [10, 0, 0]  # the first column stays, whatever the width
+    wide = [Column("id", 0), Column("name", 1, shrink_to=15), Column("x", 2, shrink_to=8)]
+    assert widths(wide, rows, 22) == [10, 10, 0]  # the last room, cut below its shrink_to
+    assert widths(wide, rows, 20) == [10, 8, 0]
+    assert widths(wide, rows, 19) == [10, 0, 0]  # not under 8 cells: left out instead
 
 
 def _api(server: DevServer, path: str) -> Any:

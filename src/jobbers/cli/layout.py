@@ -23,7 +23,8 @@ class Column:
     header: str
     #: Lower comes first: when the terminal is too narrow, the highest numbers are left out.
     rank: int
-    #: The narrowest this column may be cut to (with an ellipsis); None: never cut (an id).
+    #: How narrow this column may be cut (with an ellipsis) to make room for the next ones;
+    #: the last column that fits may be cut further, to 8 cells. None: never cut (an id).
     shrink_to: int | None = None
     #: Wrap long cells between words instead of cutting them (a warning worth reading whole).
     wrap: bool = False
@@ -36,7 +37,8 @@ def one_line(text: str) -> str:
 
 def widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room: int) -> list[int]:
     """Each column's width, 0 for a column left out: columns are taken in rank order while their
-    narrowest fits in ``room``, then the room left widens the cut ones, the nearest whole first."""
+    narrowest fits in ``room`` (a cuttable one also into the last room, down to 8 cells), then
+    the room left widens the cut ones, the nearest whole first."""
     natural = [
         max([cell_len(c.header), *(cell_len(one_line(row[i])) for row in rows)], default=1) or 1
         for i, c in enumerate(columns)
@@ -47,13 +49,19 @@ def widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room: int) 
     ]
     order = sorted(range(len(columns)), key=lambda i: columns[i].rank)
     chosen: list[int] = []
+    out = [0] * len(columns)
     used = 0
     for i in order:
-        extra = narrowest[i] + (GAP if chosen else 0)
-        if used + extra <= room or not chosen:
-            chosen.append(i)
-            used += extra
-    out = [narrowest[i] if i in chosen else 0 for i in range(len(columns))]
+        gap = GAP if chosen else 0
+        left = room - used - gap
+        if narrowest[i] <= left or not chosen:
+            out[i] = narrowest[i]
+        elif columns[i].shrink_to is not None and left >= min(natural[i], _least(columns[i])):
+            out[i] = left  # the last room, for a column that reads well even that narrow
+        else:
+            continue
+        chosen.append(i)
+        used += gap + out[i]
     left = room - used
     # The columns closest to whole first: "defau…" for "default" helps no one.
     for i in sorted(chosen, key=lambda i: (natural[i] - out[i], columns[i].rank)):
@@ -61,6 +69,11 @@ def widths(columns: Sequence[Column], rows: Sequence[Sequence[str]], room: int) 
         out[i] += grow
         left -= grow
     return out
+
+
+def _least(column: Column) -> int:
+    """Narrower than this, a cut cell says too little to be worth its column."""
+    return max(cell_len(column.header), 8)
 
 
 def fitted(

@@ -70,8 +70,8 @@ def progress_text(progress: dict[str, Any] | None) -> str:
 def _task_rows(title: str, page: dict[str, Any]) -> None:
     columns = _columns(
         ("id", 0, None, False),
-        ("name", 2, 10, False),
-        ("queue", 5, 6, False),
+        ("name", 2, 16, False),
+        ("queue", 5, 8, False),
         ("status", 1, None, False),
         ("attempts", 6, None, False),
         ("progress", 3, 12, False),
@@ -214,10 +214,10 @@ def dead_list(
         return
     columns = _columns(
         ("id", 0, None, False),
-        ("name", 2, 6, False),
-        ("queue", 4, 6, False),
+        ("name", 1, 10, False),
+        ("queue", 4, 8, False),
         ("attempts", 5, None, False),
-        ("last error", 1, 12, False),
+        ("last error", 2, 30, False),
         ("finished", 3, None, False),
     )
     rows = []
