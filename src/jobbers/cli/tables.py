@@ -60,7 +60,7 @@ def _columns(*specs: tuple[str, int, int | None, bool]) -> list[Column]:
     return [Column(header, rank, shrink_to, wrap) for header, rank, shrink_to, wrap in specs]
 
 
-def progress_text(progress: dict[str, Any] | None) -> str:
+def _progress_text(progress: dict[str, Any] | None) -> str:
     """``42% row 42 of 100``, or ``-`` before the attempt reports any."""
     if progress is None:
         return "-"
@@ -84,7 +84,7 @@ def _task_rows(title: str, page: dict[str, Any]) -> None:
             task["queue"],
             task["status"],
             str(len(task["attempts"])),
-            progress_text(task.get("progress")),
+            _progress_text(task.get("progress")),
             _when(task["updated_at"]),
         ]
         for task in page["tasks"]
