@@ -63,7 +63,8 @@ async def test_rerun_a_finished_task_links_both_ways(store: Store, ui: httpx.Asy
     page = (await ui.get("/ui/tasks/orig")).text
     reruns = re.search(r'<dd id="reruns">(.*?)</dd>', page, re.S)
     assert reruns is not None
-    assert "orig.rerun-1" in reruns.group(1) and "orig.rerun-2" in reruns.group(1)
+    assert "orig.rerun-1" in reruns.group(1)
+    assert "orig.rerun-2" in reruns.group(1)
     child = (await ui.get("/ui/tasks/orig.rerun-1")).text
     assert re.search(r'<dd id="rerun-of"><a href="/ui/tasks/orig">orig</a></dd>', child)
     assert 'id="rerun"' not in child  # not finished yet: nothing to re-run
@@ -99,14 +100,17 @@ async def test_the_list_shows_wait_duration_masked_preview_and_summary(
     row = re.search(r'<tr data-id="t-ok">(.*?)</tr>', page, re.S)
     assert row is not None
     cells = row.group(1)
-    assert "api_key=***" in cells and "x=41" in cells
+    assert "api_key=***" in cells
+    assert "x=41" in cells
     assert "{&#34;answer&#34;: 42}" in cells
     assert 'href="/ui/workers/host%3A12%3Acd"' in cells
     assert re.search(r'class="duration">\d+ ms<', cells)
     by_worker = (await ui.get("/ui/tasks?worker=host:12:cd")).text
-    assert 'data-id="t-ok"' in by_worker and 'data-id="t-other"' not in by_worker
+    assert 'data-id="t-ok"' in by_worker
+    assert 'data-id="t-other"' not in by_worker
     by_name = (await ui.get("/ui/tasks?sort=name&order=asc&since=1h")).text
-    assert 'data-id="t-ok"' in by_name and "newest 2000" in by_name
+    assert 'data-id="t-ok"' in by_name
+    assert "newest 2000" in by_name
 
 
 async def test_a_worker_page_and_its_links(store: Store, ui: httpx.AsyncClient) -> None:
@@ -121,7 +125,8 @@ async def test_a_worker_page_and_its_links(store: Store, ui: httpx.AsyncClient) 
     assert '<dd id="worker-pid">4242</dd>' in page
     assert '<dd id="worker-state">alive</dd>' in page
     assert '<dd id="worker-processed">1</dd>' in page
-    assert 'data-id="running"' in page and 'data-id="done"' in page
+    assert 'data-id="running"' in page
+    assert 'data-id="done"' in page
     assert "of 4 busy" in page
     listing = (await ui.get("/ui/workers")).text
     assert f'href="/ui/workers/{worker.replace(":", "%3A")}"' in listing
@@ -172,7 +177,8 @@ async def test_chart_ranges_and_the_breakdown_by_name(store: Store, ui: httpx.As
     assert "<td>3</td><td>67%</td>" in row.group(1)
     failed_card = re.search(r'data-status="failed">(\d+)<', page)
     failed_range = re.search(r'id="failed-range">(\d+)<', page)
-    assert failed_card and failed_range
+    assert failed_card
+    assert failed_range
     assert failed_card.group(1) == failed_range.group(1) == "1"
     assert re.search(r'data-status="dead">1<', page)
     assert re.search(r'id="dead-range">1<', page)

@@ -4,8 +4,9 @@ The session cookie (path ``/``, so that ``/docs`` and ``/openapi.json`` see it t
 else outside ``/ui`` accepts it) holds an HMAC of the API token, not the token: every Manager
 that shares the token accepts it without server-side state, and changing the token ends every
 session. The cookie is HttpOnly (no script reads it) and SameSite=Strict (no other site's page
-sends it). On top of that every POST must carry an ``Origin`` (or, failing that, ``Referer``) of the dashboard's own
-host, so a page elsewhere cannot make a logged-in browser act, even when no token is configured.
+sends it). On top of that every POST must carry an ``Origin`` (or, failing that, ``Referer``)
+of the dashboard's own host, so a page elsewhere cannot make a logged-in browser act, even when
+no token is configured.
 """
 
 from __future__ import annotations
