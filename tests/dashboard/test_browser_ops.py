@@ -22,9 +22,15 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def shot(page: Page, name: str) -> None:
-    """The visible part only, at the test's viewport: small enough to keep in the docs."""
+    """The top of the page in a small window: small enough to keep in ``docs/images``."""
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"))
+    size = page.viewport_size
+    page.set_viewport_size({"width": 1024, "height": 640})
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"))
+    finally:
+        if size is not None:
+            page.set_viewport_size(size)
 
 
 def test_cancel_selected_and_all_matching_from_the_list(page: Page, client: Client) -> None:
