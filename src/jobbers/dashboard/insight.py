@@ -8,6 +8,7 @@ hung or cut off from the store, and the tasks of queues only it served are stran
 from __future__ import annotations
 
 import statistics
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,7 +150,25 @@ class NameRow:
         return self.failed / self.count if self.count else 0.0
 
 
-async def by_name(store: Store, since: float) -> list[NameRow]:
+#: Seconds a breakdown is reused: the overview refreshes every second, and the breakdown reads
+#: thousands of tasks where the rest of the page reads sums.
+REUSE = 5.0
+_breakdowns: weakref.WeakKeyDictionary[Store, tuple[float, float, list[NameRow]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def by_name(store: Store, since: float, now: float) -> list[NameRow]:
+    """:func:`breakdown`, reused for :data:`REUSE` seconds per store and window."""
+    kept = _breakdowns.get(store)
+    if kept is not None and kept[1] == since and now - kept[0] < REUSE:
+        return kept[2]
+    rows = await breakdown(store, since)
+    _breakdowns[store] = (now, since, rows)
+    return rows
+
+
+async def breakdown(store: Store, since: float) -> list[NameRow]:
     """Per task name, the tasks that finished since ``since`` among the newest kept of each
     finishing status: count, share that failed (failed or dead) and run-time percentiles."""
     runs: dict[str, list[float]] = {}

@@ -211,7 +211,7 @@ async def overview(
         percentiles=percentiles,
         wait_chart=hbars(wait95, "s", "p95 queue wait per queue"),
         run_chart=hbars(run95, "s", "p95 run time per queue"),
-        names=await insight.by_name(store, since),
+        names=await insight.by_name(store, since, now),
         warnings=insight.warnings(stats, workers, now),
         workers=len(insight.live(workers, now)),
         slots_busy=sum(w.running for w in workers),
