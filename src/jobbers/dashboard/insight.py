@@ -17,6 +17,9 @@ from jobbers.models import QueueStats, Status, TaskFilter, TaskRecord, WorkerInf
 from jobbers.store.base import Store
 
 SILENT = 15.0
+#: Seconds a worker's history or the per-name breakdown is reused: pages refresh every second,
+#: and those read thousands of tasks where the rest of a page reads sums.
+REUSE = 5.0
 #: Per status, how many of the newest kept tasks a worker's page or the breakdown reads.
 SCAN = 1000
 FINISHED = (Status.COMPLETED, Status.FAILED, Status.DEAD, Status.CANCELLED)
@@ -109,19 +112,14 @@ async def worker_page(store: Store, worker_id: str, now: float) -> dict[str, Any
     tasks (None when it is not registered and ran none of those)."""
     info = next((w for w in await store.workers() if w.id == worker_id), None)
     running = [t for t in await recent(store, Status.STARTED) if t.worker == worker_id]
-    processed = failed = 0
-    latest: list[TaskRecord] = []
-    for status in FINISHED:
-        for task in await recent(store, status):
-            mine = [a for a in task.attempts if a.worker == worker_id]
-            if not mine:
-                continue
-            latest.append(task)
-            processed += sum(1 for a in mine if a.outcome == "completed")
-            failed += sum(1 for a in mine if a.outcome in ("failed", "timeout"))
+    kept = _histories.get(store)
+    if kept is not None and kept[1] == worker_id and now - kept[0] < REUSE:
+        processed, failed, latest = kept[2]
+    else:
+        processed, failed, latest = await _history(store, worker_id)
+        _histories[store] = (now, worker_id, (processed, failed, latest))
     if info is None and not latest and not running:
         return None
-    latest.sort(key=lambda t: t.finished_at or 0.0, reverse=True)
     return {
         "id": worker_id,
         "info": info,
@@ -132,9 +130,32 @@ async def worker_page(store: Store, worker_id: str, now: float) -> dict[str, Any
         "running": running,
         "processed": processed,
         "failed": failed,
-        "latest": latest[:20],
+        "latest": latest,
         "scan": SCAN,
     }
+
+
+History = tuple[int, int, list[TaskRecord]]
+_histories: weakref.WeakKeyDictionary[Store, tuple[float, str, History]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _history(store: Store, worker_id: str) -> History:
+    """Attempts the worker completed and failed among the newest kept finished tasks, and the
+    latest 20 of those tasks (reused for :data:`REUSE` seconds: it reads thousands of tasks)."""
+    processed = failed = 0
+    latest: list[TaskRecord] = []
+    for status in FINISHED:
+        for task in await recent(store, status):
+            mine = [a for a in task.attempts if a.worker == worker_id]
+            if not mine:
+                continue
+            latest.append(task)
+            processed += sum(1 for a in mine if a.outcome == "completed")
+            failed += sum(1 for a in mine if a.outcome in ("failed", "timeout"))
+    latest.sort(key=lambda t: t.finished_at or 0.0, reverse=True)
+    return processed, failed, latest[:20]
 
 
 @dataclass(frozen=True)
@@ -150,9 +171,6 @@ class NameRow:
         return self.failed / self.count if self.count else 0.0
 
 
-#: Seconds a breakdown is reused: the overview refreshes every second, and the breakdown reads
-#: thousands of tasks where the rest of the page reads sums.
-REUSE = 5.0
 _breakdowns: weakref.WeakKeyDictionary[Store, tuple[float, float, list[NameRow]]] = (
     weakref.WeakKeyDictionary()
 )
