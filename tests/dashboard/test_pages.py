@@ -183,3 +183,32 @@ async def test_chart_ranges_and_the_breakdown_by_name(store: Store, ui: httpx.As
     assert re.search(r'data-status="dead">1<', page)
     assert re.search(r'id="dead-range">1<', page)
     assert (await ui.get("/ui?range=bogus")).status_code == 200
+
+
+async def test_a_warning_for_tasks_no_live_worker_can_run(
+    store: Store, ui: httpx.AsyncClient
+) -> None:
+    now = time.time()
+    info = WorkerInfo("box-1:3:cc", "box-1", ("default",), now, now, 0, 4, tasks=("other",))
+    await store.register_worker(info, [], now=now)
+    await submit(store, "nobody-has-the-code")
+    page = (await ui.get("/ui/queues")).text
+    warning = re.search(r'data-kind="unrunnable" data-subject="default">(.*?)</li>', page, re.S)
+    assert warning is not None
+    assert "no live worker has the code for work.thing (1)" in warning.group(1)
+    assert 'data-kind="no-worker"' not in page
+
+
+async def test_sorting_orders_the_rows(store: Store, ui: httpx.AsyncClient) -> None:
+    for task_id, name in (("s1", "b.task"), ("s2", "c.task"), ("s3", "a.task")):
+        await store.submit([NewTask(task_id, name, {})])
+    newest = re.findall(r'<tr data-id="(s\d)">', (await ui.get("/ui/tasks")).text)
+    assert newest == ["s3", "s2", "s1"]
+    by_name = re.findall(
+        r'<tr data-id="(s\d)">', (await ui.get("/ui/tasks?sort=name&order=asc")).text
+    )
+    assert by_name == ["s3", "s1", "s2"]
+    down = re.findall(
+        r'<tr data-id="(s\d)">', (await ui.get("/ui/tasks?sort=name&order=desc")).text
+    )
+    assert down == ["s2", "s1", "s3"]
