@@ -1,11 +1,15 @@
-"""The operator's pages in a real browser against a real Manager and worker: cancel from the task
+"""The operator's pages in a real browser against a real Manager and worker, on each store backend:
+cancel from the task
 list, re-run a completed task, a worker's page, switching the charts' time range, the warning for
 a queue no worker serves, login returning to the page asked for, and ``/docs`` drawn by Swagger
 UI with every request off this machine blocked. Each saves a screenshot for the docs."""
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,12 +17,44 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from jobbers import Client
 
-from ..cli.conftest import DevServer
-from .conftest import ARTIFACTS, TOKEN
+from ..cli.conftest import DevServer, start_dev
+from ..conftest import BACKENDS, RedisServer
+from .conftest import ARTIFACTS, REPO, TOKEN
 from .test_browser import wait_status
 
 pytestmark = pytest.mark.slow
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def manager(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevServer]:
+    """The conftest's Manager, once per store backend."""
+    workdir = tmp_path_factory.mktemp("ops")
+    store = f"sqlite:///{workdir / 'ui.db'}"
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        store = f"{server.url}?prefix=ui{uuid.uuid4().hex[:8]}"
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
+    dev = start_dev(
+        workdir,
+        "--tasks",
+        "tests.dashboard.ui_tasks",
+        "--queues",
+        "default,ui",
+        "--token",
+        TOKEN,
+        "--grace",
+        "0",
+        "--store",
+        store,
+        env=env,
+    )
+    try:
+        yield dev
+    finally:
+        dev.stop()
 
 
 def shot(page: Page, name: str) -> None:
