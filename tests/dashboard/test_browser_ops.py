@@ -1,8 +1,8 @@
-"""The operator's pages in a real browser against a real Manager and worker, on each store backend:
-cancel from the task
-list, re-run a completed task, a worker's page, switching the charts' time range, the warning for
-a queue no worker serves, login returning to the page asked for, and ``/docs`` drawn by Swagger
-UI with every request off this machine blocked. Each saves a screenshot for the docs."""
+"""The operator's pages in a real browser against a real Manager and worker, on each store
+backend: cancel from the task list, re-run a completed task, a worker's page, switching the
+charts' time range, the warning for a queue no worker serves, login returning to the page asked
+for, and ``/docs`` drawn by Swagger UI with every request off this machine blocked. Each saves a
+screenshot for the docs."""
 
 from __future__ import annotations
 
