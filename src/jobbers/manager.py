@@ -52,7 +52,7 @@ def create_app(
     app.add_middleware(BodyLimit, limits=limits)
     app.add_middleware(dashboard.DashboardAuth, token=token)
     if token:
-        app.add_middleware(BearerAuth, token=token, open_prefix=dashboard.PREFIX)
+        app.add_middleware(BearerAuth, token=token, open_prefixes=dashboard.SESSION_PATHS)
     full_stack = partial(FastAPI.__call__, app)
     app.fast_submit = FastSubmit(full_stack, app.state, token, limits)
     return app

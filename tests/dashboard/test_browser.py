@@ -68,8 +68,8 @@ def test_overview_counts_and_chart(page: Page, client: Client) -> None:
     expect(page.locator("h1")).to_have_text("Overview")
     completed = page.locator('.n[data-status="completed"]')
     expect(completed).not_to_have_text("0")
-    expect(page.locator("#completed-hour")).not_to_have_text("0")
-    expect(page.locator("svg.chart rect.ok").first).to_be_visible()
+    expect(page.locator("#completed-range")).not_to_have_text("0")
+    expect(page.locator("svg#throughput rect.s-completed").first).to_be_visible()
     expect(page.locator("#by-queue")).to_contain_text("default")
     screenshot(page, "overview")
 

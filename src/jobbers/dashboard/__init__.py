@@ -6,6 +6,6 @@ cookie derived from it; every action must come from the dashboard's own origin.
 """
 
 from jobbers.dashboard.pages import router
-from jobbers.dashboard.session import PREFIX, DashboardAuth
+from jobbers.dashboard.session import PREFIX, SESSION_PATHS, DashboardAuth
 
-__all__ = ["PREFIX", "DashboardAuth", "router"]
+__all__ = ["PREFIX", "SESSION_PATHS", "DashboardAuth", "router"]
