@@ -129,6 +129,10 @@ class Renewal:
     registered: bool = True
 
 
+#: In :meth:`Store.wait_for_cancel`'s answer: announcements may have been missed, renew now.
+ANY_TASK = "*"
+
+
 @dataclass(frozen=True)
 class CancelResult:
     cancelled: list[str] = field(default_factory=list)
@@ -239,7 +243,9 @@ class Store(Protocol):
     async def wait_for_cancel(self, timeout: float) -> list[str]:
         """Running tasks cancelled since the last call, returned as soon as there are any (a
         backend that cannot hear cancellations returns [] after ``timeout``; lease renewal then
-        tells the worker)."""
+        tells the worker). A backend that may have missed announcements (while it subscribed,
+        or subscribed again after an outage) includes :data:`ANY_TASK`, so that the worker renews
+        at once and the renewal tells it what was cancelled meanwhile."""
         ...
 
     async def renew(

@@ -48,6 +48,7 @@ from jobbers.models import (
 )
 from jobbers.policy import Decision, FailureKind, decide, fingerprint, policy_json
 from jobbers.store.base import (
+    ANY_TASK,
     AttemptNotes,
     BadCursor,
     CancelResult,
@@ -365,7 +366,11 @@ class RedisStore:
             try:
                 await pubsub.subscribe(self.keys.changed, self.keys.cancel)
                 self._subscribed.set()
-                self._bump()  # messages may have been missed while not subscribed
+                # Messages may have been missed while not subscribed: waiters look again, and a
+                # worker renews at once, which tells it of any cancellation published meanwhile.
+                self._cancelled.add(ANY_TASK)
+                self._cancel_event.set()
+                self._bump()
                 async for message in pubsub.listen():
                     if self._closing:
                         return
