@@ -9,7 +9,7 @@ import redis
 
 from jobbers.models import NewTask, Outcome, Status
 from jobbers.store import open_store
-from jobbers.store.base import Report, StoreIncompatible
+from jobbers.store.base import ANY_TASK, Report, StoreIncompatible
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
 
 from ..conftest import RedisServer
@@ -80,3 +80,22 @@ async def test_another_schema_is_refused(found: str, redis_server: RedisServer) 
     finally:
         await store.close()
         raw.close()
+
+
+async def test_a_cancellation_published_before_the_subscription_still_reaches_the_worker(
+    redis_server: RedisServer,
+) -> None:
+    """A worker's listener subscribes in the background: a cancel published before it is
+    subscribed is not heard, so its first answer says to renew at once (the renewal reports
+    the cancelled task)."""
+    url, _ = prefixed(redis_server)
+    other, worker = open_store(url), open_store(url)
+    try:
+        await other.submit([NewTask("c1", "t.add", {})])
+        await other.claim("w", ["default"], 1, 60.0)
+        await other.cancel(["c1"])
+        assert ANY_TASK in await worker.wait_for_cancel(5.0)
+        assert (await worker.renew("w", {"c1": 1}, 60.0)).lost == ["c1"]
+    finally:
+        await other.close()
+        await worker.close()
