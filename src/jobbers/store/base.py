@@ -181,6 +181,9 @@ class TaskCounts:
     #: Per queue: seconds from ready to started (latest attempt), and from started to finished.
     wait: dict[str, Durations] = field(default_factory=dict)
     run: dict[str, Durations] = field(default_factory=dict)
+    #: ``(queue, name, total) -> n``: monotonic totals (``jobbers.effects.total_keys()``), moved
+    #: in the same step as what they count and never taken back by a prune or a delete.
+    totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

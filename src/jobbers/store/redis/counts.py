@@ -37,6 +37,7 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
     pipe = client.pipeline(transaction=True)
     pipe.hgetall(keys.counts)
     pipe.hgetall(keys.retries)
+    pipe.hgetall(keys.totals)
     for name in names:
         pipe.zrange(keys.queue(name, "since"), 0, 0, withscores=True)
         pipe.hgetall(keys.histogram("wait", name))
@@ -45,7 +46,8 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
     for hour in hours:
         pipe.hgetall(summed_by(hour))
     found = await pipe.execute()
-    grouped, summed = found[0], found[1]
+    grouped, summed, kept = found[0], found[1], found[2]
+    found = found[1:]
     tasks: dict[tuple[str, str, Status], int] = {}
     retries: dict[tuple[str, str], int] = {}
     for field, n in grouped.items():
@@ -73,4 +75,8 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
             second, status = field.split("|")
             seconds.append((int(second), status, int(n)))
     finished = finish_buckets(seconds, since, bucket)
-    return TaskCounts(tasks, retries, oldest, finished, wait, run)
+    totals: dict[tuple[str, str, str], int] = {}
+    for field, n in kept.items():
+        queue, name, total = json.loads(field)
+        totals[(queue, name, total)] = int(n)
+    return TaskCounts(tasks, retries, oldest, finished, wait, run, totals)

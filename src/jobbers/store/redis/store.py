@@ -83,6 +83,7 @@ SCRIPTS = (
     "promote",
     "notes",
     "minutes",
+    "totals",
 )
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
@@ -336,6 +337,10 @@ class RedisStore:
                 await fill_minutes(self._client, self._scripts["minutes"], self.keys)
                 await self._client.hset(self.keys.meta, "schema", SCHEMA_VERSION)
                 found = SCHEMA_VERSION
+            if found == SCHEMA_VERSION:
+                await self._scripts["totals"](
+                    keys=[self.keys.meta], args=[self.keys.base, self._maxlen, "0"]
+                )
         if found != SCHEMA_VERSION:
             raise StoreIncompatible(
                 f"{self._where}, prefix {self.keys.base}: store schema {found!r},"

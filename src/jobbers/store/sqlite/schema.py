@@ -11,6 +11,8 @@ from jobbers.store.sqlite.counts import (
     COUNTS_SCHEMA,
     DROP_INSERT_TRIGGER,
     FINAL,
+    TOTALS_BACKFILL,
+    TOTALS_SCHEMA,
 )
 
 #: Each holds only the tasks of the status its query asks for, so a submission (the commonest write)
@@ -127,21 +129,27 @@ CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
     + PARTIAL_INDEXES
     + COUNTS_SCHEMA
     + WORKER_TASKS
+    + TOTALS_SCHEMA
 )
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 10
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
 #: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
 #: made the due, lease and finished indexes partial; version 6 keeps the task names each
-#: worker runs (``worker_tasks``).
+#: worker runs (``worker_tasks``); versions 7 to 9 change nothing here; version 10 keeps the
+#: monotonic totals (``task_totals``), started once from the tasks kept.
 MIGRATIONS: dict[int, str] = {
     1: COUNTS_SCHEMA + BACKFILL,
     2: DROP_INSERT_TRIGGER,
     3: ADD_MINUTES,
     4: PARTIAL_INDEXES_MIGRATION,
     5: WORKER_TASKS,
+    6: "",
+    7: "",
+    8: "",
+    9: TOTALS_SCHEMA + TOTALS_BACKFILL,
 }
 #: The tables of the summed counts: a file without a version that lacks only these is version 1.
 COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}

@@ -31,7 +31,7 @@ from jobbers.models import (
 from jobbers.policy import FailureKind, decide, policy_json
 from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report, new_record
-from jobbers.store.sqlite.counts import count_inserted
+from jobbers.store.sqlite.counts import TALLY_STEP, count_inserted
 
 T = TypeVar("T")
 
@@ -208,6 +208,7 @@ def apply(
     if Field.DUE in effect.sets:
         values[Field.DUE] = due_at
     conn.execute(_update(effect), values)
+    tally(conn, task_id, effect)
     event(
         conn,
         task_id,
@@ -216,6 +217,12 @@ def apply(
         worker if effect.names_worker else None,
         effect.reason_for(reason),
     )
+
+
+def tally(conn: sqlite3.Connection, task_id: str, effect: Effect) -> None:
+    """The step's total, in the step's own transaction."""
+    if effect.total is not None:
+        conn.execute(TALLY_STEP, {"total": effect.total, "id": task_id})
 
 
 def promote(conn: sqlite3.Connection, at: float, queues: Sequence[str] | None) -> int:
@@ -272,6 +279,7 @@ def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at:
         "lease": at + lease,
     }
     number = conn.execute(_START, values).fetchone()[0]
+    tally(conn, task_id, step)
     event(conn, task_id, step.to, at, worker, step.reason)
     conn.execute(
         "INSERT INTO attempts (task_id, number, worker, started_at, outcome)"

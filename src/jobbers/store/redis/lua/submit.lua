@@ -13,6 +13,7 @@ for _, t in ipairs(tasks) do
 end
 if #conflicts > 0 then return {0, conflicts} end
 local out = {}
+local made = {}
 for _, t in ipairs(tasks) do
   if stored[t.id] then
     table.insert(out, {0, load(t.id)})
@@ -42,6 +43,8 @@ for _, t in ipairs(tasks) do
     redis.call('ZADD', P .. ':status:' .. status, seq, t.id)
     redis.call('SADD', P .. ':queues', t.q)
     tally(t.q, t.name, status, 1)
+    local group = cjson.encode({t.q, t.name, SUBMITTED})
+    made[group] = (made[group] or 0) + 1
     if member then
       redis.call('ZADD', qkey(t.q, 'ready'), -tonumber(t.prio), member)
       redis.call('ZADD', qkey(t.q, 'since'), NOW, t.id)
@@ -52,5 +55,6 @@ for _, t in ipairs(tasks) do
     table.insert(out, {1, ''})
   end
 end
+for group, n in pairs(made) do redis.call('HINCRBY', P .. ':totals', group, n) end
 changed()
 return {1, out}
