@@ -69,7 +69,7 @@ async def expected(store: Store) -> Counter[tuple[str, str, str]]:
 
 
 async def test_totals_agree_with_the_records(store: Store) -> None:
-    retrying = RetryPolicy(max_retries=1, base_delay=1.0, max_delay=1.0, backoff="fixed")
+    retrying = RetryPolicy(max_retries=1, base_delay=1.0, max_delay=1.0, backoff="constant")
     tasks = [
         *(new("t.ok") for _ in range(3)),
         new("t.ok", queue="other"),
