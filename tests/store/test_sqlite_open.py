@@ -278,3 +278,40 @@ async def test_a_version_4_file_trades_its_full_status_indexes_for_partial_ones(
     ).fetchall()
     assert "tasks_lease_started" in plan[0][3]
     conn.close()
+
+
+async def test_a_file_without_totals_starts_them_once_from_its_tasks(tmp_path: Path) -> None:
+    """A file made before the monotonic totals gets them on opening, started from the tasks it
+    keeps; they then move with each step, and opening the file again adds nothing."""
+    path = tmp_path / "v6.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask(i, "t.add", {}) for i in "abc"], now=T0)
+        await store.claim("w", ["default"], 2, 10.0, now=T0 + 1)
+        await store.finish("w", [Report("a", 1, Outcome("completed"))], now=T0 + 2)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE task_totals; PRAGMA user_version = 6;")
+    conn.close()
+    for _ in range(2):
+        store = SQLiteStore(str(path))
+        try:
+            totals = (await store.counts(since=T0)).totals
+        finally:
+            await store.close()
+        assert totals == {
+            ("default", "t.add", "submitted"): 3,
+            ("default", "t.add", "started"): 2,
+            ("default", "t.add", "finished:completed"): 1,
+        }
+    store = SQLiteStore(str(path))
+    try:
+        await store.finish("w", [Report("b", 1, Outcome("completed"))], now=T0 + 3)
+        totals = (await store.counts(since=T0)).totals
+    finally:
+        await store.close()
+    assert totals[("default", "t.add", "finished:completed")] == 2
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
