@@ -108,6 +108,7 @@ def new_record(task: NewTask, kwargs_json: str, at: float) -> TaskRecord:
         submitted_at=at,
         updated_at=at,
         due_at=due,
+        trace=task.trace,
     )
 
 

@@ -173,6 +173,7 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
         result=json.loads(h["result"]) if "result" in h else None,
         error=ErrorInfo.from_json(json.loads(h["error"])) if h.get("error") else None,
         attempts=tuple(attempts),
+        trace=h.get("trace") or None,
     )
 
 
@@ -451,6 +452,7 @@ class RedisStore:
                     "policy": policy_json(task.policy),
                     "hb": _t(hb) if hb is not None else "",
                     "due": _t(due) if due is not None else "",
+                    "tr": task.trace or "",
                 }
             )
         if clashes:

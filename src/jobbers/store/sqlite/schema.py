@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     lease_expires_at REAL,
     heartbeat_at REAL,
     result TEXT,
-    error TEXT
+    error TEXT,
+    trace TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, queue, priority DESC);
 CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name);
@@ -139,7 +140,8 @@ SCHEMA_VERSION = 10
 #: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
 #: made the due, lease and finished indexes partial; version 6 keeps the task names each
 #: worker runs (``worker_tasks``); versions 7 to 9 change nothing here; version 10 keeps the
-#: monotonic totals (``task_totals``), started once from the tasks kept.
+#: monotonic totals (``task_totals``), started once from the tasks kept, and each task's trace
+#: context (``tasks.trace``).
 MIGRATIONS: dict[int, str] = {
     1: COUNTS_SCHEMA + BACKFILL,
     2: DROP_INSERT_TRIGGER,
@@ -149,7 +151,7 @@ MIGRATIONS: dict[int, str] = {
     6: "",
     7: "",
     8: "",
-    9: TOTALS_SCHEMA + TOTALS_BACKFILL,
+    9: TOTALS_SCHEMA + TOTALS_BACKFILL + "ALTER TABLE tasks ADD COLUMN trace TEXT;",
 }
 #: The tables of the summed counts: a file without a version that lacks only these is version 1.
 COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}

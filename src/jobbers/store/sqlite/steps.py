@@ -47,7 +47,7 @@ STALE_WORKER = 600.0
 TASK_COLUMNS = (
     "id, name, queue, kwargs, status, priority, policy, retries, lost, attempt, due_at,"
     " submitted_at, updated_at, started_at, finished_at, worker, lease_expires_at, heartbeat_at,"
-    " result, error"
+    " result, error, trace"
 )
 
 
@@ -109,12 +109,14 @@ def insert_many(
                 task.due_at if scheduled else None,
                 at,
                 at,
+                task.trace,
             )
         )
         made[task.id] = new_record(task, kwargs, at)
     inserted = conn.executemany(
         "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
-        " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " hb_interval, due_at, submitted_at, updated_at, trace)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         + (" ON CONFLICT (id) DO NOTHING" if all_or_none else ""),
         rows,
     ).rowcount
@@ -434,6 +436,7 @@ def record(r: sqlite3.Row, attempts: list[Attempt]) -> TaskRecord:
         result=json.loads(r["result"]) if r["result"] is not None else None,
         error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
         attempts=tuple(attempts),
+        trace=r["trace"],
     )
 
 

@@ -1,4 +1,5 @@
--- ARGV[4]: JSON list of {id, fp, q, name, kwargs, prio, policy, hb, due}; due "" = ready now.
+-- ARGV[4]: JSON list of {id, fp, q, name, kwargs, prio, policy, hb, due, tr}; due "" = ready
+-- now, tr "" = no trace context.
 -- Returns {0, conflicting ids} and stores nothing, or {1, {{created, record}...}} where the
 -- record is "" for a task this call created (the caller knows it) and the stored one otherwise.
 local tasks = cjson.decode(ARGV[4])
@@ -25,6 +26,9 @@ for _, t in ipairs(tasks) do
     local fields = {'id', t.id, 'name', t.name, 'queue', t.q, 'kwargs', t.kwargs, 'fp', t.fp,
       'status', status, 'priority', t.prio, 'policy', t.policy, 'retries', 0, 'lost', 0,
       'attempt', 0, 'submitted_at', NOW, 'updated_at', NOW, 'seq', seq}
+    if t.tr ~= '' then
+      table.insert(fields, 'trace'); table.insert(fields, t.tr)
+    end
     if t.hb ~= '' then
       table.insert(fields, 'hb_interval'); table.insert(fields, t.hb)
     end
