@@ -138,6 +138,9 @@ class TaskOut(BaseModel):
         " GET /tasks/{id} shows them.",
     )
     progress: ProgressOut | None = Field(None, description="The latest attempt's progress.")
+    traceparent: str | None = Field(
+        None, description="The submitter's W3C trace context: each attempt's span is its child."
+    )
 
 
 class TaskListOut(BaseModel):
