@@ -188,11 +188,12 @@ class _Snapshot:
         return iter(self._metrics)
 
 
-async def exposition(store: Store) -> bytes:
-    """The Prometheus text format for the store as it is now."""
+async def exposition(store: Store, extra: Iterable[Metric] = ()) -> bytes:
+    """The Prometheus text format for the store as it is now, then ``extra`` families."""
     now = time.time()
     counts = await store.counts(since=now)
     metrics = list(families(counts, await store.queue_stats(), await store.workers(), now))
+    metrics.extend(extra)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(metrics))
     return generate_latest(registry)

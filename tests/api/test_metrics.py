@@ -109,3 +109,32 @@ async def test_two_managers_on_one_store_answer_the_same(
     finished = [k for k in first if k[0] == "jobbers_tasks_finished_total"]
     assert finished
     assert {k: first[k] for k in finished} == {k: second[k] for k in finished}
+
+
+async def test_the_managers_own_requests_by_route_template_and_status(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    one = await api.post("/tasks", json={"name": "add", "kwargs": {"x": 1, "y": 2}})
+    assert one.status_code == 201
+    bad = await api.post("/tasks", json={"name": "add", "kwargs": {"x": "no"}})
+    assert bad.status_code == 422
+    for _ in range(2):
+        assert (await api.get(f"/tasks/{one.json()['id']}")).status_code == 200
+    assert (await api.get("/tasks/no-such-task")).status_code == 404
+    assert (await api.get("/no/such/route")).status_code == 404
+    got = samples((await api.get("/metrics")).text)
+
+    def requests(method: str, route: str, status: str) -> float:
+        key = (("method", method), ("route", route), ("status", status))
+        return got.get(("jobbers_http_requests_total", key), 0)
+
+    assert requests("POST", "/tasks", "201") == 1  # answered by the fast path
+    assert requests("POST", "/tasks", "422") == 1  # answered by the route
+    assert requests("GET", "/tasks/{task_id}", "200") == 2
+    assert requests("GET", "/tasks/{task_id}", "404") == 1
+    assert requests("GET", "other", "404") == 1
+    assert not [k for k in got if any(v == one.json()["id"] for _, v in k[1])]
+    latency = (("method", "GET"), ("route", "/tasks/{task_id}"), ("status", "200"))
+    assert got[("jobbers_http_request_duration_seconds_count", latency)] == 2
+    assert got[("jobbers_http_request_duration_seconds_bucket", (("le", "+Inf"), *latency))] == 2
+    assert got[("jobbers_http_request_duration_seconds_sum", latency)] > 0
