@@ -27,11 +27,39 @@ from jobbers.store.base import DURATION_BUCKETS, Durations, Store, TaskCounts
 ALIVE_WITHIN = 60.0
 
 
-def _histogram(name: str, doc: str, by_queue: dict[str, Durations]) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(name, doc, labels=["queue"])
-    for queue, d in sorted(by_queue.items()):
+#: At most this many ``(queue, name)`` series per timing histogram: those with the most
+#: observations keep their task name, the rest are summed per queue under :data:`OTHER_NAME`.
+MAX_NAMED = 200
+OTHER_NAME = "_other"
+
+
+def _merged(a: Durations, b: Durations) -> Durations:
+    return Durations(
+        tuple(x + y for x, y in zip(a.buckets, b.buckets, strict=True)),
+        a.count + b.count,
+        a.total + b.total,
+    )
+
+
+def bounded(series: dict[tuple[str, str], Durations]) -> dict[tuple[str, str], Durations]:
+    """At most :data:`MAX_NAMED` series (plus one ``_other`` per queue past it)."""
+    if len(series) <= MAX_NAMED:
+        return series
+    ranked = sorted(series.items(), key=lambda kv: (-kv[1].count, kv[0]))
+    out = dict(ranked[:MAX_NAMED])
+    for (queue, _), d in ranked[MAX_NAMED:]:
+        key = (queue, OTHER_NAME)
+        out[key] = _merged(out[key], d) if key in out else d
+    return out
+
+
+def _histogram(
+    name: str, doc: str, series: dict[tuple[str, str], Durations]
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=["queue", "name"])
+    for (queue, task), d in sorted(bounded(series).items()):
         buckets = [(repr(bound), n) for bound, n in zip(DURATION_BUCKETS, d.buckets, strict=True)]
-        family.add_metric([queue], [*buckets, ("+Inf", d.count)], sum_value=d.total)
+        family.add_metric([queue, task], [*buckets, ("+Inf", d.count)], sum_value=d.total)
     return family
 
 
@@ -57,13 +85,19 @@ def families(
         dead_letters.add_metric([queue], n)
     yield dead_letters
     yield from _queue_families(counts, queues, now)
+    by_kind: dict[str, dict[tuple[str, str], Durations]] = {"wait": {}, "run": {}}
+    for (kind, queue, name), d in counts.timings.items():
+        by_kind[kind][(queue, name)] = d
     yield _histogram(
         "jobbers_task_queue_wait_seconds",
-        "Seconds from ready to started (latest attempt).",
-        counts.wait,
+        "Seconds from ready to started, each start, by queue and task name.",
+        by_kind["wait"],
     )
     yield _histogram(
-        "jobbers_task_run_seconds", "Seconds from started to finished (latest attempt).", counts.run
+        "jobbers_task_run_seconds",
+        "Seconds each attempt ran, from its start to its end whatever the outcome (completed,"
+        " failed, retried, lost, cancelled, handed back), by queue and task name.",
+        by_kind["run"],
     )
     alive = GaugeMetricFamily("jobbers_workers_alive", f"Workers seen within {ALIVE_WITHIN:g} s.")
     alive.add_metric([], sum(1 for w in workers if now - w.last_seen <= ALIVE_WITHIN))

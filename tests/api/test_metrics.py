@@ -64,9 +64,9 @@ async def test_metrics_match_the_tasks_run(store: Store) -> None:
     assert got[("jobbers_queue_depth", (("queue", "idle"),))] == 1
     assert got[("jobbers_queue_paused", (("queue", "idle"),))] == 1
     assert got[("jobbers_queue_oldest_ready_age_seconds", (("queue", "idle"),))] >= 0
-    assert got[("jobbers_task_run_seconds_count", (("queue", "default"),))] == 4
-    assert got[("jobbers_task_queue_wait_seconds_count", (("queue", "default"),))] == 4
-    assert got[("jobbers_task_run_seconds_bucket", (("le", "+Inf"), ("queue", "default")))] == 4
+    assert got[("jobbers_task_run_seconds_count", task)] == 4
+    assert got[("jobbers_task_queue_wait_seconds_count", task)] == 4
+    assert got[("jobbers_task_run_seconds_bucket", (("le", "+Inf"), *task))] == 4
     assert got[("jobbers_workers_alive", ())] == 1
     worker = (("hostname", "host"), ("worker", "w-1"))
     assert got[("jobbers_worker_slots", worker)] == 0

@@ -140,3 +140,39 @@ async def test_a_repeated_submission_counts_once_and_a_resubmit_counts_again(
     assert got[(*group, effects.Total.STARTED.value)] == 2
     assert got[(*group, "finished:failed")] == 1
     assert got[(*group, "finished:completed")] == 1
+
+
+async def test_wait_and_run_timings_per_name_never_fall(store: Store) -> None:
+    """Every start adds its wait and every attempt's end its run time, the retried attempt's
+    too; pruning leaves them."""
+    retrying = RetryPolicy(max_retries=1, base_delay=1.0, max_delay=1.0, backoff="constant")
+    quick, slow = new("t.quick"), new("t.slow", retrying)
+    await store.submit([quick, slow], now=T0)
+    claimed = await store.claim(W, ["default"], 10, LEASE, now=T0 + 2)
+    assert len(claimed) == 2
+    mine = {t.id: t for t in claimed}
+    await store.finish(
+        W,
+        [Report(quick.id, mine[quick.id].attempt, Outcome("completed", result=1))],
+        now=T0 + 2.5,
+    )
+    await store.finish(W, [Report(slow.id, mine[slow.id].attempt, failed())], now=T0 + 9)
+    assert await run_all(store, Outcome("completed", result=1), T0 + 40) == 1  # due at T0 + 10
+    timings = (await store.counts(since=T0)).timings
+    wait_quick = timings[("wait", "default", "t.quick")]
+    assert wait_quick.count == 1
+    assert wait_quick.total == pytest.approx(2.0)
+    wait_slow = timings[("wait", "default", "t.slow")]
+    # The retry's wait, as the kept histograms measure it: promoting a due task clears its due
+    # time, so it counts from the submission (T0 to T0 + 40).
+    assert wait_slow.count == 2
+    assert wait_slow.total == pytest.approx(2.0 + 40.0)
+    run_slow = timings[("run", "default", "t.slow")]
+    assert run_slow.count == 2
+    assert run_slow.total == pytest.approx(7.0 + 0.0)
+    run_quick = timings[("run", "default", "t.quick")]
+    assert run_quick.count == 1
+    assert run_quick.total == pytest.approx(0.5)
+    assert run_quick.buckets[-1] == 1  # within the last bound: cumulative
+    assert await store.prune(before=T0 + 100) == 2
+    assert (await store.counts(since=T0)).timings == timings

@@ -11,7 +11,7 @@ from typing import Any
 from jobbers.models import Status
 from jobbers.store.base import Durations, TaskCounts
 from jobbers.store.redis.keys import Keys
-from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets
+from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets, split_totals
 
 
 def _histogram(h: dict[str, str]) -> Durations:
@@ -75,8 +75,5 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
             second, status = field.split("|")
             seconds.append((int(second), status, int(n)))
     finished = finish_buckets(seconds, since, bucket)
-    totals: dict[tuple[str, str, str], int] = {}
-    for field, n in kept.items():
-        queue, name, total = json.loads(field)
-        totals[(queue, name, total)] = int(n)
-    return TaskCounts(tasks, retries, oldest, finished, wait, run, totals)
+    totals, timings = split_totals((*json.loads(field), float(n)) for field, n in kept.items())
+    return TaskCounts(tasks, retries, oldest, finished, wait, run, totals, timings)

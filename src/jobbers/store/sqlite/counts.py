@@ -21,7 +21,14 @@ from collections.abc import Iterable
 from jobbers import effects
 from jobbers.models import Status
 from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
-from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets
+from jobbers.store.tally import (
+    OVER,
+    STATUS,
+    by_minute,
+    durations,
+    finish_buckets,
+    split_totals,
+)
 
 
 def sql_set(statuses: frozenset[Status]) -> str:
@@ -192,11 +199,6 @@ ADD_TOTAL = (
     "INSERT INTO task_totals (queue, name, total, n) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (queue, name, total) DO UPDATE SET n = n + excluded.n"
 )
-#: One more of a step's total, for the task it moved (its queue and name read in the statement).
-TALLY_STEP = (
-    "INSERT INTO task_totals (queue, name, total, n) SELECT queue, name, :total, 1 FROM tasks"
-    " WHERE id = :id ON CONFLICT (queue, name, total) DO UPDATE SET n = n + 1"
-)
 #: A file made before the totals starts them from the tasks it keeps (what can still be told of
 #: them), once: a file that already has any total is left as it is.
 TOTALS_BACKFILL = f"""
@@ -227,8 +229,10 @@ INSERT INTO task_totals (queue, name, total, n)
 """
 
 
-def read_totals(conn: sqlite3.Connection) -> dict[tuple[str, str, str], int]:
-    return {(r[0], r[1], r[2]): r[3] for r in conn.execute("SELECT * FROM task_totals")}
+def read_totals(
+    conn: sqlite3.Connection,
+) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str, str], Durations]]:
+    return split_totals((r[0], r[1], r[2], r[3]) for r in conn.execute("SELECT * FROM task_totals"))
 
 
 #: Schema version 4 sums finishes per minute beside the seconds: the two triggers that keep
@@ -306,9 +310,8 @@ def counts(conn: sqlite3.Connection, since: float, bucket: float) -> TaskCounts:
     found: dict[str, dict[str, Durations]] = {"wait": {}, "run": {}}
     for (kind, queue), by_slot in slots.items():
         found[kind][queue] = durations(by_slot, totals[(kind, queue)])
-    return TaskCounts(
-        tasks, retries, oldest, finished, found["wait"], found["run"], read_totals(conn)
-    )
+    kept, timings = read_totals(conn)
+    return TaskCounts(tasks, retries, oldest, finished, found["wait"], found["run"], kept, timings)
 
 
 def finishes(

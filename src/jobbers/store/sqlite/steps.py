@@ -31,7 +31,8 @@ from jobbers.models import (
 from jobbers.policy import FailureKind, decide, policy_json
 from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report, new_record
-from jobbers.store.sqlite.counts import TALLY_STEP, count_inserted
+from jobbers.store.sqlite.counts import ADD_TOTAL, count_inserted
+from jobbers.store.tally import timing_rows
 
 T = TypeVar("T")
 
@@ -159,7 +160,11 @@ def _columns(effect: Effect) -> list[str]:
 
 @cache
 def _update(effect: Effect) -> str:
-    return f"UPDATE tasks SET {', '.join(_columns(effect))} WHERE id = :id"
+    """Returns what the step's totals are kept by: the task's queue, name and start."""
+    return (
+        f"UPDATE tasks SET {', '.join(_columns(effect))} WHERE id = :id"
+        " RETURNING queue, name, started_at"
+    )
 
 
 #: A start also begins the next attempt on the claiming worker, with its lease.
@@ -174,7 +179,7 @@ _START = (
             f"{Field.LEASE} = :lease",
         ]
     )
-    + " WHERE id = :id RETURNING attempt"
+    + " WHERE id = :id RETURNING attempt, queue, name, COALESCE(due_at, submitted_at)"
 )
 
 
@@ -209,8 +214,14 @@ def apply(
         values[Field.ERROR] = error_json(error)
     if Field.DUE in effect.sets:
         values[Field.DUE] = due_at
-    conn.execute(_update(effect), values)
-    tally(conn, task_id, effect)
+    queue, name, started_at = conn.execute(_update(effect), values).fetchone()
+    rows: list[tuple[str, str, str, float]] = []
+    if effect.total is not None:
+        rows.append((queue, name, effect.total, 1))
+    if effect.attempt is not None and current == Status.STARTED and started_at is not None:
+        rows += timing_rows("run", queue, name, at - started_at)
+    if rows:
+        conn.executemany(ADD_TOTAL, rows)
     event(
         conn,
         task_id,
@@ -219,12 +230,6 @@ def apply(
         worker if effect.names_worker else None,
         effect.reason_for(reason),
     )
-
-
-def tally(conn: sqlite3.Connection, task_id: str, effect: Effect) -> None:
-    """The step's total, in the step's own transaction."""
-    if effect.total is not None:
-        conn.execute(TALLY_STEP, {"total": effect.total, "id": task_id})
 
 
 def promote(conn: sqlite3.Connection, at: float, queues: Sequence[str] | None) -> int:
@@ -280,8 +285,11 @@ def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at:
         "worker": worker,
         "lease": at + lease,
     }
-    number = conn.execute(_START, values).fetchone()[0]
-    tally(conn, task_id, step)
+    number, queue, name, ready = conn.execute(_START, values).fetchone()
+    assert step.total is not None
+    conn.executemany(
+        ADD_TOTAL, [(queue, name, step.total, 1), *timing_rows("wait", queue, name, at - ready)]
+    )
     event(conn, task_id, step.to, at, worker, step.reason)
     conn.execute(
         "INSERT INTO attempts (task_id, number, worker, started_at, outcome)"

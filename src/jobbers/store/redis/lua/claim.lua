@@ -114,7 +114,9 @@ for i = 1, math.min(limit, #candidates) do
   sample('wait', q, waited, 1)
   redis.call('HSET', tkey(id), 'wait_v', num(waited))
   redis.call('HDEL', tkey(id), 'rk', unpack(step.clears))
-  add_total(q, move(id, 'submitted', step.to, worker, step.reason), step.total, 1)
+  local name = move(id, 'submitted', step.to, worker, step.reason)
+  add_total(q, name, step.total, 1)
+  add_timing('wait', q, name, waited)
   local number = redis.call('HINCRBY', tkey(id), 'attempt', 1)
   redis.call('HSET', tkey(id), 'worker', worker, 'started_at', NOW, 'lease', lease_at)
   redis.call('HSET', akey(id), number,
