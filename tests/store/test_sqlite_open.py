@@ -315,3 +315,28 @@ async def test_a_file_without_totals_starts_them_once_from_its_tasks(tmp_path: P
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
+
+
+def test_the_totals_step_may_run_again(tmp_path: Path) -> None:
+    """Every migration statement is idempotent: the column it adds is skipped when present and
+    the totals are started only while there are none."""
+    from jobbers.store.sqlite.connection import _migrate
+    from jobbers.store.sqlite.schema import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "twice.db")
+    untraced = SCHEMA.replace("    error TEXT,\n    trace TEXT\n", "    error TEXT\n")
+    assert untraced != SCHEMA
+    conn.executescript(untraced)
+    conn.execute(
+        "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, policy, submitted_at,"
+        " updated_at) VALUES ('a', 't.add', 'default', '{}', '', 'submitted', '{}', 0, 0)"
+    )
+    conn.execute("DELETE FROM task_totals")
+    for _ in range(2):
+        _migrate(conn, MIGRATIONS[SCHEMA_VERSION - 1])
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(tasks)")]
+    assert columns.count("trace") == 1
+    assert conn.execute("SELECT queue, name, total, n FROM task_totals").fetchall() == [
+        ("default", "t.add", "submitted", 1)
+    ]
+    conn.close()
