@@ -89,7 +89,13 @@ def attempt_span(record: TaskRecord, worker_id: str) -> Iterator[Any]:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            yield span
+            try:
+                yield span
+            except BaseException:
+                # Stopped from outside (cancelled, lease lost, shutdown): the store records
+                # what became of the attempt; the span says only that it did not report.
+                span.set_attribute("jobbers.outcome", "stopped")
+                raise
     finally:
         if token is not None:
             otel_context.detach(token)

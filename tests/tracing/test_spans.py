@@ -24,7 +24,7 @@ from jobbers.registry import TaskContext, register_task
 from jobbers.store.base import Store
 from jobbers.worker import Worker, WorkerSettings
 
-from ..worker.support import wait_statuses
+from ..worker.support import wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
 
@@ -39,6 +39,13 @@ async def flaky(ctx: TaskContext) -> str:
 
 
 register_task(flaky, name="traced.flaky", max_retries=2, base_delay=0.01, backoff="constant")
+
+
+async def sleepy() -> None:
+    await asyncio.sleep(60)
+
+
+register_task(sleepy, name="traced.sleepy")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -140,6 +147,35 @@ async def test_the_traceparent_header_and_a_bulk_body_carry_context(store: Store
             assert span.parent is not None
             assert f"{span.parent.span_id:016x}" == expected.split("-")[2]
             assert f"{span.context.trace_id:032x}" == expected.split("-")[1]
+
+
+async def test_an_attempt_stopped_from_outside_ends_its_span(store: Store) -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://jobbers.test") as api:
+        task = (
+            await api.post(
+                "/tasks", json={"name": "traced.sleepy"}, headers={"traceparent": parent}
+            )
+        ).json()
+    worker = Worker(store, WorkerSettings(concurrency=1, lease=5.0, shutdown_grace=0.0))
+    running = asyncio.create_task(worker.run())
+    try:
+        await wait_statuses(store, [task["id"]], {Status.STARTED}, 10)
+        await store.cancel([task["id"]])
+
+        async def ended() -> bool:
+            return bool(attempts(task["id"]))
+
+        await wait_for(ended, 10, "the cancelled attempt's span to end")
+    finally:
+        worker.request_stop()
+        await asyncio.wait_for(running, 10)
+    (span,) = attempts(task["id"])
+    assert span.attributes is not None
+    assert span.attributes["jobbers.outcome"] == "stopped"
+    assert span.parent is not None
+    assert f"{span.parent.span_id:016x}" == parent.split("-")[2]
 
 
 def test_no_span_no_traceparent() -> None:
