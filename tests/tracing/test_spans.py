@@ -41,6 +41,14 @@ async def flaky(ctx: TaskContext) -> str:
 register_task(flaky, name="traced.flaky", max_retries=2, base_delay=0.01, backoff="constant")
 
 
+def inside() -> str:
+    """Sync, so it runs in a thread: the span it sees is its attempt's."""
+    return f"{trace.get_current_span().get_span_context().span_id:016x}"
+
+
+register_task(inside, name="traced.inside")
+
+
 async def sleepy() -> None:
     await asyncio.sleep(60)
 
@@ -176,6 +184,16 @@ async def test_an_attempt_stopped_from_outside_ends_its_span(store: Store) -> No
     assert span.attributes["jobbers.outcome"] == "stopped"
     assert span.parent is not None
     assert f"{span.parent.span_id:016x}" == parent.split("-")[2]
+
+
+async def test_a_sync_task_runs_inside_its_attempts_span(store: Store) -> None:
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with AsyncClient("http://jobbers.test", transport=transport) as client:
+        task = await client.submit("traced.inside")
+    await run_worker_until(store, [task["id"]])
+    (span,) = attempts(task["id"])
+    (record,) = (await store.get([task["id"]])).values()
+    assert record.result == f"{span.context.span_id:016x}"
 
 
 def test_no_span_no_traceparent() -> None:
