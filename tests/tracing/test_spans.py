@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from jobbers import AsyncClient, tracing
+from jobbers import AsyncClient, AsyncProducer, tracing
 from jobbers.manager import create_app
 from jobbers.models import Status
 from jobbers.registry import TaskContext, register_task
@@ -194,6 +194,23 @@ async def test_a_sync_task_runs_inside_its_attempts_span(store: Store) -> None:
     (span,) = attempts(task["id"])
     (record,) = (await store.get([task["id"]])).values()
     assert record.result == f"{span.context.span_id:016x}"
+
+
+async def test_a_producer_and_a_bulk_submit_carry_the_current_span(store: Store) -> None:
+    tracer = trace.get_tracer("test")
+    producer = AsyncProducer(store)
+    transport = httpx.ASGITransport(app=create_app(store))
+    async with AsyncClient("http://jobbers.test", transport=transport) as client:
+        with tracer.start_as_current_span("caller") as caller:
+            direct = await producer.submit("traced.flaky")
+            many = await client.submit_many([{"name": "traced.flaky"}] * 2)
+    context = caller.get_span_context()
+    ids = [direct["id"], *(t["id"] for t in many)]
+    records = await store.get(ids)
+    for task_id in ids:
+        trace_id, span_id = records[task_id].trace.split("-")[1:3]  # type: ignore[union-attr]
+        assert (trace_id, span_id) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+    assert direct["traceparent"] == records[direct["id"]].trace
 
 
 def test_no_span_no_traceparent() -> None:
