@@ -157,16 +157,16 @@ async def test_wait_and_run_timings_per_name_never_fall(store: Store) -> None:
         now=T0 + 2.5,
     )
     await store.finish(W, [Report(slow.id, mine[slow.id].attempt, failed())], now=T0 + 9)
-    assert await run_all(store, Outcome("completed", result=1), T0 + 40) == 1  # due at T0 + 10
+    assert await store.promote_due(now=T0 + 12) == 1  # due at T0 + 10, ready from T0 + 12
+    assert await run_all(store, Outcome("completed", result=1), T0 + 40) == 1
     timings = (await store.counts(since=T0)).timings
     wait_quick = timings[("wait", "default", "t.quick")]
     assert wait_quick.count == 1
     assert wait_quick.total == pytest.approx(2.0)
     wait_slow = timings[("wait", "default", "t.slow")]
-    # The retry's wait, as the kept histograms measure it: promoting a due task clears its due
-    # time, so it counts from the submission (T0 to T0 + 40).
+    # The retry waited from its promotion (when it became ready) to its start.
     assert wait_slow.count == 2
-    assert wait_slow.total == pytest.approx(2.0 + 40.0)
+    assert wait_slow.total == pytest.approx(2.0 + 28.0)
     run_slow = timings[("run", "default", "t.slow")]
     assert run_slow.count == 2
     assert run_slow.total == pytest.approx(7.0 + 0.0)
@@ -176,3 +176,13 @@ async def test_wait_and_run_timings_per_name_never_fall(store: Store) -> None:
     assert run_quick.buckets[-1] == 1  # within the last bound: cumulative
     assert await store.prune(before=T0 + 100) == 2
     assert (await store.counts(since=T0)).timings == timings
+
+
+async def test_a_delayed_tasks_wait_starts_when_it_becomes_ready(store: Store) -> None:
+    task = NewTask(id=uuid7(), name="t.later", kwargs={}, due_at=T0 + 100)
+    await store.submit([task], now=T0)
+    assert await store.promote_due(now=T0 + 101) == 1
+    assert await run_all(store, Outcome("completed", result=1), T0 + 103) == 1
+    wait = (await store.counts(since=T0)).timings[("wait", "default", "t.later")]
+    assert wait.count == 1
+    assert wait.total == pytest.approx(2.0)

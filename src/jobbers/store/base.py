@@ -185,7 +185,8 @@ class TaskCounts:
     #: ``(queue, name, total) -> n``: monotonic totals (``jobbers.effects.total_keys()``), moved
     #: in the same step as what they count and never taken back by a prune or a delete.
     totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    #: ``(kind, queue, name) -> Durations``, kind ``wait`` (each start: ready to started) or
+    #: ``(kind, queue, name) -> Durations``, kind ``wait`` (each start: from when the task
+    #: became ``submitted`` to started) or
     #: ``run`` (each attempt's end, whatever it was: started to ended); monotonic like
     #: ``totals``.
     timings: dict[tuple[str, str, str], Durations] = field(default_factory=dict)

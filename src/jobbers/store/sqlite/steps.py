@@ -179,7 +179,7 @@ _START = (
             f"{Field.LEASE} = :lease",
         ]
     )
-    + " WHERE id = :id RETURNING attempt, queue, name, COALESCE(due_at, submitted_at)"
+    + " WHERE id = :id RETURNING attempt, queue, name"
 )
 
 
@@ -275,7 +275,11 @@ def room_for(conn: sqlite3.Connection, config: QueueConfig, limit: int, at: floa
     return effects.room(config, limit, used)
 
 
-def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float) -> None:
+def start(
+    conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float, ready: float
+) -> None:
+    """``ready``: when the task became ``submitted`` (its ``updated_at`` before this step),
+    where its wait starts."""
     step = effects.START
     check_transition(task_id, Status.SUBMITTED, step.to)
     values = {
@@ -285,7 +289,7 @@ def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at:
         "worker": worker,
         "lease": at + lease,
     }
-    number, queue, name, ready = conn.execute(_START, values).fetchone()
+    number, queue, name = conn.execute(_START, values).fetchone()
     assert step.total is not None
     conn.executemany(
         ADD_TOTAL, [(queue, name, step.total, 1), *timing_rows("wait", queue, name, at - ready)]
