@@ -186,9 +186,8 @@ class TaskCounts:
     #: in the same step as what they count and never taken back by a prune or a delete.
     totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
     #: ``(kind, queue, name) -> Durations``, kind ``wait`` (each start: from when the task
-    #: became ``submitted`` to started) or
-    #: ``run`` (each attempt's end, whatever it was: started to ended); monotonic like
-    #: ``totals``.
+    #: became ``submitted`` to started) or ``run`` (each attempt's end, whatever it was:
+    #: started to ended); monotonic like ``totals``.
     timings: dict[tuple[str, str, str], Durations] = field(default_factory=dict)
 
 
