@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from jobbers.calls import is_final, still_running, submission_body
+from jobbers.calls import is_final, still_running, submission_body, traced
 from jobbers.client_http import AsyncPool, HTTPFailure, Pool, plain_http, query_string
 from jobbers.closing import AsyncClosing, Closing
 from jobbers.compact_json import exact_loads
@@ -124,7 +124,8 @@ class _Calls:
 
     @staticmethod
     def submit_many(tasks: Sequence[dict[str, Any]]) -> _Call:
-        return _Call("POST", "/tasks/bulk", {"tasks": list(tasks)}, parse=lambda b: b["tasks"])
+        """Each task without a traceparent of its own gets the caller's current span's."""
+        return _Call("POST", "/tasks/bulk", {"tasks": traced(tasks)}, parse=lambda b: b["tasks"])
 
     @staticmethod
     def get(task_id: str) -> _Call:

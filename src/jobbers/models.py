@@ -184,6 +184,9 @@ class NewTask:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     #: Epoch seconds before which the task must not start (``delay`` / ``run_at``).
     due_at: float | None = None
+    #: The submitter's W3C ``traceparent``: each attempt's span is its child. Not part of the
+    #: payload an id is compared on (a repeat from another span is the same task).
+    trace: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,8 @@ class TaskRecord:
     result: JSON = None
     error: ErrorInfo | None = None
     attempts: tuple[Attempt, ...] = ()
+    #: The submitter's W3C ``traceparent`` (None when it sent none).
+    trace: str | None = None
 
     @property
     def attempt(self) -> int:

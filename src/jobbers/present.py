@@ -86,6 +86,7 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
         "started_at": iso(task.started_at),
         "finished_at": iso(task.finished_at),
         "updated_at": updated,
+        "traceparent": task.trace,
     }
 
 

@@ -99,3 +99,43 @@ async def test_a_cancellation_published_before_the_subscription_still_reaches_th
     finally:
         await other.close()
         await worker.close()
+
+
+async def test_a_store_without_totals_starts_them_once_from_its_sums(
+    redis_server: RedisServer,
+) -> None:
+    """A store written before the monotonic totals gets them from the sums it keeps, once: a
+    second process opening it adds nothing, and later steps move them."""
+    url, keys = prefixed(redis_server)
+    store = open_store(url)
+    try:
+        await store.submit([NewTask(i, "t.add", {}) for i in "abc"], now=T0)
+        await store.claim("w", ["default"], 2, 10.0, now=T0 + 1)
+        await store.finish("w", [Report("a", 1, Outcome("completed"))], now=T0 + 2)
+    finally:
+        await store.close()
+    raw = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    raw.delete(keys.totals)
+    raw.hdel(keys.meta, "totals")
+    try:
+        for _ in range(2):
+            store = open_store(url)
+            try:
+                await store.check()
+                totals = (await store.counts(since=T0)).totals
+            finally:
+                await store.close()
+            assert totals == {
+                ("default", "t.add", "submitted"): 3,
+                ("default", "t.add", "started"): 2,
+                ("default", "t.add", "finished:completed"): 1,
+            }
+        store = open_store(url)
+        try:
+            await store.finish("w", [Report("b", 1, Outcome("completed"))], now=T0 + 3)
+            totals = (await store.counts(since=T0)).totals
+        finally:
+            await store.close()
+        assert totals[("default", "t.add", "finished:completed")] == 2
+    finally:
+        raw.close()

@@ -140,6 +140,9 @@ class TaskOut(BaseModel):
     progress: ProgressOut | None = Field(
         None, description="The latest attempt's progress (GET /tasks/{id} and the lists)."
     )
+    traceparent: str | None = Field(
+        None, description="The submitter's W3C trace context: each attempt's span is its child."
+    )
 
 
 class TaskListOut(BaseModel):

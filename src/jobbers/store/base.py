@@ -108,6 +108,7 @@ def new_record(task: NewTask, kwargs_json: str, at: float) -> TaskRecord:
         submitted_at=at,
         updated_at=at,
         due_at=due,
+        trace=task.trace,
     )
 
 
@@ -185,6 +186,13 @@ class TaskCounts:
     #: Per queue: seconds from ready to started (latest attempt), and from started to finished.
     wait: dict[str, Durations] = field(default_factory=dict)
     run: dict[str, Durations] = field(default_factory=dict)
+    #: ``(queue, name, total) -> n``: monotonic totals (``jobbers.effects.total_keys()``), moved
+    #: in the same step as what they count and never taken back by a prune or a delete.
+    totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: ``(kind, queue, name) -> Durations``, kind ``wait`` (each start: from when the task
+    #: became ``submitted`` to started) or ``run`` (each attempt's end, whatever it was:
+    #: started to ended); monotonic like ``totals``.
+    timings: dict[tuple[str, str, str], Durations] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

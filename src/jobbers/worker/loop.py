@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobbers import tracing
 from jobbers.cancelling import cancel_until_done
 from jobbers.logfmt import log_task
 from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
@@ -341,19 +342,23 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            notes = self._notes.begin(record, slot.ctx)
-            outcome = notes.masked(
-                await self._notes.capture(
-                    notes,
-                    execute(
-                        spec,
-                        record,
-                        slot.ctx,
-                        max_result_bytes=self.settings.max_result_bytes,
-                        threads=self._threads,
-                    ),
+            with tracing.attempt_span(record, self.id) as span:
+                notes = self._notes.begin(record, slot.ctx)
+                outcome = notes.masked(
+                    await self._notes.capture(
+                        notes,
+                        execute(
+                            spec,
+                            record,
+                            slot.ctx,
+                            max_result_bytes=self.settings.max_result_bytes,
+                            threads=self._threads,
+                        ),
+                    )
                 )
-            )
+                tracing.end_attempt(
+                    span, outcome.kind, outcome.error.type if outcome.error else None
+                )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["expired" if slot.expired else "cancelled"] += 1

@@ -86,6 +86,11 @@ class Keys:
         return f"{self.base}:retries"
 
     @property
+    def totals(self) -> str:
+        """Hash: JSON ``[queue, name, total]`` -> monotonic total (never taken back)."""
+        return f"{self.base}:totals"
+
+    @property
     def finish_hours(self) -> str:
         """Sorted set: the hours (epoch seconds // 3600) that have a finish-count hash."""
         return f"{self.base}:fin:hours"

@@ -84,6 +84,7 @@ SCRIPTS = (
     "promote",
     "notes",
     "minutes",
+    "totals",
 )
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
@@ -173,6 +174,7 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
         result=json.loads(h["result"]) if "result" in h else None,
         error=ErrorInfo.from_json(json.loads(h["error"])) if h.get("error") else None,
         attempts=tuple(attempts),
+        trace=h.get("trace") or None,
     )
 
 
@@ -337,6 +339,10 @@ class RedisStore:
                 await fill_minutes(self._client, self._scripts["minutes"], self.keys)
                 await self._client.hset(self.keys.meta, "schema", SCHEMA_VERSION)
                 found = SCHEMA_VERSION
+            if found == SCHEMA_VERSION:
+                await self._scripts["totals"](
+                    keys=[self.keys.meta], args=[self.keys.base, self._maxlen, "0"]
+                )
         if found != SCHEMA_VERSION:
             raise StoreIncompatible(
                 f"{self._where}, prefix {self.keys.base}: store schema {found!r},"
@@ -451,6 +457,7 @@ class RedisStore:
                     "policy": policy_json(task.policy),
                     "hb": _t(hb) if hb is not None else "",
                     "due": _t(due) if due is not None else "",
+                    "tr": task.trace or "",
                 }
             )
         if clashes:

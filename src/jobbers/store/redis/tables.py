@@ -54,6 +54,8 @@ def effect(e: Effect) -> str:
         parts.append(f"attempt = {_text(e.attempt)}")
     if e.spends is not None:
         parts.append(f"spends = {_text(e.spends.value)}")
+    if e.total is not None:
+        parts.append(f"total = {_text(e.total)}")
     flags = {
         "given": e.given is not None,
         "worker": e.names_worker,
@@ -86,6 +88,7 @@ def steps() -> str:
         + "\n  end\n  made[name] = e\n  return e\nend})\n"
         + f"local FINAL = {_set(effects.in_order(effects.FINAL))}\n"
         + f"local RAN = {_set(effects.in_order(effects.RAN))}\n"
+        + f"local SUBMITTED = {_text(effects.SUBMITTED)}\n"
     )
 
 

@@ -11,6 +11,8 @@ from jobbers.store.sqlite.counts import (
     COUNTS_SCHEMA,
     DROP_INSERT_TRIGGER,
     FINAL,
+    TOTALS_BACKFILL,
+    TOTALS_SCHEMA,
 )
 
 #: Each holds only the tasks of the status its query asks for, so a submission (the commonest write)
@@ -65,7 +67,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     lease_expires_at REAL,
     heartbeat_at REAL,
     result TEXT,
-    error TEXT
+    error TEXT,
+    trace TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, queue, priority DESC);
 CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name);
@@ -127,21 +130,24 @@ CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
     + PARTIAL_INDEXES
     + COUNTS_SCHEMA
     + WORKER_TASKS
+    + TOTALS_SCHEMA
 )
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
 #: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
 #: made the due, lease and finished indexes partial; version 6 keeps the task names each
-#: worker runs (``worker_tasks``).
+#: worker runs (``worker_tasks``); version 7 keeps the monotonic totals (``task_totals``),
+#: started once from the tasks kept, and each task's trace context (``tasks.trace``).
 MIGRATIONS: dict[int, str] = {
     1: COUNTS_SCHEMA + BACKFILL,
     2: DROP_INSERT_TRIGGER,
     3: ADD_MINUTES,
     4: PARTIAL_INDEXES_MIGRATION,
     5: WORKER_TASKS,
+    6: TOTALS_SCHEMA + TOTALS_BACKFILL + "ALTER TABLE tasks ADD COLUMN trace TEXT;",
 }
 #: The tables of the summed counts: a file without a version that lacks only these is version 1.
 COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}

@@ -31,7 +31,8 @@ from jobbers.models import (
 from jobbers.policy import FailureKind, decide, policy_json
 from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report, new_record
-from jobbers.store.sqlite.counts import count_inserted
+from jobbers.store.sqlite.counts import ADD_TOTAL, count_inserted
+from jobbers.store.tally import timing_rows
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ STALE_WORKER = 600.0
 TASK_COLUMNS = (
     "id, name, queue, kwargs, status, priority, policy, retries, lost, attempt, due_at,"
     " submitted_at, updated_at, started_at, finished_at, worker, lease_expires_at, heartbeat_at,"
-    " result, error"
+    " result, error, trace"
 )
 
 
@@ -109,12 +110,14 @@ def insert_many(
                 task.due_at if scheduled else None,
                 at,
                 at,
+                task.trace,
             )
         )
         made[task.id] = new_record(task, kwargs, at)
     inserted = conn.executemany(
         "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
-        " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " hb_interval, due_at, submitted_at, updated_at, trace)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         + (" ON CONFLICT (id) DO NOTHING" if all_or_none else ""),
         rows,
     ).rowcount
@@ -157,7 +160,11 @@ def _columns(effect: Effect) -> list[str]:
 
 @cache
 def _update(effect: Effect) -> str:
-    return f"UPDATE tasks SET {', '.join(_columns(effect))} WHERE id = :id"
+    """Returns what the step's totals are kept by: the task's queue, name and start."""
+    return (
+        f"UPDATE tasks SET {', '.join(_columns(effect))} WHERE id = :id"
+        " RETURNING queue, name, started_at"
+    )
 
 
 #: A start also begins the next attempt on the claiming worker, with its lease.
@@ -172,7 +179,7 @@ _START = (
             f"{Field.LEASE} = :lease",
         ]
     )
-    + " WHERE id = :id RETURNING attempt"
+    + " WHERE id = :id RETURNING attempt, queue, name"
 )
 
 
@@ -207,7 +214,14 @@ def apply(
         values[Field.ERROR] = error_json(error)
     if Field.DUE in effect.sets:
         values[Field.DUE] = due_at
-    conn.execute(_update(effect), values)
+    queue, name, started_at = conn.execute(_update(effect), values).fetchone()
+    rows: list[tuple[str, str, str, float]] = []
+    if effect.total is not None:
+        rows.append((queue, name, effect.total, 1))
+    if effect.attempt is not None and current == Status.STARTED and started_at is not None:
+        rows += timing_rows("run", queue, name, at - started_at)
+    if rows:
+        conn.executemany(ADD_TOTAL, rows)
     event(
         conn,
         task_id,
@@ -261,7 +275,11 @@ def room_for(conn: sqlite3.Connection, config: QueueConfig, limit: int, at: floa
     return effects.room(config, limit, used)
 
 
-def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float) -> None:
+def start(
+    conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float, ready: float
+) -> None:
+    """``ready``: when the task became ``submitted`` (its ``updated_at`` before this step),
+    where its wait starts."""
     step = effects.START
     check_transition(task_id, Status.SUBMITTED, step.to)
     values = {
@@ -271,7 +289,11 @@ def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at:
         "worker": worker,
         "lease": at + lease,
     }
-    number = conn.execute(_START, values).fetchone()[0]
+    number, queue, name = conn.execute(_START, values).fetchone()
+    assert step.total is not None
+    conn.executemany(
+        ADD_TOTAL, [(queue, name, step.total, 1), *timing_rows("wait", queue, name, at - ready)]
+    )
     event(conn, task_id, step.to, at, worker, step.reason)
     conn.execute(
         "INSERT INTO attempts (task_id, number, worker, started_at, outcome)"
@@ -426,6 +448,7 @@ def record(r: sqlite3.Row, attempts: list[Attempt]) -> TaskRecord:
         result=json.loads(r["result"]) if r["result"] is not None else None,
         error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
         attempts=tuple(attempts),
+        trace=r["trace"],
     )
 
 

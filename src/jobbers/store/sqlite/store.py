@@ -535,7 +535,7 @@ class SQLiteStore:
                     limited[queue] = config
                 candidates.extend(
                     conn.execute(
-                        "SELECT rowid AS seq, id, queue, priority FROM tasks"
+                        "SELECT rowid AS seq, id, queue, priority, updated_at FROM tasks"
                         f" WHERE status = 'submitted' AND queue = ?{by_name}"
                         " ORDER BY priority DESC, rowid LIMIT ?",
                         (queue, *only, room),
@@ -544,7 +544,7 @@ class SQLiteStore:
             candidates.sort(key=lambda r: (-r["priority"], r["seq"]))
             chosen = candidates[:limit]
             for row in chosen:
-                start(conn, row["id"], worker_id, lease, at)
+                start(conn, row["id"], worker_id, lease, at, row["updated_at"])
                 if row["queue"] in limited:
                     conn.execute("INSERT INTO starts (queue, at) VALUES (?, ?)", (row["queue"], at))
             records = load(conn, [r["id"] for r in chosen])

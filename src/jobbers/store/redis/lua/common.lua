@@ -33,6 +33,22 @@ local function add_retries(q, name, by)
   end
 end
 
+-- Monotonic totals by {queue, name, total}: only ever added to (a prune or delete leaves them).
+local function add_total(q, name, key, by)
+  redis.call('HINCRBY', P .. ':totals', cjson.encode({q, name, key}), by)
+end
+
+-- One duration into the monotonic timings of {queue, name}: one in its slot ('wait:3'; the slot
+-- #BOUNDS is past the last bound) and the seconds summed ('wait:sum'). Never taken back.
+local function add_timing(kind, q, name, v)
+  local slot = tostring(#BOUNDS)
+  for i, bound in ipairs(BOUNDS) do
+    if v <= bound then slot = tostring(i - 1); break end
+  end
+  redis.call('HINCRBY', P .. ':totals', cjson.encode({q, name, kind .. ':' .. slot}), 1)
+  redis.call('HINCRBYFLOAT', P .. ':totals', cjson.encode({q, name, kind .. ':sum'}), num(v))
+end
+
 local function add_finish(key, field, by)
   if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
 end
@@ -80,6 +96,7 @@ local function emit(id, status, worker, reason)
 end
 
 -- The single place a status changes: checked against the state machine, indexed, recorded.
+-- Returns the task's name (its steps' totals are kept by queue and name).
 local function move(id, from, to, worker, reason)
   if not (ALLOWED[from] and ALLOWED[from][to]) then
     error('task ' .. id .. ': ' .. from .. ' -> ' .. to .. ' is not an allowed transition')
@@ -102,6 +119,7 @@ local function move(id, from, to, worker, reason)
     redis.call('HSET', tkey(id), 'run_v', num(v))
   end
   emit(id, to, worker, reason)
+  return f[3]
 end
 
 local function changed()
@@ -190,7 +208,12 @@ local function apply(id, q, e, from, worker, x, why)
   local reason = e.reason
   if e.given then reason = why end
   if not e.worker then worker = nil end
-  move(id, from, e.to, worker, reason)
+  local name = move(id, from, e.to, worker, reason)
+  if e.total then add_total(q, name, e.total, 1) end
+  if e.attempt and from == 'started' then
+    local s = redis.call('HGET', tkey(id), 'started_at')
+    if s then add_timing('run', q, name, math.max(0, tonumber(NOW) - tonumber(s))) end
+  end
   if #e.clears > 0 then redis.call('HDEL', tkey(id), unpack(e.clears)) end
   if e.unrun then off_running(id, q) end
   if e.unfinish then redis.call('ZREM', P .. ':finished', id) end

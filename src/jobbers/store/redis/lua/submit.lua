@@ -1,4 +1,5 @@
--- ARGV[4]: JSON list of {id, fp, q, name, kwargs, prio, policy, hb, due}; due "" = ready now.
+-- ARGV[4]: JSON list of {id, fp, q, name, kwargs, prio, policy, hb, due, tr}; due "" = ready
+-- now, tr "" = no trace context.
 -- Returns {0, conflicting ids} and stores nothing, or {1, {{created, record}...}} where the
 -- record is "" for a task this call created (the caller knows it) and the stored one otherwise.
 local tasks = cjson.decode(ARGV[4])
@@ -13,6 +14,7 @@ for _, t in ipairs(tasks) do
 end
 if #conflicts > 0 then return {0, conflicts} end
 local out = {}
+local made = {}
 for _, t in ipairs(tasks) do
   if stored[t.id] then
     table.insert(out, {0, load(t.id)})
@@ -24,6 +26,9 @@ for _, t in ipairs(tasks) do
     local fields = {'id', t.id, 'name', t.name, 'queue', t.q, 'kwargs', t.kwargs, 'fp', t.fp,
       'status', status, 'priority', t.prio, 'policy', t.policy, 'retries', 0, 'lost', 0,
       'attempt', 0, 'submitted_at', NOW, 'updated_at', NOW, 'seq', seq}
+    if t.tr ~= '' then
+      table.insert(fields, 'trace'); table.insert(fields, t.tr)
+    end
     if t.hb ~= '' then
       table.insert(fields, 'hb_interval'); table.insert(fields, t.hb)
     end
@@ -42,6 +47,8 @@ for _, t in ipairs(tasks) do
     redis.call('ZADD', P .. ':status:' .. status, seq, t.id)
     redis.call('SADD', P .. ':queues', t.q)
     tally(t.q, t.name, status, 1)
+    local group = cjson.encode({t.q, t.name, SUBMITTED})
+    made[group] = (made[group] or 0) + 1
     if member then
       redis.call('ZADD', qkey(t.q, 'ready'), -tonumber(t.prio), member)
       redis.call('ZADD', qkey(t.q, 'since'), NOW, t.id)
@@ -52,5 +59,6 @@ for _, t in ipairs(tasks) do
     table.insert(out, {1, ''})
   end
 end
+for group, n in pairs(made) do redis.call('HINCRBY', P .. ':totals', group, n) end
 changed()
 return {1, out}
