@@ -144,7 +144,7 @@ CANCEL_BY_TASK = Effect(
 )
 CANCEL = Effect(
     "cancel",
-    _of(Status.SUBMITTED, Status.SCHEDULED, Status.STARTED, Status.STALLED),
+    _of(Status.SUBMITTED, Status.SCHEDULED, Status.WAITING, Status.STARTED, Status.STALLED),
     Status.CANCELLED,
     given=Given.CALLER,
     attempt="cancelled",
@@ -228,6 +228,24 @@ GIVE_UP = Effect(
     spends=Counter.LOST,
 )
 DEAD_LETTER = Effect("dead_letter", _of(Status.FAILED), Status.DEAD, reason="dead-lettered")
+#: The last parent a waiting task needed ended as its edge asked.
+RELEASE = Effect(
+    "release",
+    _of(Status.WAITING),
+    Status.SUBMITTED,
+    reason="released",
+    names_worker=False,
+    ready=True,
+)
+#: A parent ended otherwise than an edge of the waiting task asked: it will never run.
+SKIP = Effect(
+    "skip",
+    _of(Status.WAITING),
+    Status.CANCELLED,
+    given=Given.CALLER,
+    names_worker=False,
+    finishes=True,
+)
 
 EFFECTS: Mapping[str, Effect] = {
     e.name: e
@@ -246,6 +264,8 @@ EFFECTS: Mapping[str, Effect] = {
         FAIL,
         GIVE_UP,
         DEAD_LETTER,
+        RELEASE,
+        SKIP,
     )
 }
 
@@ -262,6 +282,15 @@ REAPED: Mapping[FailureKind, Effect] = {"lease_lost": LOSE_LEASE, "stalled": STA
 FINAL: frozenset[Status] = TERMINAL
 #: Ran to an end: a run time is counted for the task.
 RAN: frozenset[Status] = _of(Status.COMPLETED, Status.FAILED, Status.DEAD)
+
+
+def satisfies(on: str, ended: Status) -> bool:
+    """Whether a parent that ended ``ended`` (a final status) is what an edge ``on`` waits for."""
+    return (ended == Status.COMPLETED) == (on == "completed")
+
+
+def skip_reason(parent: str, ended: Status) -> str:
+    return f"parent {parent} ended {ended.value}"
 
 
 def in_order(statuses: frozenset[Status]) -> list[Status]:
