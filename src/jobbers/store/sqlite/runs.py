@@ -74,9 +74,8 @@ def read(conn: sqlite3.Connection, run_id: str) -> tuple[Run, list[TaskRecord]] 
 
 
 def cancel(conn: sqlite3.Connection, run_id: str, reason: str, at: float) -> CancelResult | None:
-    """Every task of the run not yet ended, cancelled in one transaction: one that a
-    cancel here releases (an error handler) is cancelled later in the same pass, so none
-    starts."""
+    """Every task of the run not yet ended, cancelled in one transaction, the waiting ones
+    first, so that cancelling a parent releases none of them (an error handler)."""
     found = conn.execute(
         "UPDATE runs SET cancelled_at = COALESCE(cancelled_at, ?) WHERE id = ? RETURNING id",
         (at, run_id),
@@ -85,7 +84,16 @@ def cancel(conn: sqlite3.Connection, run_id: str, reason: str, at: float) -> Can
         return None
     result = CancelResult()
     step = effects.CANCEL
-    for task_id in _task_ids(conn, run_id):
+    ids = _task_ids(conn, run_id)
+    waiting = {
+        r[0]
+        for r in conn.execute(
+            "SELECT t.id FROM task_flow f JOIN tasks t ON t.id = f.task_id"
+            " WHERE f.run_id = ? AND t.status = 'waiting'",
+            (run_id,),
+        )
+    }
+    for task_id in sorted(ids, key=lambda i: i not in waiting):
         row = conn.execute(
             "SELECT status, worker, attempt FROM tasks WHERE id = ?", (task_id,)
         ).fetchone()
