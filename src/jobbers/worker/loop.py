@@ -31,6 +31,7 @@ from jobbers.registry import (
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
 from jobbers.worker.expiry import ExpiryWatch
+from jobbers.worker.inputs import with_inputs
 from jobbers.worker.leases import LeaseKeeper
 from jobbers.worker.maintenance import Maintenance
 from jobbers.worker.notes import NotesKeeper
@@ -341,6 +342,8 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
+            if record.inputs is not None:
+                record = await with_inputs(self.store, record)
             notes = self._notes.begin(record, slot.ctx)
             outcome = notes.masked(
                 await self._notes.capture(

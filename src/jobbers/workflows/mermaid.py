@@ -61,7 +61,7 @@ def parse(text: str, name: str = "mermaid") -> Graph:
     edges: list[Link] = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip().rstrip(";")
-        if not line or line.startswith(_SKIP):
+        if not line or line.startswith("%%") or line.split()[0] in _SKIP:
             continue
         parts = _ARROWS.split(line)
         ids = []
