@@ -52,7 +52,8 @@ async def test_diamond_releases_the_join_once_after_both_parents(store: Store) -
     second = next(t for t in claimed if t.id == c.id)
     await store.finish("w", [Report(c.id, second.attempt, Outcome("completed", 3))], now=T0)
     got = (await store.get([d.id]))[d.id]
-    assert got.status == Status.SUBMITTED and got.inputs == "results"
+    assert got.status == Status.SUBMITTED
+    assert got.inputs == "results"
     assert await store.parent_results(d.id) == [("b", 2), ("c", 3)]
 
 
@@ -140,12 +141,15 @@ async def test_runs_are_stored_listed_and_cancelled_whole(store: Store) -> None:
     assert [r.id for r in page.runs] == [run.id]
     assert [r.id for r in (await store.runs(10, name="other")).runs] == []
     found = await store.run(run.id)
-    assert found is not None and [t.id for t in found[1]] == [a.id, b.id, handler.id]
+    assert found is not None
+    assert [t.id for t in found[1]] == [a.id, b.id, handler.id]
     result = await store.cancel_run(run.id, "cancelled by request", now=T0 + 1)
-    assert result is not None and set(result.cancelled) == {a.id, b.id, handler.id}
+    assert result is not None
+    assert set(result.cancelled) == {a.id, b.id, handler.id}
     assert await statuses(store, a, b, handler) == [Status.CANCELLED] * 3
     again = await store.run(run.id)
-    assert again is not None and again[0].cancelled_at == T0 + 1
+    assert again is not None
+    assert again[0].cancelled_at == T0 + 1
     assert await store.claim("w", ["default"], 10, LEASE, now=T0 + 2) == []
     assert await store.cancel_run(uuid7(), "x") is None
 
@@ -157,6 +161,8 @@ async def test_runs_page_newest_first(store: Store) -> None:
         await store.create_run(run, [new(run=run.id)], now=T0)
         ids.append(run.id)
     first = await store.runs(3)
-    assert [r.id for r in first.runs] == ids[::-1][:3] and first.cursor is not None
+    assert [r.id for r in first.runs] == ids[::-1][:3]
+    assert first.cursor is not None
     rest = await store.runs(3, first.cursor)
-    assert [r.id for r in rest.runs] == ids[::-1][3:] and rest.cursor is None
+    assert [r.id for r in rest.runs] == ids[::-1][3:]
+    assert rest.cursor is None

@@ -58,9 +58,11 @@ async def test_a_diamond_runs_its_join_once_after_both_parents_with_their_result
     assert {n["id"]: n["result"] for n in final["nodes"]} == {"a": 3, "b": 30, "c": 300, "d": 330}
     done = lines(log)
     joins = [line for line in done if line["event"] == "join"]
-    assert len(joins) == 1 and joins[0]["parts"] == {"b": 30, "c": 300}
+    assert len(joins) == 1
+    assert joins[0]["parts"] == {"b": 30, "c": 300}
     adds = [line for line in done if line["event"] == "add"]
-    assert len(adds) == 3 and all(line["at"] <= joins[0]["at"] for line in adds)
+    assert len(adds) == 3
+    assert all(line["at"] <= joins[0]["at"] for line in adds)
 
 
 async def test_a_fan_out_of_50_with_nested_fan_outs_collects_once_despite_a_killed_worker(
