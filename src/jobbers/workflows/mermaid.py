@@ -22,16 +22,9 @@ from jobbers.models import JSON, EdgeOn
 from jobbers.workflows.graph import Graph, Link, Node
 
 PARENTS = "$parents"
-_SKIP = (
-    "flowchart",
-    "graph ",
-    "subgraph",
-    "end",
-    "classDef",
-    "class ",
-    "%%",
-    "style ",
-    "linkStyle",
+#: First words of the Mermaid statements that are not nodes or edges.
+_SKIP = frozenset(
+    {"flowchart", "graph", "subgraph", "end", "classDef", "class", "style", "linkStyle", "click"}
 )
 _ARROWS = re.compile(r"\s*(-->|-\.->)\s*")
 _NODE = re.compile(
