@@ -199,6 +199,26 @@ class _Calls:
     def delete_dead(task_ids: Sequence[str]) -> _Call:
         return _Call("POST", "/dead-letter/delete", {"task_ids": list(task_ids)})
 
+    @staticmethod
+    def submit_workflow(graph: dict[str, Any] | str, name: str | None) -> _Call:
+        if isinstance(graph, str):
+            body: dict[str, Any] = {"mermaid": graph} | ({"name": name} if name else {})
+        else:
+            body = graph | ({"name": name} if name else {})
+        return _Call("POST", "/workflows", body)
+
+    @staticmethod
+    def workflow(run_id: str) -> _Call:
+        return _Call("GET", f"/workflows/{_segment(run_id)}")
+
+    @staticmethod
+    def workflows(filters: dict[str, Any]) -> _Call:
+        return _Call("GET", "/workflows", params=_params(filters))
+
+    @staticmethod
+    def cancel_workflow(run_id: str) -> _Call:
+        return _Call("POST", f"/workflows/{_segment(run_id)}/cancel")
+
 
 def _chunks(ids: Iterable[str]) -> list[list[str]]:
     items = list(ids)
@@ -381,6 +401,26 @@ class Client(Closing):
         result: dict[str, Any] = self._send(_Calls.delete_dead(task_ids))
         return result
 
+    def submit_workflow(
+        self, graph: dict[str, Any] | str, name: str | None = None
+    ) -> dict[str, Any]:
+        """A workflow run from a graph (``Workflow.to_json()``) or Mermaid text."""
+        result: dict[str, Any] = self._send(_Calls.submit_workflow(graph, name))
+        return result
+
+    def workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.workflow(run_id))
+        return result
+
+    def workflows(self, **filters: Any) -> dict[str, Any]:
+        """Runs, newest first: ``status``, ``name``, ``limit``, ``cursor``."""
+        result: dict[str, Any] = self._send(_Calls.workflows(filters))
+        return result
+
+    def cancel_workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.cancel_workflow(run_id))
+        return result
+
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
@@ -516,6 +556,26 @@ class AsyncClient(AsyncClosing):
     async def delete_dead(self, task_ids: Sequence[str]) -> dict[str, Any]:
         """Delete dead tasks for good: ``{"deleted": [...], "not_deleted": [...]}``."""
         result: dict[str, Any] = await self._send(_Calls.delete_dead(task_ids))
+        return result
+
+    async def submit_workflow(
+        self, graph: dict[str, Any] | str, name: str | None = None
+    ) -> dict[str, Any]:
+        """A workflow run from a graph (``Workflow.to_json()``) or Mermaid text."""
+        result: dict[str, Any] = await self._send(_Calls.submit_workflow(graph, name))
+        return result
+
+    async def workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.workflow(run_id))
+        return result
+
+    async def workflows(self, **filters: Any) -> dict[str, Any]:
+        """Runs, newest first: ``status``, ``name``, ``limit``, ``cursor``."""
+        result: dict[str, Any] = await self._send(_Calls.workflows(filters))
+        return result
+
+    async def cancel_workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.cancel_workflow(run_id))
         return result
 
     async def close(self) -> None:
