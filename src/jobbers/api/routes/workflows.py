@@ -13,7 +13,7 @@ from jobbers.api.errors import JSONResponse, error, responses
 from jobbers.errors import InvalidWorkflow
 from jobbers.http.deps import CatalogDep, StoreDep
 from jobbers.models import Run, TaskRecord
-from jobbers.store.base import DuplicateTaskConflict, Store
+from jobbers.store.base import BadCursor, DuplicateTaskConflict, Store
 from jobbers.workflows import mermaid
 from jobbers.workflows.runs import (
     RUN_STATUSES,
@@ -86,7 +86,10 @@ async def list_runs(
     shown: list[tuple[Run, list[TaskRecord]]] = []
     looked = 0
     while True:
-        page = await store.runs(limit - len(shown), cursor, name)
+        try:
+            page = await store.runs(limit - len(shown), cursor, name)
+        except BadCursor as exc:
+            return error(422, str(exc))
         looked += len(page.runs)
         shown += await _with_status(store, page.runs, status)
         cursor = page.cursor
@@ -114,7 +117,7 @@ async def get_run(
     return JSONResponse(run_json(*found))
 
 
-@router.post("/workflows/{run_id}/cancel", responses=responses(404, 422))
+@router.post("/workflows/{run_id}/cancel", responses=responses(404, 413, 422))
 async def cancel_run(run_id: RunIdPath, store: StoreDep) -> JSONResponse:
     """Cancels every task of the run that has not ended (running ones are stopped); nothing
     of the run starts afterwards."""
