@@ -342,21 +342,23 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            if record.inputs is not None:
-                record = await with_inputs(self.store, record)
-            notes = self._notes.begin(record, slot.ctx)
-            outcome = notes.masked(
-                await self._notes.capture(
-                    notes,
-                    execute(
-                        spec,
-                        record,
-                        slot.ctx,
-                        max_result_bytes=self.settings.max_result_bytes,
-                        threads=self._threads,
-                    ),
+            ready = await self._with_inputs(record)
+            if ready is None:
+                outcome = Outcome("handed_back")
+            else:
+                notes = self._notes.begin(ready, slot.ctx)
+                outcome = notes.masked(
+                    await self._notes.capture(
+                        notes,
+                        execute(
+                            spec,
+                            ready,
+                            slot.ctx,
+                            max_result_bytes=self.settings.max_result_bytes,
+                            threads=self._threads,
+                        ),
+                    )
                 )
-            )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["expired" if slot.expired else "cancelled"] += 1
@@ -377,6 +379,17 @@ class Worker:
         if slot.stop_reason == "lost":
             return  # finished as the store took it away: the result is not ours to report
         self._flusher.put(Report(record.id, record.attempt, outcome))
+
+    async def _with_inputs(self, record: TaskRecord) -> TaskRecord | None:
+        """The record with its parents' results, or None when the store cannot give them now:
+        the attempt is handed back (no retry spent) to run when it can."""
+        if record.inputs is None:
+            return record
+        try:
+            return await with_inputs(self.store, record)
+        except StoreUnavailable as exc:
+            self.outage.failed("reading a task's inputs", exc)
+            return None
 
     # -- leases -----------------------------------------------------------------------------
 
