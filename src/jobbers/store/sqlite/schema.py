@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS task_edges (
     PRIMARY KEY (child, parent)
 );
 CREATE INDEX IF NOT EXISTS task_edges_open ON task_edges (parent) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS task_edges_waiting ON task_edges (child) WHERE open = 1;
 CREATE TABLE IF NOT EXISTS task_flow (task_id TEXT PRIMARY KEY, run_id TEXT, inputs TEXT);
 CREATE INDEX IF NOT EXISTS task_flow_run ON task_flow (run_id) WHERE run_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS runs (
