@@ -149,3 +149,15 @@ async def test_the_token_guards_every_workflow_route(store: Store) -> None:
             assert (await client.request(method, path)).status_code == 401
         ok = await client.get("/workflows", headers={"Authorization": "Bearer t0ken"})
         assert ok.status_code == 200
+
+
+async def test_the_dashboard_workflow_pages_need_a_session(store: Store) -> None:
+    from jobbers.manager import create_app
+
+    transport = httpx.ASGITransport(app=create_app(store, token="t0ken"))
+    async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        for path in ("/ui/workflows", "/ui/workflows/x"):
+            answer = await client.get(path)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "/ui/login"
+        assert (await client.post("/ui/workflows/x/cancel")).status_code == 403
