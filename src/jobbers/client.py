@@ -200,6 +200,26 @@ class _Calls:
     def delete_dead(task_ids: Sequence[str]) -> _Call:
         return _Call("POST", "/dead-letter/delete", {"task_ids": list(task_ids)})
 
+    @staticmethod
+    def submit_workflow(graph: dict[str, Any] | str, name: str | None) -> _Call:
+        if isinstance(graph, str):
+            body: dict[str, Any] = {"mermaid": graph} | ({"name": name} if name else {})
+        else:
+            body = graph | ({"name": name} if name else {})
+        return _Call("POST", "/workflows", body)
+
+    @staticmethod
+    def workflow(run_id: str) -> _Call:
+        return _Call("GET", f"/workflows/{_segment(run_id)}")
+
+    @staticmethod
+    def workflows(filters: dict[str, Any]) -> _Call:
+        return _Call("GET", "/workflows", params=_params(filters))
+
+    @staticmethod
+    def cancel_workflow(run_id: str) -> _Call:
+        return _Call("POST", f"/workflows/{_segment(run_id)}/cancel")
+
 
 def _chunks(ids: Iterable[str]) -> list[list[str]]:
     items = list(ids)
@@ -389,6 +409,26 @@ class Client(Closing):
         list :meth:`queues` returns): for tools that print the wire shape, and newer routes."""
         return self._send(_Call(method, path, body, _params(params or {})))
 
+    def submit_workflow(
+        self, graph: dict[str, Any] | str, name: str | None = None
+    ) -> dict[str, Any]:
+        """A workflow run from a graph (``Workflow.to_json()``) or Mermaid text."""
+        result: dict[str, Any] = self._send(_Calls.submit_workflow(graph, name))
+        return result
+
+    def workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.workflow(run_id))
+        return result
+
+    def workflows(self, **filters: Any) -> dict[str, Any]:
+        """Runs, newest first: ``status``, ``name``, ``limit``, ``cursor``."""
+        result: dict[str, Any] = self._send(_Calls.workflows(filters))
+        return result
+
+    def cancel_workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.cancel_workflow(run_id))
+        return result
+
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
@@ -530,6 +570,26 @@ class AsyncClient(AsyncClosing):
         self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
         return await self._send(_Call(method, path, body, _params(params or {})))
+
+    async def submit_workflow(
+        self, graph: dict[str, Any] | str, name: str | None = None
+    ) -> dict[str, Any]:
+        """A workflow run from a graph (``Workflow.to_json()``) or Mermaid text."""
+        result: dict[str, Any] = await self._send(_Calls.submit_workflow(graph, name))
+        return result
+
+    async def workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.workflow(run_id))
+        return result
+
+    async def workflows(self, **filters: Any) -> dict[str, Any]:
+        """Runs, newest first: ``status``, ``name``, ``limit``, ``cursor``."""
+        result: dict[str, Any] = await self._send(_Calls.workflows(filters))
+        return result
+
+    async def cancel_workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.cancel_workflow(run_id))
+        return result
 
     async def close(self) -> None:
         if self._fast is not None:

@@ -178,7 +178,7 @@ CANCEL_BY_TASK = Effect(
 )
 CANCEL = Effect(
     "cancel",
-    _of(Status.SUBMITTED, Status.SCHEDULED, Status.STARTED, Status.STALLED),
+    _of(Status.SUBMITTED, Status.SCHEDULED, Status.WAITING, Status.STARTED, Status.STALLED),
     Status.CANCELLED,
     given=Given.CALLER,
     attempt="cancelled",
@@ -275,6 +275,25 @@ DEAD_LETTER = Effect(
     reason="dead-lettered",
     tallies=Total.DEAD_LETTERED,
 )
+#: The last parent a waiting task needed ended as its edge asked.
+RELEASE = Effect(
+    "release",
+    _of(Status.WAITING),
+    Status.SUBMITTED,
+    reason="released",
+    names_worker=False,
+    ready=True,
+)
+#: A parent ended otherwise than an edge of the waiting task asked: it will never run.
+SKIP = Effect(
+    "skip",
+    _of(Status.WAITING),
+    Status.CANCELLED,
+    given=Given.CALLER,
+    names_worker=False,
+    finishes=True,
+    tallies=Total.FINISHED,
+)
 
 EFFECTS: Mapping[str, Effect] = {
     e.name: e
@@ -293,6 +312,8 @@ EFFECTS: Mapping[str, Effect] = {
         FAIL,
         GIVE_UP,
         DEAD_LETTER,
+        RELEASE,
+        SKIP,
     )
 }
 
@@ -318,6 +339,15 @@ def total_keys() -> list[str]:
         if e.total is not None and e.total not in keys:
             keys.append(e.total)
     return keys
+
+
+def satisfies(on: str, ended: Status) -> bool:
+    """Whether a parent that ended ``ended`` (a final status) is what an edge ``on`` waits for."""
+    return (ended == Status.COMPLETED) == (on == "completed")
+
+
+def skip_reason(parent: str, ended: Status) -> str:
+    return f"parent {parent} ended {ended.value}"
 
 
 def in_order(statuses: frozenset[Status]) -> list[Status]:

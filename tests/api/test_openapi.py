@@ -28,6 +28,10 @@ CONTRACT = {
     ("put", "/queues/{name}"),
     ("get", "/workers"),
     ("get", "/metrics"),
+    ("post", "/workflows"),
+    ("get", "/workflows"),
+    ("get", "/workflows/{run_id}"),
+    ("post", "/workflows/{run_id}/cancel"),
 }
 
 

@@ -22,6 +22,8 @@ from jobbers.models import (
     Page,
     QueueConfig,
     QueueStats,
+    Run,
+    RunPage,
     Status,
     TaskDefinition,
     TaskFilter,
@@ -97,18 +99,23 @@ def new_record(task: NewTask, kwargs_json: str, at: float) -> TaskRecord:
     record shares nothing mutable with the caller): stores answer a fresh submission with this
     instead of reading back what they have just written."""
     due = task.due_at if task.due_at is not None and task.due_at > at else None
+    if task.after:
+        due = None
+    status = Status.WAITING if task.after else Status.SUBMITTED
     return TaskRecord(
         id=task.id,
         name=task.name,
         queue=task.queue,
         kwargs=_copy_kwargs(task.kwargs, kwargs_json),
-        status=Status.SUBMITTED if due is None else Status.SCHEDULED,
+        status=status if due is None else Status.SCHEDULED,
         priority=task.priority,
         policy=task.policy,
         submitted_at=at,
         updated_at=at,
         due_at=due,
         trace=task.trace,
+        run=task.run,
+        inputs=task.inputs,
     )
 
 
@@ -356,6 +363,32 @@ class Store(Protocol):
     async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
         """The latest progress (fraction, message) of each ``(task id, attempt number)`` that
         reported one, by task id: one read for a page of tasks, without their log lines."""
+        ...
+
+    async def create_run(
+        self, run: Run, tasks: Sequence[NewTask], now: float | None = None
+    ) -> None:
+        """Stores the run and its tasks in one step (fresh ids only: a repeat raises
+        ``DuplicateTaskConflict`` and stores nothing)."""
+        ...
+
+    async def runs(self, limit: int, cursor: str | None = None, name: str | None = None) -> RunPage:
+        """Newest first."""
+        ...
+
+    async def run(self, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
+        """The run and every task it holds (its nodes', handlers' and dynamic children's),
+        in submission order."""
+        ...
+
+    async def cancel_run(
+        self, run_id: str, reason: str, now: float | None = None
+    ) -> CancelResult | None:
+        """Marks the run cancelled and cancels every task of it not yet ended, in one step."""
+        ...
+
+    async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
+        """The results of the task's completed parents, by edge key, in the edges' order."""
         ...
 
     async def close(self) -> None: ...

@@ -9,6 +9,7 @@ import asyncio
 import functools
 from typing import Any
 
+from jobbers.errors import UnknownTask
 from jobbers.jsonsize import encoded_size
 from jobbers.models import ErrorInfo, Outcome, TaskRecord
 from jobbers.params import INVALID_ARGUMENTS, binding_problem
@@ -16,6 +17,7 @@ from jobbers.registry import TaskContext, TaskSpec, error_base_names
 from jobbers.worker.error_info import error_info, traceback_of
 from jobbers.worker.isolated import ChildTaskError, ResultTooLargeInChild, run_isolated
 from jobbers.worker.threads import SyncThreads
+from jobbers.workflows.fanout import FanOut, spawned
 
 #: Default cap on one result, encoded as JSON (the worker's ``max_result_bytes``).
 MAX_RESULT_BYTES = 1024 * 1024
@@ -72,6 +74,8 @@ async def execute(
         return _too_large(record, max_result_bytes)
     except BaseException as exc:  # SystemExit, KeyboardInterrupt from a task: still its failure
         return Outcome("failed", error=error_info(exc))
+    if isinstance(result, FanOut):
+        return _fanned_out(result, record)
     try:
         size = encoded_size(result, max_result_bytes)
     except (TypeError, ValueError) as exc:
@@ -81,6 +85,15 @@ async def execute(
     if size is None:
         return _too_large(record, max_result_bytes)
     return Outcome("completed", result=result)
+
+
+def _fanned_out(result: FanOut, record: TaskRecord) -> Outcome:
+    try:
+        children, collector = spawned(result, record)
+    except UnknownTask as exc:
+        message = f"task {record.name} fanned out to a task this worker has not registered: {exc}"
+        return Outcome("failed", error=ErrorInfo("UnknownTask", message, retryable=False))
+    return Outcome("completed", spawn=children, collector=collector)
 
 
 def _too_large(record: TaskRecord, limit: int) -> Outcome:

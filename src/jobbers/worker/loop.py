@@ -32,6 +32,7 @@ from jobbers.registry import (
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
 from jobbers.worker.expiry import ExpiryWatch
+from jobbers.worker.inputs import with_inputs
 from jobbers.worker.leases import LeaseKeeper
 from jobbers.worker.maintenance import Maintenance
 from jobbers.worker.notes import NotesKeeper
@@ -342,23 +343,27 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            with tracing.attempt_span(record, self.id) as span:
-                notes = self._notes.begin(record, slot.ctx)
-                outcome = notes.masked(
-                    await self._notes.capture(
-                        notes,
-                        execute(
-                            spec,
-                            record,
-                            slot.ctx,
-                            max_result_bytes=self.settings.max_result_bytes,
-                            threads=self._threads,
-                        ),
+            ready = await self._with_inputs(record)
+            if ready is None:
+                outcome = Outcome("handed_back")
+            else:
+                with tracing.attempt_span(ready, self.id) as span:
+                    notes = self._notes.begin(ready, slot.ctx)
+                    outcome = notes.masked(
+                        await self._notes.capture(
+                            notes,
+                            execute(
+                                spec,
+                                ready,
+                                slot.ctx,
+                                max_result_bytes=self.settings.max_result_bytes,
+                                threads=self._threads,
+                            ),
+                        )
                     )
-                )
-                tracing.end_attempt(
-                    span, outcome.kind, outcome.error.type if outcome.error else None
-                )
+                    tracing.end_attempt(
+                        span, outcome.kind, outcome.error.type if outcome.error else None
+                    )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["expired" if slot.expired else "cancelled"] += 1
@@ -379,6 +384,17 @@ class Worker:
         if slot.stop_reason == "lost":
             return  # finished as the store took it away: the result is not ours to report
         self._flusher.put(Report(record.id, record.attempt, outcome))
+
+    async def _with_inputs(self, record: TaskRecord) -> TaskRecord | None:
+        """The record with its parents' results, or None when the store cannot give them now:
+        the attempt is handed back (no retry spent) to run when it can."""
+        if record.inputs is None:
+            return record
+        try:
+            return await with_inputs(self.store, record)
+        except StoreUnavailable as exc:
+            self.outage.failed("reading a task's inputs", exc)
+            return None
 
     # -- leases -----------------------------------------------------------------------------
 

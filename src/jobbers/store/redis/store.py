@@ -31,6 +31,7 @@ from jobbers.cancelling import cancel_until_done
 from jobbers.compact_json import dumps
 from jobbers.effects import Effect, Field
 from jobbers.models import (
+    JSON,
     Attempt,
     ErrorInfo,
     Event,
@@ -40,6 +41,8 @@ from jobbers.models import (
     QueueConfig,
     QueueStats,
     RetryPolicy,
+    Run,
+    RunPage,
     Status,
     TaskDefinition,
     TaskFilter,
@@ -85,6 +88,8 @@ SCRIPTS = (
     "notes",
     "minutes",
     "totals",
+    "create_run",
+    "cancel_run",
 )
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
@@ -99,7 +104,9 @@ SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
 REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
 #: Scripts that must not run twice for one call (a second claim takes more tasks, a second
 #: finish or cancel answers "not yours" for what the first did): never sent again by the client.
-ONCE = frozenset({"claim", "finish", "cancel", "resubmit", "notes", "delete"})
+ONCE = frozenset(
+    {"claim", "finish", "cancel", "resubmit", "notes", "delete", "create_run", "cancel_run"}
+)
 #: Claims whose answer was lost that a worker's next claim may take back (only the last one
 #: that ran can hold tasks; a few cover answers lost in a row).
 LOST_CLAIMS = 8
@@ -175,6 +182,8 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
         error=ErrorInfo.from_json(json.loads(h["error"])) if h.get("error") else None,
         attempts=tuple(attempts),
         trace=h.get("trace") or None,
+        run=h.get("run"),
+        inputs=h.get("inputs"),
     )
 
 
@@ -183,6 +192,12 @@ def _loaded(text: str) -> TaskRecord:
     (an empty one encodes as ``{}``)."""
     task, attempts = json.loads(text)
     return _record(_pairs(task), _pairs(attempts) if isinstance(attempts, list) else {})
+
+
+def _run(h: Mapping[str, str]) -> Run:
+    return Run(
+        h["id"], h["name"], float(h["created_at"]), json.loads(h["graph"]), _opt(h, "cancelled_at")
+    )
 
 
 def _queue_config(name: str, h: Mapping[str, str]) -> QueueConfig:
@@ -444,22 +459,7 @@ class RedisStore:
             fp = fingerprint(task)
             if prints.setdefault(task.id, fp) != fp:
                 clashes.append(task.id)
-            due = task.due_at if task.due_at is not None and task.due_at > at else None
-            hb = task.policy.max_heartbeat_interval
-            payload.append(
-                {
-                    "id": task.id,
-                    "fp": fp,
-                    "q": task.queue,
-                    "name": task.name,
-                    "kwargs": dumps(task.kwargs),
-                    "prio": task.priority,
-                    "policy": policy_json(task.policy),
-                    "hb": _t(hb) if hb is not None else "",
-                    "due": _t(due) if due is not None else "",
-                    "tr": task.trace or "",
-                }
-            )
+            payload.append(_inserted(task, at, fp))
         if clashes:
             raise DuplicateTaskConflict(clashes)
         if not payload:
@@ -664,6 +664,74 @@ class RedisStore:
             return []
         found = await self._run("finish", at, worker_id, dumps(payload))
         return [_loaded(item[1]) if item[0] else None for item in found]
+
+    # -- workflow runs ----------------------------------------------------------------------
+
+    async def create_run(
+        self, run: Run, tasks: Sequence[NewTask], now: float | None = None
+    ) -> None:
+        at = _clock(now)
+        head = {
+            "id": run.id,
+            "name": run.name,
+            "created_at": _t(run.created_at),
+            "graph": dumps(run.graph),
+        }
+        body = dumps([_inserted(t, at) for t in tasks])
+        found = await self._run_replicated("create_run", at, dumps(head), body)
+        if not found[0]:
+            raise DuplicateTaskConflict(list(found[1]))
+
+    async def runs(self, limit: int, cursor: str | None = None, name: str | None = None) -> RunPage:
+        if cursor is not None and not SEQ_CURSOR.match(cursor):
+            raise BadCursor(cursor)
+        key = f"{self.keys.base}:runs" if name is None else f"{self.keys.base}:runs:name:{name}"
+        top = f"({cursor}" if cursor is not None else "+inf"
+        with self._reachable():
+            ids = await self._client.zrevrangebyscore(
+                key, top, "-inf", start=0, num=limit + 1, withscores=True
+            )
+            shown = ids[:limit]
+            pipe = self._client.pipeline(transaction=False)
+            for run_id, _ in shown:
+                pipe.hgetall(f"{self.keys.base}:run:{run_id}")
+            found = await pipe.execute()
+        runs = [_run(h) for h in found if h]
+        more = len(ids) > limit and shown
+        return RunPage(runs, str(int(shown[-1][1])) if more else None)
+
+    async def run(self, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hgetall(f"{self.keys.base}:run:{run_id}")
+            pipe.zrange(f"{self.keys.base}:runtasks:{run_id}", 0, -1)
+            head, ids = await pipe.execute()
+        if not head:
+            return None
+        records = await self.get(ids)
+        return _run(head), [records[i] for i in ids if i in records]
+
+    async def cancel_run(
+        self, run_id: str, reason: str, now: float | None = None
+    ) -> CancelResult | None:
+        found = await self._run("cancel_run", _clock(now), run_id, _text(reason))
+        if not found[0]:
+            return None
+        return CancelResult(cancelled=list(found[1]))
+
+    async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
+        with self._reachable():
+            edges = await self._client.hgetall(f"{self.keys.base}:up:{task_id}")
+            ordered = sorted(edges.items(), key=lambda kv: json.loads(kv[1])[0])
+            pipe = self._client.pipeline(transaction=False)
+            for parent, _ in ordered:
+                pipe.hmget(self.keys.task(parent), "status", "result")
+            found = await pipe.execute()
+        out: list[tuple[str | None, JSON]] = []
+        for (_, edge), (status, result) in zip(ordered, found, strict=True):
+            if status == Status.COMPLETED:
+                out.append((json.loads(edge)[1], json.loads(result) if result else None))
+        return out
 
     # -- operators ------------------------------------------------------------------------
 
@@ -972,6 +1040,32 @@ def _steps(steps: Sequence[Effect], reasons: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _inserted(task: NewTask, at: float, fp: str | None = None) -> dict[str, Any]:
+    """A new task as ``insert()`` in ``common.lua`` takes it (absent keys: none)."""
+    due = task.due_at if task.due_at is not None and task.due_at > at else None
+    hb = task.policy.max_heartbeat_interval
+    item: dict[str, Any] = {
+        "id": task.id,
+        "fp": fp or fingerprint(task),
+        "q": task.queue,
+        "name": task.name,
+        "kwargs": dumps(task.kwargs),
+        "prio": task.priority,
+        "policy": policy_json(task.policy),
+        "hb": _t(hb) if hb is not None else "",
+        "due": _t(due) if due is not None else "",
+    }
+    if task.trace:
+        item["tr"] = task.trace
+    if task.after:
+        item["after"] = [{"p": e.parent, "k": e.key, "o": e.on} for e in task.after]
+    if task.run is not None:
+        item["run"] = task.run
+    if task.inputs is not None:
+        item["inputs"] = task.inputs
+    return item
+
+
 def _reported(report: Report, decision: Decision | None) -> dict[str, Any]:
     """A worker's report as ``finish.lua`` takes it; a failure takes the decision's steps."""
     outcome = report.outcome
@@ -982,6 +1076,10 @@ def _reported(report: Report, decision: Decision | None) -> dict[str, Any]:
         if Field.RESULT in step.sets:
             item["result"] = dumps(outcome.result)
         item["error"] = dumps(outcome.error.to_json()) if outcome.error else ""
+        if outcome.collector is not None and step is effects.COMPLETE:
+            at = time.time()
+            item["spawn"] = [_inserted(t, at) for t in outcome.spawn]
+            item["collector"] = _inserted(outcome.collector, at)
         return item
     item["error"] = dumps(effects.failure_error(outcome.error).to_json())
     if decision is None:  # the task is gone: the script's fence refuses the report

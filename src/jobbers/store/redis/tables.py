@@ -107,5 +107,25 @@ def room() -> str:
     )
 
 
+def edges() -> str:
+    """``SATISFIES[on][status]``: the ends an edge waits for (:func:`jobbers.effects.satisfies`),
+    and ``skip_reason()``, the reason a skipped task records."""
+    rows = []
+    for on in ("completed", "failed"):
+        ends = [s for s in effects.in_order(effects.FINAL) if effects.satisfies(on, s)]
+        rows.append(f"  {on} = {_set(ends)},")
+    marker_parent, marker_status = "\x00p", "\x00s"
+    template = effects.skip_reason(marker_parent, Status.COMPLETED).replace(
+        Status.COMPLETED.value, marker_status
+    )
+    before, rest = template.split(marker_parent)
+    middle, after = rest.split(marker_status)
+    return (
+        "local SATISFIES = {\n" + "\n".join(rows) + "\n}\n"
+        "local function skip_reason(parent, status)\n"
+        f"  return {_text(before)} .. parent .. {_text(middle)} .. status .. {_text(after)}\nend\n"
+    )
+
+
 def prelude() -> str:
-    return allowed() + bounds() + steps() + room()
+    return allowed() + bounds() + steps() + room() + edges()

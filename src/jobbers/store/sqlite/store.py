@@ -25,12 +25,15 @@ from urllib.parse import quote
 from jobbers import effects
 from jobbers.compact_json import dumps
 from jobbers.models import (
+    JSON,
     Event,
     MaintenanceReport,
     NewTask,
     Page,
     QueueConfig,
     QueueStats,
+    Run,
+    RunPage,
     Status,
     TaskDefinition,
     TaskFilter,
@@ -49,6 +52,7 @@ from jobbers.store.base import (
     TaskCounts,
 )
 from jobbers.store.sqlite import connection as sqlite_open
+from jobbers.store.sqlite import runs as run_sql
 from jobbers.store.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from jobbers.store.sqlite.counts import FINAL, counts, drop_empty, queue_counts
 from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes, read_progress
@@ -62,10 +66,12 @@ from jobbers.store.sqlite.steps import (
     chunks,
     clock,
     data_version,
+    drop_flow,
     fingerprint,
     insert_fresh,
     insert_many,
     load,
+    parent_results,
     placeholders,
     promote,
     queue_config,
@@ -683,6 +689,7 @@ class SQLiteStore:
                     list(chunk),
                 )
                 drop_notes(conn, chunk)
+                drop_flow(conn, chunk)
             return gone
 
         return await self._write(txn, small=len(task_ids) <= SMALL)
@@ -829,6 +836,7 @@ class SQLiteStore:
                     f"DELETE FROM attempts WHERE task_id IN ({placeholders(len(gone))})", gone
                 )
                 drop_notes(conn, gone)
+                drop_flow(conn, gone)
             return len(gone)
 
         def events(conn: sqlite3.Connection) -> int:
@@ -852,6 +860,31 @@ class SQLiteStore:
 
     async def counts(self, since: float, bucket: float = 60.0) -> TaskCounts:
         return await self._read(lambda conn: counts(conn, since, bucket))
+
+    # -- workflow runs ----------------------------------------------------------------------
+
+    async def create_run(
+        self, run: Run, tasks: Sequence[NewTask], now: float | None = None
+    ) -> None:
+        at = clock(now)
+        await self._write(lambda conn: run_sql.create(conn, run, tasks, at), small=False)
+
+    async def runs(self, limit: int, cursor: str | None = None, name: str | None = None) -> RunPage:
+        if cursor is not None and not cursor.isdigit():
+            raise BadCursor(cursor)
+        return await self._read(lambda conn: run_sql.page(conn, limit, cursor, name))
+
+    async def run(self, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
+        return await self._read(lambda conn: run_sql.read(conn, run_id), small=False)
+
+    async def cancel_run(
+        self, run_id: str, reason: str, now: float | None = None
+    ) -> CancelResult | None:
+        at = clock(now)
+        return await self._write(lambda conn: run_sql.cancel(conn, run_id, reason, at), small=False)
+
+    async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
+        return await self._read(lambda conn: parent_results(conn, task_id))
 
     async def add_notes(
         self, worker_id: str, notes: Sequence[AttemptNotes], now: float | None = None
