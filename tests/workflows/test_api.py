@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -159,5 +160,5 @@ async def test_the_dashboard_workflow_pages_need_a_session(store: Store) -> None
         for path in ("/ui/workflows", "/ui/workflows/x"):
             answer = await client.get(path)
             assert answer.status_code == 303
-            assert answer.headers["location"] == "/ui/login"
+            assert answer.headers["location"] == f"/ui/login?next={quote(path, safe='')}"
         assert (await client.post("/ui/workflows/x/cancel")).status_code == 403
