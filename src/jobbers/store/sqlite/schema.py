@@ -12,6 +12,7 @@ from jobbers.store.sqlite.counts import (
     DROP_INSERT_TRIGGER,
     FINAL,
 )
+from jobbers.store.sqlite.schedules import SCHEDULES
 
 #: Each holds only the tasks of the status its query asks for, so a submission (the commonest write)
 #: touches none of them: three index pages fewer to write per commit. Their queries name the status
@@ -127,10 +128,11 @@ CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
     + PARTIAL_INDEXES
     + COUNTS_SCHEMA
     + WORKER_TASKS
+    + SCHEDULES
 )
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
 #: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
@@ -142,6 +144,8 @@ MIGRATIONS: dict[int, str] = {
     3: ADD_MINUTES,
     4: PARTIAL_INDEXES_MIGRATION,
     5: WORKER_TASKS,
+    6: "",
+    7: SCHEDULES,
 }
 #: The tables of the summed counts: a file without a version that lacks only these is version 1.
 COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}
