@@ -1,0 +1,176 @@
+"""Schedules fired by firers: in this process with chosen clocks (the decisions), then by real
+worker processes (exactly once with two workers, misfires after downtime, skip while running)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from jobbers.catalog import TaskCatalog
+from jobbers.firing import Firer, occurrence_id
+from jobbers.models import Status
+from jobbers.schedule import Concurrency, Misfire, Schedule
+from jobbers.store.base import Store
+from tests.conftest import StoreFactory
+
+from .conftest import Spawn
+from .support import events, wait_for
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_800_000_000.0  # a whole minute
+
+
+def every_second(
+    log: Path,
+    *,
+    schedule_id: str = "every",
+    misfire: Misfire = "skip",
+    grace: float = 60.0,
+    concurrency: Concurrency = "always",
+    seconds: float = 0.0,
+    start: float | None = None,
+) -> Schedule:
+    target = {"task": "wt.mark", "kwargs": {"log": str(log), "seconds": seconds}}
+    schedule = Schedule(
+        schedule_id,
+        "* * * * * *",
+        "UTC",
+        target,
+        misfire=misfire,
+        misfire_grace=grace,
+        concurrency=concurrency,
+    )
+    return schedule.armed(time.time() if start is None else start)
+
+
+def occurrence(task_id: str) -> float:
+    return int(task_id.rsplit(":", 1)[1]) / 1000
+
+
+
+
+# -- decisions, with the clock given ---------------------------------------------------------
+
+
+async def test_a_due_occurrence_fires_once_with_its_own_id(store: Store, log: Path) -> None:
+    schedule = every_second(log, start=T0)
+    assert schedule.next_fire == T0 + 1
+    await store.save_schedule(schedule, create=True)
+    firer = Firer(store, TaskCatalog(store))
+    assert await firer.fire_due(T0 + 0.5) == []
+    (fired,) = await firer.fire_due(T0 + 1.2)
+    assert (fired.action, fired.tasks) == ("fired", (occurrence_id(schedule, T0 + 1),))
+    assert fired.tasks == ("sched:every:1800000001000",)
+    record = (await store.get(fired.tasks))[fired.tasks[0]]
+    assert (record.name, record.kwargs) == ("wt.mark", {"log": str(log), "seconds": 0.0})
+    found = await store.get_schedule("every")
+    assert found is not None
+    assert (found.next_fire, found.last_fire, found.last_tasks) == (T0 + 2, T0 + 1, fired.tasks)
+
+
+async def test_racing_firers_fire_each_occurrence_once(
+    make_store: StoreFactory, log: Path
+) -> None:
+    stores = [make_store() for _ in range(3)]
+    await stores[0].save_schedule(every_second(log, start=T0), create=True)
+    firers = [Firer(s, TaskCatalog(s)) for s in stores for _ in range(2)]
+    actions: collections.Counter[tuple[float, str]] = collections.Counter()
+    for step in range(1, 6):
+        passes = await asyncio.gather(*(f.fire_due(T0 + step + 0.1) for f in firers))
+        for done in passes:
+            actions.update((f.at, f.action) for f in done)
+    for step in range(1, 6):
+        assert actions[(T0 + step, "fired")] == 1
+        assert actions[(T0 + step, "fired")] + actions[(T0 + step, "lost")] >= 1
+
+
+@pytest.mark.parametrize("policy", ["skip", "run_once"])
+async def test_a_misfire_skips_or_runs_once(store: Store, log: Path, policy: Misfire) -> None:
+    await store.save_schedule(every_second(log, misfire=policy, grace=1.5, start=T0), create=True)
+    firer = Firer(store, TaskCatalog(store))
+    # The firers were down from T0 + 1 to T0 + 10: occurrences T0 + 1 .. T0 + 8 are too late.
+    done = await firer.fire_due(T0 + 10.0)
+    expected = [] if policy == "skip" else [occurrence_id(every_second(log), T0 + 1)]
+    assert [f.action for f in done] == ["skipped_misfire" if policy == "skip" else "caught_up"]
+    assert list(done[0].tasks) == expected
+    found = await store.get_schedule("every")
+    assert found is not None
+    assert found.next_fire == T0 + 9  # the first occurrence within the grace fires as itself
+    (again,) = await firer.fire_due(T0 + 10.0)
+    assert (again.at, again.action) == (T0 + 9, "fired")
+
+
+async def test_skip_while_running_waits_for_the_previous_run(store: Store, log: Path) -> None:
+    await store.save_schedule(every_second(log, concurrency="skip", start=T0), create=True)
+    firer = Firer(store, TaskCatalog(store))
+    (first,) = await firer.fire_due(T0 + 1)
+    assert first.action == "fired"
+    (second,) = await firer.fire_due(T0 + 2)
+    assert second.action == "skipped_running"  # the first is still submitted
+    await store.cancel(list(first.tasks))
+    (third,) = await firer.fire_due(T0 + 3)
+    assert third.action == "fired"
+
+
+async def test_a_disabled_schedule_does_not_fire(store: Store, log: Path) -> None:
+    schedule = every_second(log, start=T0)
+    await store.save_schedule(schedule, create=True)
+    await store.save_schedule(replace(schedule, enabled=False).armed(T0), create=False)
+    assert await Firer(store, TaskCatalog(store)).fire_due(T0 + 5) == []
+
+
+# -- real worker processes -------------------------------------------------------------------
+
+
+def ran(log: Path) -> collections.Counter[str]:
+    """How many times each scheduled task ran, by task id."""
+    return collections.Counter(e["id"] for e in events(log, "ran"))
+
+
+async def schedule_state(store: Store, schedule_id: str = "every") -> Schedule:
+    found = await store.get_schedule(schedule_id)
+    assert found is not None
+    return found
+
+
+@pytest.mark.slow
+async def test_two_workers_fire_each_occurrence_exactly_once(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    workers = [spawn(), spawn()]
+    for worker in workers:
+        await worker.registered(store)
+    schedule = every_second(log)
+    first = schedule.next_fire
+    assert first is not None
+    await store.save_schedule(schedule, create=True)
+
+    async def ten_seconds_fired() -> bool:
+        return ((await schedule_state(store)).next_fire or 0.0) > first + 10
+
+    await wait_for(ten_seconds_fired, 25, "ten seconds of occurrences to fire", step=0.1)
+    await store.save_schedule(replace(schedule, enabled=False, next_fire=None), create=False)
+    last = (await schedule_state(store)).last_fire
+    assert last is not None
+    expected = [occurrence_id(schedule, first + i) for i in range(round(last - first) + 1)]
+    assert len(expected) >= 10
+
+    async def all_ran() -> bool:
+        return set(expected) <= set(ran(log))
+
+    await wait_for(all_ran, 15, "every fired occurrence to run")
+    counts = ran(log)
+    assert sorted(counts) == expected  # every occurrence, nothing else
+    assert set(counts.values()) == {1}  # each ran once
+    # both workers fired (each took part in the race), yet no occurrence ran twice
+    records = await store.get(expected)
+    assert all(r.status is Status.COMPLETED for r in records.values())
+
+
