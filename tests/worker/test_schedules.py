@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import signal
 import time
 from dataclasses import replace
@@ -54,8 +55,6 @@ def occurrence(task_id: str) -> float:
     return int(task_id.rsplit(":", 1)[1]) / 1000
 
 
-
-
 # -- decisions, with the clock given ---------------------------------------------------------
 
 
@@ -75,9 +74,7 @@ async def test_a_due_occurrence_fires_once_with_its_own_id(store: Store, log: Pa
     assert (found.next_fire, found.last_fire, found.last_tasks) == (T0 + 2, T0 + 1, fired.tasks)
 
 
-async def test_racing_firers_fire_each_occurrence_once(
-    make_store: StoreFactory, log: Path
-) -> None:
+async def test_racing_firers_fire_each_occurrence_once(make_store: StoreFactory, log: Path) -> None:
     stores = [make_store() for _ in range(3)]
     await stores[0].save_schedule(every_second(log, start=T0), create=True)
     firers = [Firer(s, TaskCatalog(s)) for s in stores for _ in range(2)]
@@ -174,3 +171,66 @@ async def test_two_workers_fire_each_occurrence_exactly_once(
     assert all(r.status is Status.COMPLETED for r in records.values())
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["skip", "run_once"])
+async def test_after_five_seconds_of_downtime_the_misfire_policy_decides(
+    store: Store, spawn: Spawn, log: Path, policy: Misfire
+) -> None:
+    grace = 1.5
+    workers = [spawn(), spawn()]
+    for worker in workers:
+        await worker.registered(store)
+    schedule = every_second(log, misfire=policy, grace=grace)
+    await store.save_schedule(schedule, create=True)
+
+    async def two_fired() -> bool:
+        return len(ran(log)) >= 2
+
+    await wait_for(two_fired, 20, "two occurrences to run")
+    for worker in workers:
+        worker.signal(signal.SIGKILL)
+        worker.wait(10)
+    missed = (await schedule_state(store)).next_fire  # the first occurrence nobody fired
+    assert missed is not None
+    before = set(ran(log))
+    await asyncio.sleep(5.0)  # the downtime itself
+    restarted_at = time.time()
+    workers = [spawn(), spawn()]
+    for worker in workers:
+        await worker.registered(store)
+
+    async def two_more() -> bool:
+        return len(set(ran(log)) - before) >= 2
+
+    await wait_for(two_more, 20, "two occurrences after the restart")
+    after = sorted(set(ran(log)) - before, key=occurrence)
+    too_late = [i for i in after if occurrence(i) <= restarted_at - grace]
+    assert missed <= restarted_at - grace - 2  # occurrences were missed, beyond the grace
+    if policy == "skip":
+        assert too_late == []
+    else:
+        assert too_late == [occurrence_id(schedule, missed)]  # one run for all of them
+    assert set(ran(log).values()) == {1}
+
+
+@pytest.mark.slow
+async def test_skip_while_running_holds_until_the_previous_run_ends(
+    store: Store, spawn: Spawn, log: Path
+) -> None:
+    workers = [spawn(), spawn()]
+    for worker in workers:
+        await worker.registered(store)
+    await store.save_schedule(every_second(log, concurrency="skip", seconds=2.5), create=True)
+
+    async def three_fired() -> bool:
+        return len((await schedule_state(store)).last_tasks) > 0 and len(ran(log)) >= 3
+
+    await wait_for(three_fired, 30, "three runs of the schedule")
+    ids = sorted(ran(log), key=occurrence)
+    records = await store.get(ids)
+    runs = [records[i] for i in ids]
+    for previous, following in itertools.pairwise(runs):
+        assert previous.finished_at is not None
+        # each run was submitted only once the one before it had ended
+        assert following.submitted_at >= previous.finished_at
+        assert occurrence(following.id) - occurrence(previous.id) >= 2
