@@ -28,6 +28,11 @@ CONTRACT = {
     ("put", "/queues/{name}"),
     ("get", "/workers"),
     ("get", "/metrics"),
+    ("get", "/schedules"),
+    ("post", "/schedules"),
+    ("get", "/schedules/{schedule_id}"),
+    ("put", "/schedules/{schedule_id}"),
+    ("delete", "/schedules/{schedule_id}"),
 }
 
 

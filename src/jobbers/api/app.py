@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from jobbers.api import errors
 from jobbers.api.batching import SubmitBatcher
 from jobbers.api.query import known_query_only
-from jobbers.api.routes import dead_letter, events, health, metrics, queues, tasks
+from jobbers.api.routes import dead_letter, events, health, metrics, queues, schedules, tasks
 from jobbers.catalog import TaskCatalog
 from jobbers.intake import Catalog
 from jobbers.store.base import Store
@@ -42,6 +42,6 @@ def create_api(store: Store, app_class: type[App]) -> App:
     errors.install(app)
     for module in (health, events, queues, metrics):
         app.include_router(module.router)
-    for module in (tasks, dead_letter):
+    for module in (tasks, dead_letter, schedules):
         app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     return app
