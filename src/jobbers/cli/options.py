@@ -93,6 +93,15 @@ MaintenanceOpt = Annotated[
         " mark stalled tasks).",
     ),
 ]
+SchedulesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--schedules/--no-schedules",
+        envvar="JOBBERS_FIRE_SCHEDULES",
+        help="Fire due cron schedules from this worker (any number of workers may: each"
+        " occurrence fires once).",
+    ),
+]
 RetentionOpt = Annotated[
     float,
     typer.Option(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from starlette.responses import Response
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from jobbers import scheduling
 from jobbers.api.errors import JSONResponse, error, responses
