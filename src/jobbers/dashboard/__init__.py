@@ -5,6 +5,7 @@ on every backend. With an API token configured it asks for the token once and ke
 cookie derived from it; every action must come from the dashboard's own origin.
 """
 
+from jobbers.dashboard import schedules as _schedules  # noqa: F401  (registers its page)
 from jobbers.dashboard.pages import router
 from jobbers.dashboard.session import PREFIX, DashboardAuth
 
