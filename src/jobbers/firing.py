@@ -124,7 +124,13 @@ class Firer:
             if not schedule.enabled or due is None:
                 continue
             if due <= now:
-                done.append(await self._fire(schedule, due, now))
+                try:
+                    done.append(await self._fire(schedule, due, now))
+                except StoreUnavailable:
+                    raise
+                except Exception:  # one bad schedule must not hold up the others
+                    log.exception("schedule %s: firing failed; trying again", schedule.id)
+                    continue
                 due = schedule.following(due) or soonest
             soonest = min(soonest, due)
         self._soonest = soonest

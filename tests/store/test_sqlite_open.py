@@ -278,3 +278,33 @@ async def test_a_version_4_file_trades_its_full_status_indexes_for_partial_ones(
     ).fetchall()
     assert "tasks_lease_started" in plan[0][3]
     conn.close()
+
+
+@pytest.mark.parametrize("version", [6, 7, 8])
+async def test_a_version_6_or_7_file_gains_the_schedules_table(
+    tmp_path: Path, version: int
+) -> None:
+    """Versions 6 and 7 had no schedules; opening one adds the table and keeps the tasks, and
+    opening it again (or a file that has the table) changes nothing."""
+    path = tmp_path / "old.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask("a", "t.add", {})], now=T0)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    if version < 8:
+        conn.execute("DROP TABLE schedules")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    for _ in range(2):
+        store = SQLiteStore(str(path))
+        try:
+            assert await store.schedules() == []
+            assert set(await store.statuses(["a"])) == {"a"}
+        finally:
+            await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    conn.close()
