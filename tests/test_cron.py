@@ -14,8 +14,8 @@ from jobbers.schedule import check_timing
 PARIS = ZoneInfo("Europe/Paris")
 
 
-def utc(*parts: int) -> float:
-    return datetime(*parts, tzinfo=UTC).timestamp()
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 def local(ts: float, tz: ZoneInfo = PARIS) -> str:
