@@ -88,3 +88,17 @@ async def inject_fail(log: str, res: Resource = Depends(resource)) -> None:
 def inject_sync_fail(log: str, res: Resource = Depends(sync_resource)) -> None:
     res.path = log
     raise KeyError("the sync task fails")
+
+
+@task(name="inject.current_sync")
+def current_sync() -> dict[str, Any]:
+    """A sync body in its thread sees the task it runs in."""
+    running = current_task()
+    return {"task": running.id, "attempt": running.attempt, "name": running.name}
+
+
+@task(name="inject.current_isolated", isolate="process")
+def current_isolated() -> dict[str, Any]:
+    """So does an isolated body in its child process."""
+    running = current_task()
+    return {"task": running.id, "attempt": running.attempt, "name": running.name}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from jobbers.injection import Depends
 from jobbers.models import Status
 from jobbers.registry import get_task
 from jobbers.store.base import Store
@@ -66,3 +67,23 @@ async def test_an_override_replaces_the_provider(store: Store, spawn: Spawn, log
     records = await wait_statuses(store, [ok], {Status.COMPLETED}, 20)
     assert records[ok].result == {"kind": "fake", "shared": True, "task": ok, "attempt": 1}
     assert [(x["kind"], x["task"]) for x in read_log(log)] == [("fake", ok)]
+
+
+async def test_current_task_in_threads_and_child_processes(store: Store, spawn: Spawn) -> None:
+    worker = spawn(tasks=f"{TASKS},{INJECT}")
+    await worker.registered(store)
+    names = ["inject.current_sync", "inject.current_isolated"]
+    ids = await submit(store, [new_task(name) for name in names])
+    records = await wait_statuses(store, ids, {Status.COMPLETED}, 20)
+    for task_id, name in zip(ids, names, strict=True):
+        assert records[task_id].result == {"task": task_id, "attempt": 1, "name": name}
+
+
+def test_isolated_tasks_cannot_take_injected_parameters() -> None:
+    from jobbers.registry import register_task
+
+    def isolated(res: inject_tasks.Resource = Depends(inject_tasks.resource)) -> None:
+        """Never registered."""
+
+    with pytest.raises(ValueError, match="isolate='process' cannot take Depends"):
+        register_task(isolated, name="inject.never", isolate="process")
