@@ -93,12 +93,12 @@ MaintenanceOpt = Annotated[
         " mark stalled tasks).",
     ),
 ]
-SchedulesOpt = Annotated[
+NoSchedulesOpt = Annotated[
     bool,
     typer.Option(
-        "--schedules/--no-schedules",
-        envvar="JOBBERS_FIRE_SCHEDULES",
-        help="Fire due cron schedules from this worker (any number of workers may: each"
+        "--no-schedules",
+        envvar="JOBBERS_NO_SCHEDULES",
+        help="Fire no cron schedules from this worker (by default every worker fires them; each"
         " occurrence fires once).",
     ),
 ]
