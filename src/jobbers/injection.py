@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,12 +54,21 @@ def Depends(provider: Provider) -> Any:
 
 
 def injected_params(fn: Callable[..., Any]) -> dict[str, Dependency]:
-    """The parameters of ``fn`` that a provider fills, by name."""
-    return {
-        name: p.default
+    """The parameters of ``fn`` that a provider fills, by name (read once per function: a
+    signature costs more than a small provider)."""
+    try:
+        return dict(_injected(fn))
+    except TypeError:  # an unhashable callable
+        return dict(_injected.__wrapped__(fn))
+
+
+@functools.lru_cache(maxsize=1024)
+def _injected(fn: Callable[..., Any]) -> tuple[tuple[str, Dependency], ...]:
+    return tuple(
+        (name, p.default)
         for name, p in inspect.signature(fn).parameters.items()
         if isinstance(p.default, Dependency)
-    }
+    )
 
 
 def set_override(provider: Provider, replacement: Provider | None) -> None:
