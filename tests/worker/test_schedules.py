@@ -234,3 +234,22 @@ async def test_skip_while_running_holds_until_the_previous_run_ends(
         # each run was submitted only once the one before it had ended
         assert following.submitted_at >= previous.finished_at
         assert occurrence(following.id) - occurrence(previous.id) >= 2
+
+
+async def test_a_schedule_that_cannot_fire_does_not_hold_up_the_others(
+    store: Store, log: Path
+) -> None:
+    # A kind this version does not know (stored by a newer one), and a task that went away.
+    odd = replace(every_second(log, schedule_id="a-odd", start=T0), target={"workflow": {}})
+    gone = replace(every_second(log, schedule_id="b-gone", start=T0), target={"task": "no.more"})
+    await store.save_schedule(odd, create=True)
+    await store.save_schedule(gone, create=True)
+    await store.save_schedule(every_second(log, start=T0), create=True)
+    done = await Firer(store, TaskCatalog(store)).fire_due(T0 + 1)
+    assert [(f.schedule, f.action) for f in done] == [
+        ("b-gone", "skipped_invalid"),
+        ("every", "fired"),
+    ]
+    moved = await store.get_schedule("b-gone")
+    assert moved is not None
+    assert moved.next_fire == T0 + 2  # skipped, not stuck
