@@ -116,6 +116,7 @@ def disable(schedule_id: IdArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = Non
 
 @schedules.command("delete")
 def delete(schedule_id: IdArg, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None) -> None:
+    """Delete a schedule; its runs already submitted go on."""
     with _client(url, token) as client:
         client.delete_schedule(schedule_id)
     typer.echo(f"{schedule_id}: deleted")
