@@ -74,6 +74,8 @@ def _answer(response: httpx.Response, plain: bool) -> Any:
 
 def _decoded(status: int, content: bytes, plain: bool) -> Any:
     """The JSON of a 2xx answer; :class:`APIError` with the Manager's ``detail`` otherwise."""
+    if status == 204:  # no content (a delete)
+        return None
     if 200 <= status < 300:
         try:
             return _loads(content, plain)
@@ -219,6 +221,22 @@ class _Calls:
     @staticmethod
     def cancel_workflow(run_id: str) -> _Call:
         return _Call("POST", f"/workflows/{_segment(run_id)}/cancel")
+
+    @staticmethod
+    def schedules() -> _Call:
+        return _Call("GET", "/schedules", parse=lambda b: b["schedules"])
+
+    @staticmethod
+    def create_schedule(schedule: dict[str, Any]) -> _Call:
+        return _Call("POST", "/schedules", schedule)
+
+    @staticmethod
+    def update_schedule(schedule_id: str, changes: dict[str, Any]) -> _Call:
+        return _Call("PUT", f"/schedules/{quote(schedule_id, safe='')}", changes)
+
+    @staticmethod
+    def delete_schedule(schedule_id: str) -> _Call:
+        return _Call("DELETE", f"/schedules/{quote(schedule_id, safe='')}")
 
 
 def _chunks(ids: Iterable[str]) -> list[list[str]]:
@@ -429,6 +447,25 @@ class Client(Closing):
         result: dict[str, Any] = self._send(_Calls.cancel_workflow(run_id))
         return result
 
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule with its next fire times."""
+        result: list[dict[str, Any]] = self._send(_Calls.schedules())
+        return result
+
+    def create_schedule(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        """``{"cron", "timezone", "target": {"task": name, "kwargs": ...}, ...}``: the stored
+        schedule (``APIError`` 422 for a bad cron, time zone or target)."""
+        result: dict[str, Any] = self._send(_Calls.create_schedule(schedule))
+        return result
+
+    def update_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
+        """Replace the fields given: ``update_schedule("nightly", enabled=False)``."""
+        result: dict[str, Any] = self._send(_Calls.update_schedule(schedule_id, changes))
+        return result
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._send(_Calls.delete_schedule(schedule_id))
+
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
@@ -590,6 +627,25 @@ class AsyncClient(AsyncClosing):
     async def cancel_workflow(self, run_id: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._send(_Calls.cancel_workflow(run_id))
         return result
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule with its next fire times."""
+        result: list[dict[str, Any]] = await self._send(_Calls.schedules())
+        return result
+
+    async def create_schedule(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        """``{"cron", "timezone", "target": {"task": name, "kwargs": ...}, ...}``: the stored
+        schedule (``APIError`` 422 for a bad cron, time zone or target)."""
+        result: dict[str, Any] = await self._send(_Calls.create_schedule(schedule))
+        return result
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
+        """Replace the fields given: ``update_schedule("nightly", enabled=False)``."""
+        result: dict[str, Any] = await self._send(_Calls.update_schedule(schedule_id, changes))
+        return result
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._send(_Calls.delete_schedule(schedule_id))
 
     async def close(self) -> None:
         if self._fast is not None:

@@ -158,7 +158,8 @@ def _binding_problem(
 
 def submit_signature(spec: TaskSpec[Any, Any]) -> inspect.Signature:
     signature = inspect.signature(spec.fn)
-    params = [p for p in signature.parameters.values() if p.name != spec.context_param]
+    skip = {spec.context_param, *spec.injected}
+    params = [p for p in signature.parameters.values() if p.name not in skip]
     return signature.replace(parameters=params)
 
 

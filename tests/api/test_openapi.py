@@ -32,6 +32,11 @@ CONTRACT = {
     ("get", "/workflows"),
     ("get", "/workflows/{run_id}"),
     ("post", "/workflows/{run_id}/cancel"),
+    ("get", "/schedules"),
+    ("post", "/schedules"),
+    ("get", "/schedules/{schedule_id}"),
+    ("put", "/schedules/{schedule_id}"),
+    ("delete", "/schedules/{schedule_id}"),
 }
 
 

@@ -340,3 +340,33 @@ def test_the_totals_step_may_run_again(tmp_path: Path) -> None:
         ("default", "t.add", "submitted", 1)
     ]
     conn.close()
+
+
+@pytest.mark.parametrize("version", [6, 7, 8, 9])
+async def test_a_file_before_version_9_gains_the_schedules_table(
+    tmp_path: Path, version: int
+) -> None:
+    """Versions 6 to 8 had no schedules; opening one adds the table and keeps the tasks, and
+    opening it again (or a file that has the table) changes nothing."""
+    path = tmp_path / "old.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask("a", "t.add", {})], now=T0)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    if version < 9:
+        conn.execute("DROP TABLE schedules")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    for _ in range(2):
+        store = SQLiteStore(str(path))
+        try:
+            assert await store.schedules() == []
+            assert set(await store.statuses(["a"])) == {"a"}
+        finally:
+            await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    conn.close()

@@ -17,6 +17,7 @@ from jobbers.api.routes import (
     health,
     metrics,
     queues,
+    schedules,
     tasks,
     workflows,
 )
@@ -53,6 +54,6 @@ def create_api(store: Store, app_class: type[App]) -> App:
     errors.install(app)
     for module in (health, events, queues, metrics, docs):
         app.include_router(module.router)
-    for module in (tasks, dead_letter, workflows):
+    for module in (tasks, dead_letter, workflows, schedules):
         app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     return app

@@ -98,6 +98,15 @@ MaintenanceOpt = Annotated[
         " mark stalled tasks).",
     ),
 ]
+NoSchedulesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-schedules",
+        envvar="JOBBERS_NO_SCHEDULES",
+        help="Fire no cron schedules from this worker (by default every worker fires them; each"
+        " occurrence fires once).",
+    ),
+]
 RetentionOpt = Annotated[
     float,
     typer.Option(

@@ -6,6 +6,7 @@ cookie derived from it; every action must come from the dashboard's own origin.
 """
 
 from jobbers.dashboard import flows as _flows  # noqa: F401  (registers the workflow pages)
+from jobbers.dashboard import schedules as _schedules  # noqa: F401  (registers its page)
 from jobbers.dashboard.pages import router
 from jobbers.dashboard.session import PREFIX, SESSION_PATHS, DashboardAuth
 

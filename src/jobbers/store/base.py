@@ -30,6 +30,7 @@ from jobbers.models import (
     TaskRecord,
     WorkerInfo,
 )
+from jobbers.schedule import Schedule
 
 
 class StoreError(JobbersError):
@@ -389,6 +390,32 @@ class Store(Protocol):
 
     async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
         """The results of the task's completed parents, by edge key, in the edges' order."""
+        ...
+
+    async def save_schedule(self, schedule: Schedule, create: bool) -> bool:
+        """Store a schedule's spec and ``next_fire``: a new one (``create``; False if the id is
+        taken) or an update of one (False if unknown), keeping its firing history."""
+        ...
+
+    async def schedules(self) -> list[Schedule]:
+        """Every schedule, by id."""
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float,
+        next_fire: float | None,
+        fired_at: float | None = None,
+        tasks: Sequence[str] = (),
+    ) -> bool:
+        """Compare-and-set: move ``next_fire`` from ``expected`` on, recording the occurrence
+        ``fired_at`` and what it submitted (``fired_at`` None: skipped, history kept). False
+        when ``next_fire`` is no longer ``expected`` (another firer or an update got there)."""
         ...
 
     async def close(self) -> None: ...

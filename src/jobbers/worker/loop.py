@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from jobbers import tracing
 from jobbers.cancelling import cancel_until_done
+from jobbers.catalog import TaskCatalog
+from jobbers.firing import Firer
 from jobbers.logfmt import log_task
 from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import (
@@ -159,6 +161,12 @@ class Worker:
                 for hook in worker_start_hooks()
             ),
         ]
+        if self.settings.fire_schedules:
+            firer = Firer(
+                self.store, TaskCatalog(self.store), interval=self.settings.schedule_interval
+            )
+            on_error = lambda exc: self.outage.failed("schedules", exc)  # noqa: E731
+            background.append(asyncio.create_task(firer.run(on_error), name="jobbers-schedules"))
         flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
         for helper in (*background, flusher):
             helper.add_done_callback(self._helper_done)

@@ -53,13 +53,21 @@ async def check(graph: Graph, catalog: Catalog) -> dict[str, Any]:
 
 
 async def submit(
-    store: Store, catalog: Catalog, data: Any, *, graph: Graph | None = None
+    store: Store,
+    catalog: Catalog,
+    data: Any,
+    *,
+    graph: Graph | None = None,
+    run_id: str | None = None,
 ) -> tuple[Run, list[NewTask]]:
-    """Checks, then stores the run and one task per node in one store call."""
+    """Checks, then stores the run and one task per node in one store call. A ``run_id`` given
+    (a schedule's occurrence) also names the tasks after it, so that submitting the same
+    occurrence twice raises ``DuplicateTaskConflict`` and stores nothing."""
     graph = graph if graph is not None else parse_graph(data)
     defaults = await check(graph, catalog)
-    run_id = uuid7()
-    task_ids = {n.id: uuid7() for n in graph.nodes}
+    named = run_id is not None
+    run_id = run_id if run_id is not None else uuid7()
+    task_ids = {n.id: f"{run_id}:{n.id}" if named else uuid7() for n in graph.nodes}
     tasks = []
     for node in graph.nodes:
         after = tuple(Edge(task_ids[e.source], e.source, e.on) for e in graph.parents(node.id))

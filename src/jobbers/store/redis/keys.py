@@ -109,6 +109,11 @@ class Keys:
         field per bucket index (``inf`` past the last bound), not cumulative."""
         return f"{self.base}:hist:{kind}:{queue}"
 
+    def schedules(self, part: str) -> str:
+        """Hashes by schedule id: ``spec`` (the owner's JSON), ``next`` (the next fire time,
+        empty while none) and ``last`` (JSON ``{"at", "tasks"}`` of the last fired occurrence)."""
+        return f"{self.base}:sched:{part}"
+
     def progress(self, task_id: str) -> str:
         """Hash: attempt number -> that attempt's latest progress (JSON)."""
         return f"{self.base}:prog:{task_id}"

@@ -50,6 +50,7 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.policy import Decision, FailureKind, decide, fingerprint, policy_json
+from jobbers.schedule import Schedule
 from jobbers.store.base import (
     ANY_TASK,
     AttemptNotes,
@@ -70,6 +71,7 @@ from jobbers.store.redis import tables
 from jobbers.store.redis.connect import clients
 from jobbers.store.redis.counts import fill_minutes, read_counts
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
+from jobbers.store.redis.schedules import RedisSchedules
 from jobbers.store.redis.url import DEFAULT_EVENTS_MAXLEN
 from jobbers.store.redis.url import parse as parse_url
 from jobbers.store.redis.waiting import waiting_names
@@ -249,6 +251,8 @@ class RedisStore:
             for name in SCRIPTS
         }
         self._once: Any = once
+        #: Creates and compare-and-sets must not run twice: on the client that is never retried.
+        self._schedules = RedisSchedules(once if once is not None else client, self.keys)
         self._checked = False
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
@@ -879,6 +883,36 @@ class RedisStore:
         with self._reachable():
             found = await self._client.hgetall(self.keys.definitions)
         return {name: TaskDefinition.from_json(raw) for name, raw in found.items()}
+
+    # -- schedules ------------------------------------------------------------------------
+
+    async def save_schedule(self, schedule: Schedule, create: bool) -> bool:
+        with self._reachable():
+            return await self._schedules.save(schedule, create)
+
+    async def schedules(self) -> list[Schedule]:
+        with self._reachable():
+            return await self._schedules.read()
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        with self._reachable():
+            found = await self._schedules.read([schedule_id])
+        return found[0] if found else None
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        with self._reachable():
+            return await self._schedules.delete(schedule_id)
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float,
+        next_fire: float | None,
+        fired_at: float | None = None,
+        tasks: Sequence[str] = (),
+    ) -> bool:
+        with self._reachable():
+            return await self._schedules.advance(schedule_id, expected, next_fire, fired_at, tasks)
 
     # -- maintenance ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from jobbers.store.sqlite.counts import (
     TOTALS_BACKFILL,
     TOTALS_SCHEMA,
 )
+from jobbers.store.sqlite.schedules import SCHEDULES
 
 #: Each holds only the tasks of the status its query asks for, so a submission (the commonest write)
 #: touches none of them: three index pages fewer to write per commit. Their queries name the status
@@ -159,17 +160,18 @@ CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
     + WORKER_TASKS
     + TOTALS_SCHEMA
     + FLOWS
+    + SCHEDULES
 )
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
 #: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
 #: made the due, lease and finished indexes partial; version 6 keeps the task names each
 #: worker runs (``worker_tasks``); version 7 keeps the monotonic totals (``task_totals``),
 #: started once from the tasks kept, and each task's trace context (``tasks.trace``); version 8
-#: adds workflows (edges, runs).
+#: adds workflows (edges, runs); version 9 keeps schedules.
 MIGRATIONS: dict[int, str] = {
     1: COUNTS_SCHEMA + BACKFILL,
     2: DROP_INSERT_TRIGGER,
@@ -178,6 +180,7 @@ MIGRATIONS: dict[int, str] = {
     5: WORKER_TASKS,
     6: TOTALS_SCHEMA + TOTALS_BACKFILL + "ALTER TABLE tasks ADD COLUMN trace TEXT;",
     7: FLOWS,
+    8: SCHEDULES,
 }
 #: The tables of the summed counts: a file without a version that lacks only these is version 1.
 COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}

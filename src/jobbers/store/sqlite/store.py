@@ -41,6 +41,7 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.policy import start_retention
+from jobbers.schedule import Schedule
 from jobbers.store.base import (
     AttemptNotes,
     BadCursor,
@@ -53,6 +54,7 @@ from jobbers.store.base import (
 )
 from jobbers.store.sqlite import connection as sqlite_open
 from jobbers.store.sqlite import runs as run_sql
+from jobbers.store.sqlite import schedules as sched_sql
 from jobbers.store.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from jobbers.store.sqlite.counts import FINAL, counts, drop_empty, queue_counts
 from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes, read_progress
@@ -337,6 +339,33 @@ class SQLiteStore:
         """SQLite has no push: renewals find cancellations."""
         await asyncio.sleep(timeout)
         return []
+
+    # -- schedules ------------------------------------------------------------------------
+
+    async def save_schedule(self, schedule: Schedule, create: bool) -> bool:
+        return await self._write(lambda conn: sched_sql.save(conn, schedule, create))
+
+    async def schedules(self) -> list[Schedule]:
+        return await self._read(sched_sql.read_all)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return await self._read(lambda conn: sched_sql.read_one(conn, schedule_id))
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        return await self._write(lambda conn: sched_sql.delete(conn, schedule_id))
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float,
+        next_fire: float | None,
+        fired_at: float | None = None,
+        tasks: Sequence[str] = (),
+    ) -> bool:
+        def txn(conn: sqlite3.Connection) -> bool:
+            return sched_sql.advance(conn, schedule_id, expected, next_fire, fired_at, tasks)
+
+        return await self._write(txn)
 
     async def close(self) -> None:
         def _close() -> None:
