@@ -16,12 +16,12 @@ import pytest
 import redis
 
 from jobbers.manager import create_app
-from jobbers.models import Status
+from jobbers.models import NewTask, Status
 from jobbers.store import open_store
 from jobbers.store.base import Store, StoreUnavailable
 from jobbers.worker import Worker, WorkerSettings
 
-from ..conftest import RedisServer
+from ..conftest import RedisServer, spare_port
 from ..worker.support import new_task, submit, wait_for, wait_statuses
 
 pytestmark = pytest.mark.anyio
@@ -175,3 +175,21 @@ async def test_a_submission_is_answered_once_the_replicas_the_url_asks_for_have_
             await store.close()
     finally:
         replica.stop()
+
+
+async def test_a_replicated_write_to_a_node_that_became_a_replica_is_unavailable(
+    own_redis: RedisServer,
+) -> None:
+    """In a failover the old primary can come back as a replica that still takes the script
+    (replica-read-only off) but refuses WAIT: the answer is 503's error (send it again), not 500."""
+    raw = redis.Redis.from_url(own_redis.url)
+    raw.config_set("replica-read-only", "no")
+    raw.replicaof("127.0.0.1", str(spare_port()))
+    store = open_store(f"{own_redis.url}?wait_replicas=1")
+    try:
+        with pytest.raises(StoreUnavailable, match=r"refuses writes: .*WAIT"):
+            await store.submit([NewTask("r1", "t.add", {})])
+    finally:
+        await store.close()
+        raw.replicaof("NO", "ONE")
+        raw.close()

@@ -103,6 +103,8 @@ PRUNE_BATCH = 100
 CURSOR = re.compile(r"^[0-9]{1,19}(-[0-9]{1,19})?$")
 SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
 #: Error replies that mean "Redis cannot take writes now", not "this call is wrong".
+#: How redis-py prefixes an error from a command inside a pipeline.
+PIPELINE_ERROR = "of pipeline caused error: "
 REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
 #: Scripts that must not run twice for one call (a second claim takes more tasks, a second
 #: finish or cancel answers "not yours" for what the first did): never sent again by the client.
@@ -300,9 +302,15 @@ class RedisStore:
             self._resubscribe = True
             raise StoreUnreachable(f"{self._where} is unavailable: {_line(exc)}") from exc
         except rexc.ResponseError as exc:
-            # Redis refusing writes (out of memory, a replica, a failed save) is an outage too.
+            # Redis refusing writes (out of memory, a replica, a failed save) is an outage too;
+            # so is a node that became a replica under a replicated write (WAIT refused): the
+            # write may be lost in the failover, and the caller sends it again.
+            message = str(exc)
+            if message.startswith("Command # ") and PIPELINE_ERROR in message:
+                message = message.split(PIPELINE_ERROR, 1)[1]
             refused = isinstance(exc, rexc.ReadOnlyError | rexc.OutOfMemoryError)
-            if refused or str(exc).split(" ", 1)[0] in REFUSALS:
+            demoted = message.startswith("WAIT cannot be used with replica")
+            if refused or demoted or message.split(" ", 1)[0] in REFUSALS:
                 raise StoreUnavailable(f"{self._where} refuses writes: {_line(exc)}") from exc
             if "DB index is out of range" in str(exc):
                 raise StoreUnavailable(
