@@ -33,7 +33,17 @@ def open_store(url: str, *, inline: bool = False) -> Store:
         from jobbers.store.redis import RedisStore
 
         return RedisStore.from_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from jobbers.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ValueError(
+                f"a PostgreSQL store needs asyncpg ({exc}): pip install 'jobbers[postgres]'"
+            ) from None
+
+        return PostgresStore.from_url(url)
     raise ValueError(
         f"unsupported store URL {url!r}: expected sqlite:///path.db, redis://host:port/db,"
-        " rediss://host:port/db or redis+sentinel://host:26379,.../service/db"
+        " rediss://host:port/db, redis+sentinel://host:26379,.../service/db or"
+        " postgresql://user@host:5432/dbname?schema=jobbers"
     )

@@ -1,0 +1,454 @@
+"""The SQL steps the PostgreSQL store composes, each inside one transaction.
+
+Every status change goes through :func:`apply` (or :func:`start` for a claim), which checks the
+state machine and writes what the step's :class:`jobbers.effects.Effect` says in one UPDATE
+built from it, so this backend writes the table's rules and none of its own. Events are buffered
+on the :class:`Tx` and written by :meth:`Tx.flush` last, just before COMMIT (see there why).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import asyncpg
+import asyncpg.pool
+
+from jobbers import effects
+from jobbers.compact_json import dumps
+from jobbers.effects import Effect, Field
+from jobbers.models import (
+    JSON,
+    Attempt,
+    ErrorInfo,
+    NewTask,
+    QueueConfig,
+    RetryPolicy,
+    Status,
+    TaskRecord,
+    check_transition,
+)
+from jobbers.policy import FailureKind, decide, policy_json
+from jobbers.store.base import Report, new_record
+
+#: A worker not seen for this long (killed without unregistering) is dropped from the list.
+STALE_WORKER = 600.0
+TASK_COLUMNS = (
+    "id, seq, name, queue, kwargs, status, priority, policy, retries, lost, attempt, due_at,"
+    " submitted_at, updated_at, started_at, finished_at, worker, lease_expires_at,"
+    " heartbeat_at, result, error"
+)
+STATUS = {s.value: s for s in Status}
+#: A connection of its own or one lent by the pool: the steps use either.
+Conn = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+
+
+def clock(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def error_json(error: ErrorInfo | None) -> str | None:
+    return dumps(error.to_json()) if error else None
+
+
+@dataclass
+class Tx:
+    """One transaction's connection, with what it writes last: its events and the running
+    tasks it cancelled (announced to workers on commit)."""
+
+    conn: Conn
+    feed_lock: int
+    channel: str
+    events: list[tuple[str, str, float, str | None, str | None]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    #: Counts of inserted tasks per (queue, name, status): the trigger sees only updates.
+    inserted: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    def event(
+        self, task_id: str, status: Status, at: float, worker: str | None, reason: str | None
+    ) -> None:
+        self.events.append((task_id, status.value, at, worker, reason))
+
+    async def flush(self) -> None:
+        """Write the buffered events under a transaction-level advisory lock, then notify.
+
+        The feed's cursor is the events' ``seq``, and commit order is not ``seq`` order: two
+        transactions may take 10 and 11 and commit 11 first, and a reader that then saw 11 would
+        move past 10 for good. Taking one lock before the first event's ``seq`` and holding it
+        to COMMIT makes every writer of events take its numbers and commit one after another,
+        so when a reader sees a ``seq``, every smaller one is already visible. (The alternative,
+        reading only rows of transactions older than the snapshot's xmin, still lets an older
+        transaction commit a smaller ``seq`` after a reader passed a larger one.) Written last,
+        the lock is held only for the insert and the commit itself."""
+        if self.inserted:
+            rows = [(*group, n) for group, n in self.inserted.items()]
+            await self.conn.executemany(
+                "INSERT INTO task_count_deltas (queue, name, status, tasks, retries)"
+                " VALUES ($1, $2, $3, $4, 0)",
+                rows,
+            )
+        if self.events:
+            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", self.feed_lock)
+            ids, statuses, ats, workers, reasons = zip(*self.events, strict=True)
+            await self.conn.execute(
+                "INSERT INTO events (task_id, status, at, worker, reason)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[],"
+                " $5::text[])",
+                list(ids),
+                list(statuses),
+                list(ats),
+                list(workers),
+                list(reasons),
+            )
+            payload = dumps(self.cancelled[:200]) if self.cancelled else ""
+            await self.conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+
+
+class Params:
+    """``$n`` placeholders by name, numbered in the order first asked for."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __call__(self, name: str) -> str:
+        if name not in self.names:
+            self.names.append(name)
+        return f"${self.names.index(name) + 1}"
+
+
+def _columns(effect: Effect, p: Params) -> list[str]:
+    """What a step writes, generated from its effect (as the SQLite steps do)."""
+    columns = [f"status = {p('status')}", f"updated_at = {p('at')}"]
+    columns += [f"{f} = NULL" for f in sorted(effect.clears)]
+    columns += [f"{f} = {p(str(f))}" for f in sorted(effect.sets)]
+    if effect.finishes:
+        columns.append(f"{Field.FINISHED} = {p('at')}")
+    if effect.spends is not None:
+        columns.append(f"{effect.spends} = {effect.spends} + 1")
+    columns += [f"{c} = 0" for c in sorted(effect.resets)]
+    return columns
+
+
+@cache
+def _update(effect: Effect) -> tuple[str, tuple[str, ...]]:
+    p = Params()
+    cols = ", ".join(_columns(effect, p))
+    return f"UPDATE tasks SET {cols} WHERE id = {p('id')}", tuple(p.names)
+
+
+@cache
+def _update_many(effect: Effect) -> tuple[str, tuple[str, ...]]:
+    """The same step for many tasks at once (steps that set no per-task value)."""
+    p = Params()
+    cols = ", ".join(_columns(effect, p))
+    return f"UPDATE tasks SET {cols} WHERE id = ANY({p('ids')}::text[])", tuple(p.names)
+
+
+@cache
+def _start() -> tuple[str, tuple[str, ...]]:
+    """A start also begins the next attempt on the claiming worker, with its lease."""
+    p = Params()
+    cols = [
+        *_columns(effects.START, p),
+        "attempt = attempt + 1",
+        f"worker = {p('worker')}",
+        f"started_at = {p('at')}",
+        f"{Field.LEASE} = {p('lease')}",
+    ]
+    sql = (
+        f"UPDATE tasks SET {', '.join(cols)} WHERE id = ANY({p('ids')}::text[])"
+        " RETURNING id, attempt"
+    )
+    return sql, tuple(p.names)
+
+
+async def apply(
+    tx: Tx,
+    task_id: str,
+    effect: Effect,
+    current: Status,
+    at: float,
+    worker: str | None,
+    *,
+    attempt: int = 0,
+    kind: str = "",
+    error: ErrorInfo | None = None,
+    reason: str | None = None,
+    result: JSON = None,
+    due_at: float | None = None,
+) -> None:
+    """The one way a status changes: ``effect`` from ``current`` (see the SQLite steps' twin,
+    which takes the same arguments)."""
+    check_transition(task_id, current, effect.to)
+    if effect.attempt is not None and current == Status.STARTED:
+        outcome = kind if effect.attempt == "reported" else effect.attempt
+        kept = error if effect.attempt_error else None
+        await tx.conn.execute(
+            "UPDATE attempts SET finished_at = $1, outcome = $2, error = $3"
+            " WHERE task_id = $4 AND number = $5 AND outcome = 'running'",
+            at,
+            outcome,
+            error_json(kept),
+            task_id,
+            attempt,
+        )
+    values: dict[str, Any] = {"status": effect.to.value, "at": at, "id": task_id}
+    values[Field.RESULT] = dumps(result) if Field.RESULT in effect.sets else None
+    values[Field.ERROR] = error_json(error)
+    values[Field.DUE] = due_at
+    sql, names = _update(effect)
+    await tx.conn.execute(sql, *(values[n] for n in names))
+    tx.event(
+        task_id, effect.to, at, worker if effect.names_worker else None, effect.reason_for(reason)
+    )
+    if effect is effects.CANCEL and current in (Status.STARTED, Status.STALLED):
+        tx.cancelled.append(task_id)
+
+
+async def apply_many(
+    tx: Tx, task_ids: Sequence[str], effect: Effect, current: Status, at: float
+) -> None:
+    """A step that sets no per-task value and names no worker, for many tasks in one UPDATE."""
+    if not task_ids:
+        return
+    for task_id in task_ids:
+        check_transition(task_id, current, effect.to)
+    values: dict[str, Any] = {"status": effect.to.value, "at": at, "ids": list(task_ids)}
+    sql, names = _update_many(effect)
+    await tx.conn.execute(sql, *(values[n] for n in names))
+    for task_id in task_ids:
+        tx.event(task_id, effect.to, at, None, effect.reason_for(None))
+
+
+async def start(tx: Tx, task_ids: Sequence[str], worker: str, lease: float, at: float) -> None:
+    step = effects.START
+    for task_id in task_ids:
+        check_transition(task_id, Status.SUBMITTED, step.to)
+    values = {"status": step.to.value, "at": at, "worker": worker, "lease": at + lease}
+    values_ids: dict[str, Any] = {**values, "ids": list(task_ids)}
+    sql, names = _start()
+    rows = await tx.conn.fetch(sql, *(values_ids[n] for n in names))
+    await tx.conn.executemany(
+        "INSERT INTO attempts (task_id, number, worker, started_at, outcome)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [(r["id"], r["attempt"], worker, at, step.attempt) for r in rows],
+    )
+    for task_id in task_ids:
+        tx.event(task_id, step.to, at, worker, step.reason)
+
+
+async def promote(tx: Tx, at: float, queues: Sequence[str] | None) -> int:
+    sql = "SELECT id FROM tasks WHERE status = 'scheduled' AND due_at <= $1"
+    args: list[Any] = [at]
+    if queues is not None:
+        sql += " AND queue = ANY($2::text[])"
+        args.append(list(queues))
+    due = [r["id"] for r in await tx.conn.fetch(sql + " ORDER BY id FOR UPDATE SKIP LOCKED", *args)]
+    await apply_many(tx, due, effects.DUE, Status.SCHEDULED, at)
+    return len(due)
+
+
+def queue_config_of(row: asyncpg.Record | None, name: str) -> QueueConfig:
+    if row is None:
+        return QueueConfig(name)
+    return QueueConfig(
+        name=name,
+        concurrency=row["concurrency"],
+        rate_limit=row["rate_limit"],
+        rate_period=row["rate_period"],
+        paused=bool(row["paused"]),
+    )
+
+
+#: What counts against each room cap (:data:`jobbers.effects.CAPS`), by the name it gives.
+USED = {
+    "running": "SELECT COUNT(*) FROM tasks WHERE status = 'started' AND queue = $1",
+    "recent_starts": "SELECT COUNT(*) FROM starts WHERE queue = $1 AND at > $2",
+}
+
+
+async def room_for(tx: Tx, config: QueueConfig, limit: int, at: float) -> int:
+    """How many tasks of this queue may start now, across every worker; the caller holds the
+    queue's row lock, so no other claim counts the same room."""
+    used: dict[str, int] = {}
+    for cap in effects.CAPS:
+        if getattr(config, cap.limit) is None:
+            continue
+        since = effects.window_start(config, cap, at)
+        args: list[Any] = [config.name] + ([since] if cap.used == "recent_starts" else [])
+        used[cap.used] = int(await tx.conn.fetchval(USED[cap.used], *args))
+    return effects.room(config, limit, lambda cap: used.get(cap.used, 0))
+
+
+async def insert_new(
+    tx: Tx, tasks: Sequence[tuple[NewTask, str]], at: float
+) -> tuple[dict[str, TaskRecord], set[str]]:
+    """Insert the tasks whose ids are new; the records of those, and the ids that existed."""
+    rows = []
+    made: dict[str, TaskRecord] = {}
+    for task, print_ in tasks:
+        kwargs = dumps(task.kwargs)
+        record = new_record(task, kwargs, at)
+        made[task.id] = record
+        rows.append(
+            (
+                task.id,
+                task.name,
+                task.queue,
+                kwargs,
+                print_,
+                record.status.value,
+                task.priority,
+                policy_json(task.policy),
+                task.policy.max_heartbeat_interval,
+                record.due_at,
+            )
+        )
+    cols: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 10
+    inserted = await tx.conn.fetch(
+        "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
+        " hb_interval, due_at, submitted_at, updated_at)"
+        " SELECT i, n, q, k, f, s, p, po, h, d, $11, $11 FROM unnest($1::text[], $2::text[],"
+        " $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::float8[],"
+        " $10::float8[]) WITH ORDINALITY AS u(i, n, q, k, f, s, p, po, h, d, o) ORDER BY o"
+        " ON CONFLICT (id) DO NOTHING RETURNING id",
+        *cols,
+        at,
+    )
+    fresh = {r["id"] for r in inserted}
+    for task_id in fresh:
+        record = made[task_id]
+        tx.event(task_id, record.status, at, None, None)
+        group = (record.queue, record.name, record.status.value)
+        tx.inserted[group] = tx.inserted.get(group, 0) + 1
+    existed = {t.id for t, _ in tasks} - fresh
+    return {k: v for k, v in made.items() if k in fresh}, existed
+
+
+async def apply_outcome(
+    tx: Tx, row: asyncpg.Record, report: Report, worker: str, at: float
+) -> None:
+    """A worker's report: its step, or for a failure the steps the policy decides."""
+    outcome = report.outcome
+    step = effects.REPORTED.get(outcome.kind)
+    if step is not None:
+        await apply(
+            tx,
+            report.task_id,
+            step,
+            Status.STARTED,
+            at,
+            worker,
+            attempt=report.attempt,
+            error=outcome.error,
+            result=outcome.result,
+        )
+        return
+    kind: FailureKind = "timeout" if outcome.kind == "timeout" else "failed"
+    error = effects.failure_error(outcome.error)
+    await retry_or_fail(tx, row, Status.STARTED, kind, error, worker, at, report.attempt)
+
+
+async def stall(
+    tx: Tx,
+    row: asyncpg.Record,
+    kind: FailureKind,
+    error: ErrorInfo,
+    at: float,
+) -> None:
+    """An attempt found dead or stuck: started -> stalled, then the policy decides."""
+    step = effects.REAPED[kind]
+    await apply(
+        tx,
+        row["id"],
+        step,
+        Status.STARTED,
+        at,
+        row["worker"],
+        attempt=row["attempt"],
+        error=error,
+        reason=error.message,
+    )
+    await retry_or_fail(tx, row, step.to, kind, error, row["worker"], at, row["attempt"])
+
+
+async def retry_or_fail(
+    tx: Tx,
+    row: asyncpg.Record,
+    current: Status,
+    kind: FailureKind,
+    error: ErrorInfo,
+    worker: str | None,
+    at: float,
+    attempt: int,
+) -> None:
+    """The policy decides: back to ``scheduled``, else ``failed`` (then ``dead``). ``row``
+    holds the task's counters as they were before this step (a stall spends none)."""
+    policy = RetryPolicy.from_json(json.loads(row["policy"]))
+    decision = decide(policy, kind, error, row["retries"], row["lost"], at)
+    for step in decision.steps:
+        await apply(
+            tx,
+            row["id"],
+            step,
+            current,
+            at,
+            worker,
+            attempt=attempt,
+            kind=kind,
+            error=error,
+            reason=decision.reason,
+            due_at=decision.due_at,
+        )
+        current = step.to
+
+
+async def load(conn: Conn, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
+    ids = list(dict.fromkeys(task_ids))
+    if not ids:
+        return {}
+    rows = await conn.fetch(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ANY($1::text[])", ids)
+    attempts: dict[str, list[Attempt]] = {}
+    for a in await conn.fetch(
+        "SELECT * FROM attempts WHERE task_id = ANY($1::text[]) ORDER BY task_id, number", ids
+    ):
+        attempts.setdefault(a["task_id"], []).append(
+            Attempt(
+                number=a["number"],
+                worker=a["worker"],
+                started_at=a["started_at"],
+                finished_at=a["finished_at"],
+                outcome=a["outcome"],
+                error=ErrorInfo.from_json(json.loads(a["error"]) if a["error"] else None),
+            )
+        )
+    return {r["id"]: record(r, attempts.get(r["id"], [])) for r in rows}
+
+
+def record(r: asyncpg.Record, attempts: list[Attempt]) -> TaskRecord:
+    return TaskRecord(
+        id=r["id"],
+        name=r["name"],
+        queue=r["queue"],
+        kwargs=json.loads(r["kwargs"]),
+        status=STATUS[r["status"]],
+        priority=r["priority"],
+        policy=RetryPolicy.from_json(json.loads(r["policy"])),
+        submitted_at=r["submitted_at"],
+        updated_at=r["updated_at"],
+        retries=r["retries"],
+        lost=r["lost"],
+        due_at=r["due_at"],
+        started_at=r["started_at"],
+        finished_at=r["finished_at"],
+        worker=r["worker"],
+        lease_expires_at=r["lease_expires_at"],
+        heartbeat_at=r["heartbeat_at"],
+        result=json.loads(r["result"]) if r["result"] is not None else None,
+        error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
+        attempts=tuple(attempts),
+    )
