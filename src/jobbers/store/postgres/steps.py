@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import asyncpg.pool
@@ -44,7 +44,7 @@ TASK_COLUMNS = (
 )
 STATUS = {s.value: s for s in Status}
 #: A connection of its own or one lent by the pool: the steps use either.
-Conn = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
 
 def clock(now: float | None) -> float:
