@@ -1,0 +1,194 @@
+"""What only the PostgreSQL store has: its schema and migrations, its wake-ups, and a change feed
+whose cursor no concurrent commit can skip."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from jobbers.ids import uuid7
+from jobbers.models import NewTask, Outcome, RetryPolicy
+from jobbers.store import open_store
+from jobbers.store.base import Report, Store, StoreIncompatible
+from jobbers.store.postgres.schema import SCHEMA_VERSION
+
+pytestmark = pytest.mark.anyio
+
+
+def task() -> NewTask:
+    return NewTask(id=uuid7(), name="t.add", queue="default", kwargs={}, policy=RetryPolicy())
+
+
+@pytest.fixture
+async def schema_url(postgres_database: str) -> AsyncIterator[str]:
+    """A store URL on a schema nobody has used yet; dropped after the test."""
+    schema = f"pg{uuid.uuid4().hex[:12]}"
+    yield f"{postgres_database}?schema={schema}"
+    conn = await asyncpg.connect(postgres_database)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()
+
+
+async def _sql(url: str, sql: str) -> object:
+    database, _, query = url.partition("?schema=")
+    conn = await asyncpg.connect(database, server_settings={"search_path": query or "public"})
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+async def test_stores_starting_at_once_build_the_schema_once(schema_url: str) -> None:
+    """Each start-up migrates under an advisory lock: without it, the racing CREATE TABLEs fail."""
+    stores = [open_store(schema_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.check() for s in stores))
+        assert await _sql(schema_url, "SELECT value FROM meta WHERE key = 'schema'") == str(
+            SCHEMA_VERSION
+        )
+        [made] = await stores[0].submit([task()])
+        assert (await stores[3].get([made.task.id]))[made.task.id].name == "t.add"
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_the_tables_live_in_their_own_schema(schema_url: str, postgres_database: str) -> None:
+    store = open_store(schema_url)
+    try:
+        await store.check()
+    finally:
+        await store.close()
+    schema = schema_url.rpartition("=")[2]
+    assert await _sql(schema_url, "SELECT to_regclass('tasks')::text") == "tasks"
+    found = await _sql(
+        postgres_database,
+        f"SELECT count(*) FROM pg_tables WHERE tablename = 'tasks' AND schemaname = '{schema}'",
+    )
+    assert found == 1
+    assert await _sql(postgres_database, "SELECT to_regclass('public.tasks')::text") is None
+
+
+async def test_a_newer_schema_is_refused_in_one_line(schema_url: str) -> None:
+    first = open_store(schema_url)
+    await first.check()
+    await first.close()
+    await _sql(schema_url, f"UPDATE meta SET value = '{SCHEMA_VERSION + 1}'")
+    later = open_store(schema_url)
+    try:
+        with pytest.raises(StoreIncompatible) as refused:
+            await later.check()
+    finally:
+        await later.close()
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"store schema version {SCHEMA_VERSION + 1}" in message
+
+
+async def test_a_schema_holding_other_tables_is_refused(schema_url: str) -> None:
+    schema = schema_url.rpartition("=")[2]
+    await _sql(schema_url, f"CREATE SCHEMA {schema}")
+    await _sql(schema_url, f"CREATE TABLE {schema}.dag_run (id int)")
+    store = open_store(schema_url)
+    try:
+        with pytest.raises(StoreIncompatible, match="not a Jobbers store"):
+            await store.check()
+    finally:
+        await store.close()
+
+
+async def test_notify_wakes_a_waiting_worker_for_new_work_and_cancellations(
+    schema_url: str,
+) -> None:
+    worker, api = open_store(schema_url), open_store(schema_url)
+    try:
+        await worker.check()
+        await worker.wait_for_change(0.05)  # starts listening
+        started = time.monotonic()
+        waiting = asyncio.create_task(worker.wait_for_change(30))
+        await asyncio.sleep(0)
+        [made] = await api.submit([task()])
+        await asyncio.wait_for(waiting, 10)
+        assert time.monotonic() - started < 10
+
+        [claimed] = await worker.claim("w1", ["default"], 1, 30.0)
+        heard = asyncio.create_task(worker.wait_for_cancel(30))
+        await asyncio.sleep(0)
+        await api.cancel([claimed.id])
+        assert await asyncio.wait_for(heard, 10) == [made.task.id]
+    finally:
+        await worker.close()
+        await api.close()
+
+
+async def test_the_change_feed_never_skips_an_event_under_concurrent_writers(
+    schema_url: str,
+) -> None:
+    """Eight submitters and two workers commit concurrently while a reader follows the feed by
+    cursor; it must read every event the feed holds at the end. A cursor that a commit of a
+    smaller sequence number could land behind loses events here."""
+    stores: list[Store] = [open_store(schema_url) for _ in range(11)]
+    submitters, workers, reader = stores[:8], stores[8:10], stores[10]
+    await reader.check()
+    per_submitter = 120
+    submitted: list[str] = []
+    finished = asyncio.Event()
+
+    async def submit(store: Store) -> None:
+        for _ in range(per_submitter):
+            [made] = await store.submit([task()])
+            submitted.append(made.task.id)
+
+    async def work(store: Store, name: str) -> None:
+        while not finished.is_set():
+            claimed = await store.claim(name, ["default"], 8, 30.0)
+            if claimed:
+                await store.finish(
+                    name, [Report(t.id, 1, Outcome("completed", result=1)) for t in claimed]
+                )
+            else:
+                await store.wait_for_change(0.05)
+
+    seen: list[int] = []
+
+    async def follow() -> None:
+        cursor = "0"
+        while True:
+            batch = await reader.events(cursor, 500)
+            seen.extend(int(e.cursor) for e in batch)
+            if batch:
+                cursor = batch[-1].cursor
+            elif finished.is_set():
+                return
+            else:
+                await asyncio.sleep(0.001)
+
+    try:
+        following = asyncio.create_task(follow())
+        working = [asyncio.create_task(work(s, f"w{i}")) for i, s in enumerate(workers)]
+        await asyncio.wait_for(asyncio.gather(*(submit(s) for s in submitters)), 80)
+
+        async def all_done() -> None:
+            while len(await reader.statuses(submitted)) != len(submitted) or any(
+                s.value != "completed" for s in (await reader.statuses(submitted)).values()
+            ):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_done(), 60)
+        finished.set()
+        await asyncio.wait_for(asyncio.gather(following, *working), 30)
+        everything = [int(e.cursor) for e in await reader.events("0", 100_000)]
+        # submitted, started, completed for each task
+        assert len(everything) == 3 * len(submitted) == 3 * 8 * per_submitter
+        assert seen == everything
+    finally:
+        finished.set()
+        for store in stores:
+            await store.close()
