@@ -320,7 +320,10 @@ async def insert_new(
         at,
     )
     fresh = {r["id"] for r in inserted}
-    for task_id in fresh:
+    for task, _ in tasks:
+        if task.id not in fresh:
+            continue
+        task_id = task.id
         record = made[task_id]
         tx.event(task_id, record.status, at, None, None)
         group = (record.queue, record.name, record.status.value)
