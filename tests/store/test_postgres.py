@@ -12,10 +12,12 @@ import asyncpg
 import pytest
 
 from jobbers.ids import uuid7
-from jobbers.models import NewTask, Outcome, RetryPolicy
+from jobbers.models import NewTask, Outcome, RetryPolicy, Status
 from jobbers.store import open_store
 from jobbers.store.base import Report, Store, StoreIncompatible
 from jobbers.store.postgres.schema import SCHEMA_VERSION
+
+from ..worker.support import wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -175,13 +177,13 @@ async def test_the_change_feed_never_skips_an_event_under_concurrent_writers(
         working = [asyncio.create_task(work(s, f"w{i}")) for i, s in enumerate(workers)]
         await asyncio.wait_for(asyncio.gather(*(submit(s) for s in submitters)), 80)
 
-        async def all_done() -> None:
-            while len(await reader.statuses(submitted)) != len(submitted) or any(
-                s.value != "completed" for s in (await reader.statuses(submitted)).values()
-            ):
-                await asyncio.sleep(0.05)
+        async def all_done() -> bool:
+            found = await reader.statuses(submitted)
+            return len(found) == len(submitted) and all(
+                s == Status.COMPLETED for s in found.values()
+            )
 
-        await asyncio.wait_for(all_done(), 60)
+        await wait_for(all_done, 60, "every task to complete", step=0.05)
         finished.set()
         await asyncio.wait_for(asyncio.gather(following, *working), 30)
         everything = [int(e.cursor) for e in await reader.events("0", 100_000)]

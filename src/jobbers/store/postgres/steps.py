@@ -120,32 +120,39 @@ class Params:
         return f"${self.names.index(name) + 1}"
 
 
-def _columns(effect: Effect, p: Params) -> list[str]:
-    """What a step writes, generated from its effect (as the SQLite steps do)."""
+def _columns(effect: Effect, p: Params, per_task: str = "") -> list[str]:
+    """What a step writes, generated from its effect (as the SQLite steps do); the values it
+    sets come from ``per_task`` (an alias whose columns are named as the fields) when given."""
     columns = [f"status = {p('status')}", f"updated_at = {p('at')}"]
     columns += [f"{f} = NULL" for f in sorted(effect.clears)]
-    columns += [f"{f} = {p(str(f))}" for f in sorted(effect.sets)]
+    columns += [
+        f"{f} = {per_task}.{f}" if per_task else f"{f} = {p(str(f))}" for f in sorted(effect.sets)
+    ]
     if effect.finishes:
         columns.append(f"{Field.FINISHED} = {p('at')}")
     if effect.spends is not None:
-        columns.append(f"{effect.spends} = {effect.spends} + 1")
+        columns.append(f"{effect.spends} = tasks.{effect.spends} + 1")
     columns += [f"{c} = 0" for c in sorted(effect.resets)]
     return columns
 
 
+#: The SQL type of each field a step may set, for the arrays that carry them.
+_SET_TYPES = {Field.RESULT: "text", Field.ERROR: "text", Field.DUE: "float8"}
+
+
 @cache
 def _update(effect: Effect) -> tuple[str, tuple[str, ...]]:
+    """One UPDATE applies the step to a batch of tasks, their set values passed as arrays."""
     p = Params()
-    cols = ", ".join(_columns(effect, p))
-    return f"UPDATE tasks SET {cols} WHERE id = {p('id')}", tuple(p.names)
-
-
-@cache
-def _update_many(effect: Effect) -> tuple[str, tuple[str, ...]]:
-    """The same step for many tasks at once (steps that set no per-task value)."""
-    p = Params()
-    cols = ", ".join(_columns(effect, p))
-    return f"UPDATE tasks SET {cols} WHERE id = ANY({p('ids')}::text[])", tuple(p.names)
+    fields = sorted(effect.sets)
+    cols = ", ".join(_columns(effect, p, per_task="u"))
+    arrays = [f"{p('ids')}::text[]", *(f"{p(str(f))}::{_SET_TYPES[f]}[]" for f in fields)]
+    names = ", ".join(["id", *(str(f) for f in fields)])
+    sql = (
+        f"UPDATE tasks SET {cols} FROM unnest({', '.join(arrays)}) AS u({names})"
+        " WHERE tasks.id = u.id"
+    )
+    return sql, tuple(p.names)
 
 
 @cache
@@ -166,62 +173,66 @@ def _start() -> tuple[str, tuple[str, ...]]:
     return sql, tuple(p.names)
 
 
-async def apply(
-    tx: Tx,
-    task_id: str,
-    effect: Effect,
-    current: Status,
-    at: float,
-    worker: str | None,
-    *,
-    attempt: int = 0,
-    kind: str = "",
-    error: ErrorInfo | None = None,
-    reason: str | None = None,
-    result: JSON = None,
-    due_at: float | None = None,
+@dataclass(frozen=True)
+class Step:
+    """One task's share of a step: what its attempt records and the values the step sets."""
+
+    task_id: str
+    worker: str | None = None
+    attempt: int = 0
+    kind: str = ""
+    error: ErrorInfo | None = None
+    reason: str | None = None
+    result: JSON = None
+    due_at: float | None = None
+
+
+async def apply_batch(
+    tx: Tx, effect: Effect, current: Status, at: float, steps: Sequence[Step]
 ) -> None:
-    """The one way a status changes: ``effect`` from ``current`` (see the SQLite steps' twin,
-    which takes the same arguments)."""
-    check_transition(task_id, current, effect.to)
+    """The one way statuses change: ``effect`` from ``current`` for every task of ``steps``, in
+    one UPDATE of the tasks (and one of their attempts when the step ends them): a batch costs
+    the round trips of one task. The event of each names its worker when the step does."""
+    if not steps:
+        return
+    for step in steps:
+        check_transition(step.task_id, current, effect.to)
     if effect.attempt is not None and current == Status.STARTED:
-        outcome = kind if effect.attempt == "reported" else effect.attempt
-        kept = error if effect.attempt_error else None
+        outcomes = [s.kind if effect.attempt == "reported" else effect.attempt for s in steps]
+        errors = [error_json(s.error) if effect.attempt_error else None for s in steps]
         await tx.conn.execute(
-            "UPDATE attempts SET finished_at = $1, outcome = $2, error = $3"
-            " WHERE task_id = $4 AND number = $5 AND outcome = 'running'",
+            "UPDATE attempts SET finished_at = $1, outcome = u.outcome, error = u.error"
+            " FROM unnest($2::text[], $3::int[], $4::text[], $5::text[])"
+            " AS u(id, number, outcome, error) WHERE attempts.task_id = u.id"
+            " AND attempts.number = u.number AND attempts.outcome = 'running'",
             at,
-            outcome,
-            error_json(kept),
-            task_id,
-            attempt,
+            [s.task_id for s in steps],
+            [s.attempt for s in steps],
+            outcomes,
+            errors,
         )
-    values: dict[str, Any] = {"status": effect.to.value, "at": at, "id": task_id}
-    values[Field.RESULT] = dumps(result) if Field.RESULT in effect.sets else None
-    values[Field.ERROR] = error_json(error)
-    values[Field.DUE] = due_at
+    values: dict[str, Any] = {
+        "status": effect.to.value,
+        "at": at,
+        "ids": [s.task_id for s in steps],
+        Field.RESULT: [dumps(s.result) for s in steps],
+        Field.ERROR: [error_json(s.error) for s in steps],
+        Field.DUE: [s.due_at for s in steps],
+    }
     sql, names = _update(effect)
     await tx.conn.execute(sql, *(values[n] for n in names))
-    tx.event(
-        task_id, effect.to, at, worker if effect.names_worker else None, effect.reason_for(reason)
-    )
-    if effect is effects.CANCEL and current in (Status.STARTED, Status.STALLED):
-        tx.cancelled.append(task_id)
+    for step in steps:
+        worker = step.worker if effect.names_worker else None
+        tx.event(step.task_id, effect.to, at, worker, effect.reason_for(step.reason))
+        if effect is effects.CANCEL and current in (Status.STARTED, Status.STALLED):
+            tx.cancelled.append(step.task_id)
 
 
-async def apply_many(
-    tx: Tx, task_ids: Sequence[str], effect: Effect, current: Status, at: float
+async def apply(
+    tx: Tx, task_id: str, effect: Effect, current: Status, at: float, worker: str | None
 ) -> None:
-    """A step that sets no per-task value and names no worker, for many tasks in one UPDATE."""
-    if not task_ids:
-        return
-    for task_id in task_ids:
-        check_transition(task_id, current, effect.to)
-    values: dict[str, Any] = {"status": effect.to.value, "at": at, "ids": list(task_ids)}
-    sql, names = _update_many(effect)
-    await tx.conn.execute(sql, *(values[n] for n in names))
-    for task_id in task_ids:
-        tx.event(task_id, effect.to, at, None, effect.reason_for(None))
+    """:func:`apply_batch` for one task whose step sets nothing and ends no attempt."""
+    await apply_batch(tx, effect, current, at, [Step(task_id, worker)])
 
 
 async def start(tx: Tx, task_ids: Sequence[str], worker: str, lease: float, at: float) -> None:
@@ -248,7 +259,7 @@ async def promote(tx: Tx, at: float, queues: Sequence[str] | None) -> int:
         sql += " AND queue = ANY($2::text[])"
         args.append(list(queues))
     due = [r["id"] for r in await tx.conn.fetch(sql + " ORDER BY id FOR UPDATE SKIP LOCKED", *args)]
-    await apply_many(tx, due, effects.DUE, Status.SCHEDULED, at)
+    await apply_batch(tx, effects.DUE, Status.SCHEDULED, at, [Step(t) for t in due])
     return len(due)
 
 
@@ -332,55 +343,32 @@ async def insert_new(
     return {k: v for k, v in made.items() if k in fresh}, existed
 
 
-async def apply_outcome(
-    tx: Tx, row: asyncpg.Record, report: Report, worker: str, at: float
-) -> None:
+Plan = list[tuple[Effect, Status, Step]]
+
+
+def outcome_plan(row: asyncpg.Record, report: Report, worker: str, at: float) -> Plan:
     """A worker's report: its step, or for a failure the steps the policy decides."""
     outcome = report.outcome
     step = effects.REPORTED.get(outcome.kind)
     if step is not None:
-        await apply(
-            tx,
-            report.task_id,
-            step,
-            Status.STARTED,
-            at,
-            worker,
-            attempt=report.attempt,
-            error=outcome.error,
-            result=outcome.result,
+        given = Step(
+            report.task_id, worker, report.attempt, error=outcome.error, result=outcome.result
         )
-        return
+        return [(step, Status.STARTED, given)]
     kind: FailureKind = "timeout" if outcome.kind == "timeout" else "failed"
     error = effects.failure_error(outcome.error)
-    await retry_or_fail(tx, row, Status.STARTED, kind, error, worker, at, report.attempt)
+    return policy_plan(row, Status.STARTED, kind, error, worker, at, report.attempt)
 
 
-async def stall(
-    tx: Tx,
-    row: asyncpg.Record,
-    kind: FailureKind,
-    error: ErrorInfo,
-    at: float,
-) -> None:
+def stall_plan(row: asyncpg.Record, kind: FailureKind, error: ErrorInfo, at: float) -> Plan:
     """An attempt found dead or stuck: started -> stalled, then the policy decides."""
     step = effects.REAPED[kind]
-    await apply(
-        tx,
-        row["id"],
-        step,
-        Status.STARTED,
-        at,
-        row["worker"],
-        attempt=row["attempt"],
-        error=error,
-        reason=error.message,
-    )
-    await retry_or_fail(tx, row, step.to, kind, error, row["worker"], at, row["attempt"])
+    first = Step(row["id"], row["worker"], row["attempt"], error=error, reason=error.message)
+    rest = policy_plan(row, step.to, kind, error, row["worker"], at, row["attempt"])
+    return [(step, Status.STARTED, first), *rest]
 
 
-async def retry_or_fail(
-    tx: Tx,
+def policy_plan(
     row: asyncpg.Record,
     current: Status,
     kind: FailureKind,
@@ -388,26 +376,33 @@ async def retry_or_fail(
     worker: str | None,
     at: float,
     attempt: int,
-) -> None:
+) -> Plan:
     """The policy decides: back to ``scheduled``, else ``failed`` (then ``dead``). ``row``
-    holds the task's counters as they were before this step (a stall spends none)."""
+    holds the task's counters as they were before these steps (a stall spends none)."""
     policy = RetryPolicy.from_json(json.loads(row["policy"]))
     decision = decide(policy, kind, error, row["retries"], row["lost"], at)
+    plan: Plan = []
     for step in decision.steps:
-        await apply(
-            tx,
-            row["id"],
-            step,
-            current,
-            at,
-            worker,
-            attempt=attempt,
-            kind=kind,
-            error=error,
-            reason=decision.reason,
-            due_at=decision.due_at,
+        given = Step(
+            row["id"], worker, attempt, kind, error, decision.reason, due_at=decision.due_at
         )
+        plan.append((step, current, given))
         current = step.to
+    return plan
+
+
+async def run_plans(tx: Tx, plans: Sequence[Plan], at: float) -> None:
+    """Each task's steps in order; the n-th steps of all tasks together, one batch per step
+    and source status."""
+    depth = max((len(p) for p in plans), default=0)
+    for n in range(depth):
+        batches: dict[tuple[Effect, Status], list[Step]] = {}
+        for plan in plans:
+            if n < len(plan):
+                effect, current, step = plan[n]
+                batches.setdefault((effect, current), []).append(step)
+        for (effect, current), steps in batches.items():
+            await apply_batch(tx, effect, current, at, steps)
 
 
 async def load(conn: Conn, task_ids: Sequence[str]) -> dict[str, TaskRecord]:

@@ -57,16 +57,18 @@ from jobbers.store.postgres.steps import (
     STALE_WORKER,
     STATUS,
     Conn,
+    Step,
     Tx,
-    apply,
-    apply_outcome,
+    apply_batch,
     clock,
     insert_new,
     load,
+    outcome_plan,
     promote,
     queue_config_of,
     room_for,
-    stall,
+    run_plans,
+    stall_plan,
     start,
 )
 from jobbers.store.postgres.url import parse as parse_url
@@ -167,6 +169,7 @@ class PostgresStore:
                     min_size=0,
                     max_size=POOL_SIZE,
                     timeout=CONNECT_TIMEOUT,
+                    reset=_keep,
                     server_settings={"search_path": self.schema, "application_name": "jobbers"},
                 )
             self._pool_loop = loop
@@ -572,6 +575,7 @@ class PostgresStore:
                 )
             }
             done: list[str | None] = []
+            plans = []
             for report in reports:
                 row = rows.pop(report.task_id, None)
                 if (
@@ -582,8 +586,9 @@ class PostgresStore:
                 ):
                     done.append(None)
                     continue
-                await apply_outcome(tx, row, report, worker_id, at)
+                plans.append(outcome_plan(row, report, worker_id, at))
                 done.append(report.task_id)
+            await run_plans(tx, plans, at)
             records = await load(tx.conn, [d for d in done if d is not None])
             return [records[d] if d is not None else None for d in done]
 
@@ -611,6 +616,7 @@ class PostgresStore:
                 )
             }
             result = CancelResult()
+            by_status: dict[Status, list[Step]] = {}
             for task_id in wanted:
                 row = rows.get(task_id)
                 if row is None:
@@ -618,17 +624,11 @@ class PostgresStore:
                 elif row["status"] not in step.sources:
                     result.not_cancellable.append(task_id)
                 else:
-                    await apply(
-                        tx,
-                        task_id,
-                        step,
-                        STATUS[row["status"]],
-                        at,
-                        row["worker"],
-                        attempt=row["attempt"],
-                        reason=reason,
-                    )
+                    given = Step(task_id, row["worker"], row["attempt"], reason=reason)
+                    by_status.setdefault(STATUS[row["status"]], []).append(given)
                     result.cancelled.append(task_id)
+            for current, steps in by_status.items():
+                await apply_batch(tx, step, current, at, steps)
             return result
 
         return await self._write(txn)
@@ -646,13 +646,10 @@ class PostgresStore:
                     wanted,
                 )
             }
-            moved: list[str] = []
-            for task_id in wanted:
-                status = rows.get(task_id)
-                if status is None or status not in effects.RESUBMIT.sources:
-                    continue
-                await apply(tx, task_id, effects.RESUBMIT, STATUS[status], at, None)
-                moved.append(task_id)
+            moved = [t for t in wanted if rows.get(t) in effects.RESUBMIT.sources]
+            for current in effects.in_order(effects.RESUBMIT.sources):
+                steps = [Step(t) for t in moved if rows[t] == current]
+                await apply_batch(tx, effects.RESUBMIT, current, at, steps)
             return moved
 
         return await self._write(txn)
@@ -781,9 +778,14 @@ class PostgresStore:
                 " FOR UPDATE SKIP LOCKED",
                 at,
             )
-            for row in expired:
-                error = effects.lease_lost_error(row["worker"])
-                await stall(tx, row, "lease_lost", error, at)
+            await run_plans(
+                tx,
+                [
+                    stall_plan(row, "lease_lost", effects.lease_lost_error(row["worker"]), at)
+                    for row in expired
+                ],
+                at,
+            )
             lapsed = await tx.conn.fetch(
                 "SELECT id, worker, attempt, policy, retries, lost, hb_interval FROM tasks"
                 " WHERE status = 'started' AND hb_interval IS NOT NULL"
@@ -791,9 +793,14 @@ class PostgresStore:
                 " ORDER BY id FOR UPDATE SKIP LOCKED",
                 at,
             )
-            for row in lapsed:
-                error = effects.heartbeat_error(row["hb_interval"])
-                await stall(tx, row, "stalled", error, at)
+            await run_plans(
+                tx,
+                [
+                    stall_plan(row, "stalled", effects.heartbeat_error(row["hb_interval"]), at)
+                    for row in lapsed
+                ],
+                at,
+            )
             configs = await tx.conn.fetch("SELECT * FROM queues")
             keep = start_retention(queue_config_of(r, r["name"]) for r in configs)
             await tx.conn.execute("DELETE FROM starts WHERE at < $1", at - keep)
@@ -921,6 +928,12 @@ class PostgresStore:
             return out
 
         return await self._read(read)
+
+
+async def _keep(conn: Conn) -> None:
+    """Pool connections go back as they are: calls leave no session state behind (no LISTEN,
+    no prepared cursor, no session lock), so the reset the pool sends by default would only
+    cost a round trip per call."""
 
 
 def _set(event: asyncio.Event, _conn: object) -> None:
