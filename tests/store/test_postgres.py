@@ -194,3 +194,27 @@ async def test_the_change_feed_never_skips_an_event_under_concurrent_writers(
         finished.set()
         for store in stores:
             await store.close()
+
+
+async def test_a_cancel_of_hundreds_of_running_tasks_is_heard_whole(schema_url: str) -> None:
+    """One notification carries at most 8,000 bytes: a long list goes in several."""
+    worker, api = open_store(schema_url), open_store(schema_url)
+    try:
+        await worker.check()
+        tasks = [task() for _ in range(400)]
+        await api.submit(tasks)
+        claimed = await worker.claim("w1", ["default"], 400, 30.0)
+        assert len(claimed) == 400
+        await worker.wait_for_cancel(0.05)  # starts listening
+        await api.cancel([t.id for t in tasks])
+        heard: set[str] = set()
+
+        async def all_heard() -> bool:
+            heard.update(await worker.wait_for_cancel(0.2))
+            return len(heard) == 400
+
+        await wait_for(all_heard, 10, "every cancellation to be heard")
+        assert heard == {t.id for t in tasks}
+    finally:
+        await worker.close()
+        await api.close()

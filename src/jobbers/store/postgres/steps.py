@@ -95,17 +95,39 @@ class Tx:
             await self.conn.execute("SELECT pg_advisory_xact_lock($1)", self.feed_lock)
             ids, statuses, ats, workers, reasons = zip(*self.events, strict=True)
             await self.conn.execute(
-                "INSERT INTO events (task_id, status, at, worker, reason)"
+                "WITH e AS (INSERT INTO events (task_id, status, at, worker, reason)"
                 " SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[],"
-                " $5::text[])",
+                " $5::text[])) SELECT pg_notify($6, p) FROM unnest($7::text[]) AS p",
                 list(ids),
                 list(statuses),
                 list(ats),
                 list(workers),
                 list(reasons),
+                self.channel,
+                notices(self.cancelled),
             )
-            payload = dumps(self.cancelled[:200]) if self.cancelled else ""
-            await self.conn.execute("SELECT pg_notify($1, $2)", self.channel, payload)
+
+
+#: Bytes of ids one notification carries (PostgreSQL's limit is 8,000).
+NOTICE_BYTES = 7000
+
+
+def notices(cancelled: Sequence[str]) -> list[str]:
+    """The payloads announcing a commit: ``""``, or the cancelled running tasks' ids as JSON
+    lists, as many as their length needs."""
+    if not cancelled:
+        return [""]
+    out: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for task_id in cancelled:
+        if chunk and size + len(task_id.encode()) + 4 > NOTICE_BYTES:
+            out.append(dumps(chunk))
+            chunk, size = [], 0
+        chunk.append(task_id)
+        size += len(dumps(task_id).encode()) + 1
+    out.append(dumps(chunk))
+    return out
 
 
 class Params:
