@@ -532,6 +532,8 @@ class PostgresStore:
         at = clock(now)
         beats = heartbeats or {}
         ids = list(leases)
+        # Rows locked in id order, as finish and cancel lock theirs: no deadlock between them.
+        ordered = sorted(ids)
 
         async def txn(tx: Tx) -> Renewal:
             seen = await tx.conn.execute(
@@ -550,9 +552,9 @@ class PostgresStore:
                 " WHERE tasks.id = r.id AND tasks.status = 'started' AND tasks.worker = $5"
                 " AND tasks.attempt = r.attempt RETURNING tasks.id",
                 at + lease,
-                ids,
-                [leases[i] for i in ids],
-                [beats.get(i) for i in ids],
+                ordered,
+                [leases[i] for i in ordered],
+                [beats.get(i) for i in ordered],
                 worker_id,
             )
             owned = {r["id"] for r in rows}
