@@ -427,26 +427,35 @@ async def run_plans(tx: Tx, plans: Sequence[Plan], at: float) -> None:
             await apply_batch(tx, effect, current, at, steps)
 
 
+#: A task with its attempts, in one statement: one snapshot, so the two always agree.
+LOAD = (
+    f"SELECT {TASK_COLUMNS}, (SELECT json_agg(json_build_array(a.number, a.worker,"
+    " a.started_at, a.finished_at, a.outcome, a.error) ORDER BY a.number) FROM attempts a"
+    " WHERE a.task_id = tasks.id) AS attempts FROM tasks WHERE id = ANY($1::text[])"
+)
+
+
 async def load(conn: Conn, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
     ids = list(dict.fromkeys(task_ids))
     if not ids:
         return {}
-    rows = await conn.fetch(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ANY($1::text[])", ids)
-    attempts: dict[str, list[Attempt]] = {}
-    for a in await conn.fetch(
-        "SELECT * FROM attempts WHERE task_id = ANY($1::text[]) ORDER BY task_id, number", ids
-    ):
-        attempts.setdefault(a["task_id"], []).append(
+    out: dict[str, TaskRecord] = {}
+    for r in await conn.fetch(LOAD, ids):
+        attempts = [
             Attempt(
-                number=a["number"],
-                worker=a["worker"],
-                started_at=a["started_at"],
-                finished_at=a["finished_at"],
-                outcome=a["outcome"],
-                error=ErrorInfo.from_json(json.loads(a["error"]) if a["error"] else None),
+                number=number,
+                worker=worker,
+                started_at=started,
+                finished_at=finished,
+                outcome=outcome,
+                error=ErrorInfo.from_json(json.loads(error) if error else None),
             )
-        )
-    return {r["id"]: record(r, attempts.get(r["id"], [])) for r in rows}
+            for number, worker, started, finished, outcome, error in json.loads(
+                r["attempts"] or "[]"
+            )
+        ]
+        out[r["id"]] = record(r, attempts)
+    return out
 
 
 def record(r: asyncpg.Record, attempts: list[Attempt]) -> TaskRecord:

@@ -545,18 +545,38 @@ class PostgresStore:
             registered = seen == "UPDATE 1"
             if not ids:
                 return Renewal(lost=[], registered=registered)
+            # Rows another transaction holds (this worker's own finish, a cancel) are skipped,
+            # not waited for: a renewal never queues behind a lock, and the next one renews
+            # them if they are still this worker's.
             rows = await tx.conn.fetch(
-                "UPDATE tasks SET lease_expires_at = $1, heartbeat_at ="
-                " GREATEST(COALESCE(tasks.heartbeat_at, 0), COALESCE(r.hb, 0))"
-                " FROM unnest($2::text[], $3::int[], $4::float8[]) AS r(id, attempt, hb)"
-                " WHERE tasks.id = r.id AND tasks.status = 'started' AND tasks.worker = $5"
-                " AND tasks.attempt = r.attempt RETURNING tasks.id",
+                "WITH r AS (SELECT * FROM unnest($2::text[], $3::int[], $4::float8[])"
+                " AS r(id, attempt, hb)), mine AS (SELECT t.id, r.hb FROM tasks t JOIN r"
+                " ON t.id = r.id AND t.attempt = r.attempt WHERE t.status = 'started'"
+                " AND t.worker = $5 ORDER BY t.id FOR UPDATE OF t SKIP LOCKED)"
+                " UPDATE tasks SET lease_expires_at = $1, heartbeat_at ="
+                " GREATEST(COALESCE(tasks.heartbeat_at, 0), COALESCE(mine.hb, 0))"
+                " FROM mine WHERE tasks.id = mine.id RETURNING tasks.id",
                 at + lease,
                 ordered,
                 [leases[i] for i in ordered],
                 [beats.get(i) for i in ordered],
                 worker_id,
             )
+            renewed = {r["id"] for r in rows}
+            rest = [i for i in ordered if i not in renewed]
+            busy = (
+                await tx.conn.fetch(
+                    "SELECT t.id FROM tasks t JOIN unnest($1::text[], $2::int[]) AS r(id, attempt)"
+                    " ON t.id = r.id AND t.attempt = r.attempt WHERE t.status = 'started'"
+                    " AND t.worker = $3",
+                    rest,
+                    [leases[i] for i in rest],
+                    worker_id,
+                )
+                if rest
+                else []
+            )
+            rows = [*rows, *busy]
             owned = {r["id"] for r in rows}
             return Renewal(lost=[t for t in ids if t not in owned], registered=registered)
 
