@@ -218,3 +218,13 @@ async def test_a_cancel_of_hundreds_of_running_tasks_is_heard_whole(schema_url: 
     finally:
         await worker.close()
         await api.close()
+
+
+def test_a_password_in_a_store_url_is_never_shown() -> None:
+    from jobbers.store import shown
+
+    assert shown("postgresql://airflow:hunter2@db:5432/airflow?schema=jobbers") == (
+        "postgresql://airflow:***@db:5432/airflow?schema=jobbers"
+    )
+    assert shown("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert shown("sqlite:///jobbers.db") == "sqlite:///jobbers.db"

@@ -10,6 +10,22 @@ if TYPE_CHECKING:
 DEFAULT_STORE_URL = "sqlite:///jobbers.db"
 
 
+def shown(url: str) -> str:
+    """A store URL as it may be printed or logged: a password in it becomes ``***``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+    if password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
 def open_store(url: str, *, inline: bool = False) -> Store:
     """The one place a URL becomes a backend; a bad URL raises ValueError with one line.
 
