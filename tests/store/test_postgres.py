@@ -228,3 +228,18 @@ def test_a_password_in_a_store_url_is_never_shown() -> None:
     )
     assert shown("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
     assert shown("sqlite:///jobbers.db") == "sqlite:///jobbers.db"
+
+
+async def test_calls_starting_together_open_one_pool(schema_url: str) -> None:
+    store = open_store(schema_url)
+    try:
+        await asyncio.gather(*(store.statuses(["x"]) for _ in range(8)))
+        pools = await _sql(
+            schema_url,
+            "SELECT count(DISTINCT client_port) FROM pg_stat_activity"
+            " WHERE application_name = 'jobbers' AND datname = current_database()",
+        )
+        assert isinstance(pools, int)
+        assert pools <= 4  # one pool of at most 4 connections, not one per call
+    finally:
+        await store.close()

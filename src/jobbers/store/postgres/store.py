@@ -107,6 +107,8 @@ class PostgresStore:
         self._fold_lock = lock_key(self.schema, "fold")
         self._pool: asyncpg.Pool[Any] | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Lock | None = None
+        self._opening_loop: asyncio.AbstractEventLoop | None = None
         self._checked = False
         self._closing = False
         self._listener: Conn | None = None
@@ -156,6 +158,17 @@ class PostgresStore:
             raise
 
     async def _get_pool(self) -> asyncpg.Pool[Any]:
+        """The pool, made (and the schema checked) once however many calls start together:
+        two first calls at once would otherwise each make a pool and leak one."""
+        if self._pool is not None and self._checked and self._pool_loop is _loop():
+            return self._pool
+        loop = asyncio.get_running_loop()
+        if self._opening is None or self._opening_loop is not loop:
+            self._opening, self._opening_loop = asyncio.Lock(), loop
+        async with self._opening:
+            return await self._open_pool()
+
+    async def _open_pool(self) -> asyncpg.Pool[Any]:
         loop = asyncio.get_running_loop()
         if self._pool is not None and self._pool_loop is not loop:
             self._pool.terminate()  # made on another (finished) loop: unusable here
@@ -956,6 +969,10 @@ async def _keep(conn: Conn) -> None:
     """Pool connections go back as they are: calls leave no session state behind (no LISTEN,
     no prepared cursor, no session lock), so the reset the pool sends by default would only
     cost a round trip per call."""
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    return asyncio.get_running_loop()
 
 
 def _set(event: asyncio.Event, _conn: object) -> None:
