@@ -8,6 +8,7 @@ task's child process) does not pay for the HTTP stack or the API's validation mo
 from typing import TYPE_CHECKING, Any
 
 from jobbers import submitting as _submitting  # noqa: F401  (gives @task its submit())
+from jobbers.current import CurrentTask, current_task
 from jobbers.errors import (
     APIError,
     ClientError,
@@ -16,6 +17,7 @@ from jobbers.errors import (
     TaskFailed,
     UnknownTask,
 )
+from jobbers.injection import Depends
 from jobbers.models import Status
 from jobbers.registry import TaskContext, on_worker_start, register_task, task
 
@@ -40,6 +42,8 @@ __all__ = [
     "AsyncTaskHandle",
     "Client",
     "ClientError",
+    "CurrentTask",
+    "Depends",
     "JobbersError",
     "ManagerUnavailable",
     "Producer",
@@ -48,6 +52,7 @@ __all__ = [
     "TaskFailed",
     "TaskHandle",
     "UnknownTask",
+    "current_task",
     "on_worker_start",
     "register_task",
     "task",

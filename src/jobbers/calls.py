@@ -4,8 +4,10 @@ a client imports it without the intake's validation models."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from jobbers import tracing
 from jobbers.models import TERMINAL
 
 _FINAL = frozenset(s.value for s in TERMINAL)
@@ -20,7 +22,18 @@ def submission_body(
         body["queue"] = queue
     if id is not None:
         body["id"] = id
+    trace = tracing.current_traceparent()
+    if trace is not None and "traceparent" not in body:
+        body["traceparent"] = trace
     return body
+
+
+def traced(tasks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Bulk bodies: each task without a traceparent of its own gets the caller's span's."""
+    trace = tracing.current_traceparent()
+    if trace is None:
+        return list(tasks)
+    return [t if "traceparent" in t else {**t, "traceparent": trace} for t in tasks]
 
 
 def is_final(task: dict[str, Any]) -> bool:

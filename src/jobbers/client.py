@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from jobbers.calls import is_final, still_running, submission_body
+from jobbers.calls import is_final, still_running, submission_body, traced
 from jobbers.client_http import AsyncPool, HTTPFailure, Pool, plain_http, query_string
 from jobbers.closing import AsyncClosing, Closing
 from jobbers.compact_json import exact_loads
@@ -74,6 +74,8 @@ def _answer(response: httpx.Response, plain: bool) -> Any:
 
 def _decoded(status: int, content: bytes, plain: bool) -> Any:
     """The JSON of a 2xx answer; :class:`APIError` with the Manager's ``detail`` otherwise."""
+    if status == 204:  # no content (a delete)
+        return None
     if 200 <= status < 300:
         try:
             return _loads(content, plain)
@@ -124,7 +126,8 @@ class _Calls:
 
     @staticmethod
     def submit_many(tasks: Sequence[dict[str, Any]]) -> _Call:
-        return _Call("POST", "/tasks/bulk", {"tasks": list(tasks)}, parse=lambda b: b["tasks"])
+        """Each task without a traceparent of its own gets the caller's current span's."""
+        return _Call("POST", "/tasks/bulk", {"tasks": traced(tasks)}, parse=lambda b: b["tasks"])
 
     @staticmethod
     def get(task_id: str) -> _Call:
@@ -198,6 +201,42 @@ class _Calls:
     @staticmethod
     def delete_dead(task_ids: Sequence[str]) -> _Call:
         return _Call("POST", "/dead-letter/delete", {"task_ids": list(task_ids)})
+
+    @staticmethod
+    def submit_workflow(graph: dict[str, Any] | str, name: str | None) -> _Call:
+        if isinstance(graph, str):
+            body: dict[str, Any] = {"mermaid": graph} | ({"name": name} if name else {})
+        else:
+            body = graph | ({"name": name} if name else {})
+        return _Call("POST", "/workflows", body)
+
+    @staticmethod
+    def workflow(run_id: str) -> _Call:
+        return _Call("GET", f"/workflows/{_segment(run_id)}")
+
+    @staticmethod
+    def workflows(filters: dict[str, Any]) -> _Call:
+        return _Call("GET", "/workflows", params=_params(filters))
+
+    @staticmethod
+    def cancel_workflow(run_id: str) -> _Call:
+        return _Call("POST", f"/workflows/{_segment(run_id)}/cancel")
+
+    @staticmethod
+    def schedules() -> _Call:
+        return _Call("GET", "/schedules", parse=lambda b: b["schedules"])
+
+    @staticmethod
+    def create_schedule(schedule: dict[str, Any]) -> _Call:
+        return _Call("POST", "/schedules", schedule)
+
+    @staticmethod
+    def update_schedule(schedule_id: str, changes: dict[str, Any]) -> _Call:
+        return _Call("PUT", f"/schedules/{quote(schedule_id, safe='')}", changes)
+
+    @staticmethod
+    def delete_schedule(schedule_id: str) -> _Call:
+        return _Call("DELETE", f"/schedules/{quote(schedule_id, safe='')}")
 
 
 def _chunks(ids: Iterable[str]) -> list[list[str]]:
@@ -381,6 +420,52 @@ class Client(Closing):
         result: dict[str, Any] = self._send(_Calls.delete_dead(task_ids))
         return result
 
+    def request_json(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        """The Manager's JSON answer to any route exactly as sent (``{"queues": [...]}``, not the
+        list :meth:`queues` returns): for tools that print the wire shape, and newer routes."""
+        return self._send(_Call(method, path, body, _params(params or {})))
+
+    def submit_workflow(
+        self, graph: dict[str, Any] | str, name: str | None = None
+    ) -> dict[str, Any]:
+        """A workflow run from a graph (``Workflow.to_json()``) or Mermaid text."""
+        result: dict[str, Any] = self._send(_Calls.submit_workflow(graph, name))
+        return result
+
+    def workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.workflow(run_id))
+        return result
+
+    def workflows(self, **filters: Any) -> dict[str, Any]:
+        """Runs, newest first: ``status``, ``name``, ``limit``, ``cursor``."""
+        result: dict[str, Any] = self._send(_Calls.workflows(filters))
+        return result
+
+    def cancel_workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._send(_Calls.cancel_workflow(run_id))
+        return result
+
+    def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule with its next fire times."""
+        result: list[dict[str, Any]] = self._send(_Calls.schedules())
+        return result
+
+    def create_schedule(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        """``{"cron", "timezone", "target": {"task": name, "kwargs": ...}, ...}``: the stored
+        schedule (``APIError`` 422 for a bad cron, time zone or target)."""
+        result: dict[str, Any] = self._send(_Calls.create_schedule(schedule))
+        return result
+
+    def update_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
+        """Replace the fields given: ``update_schedule("nightly", enabled=False)``."""
+        result: dict[str, Any] = self._send(_Calls.update_schedule(schedule_id, changes))
+        return result
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._send(_Calls.delete_schedule(schedule_id))
+
     def close(self) -> None:
         if self._fast is not None:
             self._fast.close()
@@ -517,6 +602,50 @@ class AsyncClient(AsyncClosing):
         """Delete dead tasks for good: ``{"deleted": [...], "not_deleted": [...]}``."""
         result: dict[str, Any] = await self._send(_Calls.delete_dead(task_ids))
         return result
+
+    async def request_json(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        return await self._send(_Call(method, path, body, _params(params or {})))
+
+    async def submit_workflow(
+        self, graph: dict[str, Any] | str, name: str | None = None
+    ) -> dict[str, Any]:
+        """A workflow run from a graph (``Workflow.to_json()``) or Mermaid text."""
+        result: dict[str, Any] = await self._send(_Calls.submit_workflow(graph, name))
+        return result
+
+    async def workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.workflow(run_id))
+        return result
+
+    async def workflows(self, **filters: Any) -> dict[str, Any]:
+        """Runs, newest first: ``status``, ``name``, ``limit``, ``cursor``."""
+        result: dict[str, Any] = await self._send(_Calls.workflows(filters))
+        return result
+
+    async def cancel_workflow(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._send(_Calls.cancel_workflow(run_id))
+        return result
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule with its next fire times."""
+        result: list[dict[str, Any]] = await self._send(_Calls.schedules())
+        return result
+
+    async def create_schedule(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        """``{"cron", "timezone", "target": {"task": name, "kwargs": ...}, ...}``: the stored
+        schedule (``APIError`` 422 for a bad cron, time zone or target)."""
+        result: dict[str, Any] = await self._send(_Calls.create_schedule(schedule))
+        return result
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
+        """Replace the fields given: ``update_schedule("nightly", enabled=False)``."""
+        result: dict[str, Any] = await self._send(_Calls.update_schedule(schedule_id, changes))
+        return result
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._send(_Calls.delete_schedule(schedule_id))
 
     async def close(self) -> None:
         if self._fast is not None:

@@ -20,7 +20,11 @@ builder can read without importing anything else:
   list (and a step whose ``sets`` holds ``due_at`` onto its scheduled list);
 - ``clears`` and ``sets``: task fields (:class:`Field`, named as in ``TaskRecord``) emptied, and
   written with a value passed in (the result, the error, the due time);
-- ``spends``: the counter (:class:`Counter`) that grows by one; ``resets``: counters set to 0.
+- ``spends``: the counter (:class:`Counter`) that grows by one; ``resets``: counters set to 0;
+- ``tallies``: the monotonic total (:class:`Total`) the step adds one to, per queue and task
+  name, in the same store step (a finish is tallied by the status it ends in). Totals are never
+  taken back: pruning or deleting a task leaves them, so Prometheus reads true counters. A
+  submission adds to :data:`SUBMITTED`, outside this table (it is no step of a stored task).
 
 A worker's report takes the step :data:`REPORTED` names for its outcome; a claim takes
 :data:`START` (the backend also writes what a start alone has: the next attempt number, the
@@ -71,6 +75,23 @@ class Counter(enum.StrEnum):
     LOST = "lost"
 
 
+class Total(enum.StrEnum):
+    """Monotonic totals per (queue, task name): what happened, not what is kept."""
+
+    SUBMITTED = "submitted"
+    STARTED = "started"
+    FINISHED = "finished"
+    RETRIED = "retried"
+    LEASE_LOST = "lease_lost"
+    STALLED = "stalled"
+    DEAD_LETTERED = "dead_lettered"
+    RESUBMITTED = "resubmitted"
+
+
+#: The total a submission adds to (one per task created; an idempotent repeat adds nothing).
+SUBMITTED = Total.SUBMITTED.value
+
+
 class Given(enum.StrEnum):
     """Where a step's event reason comes from when it is not fixed text."""
 
@@ -95,6 +116,16 @@ class Effect:
     sets: frozenset[Field] = frozenset()
     spends: Counter | None = None
     resets: frozenset[Counter] = frozenset()
+    tallies: Total | None = None
+
+    @property
+    def total(self) -> str | None:
+        """The key of the total this step adds one to: ``finished:<status>`` for a finish."""
+        if self.tallies is None:
+            return None
+        if self.tallies is Total.FINISHED:
+            return f"{Total.FINISHED.value}:{self.to.value}"
+        return self.tallies.value
 
     def reason_for(self, given: str | None = None) -> str | None:
         """The event's reason: the fixed text, else what was given."""
@@ -113,6 +144,7 @@ START = Effect(
     Status.STARTED,
     attempt="running",
     clears=frozenset({Field.FINISHED, Field.HEARTBEAT}),
+    tallies=Total.STARTED,
 )
 COMPLETE = Effect(
     "complete",
@@ -122,6 +154,7 @@ COMPLETE = Effect(
     finishes=True,
     clears=frozenset({Field.LEASE, Field.ERROR}),
     sets=frozenset({Field.RESULT}),
+    tallies=Total.FINISHED,
 )
 HAND_BACK = Effect(
     "hand_back",
@@ -141,15 +174,17 @@ CANCEL_BY_TASK = Effect(
     attempt_error=True,
     finishes=True,
     clears=frozenset({Field.LEASE}),
+    tallies=Total.FINISHED,
 )
 CANCEL = Effect(
     "cancel",
-    _of(Status.SUBMITTED, Status.SCHEDULED, Status.STARTED, Status.STALLED),
+    _of(Status.SUBMITTED, Status.SCHEDULED, Status.WAITING, Status.STARTED, Status.STALLED),
     Status.CANCELLED,
     given=Given.CALLER,
     attempt="cancelled",
     finishes=True,
     clears=frozenset({Field.LEASE}),
+    tallies=Total.FINISHED,
 )
 DUE = Effect(
     "due",
@@ -169,6 +204,7 @@ RESUBMIT = Effect(
     ready=True,
     clears=frozenset({Field.DUE, Field.FINISHED, Field.WORKER, Field.RESULT, Field.ERROR}),
     resets=frozenset({Counter.RETRIES, Counter.LOST}),
+    tallies=Total.RESUBMITTED,
 )
 LOSE_LEASE = Effect(
     "lose_lease",
@@ -177,6 +213,7 @@ LOSE_LEASE = Effect(
     given=Given.ERROR,
     attempt="lease_lost",
     attempt_error=True,
+    tallies=Total.LEASE_LOST,
 )
 STALL = Effect(
     "stall",
@@ -185,6 +222,7 @@ STALL = Effect(
     given=Given.ERROR,
     attempt="stalled",
     attempt_error=True,
+    tallies=Total.STALLED,
 )
 RETRY = Effect(
     "retry",
@@ -196,6 +234,7 @@ RETRY = Effect(
     clears=frozenset({Field.LEASE}),
     sets=frozenset({Field.ERROR, Field.DUE}),
     spends=Counter.RETRIES,
+    tallies=Total.RETRIED,
 )
 REQUEUE = Effect(
     "requeue",
@@ -216,6 +255,7 @@ FAIL = Effect(
     finishes=True,
     clears=frozenset({Field.LEASE}),
     sets=frozenset({Field.ERROR}),
+    tallies=Total.FINISHED,
 )
 GIVE_UP = Effect(
     "give_up",
@@ -226,8 +266,34 @@ GIVE_UP = Effect(
     clears=frozenset({Field.LEASE}),
     sets=frozenset({Field.ERROR}),
     spends=Counter.LOST,
+    tallies=Total.FINISHED,
 )
-DEAD_LETTER = Effect("dead_letter", _of(Status.FAILED), Status.DEAD, reason="dead-lettered")
+DEAD_LETTER = Effect(
+    "dead_letter",
+    _of(Status.FAILED),
+    Status.DEAD,
+    reason="dead-lettered",
+    tallies=Total.DEAD_LETTERED,
+)
+#: The last parent a waiting task needed ended as its edge asked.
+RELEASE = Effect(
+    "release",
+    _of(Status.WAITING),
+    Status.SUBMITTED,
+    reason="released",
+    names_worker=False,
+    ready=True,
+)
+#: A parent ended otherwise than an edge of the waiting task asked: it will never run.
+SKIP = Effect(
+    "skip",
+    _of(Status.WAITING),
+    Status.CANCELLED,
+    given=Given.CALLER,
+    names_worker=False,
+    finishes=True,
+    tallies=Total.FINISHED,
+)
 
 EFFECTS: Mapping[str, Effect] = {
     e.name: e
@@ -246,6 +312,8 @@ EFFECTS: Mapping[str, Effect] = {
         FAIL,
         GIVE_UP,
         DEAD_LETTER,
+        RELEASE,
+        SKIP,
     )
 }
 
@@ -262,6 +330,24 @@ REAPED: Mapping[FailureKind, Effect] = {"lease_lost": LOSE_LEASE, "stalled": STA
 FINAL: frozenset[Status] = TERMINAL
 #: Ran to an end: a run time is counted for the task.
 RAN: frozenset[Status] = _of(Status.COMPLETED, Status.FAILED, Status.DEAD)
+
+
+def total_keys() -> list[str]:
+    """Every total key a store may hold, in a fixed order (for docs, metrics and tests)."""
+    keys = [SUBMITTED]
+    for e in EFFECTS.values():
+        if e.total is not None and e.total not in keys:
+            keys.append(e.total)
+    return keys
+
+
+def satisfies(on: str, ended: Status) -> bool:
+    """Whether a parent that ended ``ended`` (a final status) is what an edge ``on`` waits for."""
+    return (ended == Status.COMPLETED) == (on == "completed")
+
+
+def skip_reason(parent: str, ended: Status) -> str:
+    return f"parent {parent} ended {ended.value}"
 
 
 def in_order(statuses: frozenset[Status]) -> list[Status]:

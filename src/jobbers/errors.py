@@ -110,3 +110,18 @@ class TaskFailed(JobbersError):
         detail = f": {error.get('type')}: {error.get('message')}" if error else ""
         super().__init__(f"task {task.get('id')} {task.get('status')}{detail}")
         self.task = task
+
+
+class InvalidWorkflow(JobbersError, ValueError):
+    """A workflow graph that cannot run (a cycle, an unknown task, kwargs that do not fit):
+    ``node`` names the node at fault (None for the graph as a whole); nothing was stored."""
+
+    def __init__(self, node: str | None, message: str) -> None:
+        where = f"node {node!r}: " if node is not None else ""
+        super().__init__(where + message)
+        self.node = node
+
+    def details(self) -> list[dict[str, Any]]:
+        """The API's 422 shape, located at the node."""
+        loc: list[str] = ["body", "nodes", self.node] if self.node is not None else ["body"]
+        return [{"loc": loc, "msg": str(self), "type": "invalid_workflow"}]

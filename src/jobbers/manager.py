@@ -22,6 +22,7 @@ from jobbers.http.limits import (
     BodyLimit,
     BodyLimits,
 )
+from jobbers.http.requests import RequestMetrics, measured
 from jobbers.store.base import Store
 
 
@@ -29,13 +30,17 @@ class ManagerApp(FastAPI):
     """The FastAPI app, with submissions answered in front of its middleware stack."""
 
     fast_submit: FastSubmit | None = None
+    requests: RequestMetrics | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast_submit
-        if fast is not None and fast.takes(scope):
-            await fast(scope, receive, send)
-        else:
+        requests = self.requests
+        if requests is None or scope["type"] != "http":
             await super().__call__(scope, receive, send)
+        elif fast is not None and fast.takes(scope):
+            await measured(requests, scope, receive, send, fast, scope["path"])
+        else:
+            await measured(requests, scope, receive, send, super().__call__)
 
 
 def create_app(
@@ -52,7 +57,8 @@ def create_app(
     app.add_middleware(BodyLimit, limits=limits)
     app.add_middleware(dashboard.DashboardAuth, token=token)
     if token:
-        app.add_middleware(BearerAuth, token=token, open_prefix=dashboard.PREFIX)
+        app.add_middleware(BearerAuth, token=token, open_prefixes=dashboard.SESSION_PATHS)
+    app.requests = app.state.requests = RequestMetrics()
     full_stack = partial(FastAPI.__call__, app)
     app.fast_submit = FastSubmit(full_stack, app.state, token, limits)
     return app

@@ -18,6 +18,9 @@ JSON = Any
 class Status(enum.StrEnum):
     SUBMITTED = "submitted"
     SCHEDULED = "scheduled"
+    #: Stored behind parents (a workflow's later node, a fan-out's collector): released to
+    #: ``submitted`` by the store step that ends its last parent, or cancelled by one.
+    WAITING = "waiting"
     STARTED = "started"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -29,6 +32,7 @@ class Status(enum.StrEnum):
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SUBMITTED: frozenset({Status.STARTED, Status.CANCELLED}),
     Status.SCHEDULED: frozenset({Status.SUBMITTED, Status.CANCELLED}),
+    Status.WAITING: frozenset({Status.SUBMITTED, Status.CANCELLED}),
     # started -> submitted is a worker handing a task back on graceful shutdown.
     Status.STARTED: frozenset(
         {
@@ -172,6 +176,21 @@ class Attempt:
     error: ErrorInfo | None = None
 
 
+#: Which end of a parent an edge waits for: ``completed``, or any other end (``failed``: the
+#: parent ended failed, dead or cancelled), which is how a node's error handler waits.
+EdgeOn = Literal["completed", "failed"]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A task waits for ``parent`` to end as ``on`` says; a parent that ends otherwise cancels
+    the waiting task. ``key`` names the parent's result in the waiting task's ``inputs``."""
+
+    parent: str
+    key: str | None = None
+    on: EdgeOn = "completed"
+
+
 @dataclass(frozen=True)
 class NewTask:
     """What a submission asks for; the store turns it into a :class:`TaskRecord`."""
@@ -184,6 +203,15 @@ class NewTask:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     #: Epoch seconds before which the task must not start (``delay`` / ``run_at``).
     due_at: float | None = None
+    #: The submitter's W3C ``traceparent``: each attempt's span is its child. Not part of the
+    #: payload an id is compared on (a repeat from another span is the same task).
+    trace: str | None = None
+    #: Parents the task waits for (stored ``waiting`` until the last one ends).
+    after: tuple[Edge, ...] = ()
+    #: The workflow run the task belongs to.
+    run: str | None = None
+    #: The kwarg that receives the parents' results when the task starts.
+    inputs: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +237,10 @@ class TaskRecord:
     result: JSON = None
     error: ErrorInfo | None = None
     attempts: tuple[Attempt, ...] = ()
+    #: The submitter's W3C ``traceparent`` (None when it sent none).
+    trace: str | None = None
+    run: str | None = None
+    inputs: str | None = None
 
     @property
     def attempt(self) -> int:
@@ -229,6 +261,10 @@ class Outcome:
     kind: OutcomeKind
     result: JSON = None
     error: ErrorInfo | None = None
+    #: A completed attempt's dynamic fan-out: tasks stored in the same store step as the
+    #: completion, and the task that stands in for this one (its dependants wait for it).
+    spawn: tuple[NewTask, ...] = ()
+    collector: NewTask | None = None
 
 
 @dataclass(frozen=True)
@@ -334,3 +370,21 @@ class MaintenanceReport:
     stalled: int = 0
     pruned: int = 0
     expired: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A workflow run: the graph as submitted (its nodes name the tasks that run them) and when
+    it was cancelled, if it was. Its status follows from its tasks' statuses."""
+
+    id: str
+    name: str
+    created_at: float
+    graph: dict[str, JSON]
+    cancelled_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[Run]
+    cursor: str | None

@@ -12,7 +12,7 @@ import inspect
 import json
 import typing
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -38,10 +38,13 @@ class Problem:
     type: str
 
 
-def parameters_schema(fn: Callable[..., Any], skip: str | None = None) -> JSONSchema:
+def parameters_schema(
+    fn: Callable[..., Any], skip: str | None = None, injected: Collection[str] = ()
+) -> JSONSchema:
     """The keyword arguments ``fn`` accepts, as JSON Schema built by pydantic from its signature.
 
-    ``skip`` is the parameter the worker fills in itself (the task context). An annotation pydantic
+    ``skip`` is the parameter the worker fills in itself (the task context), ``injected`` those
+    that providers fill (``Depends``): a submission may not pass any of them. An annotation pydantic
     cannot express in JSON Schema (a class of the application's own, say) accepts any value, as
     does a parameter without annotation; ``**kwargs`` lets unknown names through.
     """
@@ -52,7 +55,11 @@ def parameters_schema(fn: Callable[..., Any], skip: str | None = None) -> JSONSc
     fields: dict[str, Any] = {}
     open_ended = False
     for param in inspect.signature(fn).parameters.values():
-        if param.name == skip or param.kind in (param.VAR_POSITIONAL, param.POSITIONAL_ONLY):
+        if (
+            param.name == skip
+            or param.name in injected
+            or param.kind in (param.VAR_POSITIONAL, param.POSITIONAL_ONLY)
+        ):
             continue
         if param.kind is param.VAR_KEYWORD:
             open_ended = True

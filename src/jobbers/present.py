@@ -86,14 +86,19 @@ def task_json(task: TaskRecord) -> dict[str, Any]:
         "started_at": iso(task.started_at),
         "finished_at": iso(task.finished_at),
         "updated_at": updated,
+        "traceparent": task.trace,
     }
 
 
-def listed_task_json(task: TaskRecord, max_value_bytes: int) -> dict[str, Any]:
+def listed_task_json(
+    task: TaskRecord, max_value_bytes: int, progress: tuple[float, str] | None = None
+) -> dict[str, Any]:
     """A task in a list answer: kwargs or a result over ``max_value_bytes`` (as JSON) is left
     out and named in ``omitted``, so that a page of 1,000 tasks stays a bounded answer;
-    ``GET /tasks/{id}`` shows the whole task."""
+    ``GET /tasks/{id}`` shows the whole task. ``progress``: the latest attempt's, which a list
+    shows as a single task does (its log lines only ``GET /tasks/{id}`` shows)."""
     data = task_json(task)
+    data["progress"] = None if progress is None else _progress_json(*progress)
     omitted = [
         field
         for field in ("kwargs", "result")
@@ -116,7 +121,7 @@ def with_notes(body: dict[str, Any], notes: list[AttemptNotes]) -> dict[str, Any
         note = by_number.get(attempt["number"])
         progress = None
         if note is not None and note.progress is not None:
-            progress = {"fraction": note.progress, "message": note.message}
+            progress = _progress_json(note.progress, note.message)
         attempt["progress"] = progress
         attempt["logs"] = [
             {"at": iso(line.at), "level": line.level, "message": line.message}
@@ -124,6 +129,10 @@ def with_notes(body: dict[str, Any], notes: list[AttemptNotes]) -> dict[str, Any
         ]
     body["progress"] = body["attempts"][-1]["progress"] if body["attempts"] else None
     return body
+
+
+def _progress_json(fraction: float, message: str) -> dict[str, Any]:
+    return {"fraction": fraction, "message": message}
 
 
 def bulk_json(done: Sequence[Submitted]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from jobbers import actions, intake
-from jobbers.calls import is_final, still_running, submission_body
+from jobbers.calls import is_final, still_running, submission_body, traced
 from jobbers.catalog import TaskCatalog
 from jobbers.closing import AsyncClosing, Closing
 from jobbers.errors import APIError, JobbersError
@@ -82,7 +82,7 @@ class AsyncProducer(AsyncClosing):
     async def submit_many(self, tasks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """All or nothing, in one store call, like ``POST /tasks/bulk``."""
         with _answered_as_the_api:
-            subs = intake.parse_bulk({"tasks": list(tasks)})
+            subs = intake.parse_bulk({"tasks": traced(tasks)})
             done = await intake.submit_bulk(subs, self._catalog, self.store)
         out: list[dict[str, Any]] = bulk_json(done)["tasks"]
         return out

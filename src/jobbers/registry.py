@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import (
@@ -26,6 +26,7 @@ from typing import (
 )
 
 from jobbers.errors import UnknownTask as UnknownTask  # looked up by name here
+from jobbers.injection import Dependency, injected_params
 from jobbers.models import BACKOFFS, Backoff, DeadLetter, RetryPolicy, TaskDefinition
 from jobbers.params import JSONSchema, parameters_schema
 from jobbers.redact import declare_secrets
@@ -88,6 +89,8 @@ class TaskSpec(Generic[P, R]):
     parameters: JSONSchema = field(default_factory=dict)
     #: Kwarg names shown as ``***`` besides the built-in secret keys.
     secrets: frozenset[str] = frozenset()
+    #: Parameters filled by providers (``Depends``) for each attempt, never by a submission.
+    injected: Mapping[str, Dependency] = field(default_factory=dict)
 
     def definition(self) -> TaskDefinition:
         """What a worker registers in the store for Managers that lack this code."""
@@ -253,6 +256,13 @@ def register_task(
         )
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
     ctx_param, params = _context_param(fn)
+    injected = injected_params(fn)
+    params = params - injected.keys()
+    if injected and isolate == "process":
+        raise ValueError(
+            f"task {task_name!r}: isolate='process' cannot take Depends() parameters (providers"
+            " run in the worker, their values cannot cross to the child process)"
+        )
     secret_names = frozenset([secrets] if isinstance(secrets, str) else secrets)
     unknown = secret_names - params
     if unknown and not _takes_any_kwarg(fn):
@@ -275,9 +285,10 @@ def register_task(
         is_async=inspect.iscoroutinefunction(fn),
         context_param=ctx_param,
         params=params,
-        parameters=parameters_schema(fn, ctx_param),
+        parameters=parameters_schema(fn, ctx_param, injected.keys()),
         secrets=secret_names,
         isolate=isolate,
+        injected=injected,
     )
     existing = _REGISTRY.get(task_name)
     if existing is not None and existing.fn is not fn:

@@ -17,6 +17,7 @@ ones) and reused, so each submission does not open a connection.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import inspect
 import os
 import threading
@@ -95,10 +96,12 @@ def bind_kwargs(
     spec: TaskSpec[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """The call's arguments as the kwargs a worker will pass, or :class:`TypeError`."""
+    signature = submit_signature(spec)
     try:
-        bound = submit_signature(spec).bind(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise TypeError(f"{spec.name}.submit(): {exc}") from None
+        problem = _binding_problem(signature, args, kwargs, exc)
+        raise TypeError(f"{spec.name}.submit(): {problem}") from None
     out: dict[str, Any] = {}
     for name, value in bound.arguments.items():
         kind = bound.signature.parameters[name].kind
@@ -112,9 +115,51 @@ def bind_kwargs(
     return out
 
 
+def _binding_problem(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any], exc: TypeError
+) -> str:
+    """Every unknown keyword and every missing argument in one message: ``inspect`` names only
+    the first problem, and for a misspelt keyword that is the missing argument, not the typo."""
+    params = signature.parameters
+    kinds = {p.kind for p in params.values()}
+    if inspect.Parameter.VAR_KEYWORD in kinds:
+        return str(exc)
+    keywords = [
+        n
+        for n, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    unknown = [k for k in kwargs if k not in keywords]
+    if not unknown:
+        return str(exc)
+    problems = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, [k for k in keywords if k not in kwargs], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"unexpected keyword argument {name!r}{hint}")
+    positional = [
+        n
+        for n, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ][: len(args)]
+    given = set(positional) | set(kwargs)
+    missing = [
+        n
+        for n, p in params.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and n not in given
+    ]
+    if missing:
+        noun = "a required argument" if len(missing) == 1 else "required arguments"
+        problems.append(f"missing {noun}: " + ", ".join(repr(n) for n in missing))
+    return "; ".join(problems)
+
+
 def submit_signature(spec: TaskSpec[Any, Any]) -> inspect.Signature:
     signature = inspect.signature(spec.fn)
-    params = [p for p in signature.parameters.values() if p.name != spec.context_param]
+    skip = {spec.context_param, *spec.injected}
+    params = [p for p in signature.parameters.values() if p.name not in skip]
     return signature.replace(parameters=params)
 
 

@@ -28,6 +28,15 @@ CONTRACT = {
     ("put", "/queues/{name}"),
     ("get", "/workers"),
     ("get", "/metrics"),
+    ("post", "/workflows"),
+    ("get", "/workflows"),
+    ("get", "/workflows/{run_id}"),
+    ("post", "/workflows/{run_id}/cancel"),
+    ("get", "/schedules"),
+    ("post", "/schedules"),
+    ("get", "/schedules/{schedule_id}"),
+    ("put", "/schedules/{schedule_id}"),
+    ("delete", "/schedules/{schedule_id}"),
 }
 
 

@@ -137,7 +137,7 @@ BAD_BODIES: list[tuple[str, bytes, int]] = [
     ("kwargs a list", json.dumps({"name": "add", "kwargs": [1, 2]}).encode(), 422),
     ("kwargs a string", json.dumps({"name": "add", "kwargs": "x=1"}).encode(), 422),
     ("body a list", b"[1, 2]", 422),
-    ("malformed JSON", b'{"name": "add", ', 422),
+    ("malformed JSON", b'{"name": "add", ', 400),
     ("empty body", b"", 422),
     ("NaN in kwargs", b'{"name": "add", "kwargs": {"x": NaN}}', 422),
     ("bad id", json.dumps({**ADD, "id": "has space"}).encode(), 422),

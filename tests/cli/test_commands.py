@@ -43,11 +43,12 @@ def test_submit_status_cancel_on_a_store(store_url: str) -> None:
     assert json.loads(shown.output)["kwargs"] == {"seconds": 5}
     assert json.loads(shown.output)["progress"] is None
     cancelled = runner.invoke(app, ["cancel", "t-1", "--store", store])
-    assert json.loads(cancelled.output) == {
-        "cancelled": ["t-1"],
-        "not_cancellable": [],
-        "unknown": [],
-    }
+    assert cancelled.exit_code == 0, cancelled.output
+    task = json.loads(cancelled.output)
+    assert (task["id"], task["status"]) == ("t-1", "cancelled")  # the task, as over HTTP
+    again = runner.invoke(app, ["cancel", "t-1", "--store", store])
+    assert again.exit_code == 1
+    assert "409" in again.output
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,8 @@ async def test_every_dashboard_route_refuses_without_a_session(store: Store) -> 
                 assert COOKIE not in response.headers.get("set-cookie", "")
             elif method == "GET":
                 assert response.status_code == 303, path
-                assert response.headers["location"] == "/ui/login"
+                location = response.headers["location"]
+                assert location.startswith("/ui/login?next="), path
             else:
                 assert response.status_code == 401, (method, path)
 
@@ -93,15 +94,62 @@ async def test_every_dashboard_route_refuses_without_a_session(store: Store) -> 
 async def test_login_sets_the_session_only_for_the_right_token(store: Store) -> None:
     async with client(store) as ui:
         wrong = await ui.post("/ui/login", data={"token": "nope"}, headers=SAME)
-        assert wrong.headers["location"] == "/ui/login?failed=1"
+        assert wrong.headers["location"] == "/ui/login?failed=1&next=%2Fui"
         assert "set-cookie" not in wrong.headers
         right = await ui.post("/ui/login", data={"token": TOKEN}, headers=SAME)
         cookie = right.headers["set-cookie"]
         assert cookie.startswith(f"{COOKIE}={session_value(TOKEN)};")
-        for flag in ("HttpOnly", "SameSite=strict", "Path=/ui"):
+        for flag in ("HttpOnly", "SameSite=strict", "Path=/;"):
             assert flag in cookie
         assert TOKEN not in cookie
         assert (await ui.get("/ui/workers")).status_code == 200
+
+
+async def test_login_returns_to_the_page_asked_for_and_only_to_the_dashboard(
+    store: Store,
+) -> None:
+    async with client(store) as ui:
+        asked = await ui.get("/ui/tasks?status=dead&queue=q1")
+        assert asked.status_code == 303
+        form = await ui.get(asked.headers["location"])
+        assert 'name="next" value="/ui/tasks?status=dead&amp;queue=q1"' in form.text
+        assert "Log out" not in form.text
+        back = await ui.post(
+            "/ui/login",
+            data={"token": TOKEN, "next": "/ui/tasks?status=dead&queue=q1"},
+            headers=SAME,
+        )
+        assert back.headers["location"] == "/ui/tasks?status=dead&queue=q1"
+        assert "Log out" in (await ui.get("/ui/tasks")).text
+        for elsewhere in ("https://evil.test/ui", "//evil.test/ui", "/tasks", "/ui//evil.test"):
+            away = await ui.post(
+                "/ui/login", data={"token": TOKEN, "next": elsewhere}, headers=SAME
+            )
+            assert away.headers["location"] == "/ui", elsewhere
+
+
+async def test_a_dashboard_session_reads_the_api_docs_and_nothing_else(store: Store) -> None:
+    async with client(store) as api:
+        for path in ("/docs", "/openapi.json", "/docs/static/swagger-ui-bundle.js"):
+            refused = await api.get(path)
+            assert refused.status_code == 401, path
+            assert "log in at /ui/login" in refused.json()["detail"]
+            assert (await api.get(path, headers=AUTH)).status_code == 200, path
+        api.cookies.set(COOKIE, session_value(TOKEN))
+        docs = await api.get("/docs")
+        assert docs.status_code == 200
+        assert "/docs/static/swagger-ui-bundle.js" in docs.text
+        assert "cdn" not in docs.text.lower()
+        assert "http" not in docs.text.replace("http-equiv", "")
+        assert (await api.get("/openapi.json")).json()["info"]["title"] == "Jobbers Manager"
+        script = await api.get("/docs/static/swagger-ui-bundle.js")
+        assert script.status_code == 200
+        assert "SwaggerUIBundle" in script.text
+        assert (await api.get("/docs/static/../../pyproject.toml")).status_code in (401, 404)
+        assert (await api.get("/docs/static/redoc.standalone.js")).status_code == 404
+        assert (await api.get("/tasks")).status_code == 401
+        api.cookies.set(COOKIE, session_value("another token"))
+        assert (await api.get("/docs")).status_code == 401
 
 
 @pytest.mark.parametrize("token", [TOKEN, None])
@@ -137,4 +185,7 @@ async def test_without_a_token_pages_are_open_and_login_is_skipped(store: Store)
             page = await ui.get(path)
             assert page.status_code == 200, path
             assert "Log out" not in page.text
+            assert f"{'/ui/static/favicon.svg'}" in page.text
         assert (await ui.get("/ui/login")).headers["location"] == "/ui"
+        assert (await ui.get("/ui/static/favicon.svg")).headers["content-type"] == "image/svg+xml"
+        assert (await ui.get("/docs")).status_code == 200

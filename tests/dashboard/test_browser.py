@@ -40,7 +40,15 @@ def test_without_a_session_every_page_asks_for_the_token(
     context = browser.new_context(base_url=manager.url)
     try:
         tab = context.new_page()
-        for path in ("/ui", "/ui/tasks", "/ui/dead-letter", "/ui/queues", "/ui/workers"):
+        pages = (
+            "/ui",
+            "/ui/tasks",
+            "/ui/dead-letter",
+            "/ui/queues",
+            "/ui/workers",
+            "/ui/schedules",
+        )
+        for path in pages:
             tab.goto(path)
             expect(tab.locator("h1")).to_have_text("Log in")
         tab.fill("input[name=token]", "wrong")
@@ -68,8 +76,8 @@ def test_overview_counts_and_chart(page: Page, client: Client) -> None:
     expect(page.locator("h1")).to_have_text("Overview")
     completed = page.locator('.n[data-status="completed"]')
     expect(completed).not_to_have_text("0")
-    expect(page.locator("#completed-hour")).not_to_have_text("0")
-    expect(page.locator("svg.chart rect.ok").first).to_be_visible()
+    expect(page.locator("#completed-range")).not_to_have_text("0")
+    expect(page.locator("svg#throughput rect.s-completed").first).to_be_visible()
     expect(page.locator("#by-queue")).to_contain_text("default")
     screenshot(page, "overview")
 
@@ -205,3 +213,37 @@ def test_workers_page_shows_the_worker_and_its_running_task(page: Page, client: 
     screenshot(page, "workers")
     client.cancel(task["id"])
     expect(row).not_to_contain_text(task["id"])
+
+
+def test_schedules_page_enables_and_disables(page: Page, client: Client) -> None:
+    # A queue no worker serves: the occurrences are submitted (and shown) but never run.
+    target = {"task": "ui.steps", "kwargs": {"steps": 1, "pause": 0.0}, "queue": "ui-sched"}
+    client.create_schedule(
+        {"id": "ui-every", "cron": "* * * * * *", "target": target, "enabled": False}
+    )
+    try:
+        page.goto("/ui/schedules")
+        expect(page.locator("h1")).to_have_text("Schedules")
+        row = page.locator('tr[data-schedule="ui-every"]')
+        expect(row.locator(".state")).to_have_text("disabled")
+        expect(row.locator(".next")).to_have_text("-")
+        row.locator("text=Enable").click()
+        expect(page.locator(".notice")).to_have_text("ui-every enabled")
+        row = page.locator('tr[data-schedule="ui-every"]')
+        expect(row.locator(".state")).to_have_text("enabled")
+        expect(row.locator(".next")).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"))
+        # the worker fires it and the page shows the run without a reload
+        expect(row.locator("a[href*='/ui/tasks/sched']")).not_to_have_count(0)
+        screenshot(page, "schedules")
+        (shown,) = [s for s in client.schedules() if s["id"] == "ui-every"]
+        assert shown["enabled"] is True
+        assert len(shown["next_fires"]) == 5
+        row.locator("text=Disable").click()
+        expect(page.locator(".notice")).to_have_text("ui-every disabled")
+        expect(page.locator('tr[data-schedule="ui-every"] .state')).to_have_text("disabled")
+        (shown,) = [s for s in client.schedules() if s["id"] == "ui-every"]
+        assert (shown["enabled"], shown["next_fire"]) == (False, None)
+    finally:
+        client.delete_schedule("ui-every")
+        fired = client.list_tasks(queue="ui-sched", limit=1000)["tasks"]
+        client.cancel_many([t["id"] for t in fired])

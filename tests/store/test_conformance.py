@@ -982,6 +982,38 @@ async def test_notes_keep_the_latest_progress_and_every_line_per_attempt(store: 
     assert await store.notes("ghost") == []
 
 
+async def test_progress_of_many_tasks_is_each_asked_attempt_s_latest(store: Store) -> None:
+    retried = new(policy=RetryPolicy(max_retries=1, backoff="constant", base_delay=0.0))
+    quiet, other = new(), new()
+    await store.submit([retried, quiet, other], now=T0)
+    await store.claim("w1", ["default"], 3, LEASE, now=T0)
+    await store.add_notes(
+        "w1",
+        [
+            AttemptNotes(retried.id, 1, 0.25, "first try", ()),
+            AttemptNotes(retried.id, 1, 0.5, "halfway", ()),
+            AttemptNotes(other.id, 1, 0.75, "", (line("x"),)),
+            AttemptNotes(quiet.id, 1, None, "", (line("no progress"),)),
+        ],
+    )
+    asked = [(retried.id, 1), (quiet.id, 1), (other.id, 1), ("ghost", 1)]
+    assert await store.progress(asked) == {
+        retried.id: (0.5, "halfway"),
+        other.id: (0.75, ""),
+    }
+    await store.finish("w1", [Report(retried.id, 1, boom())], now=T0 + 1)
+    await store.claim("w2", ["default"], 1, LEASE, now=T0 + 2)
+    assert await store.progress([(retried.id, 2)]) == {}
+    await store.add_notes("w2", [AttemptNotes(retried.id, 2, 0.1, "again", ())])
+    assert await store.progress([(retried.id, 2), (other.id, 1)]) == {
+        retried.id: (0.1, "again"),
+        other.id: (0.75, ""),
+    }
+    assert await store.progress([]) == {}
+    many = [(f"ghost-{i}", 1) for i in range(1200)] + [(other.id, 1)]
+    assert await store.progress(many) == {other.id: (0.75, "")}
+
+
 async def test_notes_go_with_their_task(store: Store) -> None:
     pruned, dead = new(), new()
     await store.submit([pruned, dead], now=T0)

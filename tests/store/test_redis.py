@@ -9,7 +9,7 @@ import redis
 
 from jobbers.models import NewTask, Outcome, Status
 from jobbers.store import open_store
-from jobbers.store.base import Report, StoreIncompatible
+from jobbers.store.base import ANY_TASK, Report, StoreIncompatible
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
 
 from ..conftest import RedisServer
@@ -79,4 +79,63 @@ async def test_another_schema_is_refused(found: str, redis_server: RedisServer) 
         assert raw.hget(keys.meta, "schema") == found
     finally:
         await store.close()
+        raw.close()
+
+
+async def test_a_cancellation_published_before_the_subscription_still_reaches_the_worker(
+    redis_server: RedisServer,
+) -> None:
+    """A worker's listener subscribes in the background: a cancel published before it is
+    subscribed is not heard, so its first answer says to renew at once (the renewal reports
+    the cancelled task)."""
+    url, _ = prefixed(redis_server)
+    other, worker = open_store(url), open_store(url)
+    try:
+        await other.submit([NewTask("c1", "t.add", {})])
+        await other.claim("w", ["default"], 1, 60.0)
+        await other.cancel(["c1"])
+        assert ANY_TASK in await worker.wait_for_cancel(5.0)
+        assert (await worker.renew("w", {"c1": 1}, 60.0)).lost == ["c1"]
+    finally:
+        await other.close()
+        await worker.close()
+
+
+async def test_a_store_without_totals_starts_them_once_from_its_sums(
+    redis_server: RedisServer,
+) -> None:
+    """A store written before the monotonic totals gets them from the sums it keeps, once: a
+    second process opening it adds nothing, and later steps move them."""
+    url, keys = prefixed(redis_server)
+    store = open_store(url)
+    try:
+        await store.submit([NewTask(i, "t.add", {}) for i in "abc"], now=T0)
+        await store.claim("w", ["default"], 2, 10.0, now=T0 + 1)
+        await store.finish("w", [Report("a", 1, Outcome("completed"))], now=T0 + 2)
+    finally:
+        await store.close()
+    raw = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    raw.delete(keys.totals)
+    raw.hdel(keys.meta, "totals")
+    try:
+        for _ in range(2):
+            store = open_store(url)
+            try:
+                await store.check()
+                totals = (await store.counts(since=T0)).totals
+            finally:
+                await store.close()
+            assert totals == {
+                ("default", "t.add", "submitted"): 3,
+                ("default", "t.add", "started"): 2,
+                ("default", "t.add", "finished:completed"): 1,
+            }
+        store = open_store(url)
+        try:
+            await store.finish("w", [Report("b", 1, Outcome("completed"))], now=T0 + 3)
+            totals = (await store.counts(since=T0)).totals
+        finally:
+            await store.close()
+        assert totals[("default", "t.add", "finished:completed")] == 2
+    finally:
         raw.close()

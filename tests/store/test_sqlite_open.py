@@ -278,3 +278,95 @@ async def test_a_version_4_file_trades_its_full_status_indexes_for_partial_ones(
     ).fetchall()
     assert "tasks_lease_started" in plan[0][3]
     conn.close()
+
+
+async def test_a_file_without_totals_starts_them_once_from_its_tasks(tmp_path: Path) -> None:
+    """A file made before the monotonic totals gets them on opening, started from the tasks it
+    keeps; they then move with each step, and opening the file again adds nothing."""
+    path = tmp_path / "v6.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask(i, "t.add", {}) for i in "abc"], now=T0)
+        await store.claim("w", ["default"], 2, 10.0, now=T0 + 1)
+        await store.finish("w", [Report("a", 1, Outcome("completed"))], now=T0 + 2)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE task_totals; PRAGMA user_version = 6;")
+    conn.close()
+    for _ in range(2):
+        store = SQLiteStore(str(path))
+        try:
+            totals = (await store.counts(since=T0)).totals
+        finally:
+            await store.close()
+        assert totals == {
+            ("default", "t.add", "submitted"): 3,
+            ("default", "t.add", "started"): 2,
+            ("default", "t.add", "finished:completed"): 1,
+        }
+    store = SQLiteStore(str(path))
+    try:
+        await store.finish("w", [Report("b", 1, Outcome("completed"))], now=T0 + 3)
+        totals = (await store.counts(since=T0)).totals
+    finally:
+        await store.close()
+    assert totals[("default", "t.add", "finished:completed")] == 2
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+
+
+def test_the_totals_step_may_run_again(tmp_path: Path) -> None:
+    """Every migration statement is idempotent: the column it adds is skipped when present and
+    the totals are started only while there are none."""
+    from jobbers.store.sqlite.connection import _migrate
+    from jobbers.store.sqlite.schema import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "twice.db")
+    untraced = SCHEMA.replace("    error TEXT,\n    trace TEXT\n", "    error TEXT\n")
+    assert untraced != SCHEMA
+    conn.executescript(untraced)
+    conn.execute(
+        "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, policy, submitted_at,"
+        " updated_at) VALUES ('a', 't.add', 'default', '{}', '', 'submitted', '{}', 0, 0)"
+    )
+    conn.execute("DELETE FROM task_totals")
+    for _ in range(2):
+        _migrate(conn, MIGRATIONS[6])  # the step to version 7: the totals and the trace column
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(tasks)")]
+    assert columns.count("trace") == 1
+    assert conn.execute("SELECT queue, name, total, n FROM task_totals").fetchall() == [
+        ("default", "t.add", "submitted", 1)
+    ]
+    conn.close()
+
+
+@pytest.mark.parametrize("version", [6, 7, 8, 9])
+async def test_a_file_before_version_9_gains_the_schedules_table(
+    tmp_path: Path, version: int
+) -> None:
+    """Versions 6 to 8 had no schedules; opening one adds the table and keeps the tasks, and
+    opening it again (or a file that has the table) changes nothing."""
+    path = tmp_path / "old.db"
+    store = SQLiteStore(str(path))
+    try:
+        await store.submit([NewTask("a", "t.add", {})], now=T0)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    if version < 9:
+        conn.execute("DROP TABLE schedules")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    conn.close()
+    for _ in range(2):
+        store = SQLiteStore(str(path))
+        try:
+            assert await store.schedules() == []
+            assert set(await store.statuses(["a"])) == {"a"}
+        finally:
+            await store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    conn.close()

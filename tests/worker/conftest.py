@@ -61,6 +61,7 @@ class Spawn(Protocol):
         grace: float = 5.0,
         poll_cap: float = 0.2,
         maintenance_interval: float = 0.1,
+        tasks: str = TASKS,
     ) -> WorkerProcess: ...
 
 
@@ -91,6 +92,7 @@ def spawn(store_url: str, tmp_path: Path) -> Iterator[Spawn]:
         grace: float = 5.0,
         poll_cap: float = 0.2,
         maintenance_interval: float = 0.1,
+        tasks: str = TASKS,
     ) -> WorkerProcess:
         args = [
             sys.executable,
@@ -100,7 +102,7 @@ def spawn(store_url: str, tmp_path: Path) -> Iterator[Spawn]:
             "--store",
             store_url,
             "--tasks",
-            TASKS,
+            tasks,
             "--queues",
             queues,
             "--concurrency",

@@ -132,6 +132,11 @@ async def test_a_worker_the_store_dropped_registers_again_within_one_lease(
         assert not await _listed(store, worker.id)
         took = await wait_for(lambda: _listed(store, worker.id), 5, "the worker to come back")
         assert took <= LEASE
+
+        async def said() -> bool:  # logged just after the store answered the registration
+            return bool(lines(caplog, "registered again"))
+
+        await wait_for(said, 5, "the worker to say it registered again")
         assert len(lines(caplog, "registered again")) == 1
     finally:
         worker.request_stop()

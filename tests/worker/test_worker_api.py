@@ -49,6 +49,11 @@ async def test_cancelling_run_hands_back_what_runs(store: Store, log: Path) -> N
     running = asyncio.create_task(worker.run())
     ids = await submit(store, [new_task("wt.sleep_async", seconds=30.0, log=str(log))])
     await wait_statuses(store, ids, {Status.STARTED}, 5)
+
+    async def body_running() -> bool:  # claimed is not yet running: its body logs "start"
+        return bool(events(log, "start"))
+
+    await wait_for(body_running, 5, "the task's body to start")
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running

@@ -345,3 +345,49 @@ def test_reads_closer_than_the_interval_are_skipped_unless_forced_or_catching_up
     assert feed.read(source, lambda e: None) == 0  # caught up: the interval applies again
     now[0] += 1.0
     assert feed.read(source, lambda e: None) == 1
+
+
+# -- trace context --------------------------------------------------------------------------
+
+PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def _traced(carrier: Any) -> _Workload:
+    workload = _task(str(uuid.uuid4()))
+    workload.ti.context_carrier = carrier
+    return workload
+
+
+@pytest.mark.parametrize(
+    ("carrier", "expected"),
+    [
+        ({"traceparent": PARENT, "tracestate": "airflow=1"}, PARENT),
+        ({"traceparent": PARENT.upper()}, PARENT),
+        ({"traceparent": "not-a-traceparent"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_a_task_instance_carries_its_trace_context(carrier: Any, expected: str | None) -> None:
+    sub = build(_traced(carrier), "default")
+    assert sub is not None
+    assert sub.body.get("traceparent") == expected
+
+
+def test_a_workload_without_a_carrier_or_a_callback_has_none() -> None:
+    plain = build(_task(str(uuid.uuid4())), "default")
+    callback = build(_callback("cb-untraced"), "default")
+    assert plain is not None
+    assert callback is not None
+    assert "traceparent" not in plain.body
+    assert "traceparent" not in callback.body
+
+
+def test_the_manager_keeps_the_task_instance_trace_context(manager_url: str) -> None:
+    outcomes = _Outcomes()
+    sub = build(_traced({"traceparent": PARENT}), "default")
+    assert sub is not None
+    with jobbers.Client(manager_url) as client:
+        outcomes.submitter().submit(client, [sub])
+        assert outcomes.accepted == [sub.job_id]
+        assert client.get(sub.job_id)["traceparent"] == PARENT

@@ -10,7 +10,17 @@ from fastapi import Depends, FastAPI, Request
 from jobbers.api import errors
 from jobbers.api.batching import SubmitBatcher
 from jobbers.api.query import known_query_only
-from jobbers.api.routes import dead_letter, events, health, metrics, queues, tasks
+from jobbers.api.routes import (
+    dead_letter,
+    docs,
+    events,
+    health,
+    metrics,
+    queues,
+    schedules,
+    tasks,
+    workflows,
+)
 from jobbers.catalog import TaskCatalog
 from jobbers.intake import Catalog
 from jobbers.store.base import Store
@@ -34,14 +44,16 @@ def create_api(store: Store, app_class: type[App]) -> App:
         description="Submit, track and act on Jobbers tasks.",
         default_response_class=errors.JSONResponse,
         dependencies=[Depends(known_query_only)],
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.catalog = TaskCatalog(store)
     app.state.waiters = TaskWaiters(store)
     app.state.batcher = SubmitBatcher(store)
     errors.install(app)
-    for module in (health, events, queues, metrics):
+    for module in (health, events, queues, metrics, docs):
         app.include_router(module.router)
-    for module in (tasks, dead_letter):
+    for module in (tasks, dead_letter, workflows, schedules):
         app.include_router(module.router, dependencies=[Depends(_fresh_definitions)])
     return app

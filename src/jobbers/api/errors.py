@@ -63,16 +63,59 @@ def responses(*codes: int, **extra: Any) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the errors a route can answer, so clients and schemathesis know them."""
     codes = (*codes, 503)  # the store does not answer
     if 422 in codes:
-        codes = (*codes, 400)  # a body that is not UTF-8 JSON at all
+        codes = (*codes, 400, 415)  # a body that is not UTF-8 JSON at all, or not sent as JSON
     entries: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in codes}
     if "ok" in extra:
         entries[200] = extra["ok"]
     return entries
 
 
-async def _validation(_: Request, exc: Exception) -> Response:
+#: What every refusal of an unreadable body ends with: the fix, in the words a curl user types.
+SEND_JSON = "send a JSON object with the header Content-Type: application/json"
+
+
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return error(422, validation_details(exc.errors()))
+    errors = exc.errors()
+    for problem in errors:
+        if problem.get("type") == "json_invalid":
+            return error(400, _invalid_json(problem, exc.body))
+    content_type = request.headers.get("content-type")
+    at_body = any(tuple(e.get("loc", ())) == ("body",) for e in errors)
+    if at_body and not is_json_type(content_type) and await request.body():
+        return error(415, _not_json_type(content_type))
+    return error(422, validation_details(errors))
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """``application/json`` or ``application/...+json``, parameters aside (as FastAPI reads it)."""
+    if not content_type:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    major, _, minor = kind.partition("/")
+    return major == "application" and (minor == "json" or minor.endswith("+json"))
+
+
+def _not_json_type(content_type: str | None) -> str:
+    """A body sent as a form (curl's ``-d`` default) or without a type: never guessed to be JSON,
+    so a page in a browser cannot post to the API without the CORS check a JSON type brings."""
+    sent = (
+        f"as {content_type.split(';', 1)[0].strip()}" if content_type else "without a Content-Type"
+    )
+    return f"the body was sent {sent}: {SEND_JSON} (curl: -H 'Content-Type: application/json')"
+
+
+def _invalid_json(problem: dict[str, Any], body: Any) -> str:
+    """Where the parser stopped, as line and column, and what to send."""
+    reason = str((problem.get("ctx") or {}).get("error") or "unreadable")
+    loc = tuple(problem.get("loc", ()))
+    where = ""
+    if len(loc) == 2 and isinstance(loc[1], int) and isinstance(body, str):
+        pos = loc[1]
+        line = body.count("\n", 0, pos) + 1
+        column = pos - (body.rfind("\n", 0, pos) + 1) + 1
+        where = f" at line {line}, column {column}"
+    return f"the body is not valid JSON ({reason}{where}): {SEND_JSON}"
 
 
 def _unparsable(cause: BaseException | None) -> str | None:
@@ -81,6 +124,11 @@ def _unparsable(cause: BaseException | None) -> str | None:
         return (
             "the JSON body is nested too deeply to parse: nest at most"
             f" {MAX_KWARGS_DEPTH} levels (send deeper data as a string)"
+        )
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"the body is not UTF-8 (byte {cause.start} cannot be read): {SEND_JSON},"
+            " encoded as UTF-8 (write other characters as \\uXXXX escapes)"
         )
     if isinstance(cause, ValueError) and "digits" in str(cause):
         return (

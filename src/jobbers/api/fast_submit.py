@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobbers import tracing
 from jobbers.api.batching import SubmitBatcher
 from jobbers.api.errors import JSONResponse, error, unexpected
 from jobbers.compact_json import exact_loads
@@ -77,7 +78,7 @@ class FastSubmit:
         body, tail = await _read(receive)
         if tail is None:
             try:
-                response = await self._answer(scope["path"], body)
+                response = await self._answer(scope["path"], body, _traceparent(scope))
             except _Fallback:
                 pass
             else:
@@ -86,9 +87,9 @@ class FastSubmit:
         message = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, replay([message] if tail is None else [message, tail], receive), send)
 
-    async def _answer(self, path: str, body: bytes) -> JSONResponse:
+    async def _answer(self, path: str, body: bytes, trace: str | None) -> JSONResponse:
         try:
-            return await self._submit(path == BULK, body)
+            return await self._submit(path == BULK, body, trace)
         except _Fallback:
             raise
         except DuplicateTaskConflict as exc:
@@ -99,20 +100,27 @@ class FastSubmit:
         except Exception:
             return unexpected("POST", path)
 
-    async def _submit(self, bulk: bool, body: bytes) -> JSONResponse:
+    async def _submit(self, bulk: bool, body: bytes, trace: str | None) -> JSONResponse:
         state = self.state
         catalog: Catalog = state.catalog
         try:
             data = _decoded(body)
             if bulk:
                 store: Store = state.store
-                done = await submit_bulk(parse_bulk(data), catalog, store)
+                done = await submit_bulk(parse_bulk(data), catalog, store, trace)
                 return JSONResponse(bulk_json(done), status_code=201)
             batcher: SubmitBatcher = state.batcher
-            one = await submit_one(parse_one(data), catalog, batcher.submit)
+            one = await submit_one(parse_one(data), catalog, batcher.submit, trace)
         except (ValidationError, UnknownTask, InvalidKwargs):
             raise _Fallback from None
         return JSONResponse(task_json(one.task), status_code=201 if one.created else 200)
+
+
+def _traceparent(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            return tracing.valid(value.decode("latin-1"))
+    return None
 
 
 def _decoded(body: bytes) -> Any:

@@ -137,7 +137,12 @@ class TaskOut(BaseModel):
         description="List answers only: fields over 16 KiB left out (kwargs {}, result null);"
         " GET /tasks/{id} shows them.",
     )
-    progress: ProgressOut | None = Field(None, description="The latest attempt's progress.")
+    progress: ProgressOut | None = Field(
+        None, description="The latest attempt's progress (GET /tasks/{id} and the lists)."
+    )
+    traceparent: str | None = Field(
+        None, description="The submitter's W3C trace context: each attempt's span is its child."
+    )
 
 
 class TaskListOut(BaseModel):

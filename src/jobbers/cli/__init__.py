@@ -5,12 +5,12 @@ Each module registers its commands on the one Typer app of :mod:`jobbers.cli.opt
 
 # Commands list in --help in the order their modules are imported.
 # isort: off
-from jobbers.cli import processes, tasks, tables
+from jobbers.cli import dags, processes, schedules, tables, tasks
 
 # isort: on
 from jobbers.cli.options import app
 
-__all__ = ["app", "main", "processes", "tables", "tasks"]
+__all__ = ["app", "dags", "main", "processes", "schedules", "tables", "tasks"]
 
 
 def main() -> None:

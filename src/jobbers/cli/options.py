@@ -10,7 +10,9 @@ import asyncio
 import os
 import sys
 import time
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +20,9 @@ from jobbers.registry import load_modules
 from jobbers.store import open_store
 from jobbers.store.base import Store, StoreUnreachable
 from jobbers.worker.settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from jobbers.client import Client
 
 #: Every worker option's default comes from WorkerSettings: one place, whether a worker is
 #: configured by flags, by JOBBERS_* variables or in Python. (The API, heavier to import, is
@@ -92,6 +97,15 @@ MaintenanceOpt = Annotated[
         min=0.01,
         help="Seconds between maintenance passes (promote due retries, reap expired leases,"
         " mark stalled tasks).",
+    ),
+]
+NoSchedulesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-schedules",
+        envvar="JOBBERS_NO_SCHEDULES",
+        help="Fire no cron schedules from this worker (by default every worker fires them; each"
+        " occurrence fires once).",
     ),
 ]
 RetentionOpt = Annotated[
@@ -177,8 +191,43 @@ def split_list(value: str) -> list[str]:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"jobbers: {message}", err=True)
+    for line in message.splitlines() or [""]:
+        typer.echo(f"jobbers: {line}", err=True)
     return typer.Exit(code)
+
+
+def refusal(status: int, detail: Any) -> str:
+    """An error answer as lines a person reads: a 422's problems one per line (``field path:
+    message``), anything else ``status: detail``."""
+    if isinstance(detail, list) and detail and all(isinstance(p, dict) for p in detail):
+        return "\n".join(f"{_field(p.get('loc') or [])}: {p.get('msg', '')}" for p in detail)
+    return f"{status}: {detail}"
+
+
+def _field(loc: list[Any]) -> str:
+    """``["body", "tasks", 0, "kwargs", "x"]`` as ``tasks[0].kwargs.x``: where the value sits in
+    what the caller sent (``body`` and ``query`` say only how it was sent)."""
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path") and len(loc) > 1 else loc)
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f"{'.' if out else ''}{part}"
+    return out or "body"
+
+
+@contextmanager
+def manager_client(url: str, token: str | None) -> Iterator[Client]:
+    """A client for one command; a refusal or an unreachable Manager becomes lines and exit 1."""
+    from jobbers.client import APIError, Client, ManagerUnavailable
+
+    try:
+        with Client(url, token=token) as client:
+            yield client
+    except APIError as exc:
+        raise fail(refusal(exc.status_code, exc.detail)) from None
+    except ManagerUnavailable as exc:
+        raise fail(
+            f"cannot reach the Manager at {url} ({exc}); is `jobbers dev` running?"
+        ) from None
 
 
 def load_tasks(modules: str) -> None:

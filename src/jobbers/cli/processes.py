@@ -7,6 +7,7 @@ API and let the worker hand its running tasks back first.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from jobbers.cli.options import (
     LogLevelOpt,
     MaintenanceOpt,
     MaxResultOpt,
+    NoSchedulesOpt,
     PollCapOpt,
     PortOpt,
     QueuesOpt,
@@ -139,6 +141,16 @@ def _settings(
         raise fail(str(exc)) from exc
 
 
+def try_command(host: str, port: int, token: bool) -> str:
+    """A curl line that works pasted into a POSIX shell: the token is read from the shell's
+    environment (double quotes expand it), so the banner never prints the secret itself."""
+    auth = ' -H "Authorization: Bearer $JOBBERS_API_TOKEN"' if token else ""
+    return (
+        f"curl -X POST http://{host}:{port}/tasks -H 'Content-Type: application/json'"
+        f'{auth} -d \'{{"name": "add", "kwargs": {{"x": 1, "y": 2}}}}\''
+    )
+
+
 def _banner(what: str, **facts: object) -> None:
     shown = ", ".join(f"{k}={v}" for k, v in facts.items())
     typer.echo(f"jobbers {what}: {shown}", err=True)
@@ -175,12 +187,9 @@ def dev(
             tasks=",".join(sorted(registered_names())) or "-",
         )
         if "add" in registered_names():
-            auth = " -H 'Authorization: Bearer $JOBBERS_API_TOKEN'" if token else ""
-            typer.echo(
-                f"try: curl -X POST http://{host}:{port}/tasks -H 'Content-Type: application/json'"
-                f'{auth} -d \'{{"name": "add", "kwargs": {{"x": 1, "y": 2}}}}\'',
-                err=True,
-            )
+            typer.echo(f"try: {try_command(host, port, token is not None)}", err=True)
+            if token and os.environ.get("JOBBERS_API_TOKEN") != token:
+                typer.echo("(set JOBBERS_API_TOKEN to the --token value in that shell)", err=True)
 
     _run(_serve(store, (host, port, token), settings, announce))
 
@@ -226,6 +235,7 @@ def worker(
     lease: LeaseOpt = WORKER.lease,
     maintenance_interval: MaintenanceOpt = WORKER.maintenance_interval,
     retention: RetentionOpt = WORKER.retention,
+    no_schedules: NoSchedulesOpt = False,
     poll_cap: PollCapOpt = WORKER.poll_cap,
     max_result_bytes: MaxResultOpt = WORKER.max_result_bytes,
     store_wait: StoreWaitOpt = WORKER.store_wait,
@@ -242,6 +252,7 @@ def worker(
         lease,
         maintenance_interval=maintenance_interval,
         retention=retention,
+        fire_schedules=not no_schedules,
         poll_cap=poll_cap,
         max_result_bytes=max_result_bytes,
         store_wait=store_wait,

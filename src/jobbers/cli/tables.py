@@ -8,17 +8,15 @@ how far a long one has got and an interrupted run has still done the chunks it f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jobbers.cli.options import TokenOpt, UrlOpt, app, fail
+from jobbers.cli.options import TokenOpt, UrlOpt, app, fail, manager_client
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
+    from jobbers.cli.layout import Column
     from jobbers.client import Client
 
 #: Ids per request in bulk actions: small enough for a progress bar to move, far below the cap.
@@ -40,57 +38,58 @@ dead_letter = typer.Typer(
 app.add_typer(dead_letter, name="dead-letter")
 
 
-@contextmanager
-def _client(url: str, token: str | None) -> Iterator[Client]:
-    from jobbers.client import APIError, Client, ManagerUnavailable
-
-    try:
-        with Client(url, token=token) as client:
-            yield client
-    except APIError as exc:
-        raise fail(f"{exc.status_code}: {exc.detail}") from exc
-    except ManagerUnavailable as exc:
-        raise fail(f"cannot reach the Manager at {url} ({exc})") from exc
-
-
 def _when(iso: str | None) -> str:
     """ISO time to ``YYYY-MM-DD HH:MM:SS`` (UTC): a table has no room for microseconds."""
     return "-" if not iso else iso[:19].replace("T", " ")
 
 
-def _show(table: Table, cursor: str | None = None) -> None:
-    from rich.console import Console
+def _show(
+    title: str, columns: list[Column], rows: list[list[str]], cursor: str | None = None
+) -> None:
+    """The table fitted to the terminal's width; ``--json`` has every field in full."""
+    from jobbers.cli.layout import show
 
-    console = Console(soft_wrap=False)
-    console.print(table)
+    console = show(title, columns, rows)
     if cursor:
-        console.print(f"more: --cursor {cursor}")
+        console.print(f"more: --cursor {cursor}", soft_wrap=True)
 
 
-def _table(title: str, *columns: str) -> Table:
-    from rich.table import Table
+def _columns(*specs: tuple[str, int, int | None, bool]) -> list[Column]:
+    from jobbers.cli.layout import Column
 
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, no_wrap=column in ("id", "status"), overflow="fold")
-    return table
+    return [Column(header, rank, shrink_to, wrap) for header, rank, shrink_to, wrap in specs]
+
+
+def _progress_text(progress: dict[str, Any] | None) -> str:
+    """``42% row 42 of 100``, or ``-`` before the attempt reports any."""
+    if progress is None:
+        return "-"
+    return f"{progress['fraction']:.0%} {progress['message']}".strip()
 
 
 def _task_rows(title: str, page: dict[str, Any]) -> None:
-    table = _table(title, "id", "name", "queue", "status", "attempts", "progress", "updated")
-    for task in page["tasks"]:
-        progress = task.get("progress")
-        shown = "-" if progress is None else f"{progress['fraction']:.0%} {progress['message']}"
-        table.add_row(
+    columns = _columns(
+        ("id", 0, None, False),
+        ("name", 2, 16, False),
+        ("queue", 5, 8, False),
+        ("status", 1, None, False),
+        ("attempts", 6, None, False),
+        ("progress", 3, 12, False),
+        ("updated", 4, None, False),
+    )
+    rows = [
+        [
             task["id"],
             task["name"],
             task["queue"],
             task["status"],
             str(len(task["attempts"])),
-            shown.strip(),
+            _progress_text(task.get("progress")),
             _when(task["updated_at"]),
-        )
-    _show(table, page.get("cursor"))
+        ]
+        for task in page["tasks"]
+    ]
+    _show(title, columns, rows, page.get("cursor"))
 
 
 def _json(data: Any) -> None:
@@ -109,7 +108,7 @@ def list_tasks(
     token: TokenOpt = None,
 ) -> None:
     """List tasks, newest first, as a table."""
-    with _client(url, token) as client:
+    with manager_client(url, token) as client:
         page = client.list_tasks(status=status, queue=queue, name=name, limit=limit, cursor=cursor)
     if as_json:
         _json(page)
@@ -122,27 +121,37 @@ def list_queues(
     as_json: JsonOpt = False, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
 ) -> None:
     """Queues with their depth, running tasks, limits and pause flag."""
-    with _client(url, token) as client:
-        queues = client.queues()
+    with manager_client(url, token) as client:
+        answer = client.request_json("GET", "/queues")
     if as_json:
-        _json(queues)
+        _json(answer)
         return
-    table = _table(
-        "queues", "name", "waiting", "scheduled", "running", "concurrency", "rate", "", "no worker"
+    columns = _columns(
+        ("name", 0, 8, False),
+        ("waiting", 1, None, False),
+        ("scheduled", 5, None, False),
+        ("running", 3, None, False),
+        ("concurrency", 6, None, False),
+        ("rate", 7, None, False),
+        ("paused", 4, None, False),
+        ("no worker", 2, 20, True),
     )
-    for q in queues:
+    rows = []
+    for q in answer["queues"]:
         rate = "-" if q["rate_limit"] is None else f"{q['rate_limit']}/{q['rate_period']:g}s"
-        table.add_row(
-            q["name"],
-            str(q["depth"]),
-            str(q["scheduled"]),
-            str(q["running"]),
-            "-" if q["concurrency"] is None else str(q["concurrency"]),
-            rate,
-            "paused" if q["paused"] else "",
-            unrunnable_text(q.get("unrunnable") or {}),
+        rows.append(
+            [
+                q["name"],
+                str(q["depth"]),
+                str(q["scheduled"]),
+                str(q["running"]),
+                "-" if q["concurrency"] is None else str(q["concurrency"]),
+                rate,
+                "paused" if q["paused"] else "",
+                unrunnable_text(q.get("unrunnable") or {}),
+            ]
         )
-    _show(table)
+    _show("queues", columns, rows)
 
 
 def unrunnable_text(unrunnable: dict[str, int]) -> str:
@@ -158,25 +167,33 @@ def list_workers(
     as_json: JsonOpt = False, url: UrlOpt = DEFAULT_URL, token: TokenOpt = None
 ) -> None:
     """Live workers: their queues, running tasks of their slots and when they last renewed."""
-    with _client(url, token) as client:
-        workers = client.workers()
+    with manager_client(url, token) as client:
+        answer = client.request_json("GET", "/workers")
     if as_json:
-        _json(workers)
+        _json(answer)
         return
-    table = _table(
-        "workers", "id", "hostname", "queues", "running", "slots", "started", "last seen"
+    columns = _columns(
+        ("id", 0, None, False),
+        ("hostname", 5, 8, False),
+        ("queues", 1, 8, True),
+        ("running", 2, None, False),
+        ("slots", 3, None, False),
+        ("started", 6, None, False),
+        ("last seen", 4, None, False),
     )
-    for w in workers:
-        table.add_row(
+    rows = [
+        [
             w["id"],
             w["hostname"],
-            ",".join(w["queues"]),
+            ", ".join(w["queues"]),
             str(w["running"]),
             str(w["slots"]),
             _when(w["started_at"]),
             _when(w["last_seen"]),
-        )
-    _show(table)
+        ]
+        for w in answer["workers"]
+    ]
+    _show("workers", columns, rows)
 
 
 @dead_letter.command("list")
@@ -190,23 +207,33 @@ def dead_list(
     token: TokenOpt = None,
 ) -> None:
     """Dead tasks, newest first, with the last error."""
-    with _client(url, token) as client:
+    with manager_client(url, token) as client:
         page = client.dead_letter(limit=limit, cursor=cursor, queue=queue, name=name)
     if as_json:
         _json(page)
         return
-    table = _table("dead letter", "id", "name", "queue", "attempts", "last error", "finished")
+    columns = _columns(
+        ("id", 0, None, False),
+        ("name", 1, 10, False),
+        ("queue", 4, 8, False),
+        ("attempts", 5, None, False),
+        ("last error", 2, 30, False),
+        ("finished", 3, None, False),
+    )
+    rows = []
     for task in page["tasks"]:
         error = task["error"] or {}
-        table.add_row(
-            task["id"],
-            task["name"],
-            task["queue"],
-            str(len(task["attempts"])),
-            f"{error.get('type', '')}: {error.get('message', '')}" if error else "-",
-            _when(task["finished_at"]),
+        rows.append(
+            [
+                task["id"],
+                task["name"],
+                task["queue"],
+                str(len(task["attempts"])),
+                f"{error.get('type', '')}: {error.get('message', '')}" if error else "-",
+                _when(task["finished_at"]),
+            ]
         )
-    _show(table, page.get("cursor"))
+    _show("dead letter", columns, rows, page.get("cursor"))
 
 
 def _selected(
@@ -269,7 +296,7 @@ def _bulk_command(
         url: UrlOpt = DEFAULT_URL,
         token: TokenOpt = None,
     ) -> None:
-        with _client(url, token) as client:
+        with manager_client(url, token) as client:
             selected = _selected(client, ids or [], every, queue, name)
             result = _in_chunks(verb, selected, act(client), as_json)
         if as_json:
@@ -309,7 +336,7 @@ def task_logs(
     token: TokenOpt = None,
 ) -> None:
     """A task's progress and the log lines its code emitted, for one attempt."""
-    with _client(url, token) as client:
+    with manager_client(url, token) as client:
         task = client.get(task_id)
     attempts = task["attempts"]
     chosen = [a for a in attempts if attempt is None or a["number"] == attempt][-1:]
@@ -317,7 +344,7 @@ def task_logs(
         raise fail(f"task {task_id} has no attempt {attempt}" if attempt else "not started yet")
     (shown,) = chosen
     if as_json:
-        _json({"attempt": shown["number"], "progress": shown["progress"], "logs": shown["logs"]})
+        _json(shown)
         return
     progress = shown["progress"]
     status = f"{task['status']}, attempt {shown['number']} of {len(attempts)}"

@@ -5,36 +5,41 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from jobbers.cli.options import DirectStoreOpt, TokenOpt, UrlOpt, app, fail, open_checked
-from jobbers.store.base import Store
+from jobbers.cli.options import (
+    DirectStoreOpt,
+    TokenOpt,
+    UrlOpt,
+    app,
+    fail,
+    manager_client,
+    open_checked,
+    refusal,
+)
 
 
 def _print(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-def _via_api(url: str, token: str | None, call: Callable[[Any], Any]) -> None:
-    from jobbers.client import APIError, Client, ManagerUnavailable
-
-    try:
-        with Client(url, token=token) as client:
+def _call(url: str, token: str | None, store_url: str | None, call: Callable[[Any], Any]) -> None:
+    """Print the answer of one call, made on a Client (the Manager at ``url``) or, with
+    ``store_url``, on an AsyncProducer (awaited): the same method name, the same answer."""
+    if store_url is None:
+        with manager_client(url, token) as client:
             _print(call(client))
-    except APIError as exc:
-        raise fail(f"{exc.status_code}: {exc.detail}") from exc
-    except ManagerUnavailable as exc:
-        raise fail(f"cannot reach the Manager at {url} ({exc}); is `jobbers dev` running?") from exc
+        return
 
-
-def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
     async def main() -> Any:
-        store = await open_checked(url)
+        from jobbers.producer import AsyncProducer
+
+        store = await open_checked(store_url)
         try:
-            return await call(store)
+            return await call(AsyncProducer(store))
         finally:
             await store.close()
 
@@ -43,7 +48,7 @@ def _via_store(url: str, call: Callable[[Store], Awaitable[Any]]) -> None:
     try:
         _print(asyncio.run(main()))
     except APIError as exc:
-        raise fail(f"{exc.status_code}: {exc.detail}") from None
+        raise fail(refusal(exc.status_code, exc.detail)) from None
     except (JobbersError, LookupError) as exc:
         raise fail(str(exc)) from None
 
@@ -86,16 +91,7 @@ def submit(
     args = _kwargs(kwargs)
     if task_id is not None:
         _task_id(task_id)
-    if store is None:
-        _via_api(url, token, lambda c: c.submit(name, args, queue=queue, id=task_id))
-        return
-
-    async def direct(s: Store) -> Any:
-        from jobbers.producer import AsyncProducer
-
-        return await AsyncProducer(s).submit(name, args, queue=queue, id=task_id)
-
-    _via_store(store, direct)
+    _call(url, token, store, lambda c: c.submit(name, args, queue=queue, id=task_id))
 
 
 @app.command()
@@ -107,16 +103,7 @@ def status(
 ) -> None:
     """Print a task: status, result or error, attempts."""
     _task_id(task_id)
-    if store is None:
-        _via_api(url, token, lambda c: c.get(task_id))
-        return
-
-    async def direct(s: Store) -> Any:
-        from jobbers.producer import AsyncProducer
-
-        return await AsyncProducer(s).get(task_id)
-
-    _via_store(store, direct)
+    _call(url, token, store, lambda c: c.get(task_id))
 
 
 @app.command()
@@ -126,15 +113,6 @@ def cancel(
     token: TokenOpt = None,
     store: DirectStoreOpt = None,
 ) -> None:
-    """Cancel a task: at once if waiting, at its next await if running."""
+    """Cancel a task: at once if waiting, at its next await if running; print it."""
     _task_id(task_id)
-    if store is None:
-        _via_api(url, token, lambda c: c.cancel(task_id))
-        return
-
-    async def direct(s: Store) -> Any:
-        from jobbers.producer import AsyncProducer
-
-        return await AsyncProducer(s).cancel_many([task_id])
-
-    _via_store(store, direct)
+    _call(url, token, store, lambda c: c.cancel(task_id))

@@ -5,7 +5,9 @@ on every backend. With an API token configured it asks for the token once and ke
 cookie derived from it; every action must come from the dashboard's own origin.
 """
 
+from jobbers.dashboard import flows as _flows  # noqa: F401  (registers the workflow pages)
+from jobbers.dashboard import schedules as _schedules  # noqa: F401  (registers its page)
 from jobbers.dashboard.pages import router
-from jobbers.dashboard.session import PREFIX, DashboardAuth
+from jobbers.dashboard.session import PREFIX, SESSION_PATHS, DashboardAuth
 
-__all__ = ["PREFIX", "DashboardAuth", "router"]
+__all__ = ["PREFIX", "SESSION_PATHS", "DashboardAuth", "router"]

@@ -1,10 +1,12 @@
 """Who may use the dashboard, and from where.
 
-The session cookie holds an HMAC of the API token, not the token: every Manager that shares the
-token accepts it without server-side state, and changing the token ends every session. The cookie
-is HttpOnly (no script reads it) and SameSite=Strict (no other site's page sends it). On top of
-that every POST must carry an ``Origin`` (or, failing that, ``Referer``) of the dashboard's own
-host, so a page elsewhere cannot make a logged-in browser act, even when no token is configured.
+The session cookie (path ``/``, so that ``/docs`` and ``/openapi.json`` see it too; nothing
+else outside ``/ui`` accepts it) holds an HMAC of the API token, not the token: every Manager
+that shares the token accepts it without server-side state, and changing the token ends every
+session. The cookie is HttpOnly (no script reads it) and SameSite=Strict (no other site's page
+sends it). On top of that every POST must carry an ``Origin`` (or, failing that, ``Referer``)
+of the dashboard's own host, so a page elsewhere cannot make a logged-in browser act, even when
+no token is configured.
 """
 
 from __future__ import annotations
@@ -12,17 +14,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 from http.cookies import SimpleCookie
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobbers.http.asgi import send_json
+from jobbers.http.auth import bearer_matches
 
 PREFIX = "/ui"
 COOKIE = "jobbers_session"
 LOGIN = f"{PREFIX}/login"
 #: The stylesheet and script: public, so that the login page is styled too.
 STATIC = f"{PREFIX}/static/"
+#: Outside the dashboard, the API's documentation also opens to a dashboard session (read-only
+#: GETs), so an operator logged in can read it in the same browser without pasting the token.
+DOCS_PATHS = ("/docs", "/openapi.json")
+#: Every path this middleware guards; the bearer-token middleware leaves them to it.
+SESSION_PATHS = (PREFIX, *DOCS_PATHS)
 
 
 def session_value(token: str) -> str:
@@ -64,6 +72,10 @@ async def _redirect(send: Send, location: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
 class DashboardAuth:
     """Guards ``/ui``: a session cookie (or the bearer token) when a token is set, and the
     same-origin rule for every POST whether or not one is."""
@@ -75,13 +87,14 @@ class DashboardAuth:
     def _authorized(self, scope: Scope) -> bool:
         if not self._token:
             return True
-        bearer = _header(scope, b"authorization").encode("latin-1")
-        expected = f"Bearer {self._token}".encode()
-        return has_session(scope, self._token) or hmac.compare_digest(bearer, expected)
+        return has_session(scope, self._token) or bearer_matches(scope, self._token.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
+        if scope["type"] != "http" or not _under(path, (PREFIX,)):
+            if scope["type"] == "http" and _under(path, DOCS_PATHS):
+                await self._docs(scope, receive, send)
+                return
             await self.app(scope, receive, send)
             return
         if scope["method"] not in ("GET", "HEAD") and not same_origin(scope):
@@ -92,6 +105,19 @@ class DashboardAuth:
             await self.app(scope, receive, send)
             return
         if scope["method"] in ("GET", "HEAD"):
-            await _redirect(send, LOGIN)
+            asked = path + (
+                "?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else ""
+            )
+            await _redirect(send, f"{LOGIN}?{urlencode({'next': asked})}")
             return
         await send_json(send, 401, {"detail": "log in to the dashboard first"}, [])
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        detail = (
+            "missing or wrong API token: send the header 'Authorization: Bearer <token>',"
+            f" or log in at {LOGIN} in this browser"
+        )
+        await send_json(send, 401, {"detail": detail}, [(b"www-authenticate", b"Bearer")])

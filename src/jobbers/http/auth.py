@@ -8,6 +8,7 @@ time and never logged.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -26,19 +27,20 @@ def bearer_matches(scope: Scope, token: bytes) -> bool:
 
 
 class BearerAuth:
-    def __init__(self, app: ASGIApp, token: str, open_prefix: str | None = None) -> None:
-        """``open_prefix``: paths under it guard themselves (the dashboard's session cookie)."""
+    def __init__(self, app: ASGIApp, token: str, open_prefixes: Sequence[str] = ()) -> None:
+        """``open_prefixes``: paths at or under these guard themselves (the dashboard's session
+        cookie, which also opens the API's own documentation to a logged-in browser)."""
         self.app = app
         self._token = token.encode()
-        self._open_prefix = open_prefix
+        self._open_prefixes = tuple(open_prefixes)
 
     def _authorized(self, scope: Scope) -> bool:
         return bearer_matches(scope, self._token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        guarded_elsewhere = self._open_prefix is not None and (
-            path == self._open_prefix or path.startswith(self._open_prefix + "/")
+        guarded_elsewhere = any(
+            path == prefix or path.startswith(prefix + "/") for prefix in self._open_prefixes
         )
         if scope["type"] != "http" or path in OPEN_PATHS or guarded_elsewhere:
             await self.app(scope, receive, send)

@@ -57,7 +57,10 @@ class Catalog(Protocol):
         ...
 
 
-def build_task(sub: TaskSubmission, defaults: TaskDefaults, now: float) -> NewTask:
+def build_task(
+    sub: TaskSubmission, defaults: TaskDefaults, now: float, trace: str | None = None
+) -> NewTask:
+    """``trace``: the request's traceparent, for a submission that names none itself."""
     overrides: dict[str, Any] = {
         f: getattr(sub, f) for f in _POLICY_FIELDS if getattr(sub, f) is not None
     }
@@ -78,6 +81,7 @@ def build_task(sub: TaskSubmission, defaults: TaskDefaults, now: float) -> NewTa
         priority=sub.priority or 0,
         policy=policy,
         due_at=due_at,
+        trace=sub.traceparent or trace,
     )
 
 
@@ -87,6 +91,7 @@ async def build_tasks(
     now: float | None = None,
     *,
     bulk: bool = False,
+    trace: str | None = None,
 ) -> list[NewTask]:
     """All or nothing: one unknown name or one bad set of kwargs rejects the whole batch before
     the store is touched. ``bulk`` only shapes where problems are reported (``tasks[i]``)."""
@@ -102,7 +107,7 @@ async def build_tasks(
             )
     if problems:
         raise InvalidKwargs(problems, bulk)
-    return [build_task(s, defaults[s.name], now) for s in subs]
+    return [build_task(s, defaults[s.name], now, trace) for s in subs]
 
 
 def dedupe(tasks: Sequence[NewTask]) -> tuple[list[NewTask], list[int]]:

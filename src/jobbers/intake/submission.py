@@ -34,6 +34,9 @@ MAX_EPOCH_SECONDS = 221845392000.0
 MAX_KWARGS_BYTES = 1024 * 1024
 NAME_PATTERN = r"^[^\x00-\x1f]{1,200}$"
 
+#: W3C Trace Context ``traceparent``: version-traceid-parentid-flags in lowercase hex.
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+Traceparent = Annotated[str, StringConstraints(pattern=TRACEPARENT_PATTERN)]
 TaskId = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH)]
 QueueName = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH)]
 TaskName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -99,6 +102,11 @@ class TaskSubmission(Strict):
     dead_letter: Literal["save", "drop"] | None = None
     max_lost: int | None = Field(
         None, ge=0, le=1000, description="Lost leases (worker died) requeued before failing."
+    )
+    traceparent: Traceparent | None = Field(
+        None,
+        description="W3C trace context of the submitter: each attempt's span is its child."
+        " Overrides a traceparent header.",
     )
 
     @field_validator("kwargs")

@@ -40,19 +40,22 @@ def store_writer(store: Store) -> Write:
     return write
 
 
-async def submit_one(sub: TaskSubmission, catalog: Catalog, write: Write) -> Submitted:
-    """The stored task; ``created`` is False for an id that held this payload already."""
+async def submit_one(
+    sub: TaskSubmission, catalog: Catalog, write: Write, trace: str | None = None
+) -> Submitted:
+    """The stored task; ``created`` is False for an id that held this payload already.
+    ``trace``: the request's traceparent (a submission's own wins)."""
     await catalog.refresh_if_stale()
-    (new,) = await build_tasks([sub], catalog)
+    (new,) = await build_tasks([sub], catalog, trace=trace)
     return await write(new)
 
 
 async def submit_bulk(
-    subs: Sequence[TaskSubmission], catalog: Catalog, store: Store
+    subs: Sequence[TaskSubmission], catalog: Catalog, store: Store, trace: str | None = None
 ) -> list[Submitted]:
     """All or nothing, in one store call; one answer per submission, in order (an id given twice
     with one payload is one task, answered twice)."""
     await catalog.refresh_if_stale()
-    unique, positions = dedupe(await build_tasks(subs, catalog, bulk=True))
+    unique, positions = dedupe(await build_tasks(subs, catalog, bulk=True, trace=trace))
     done = await store.submit(unique) if unique else []
     return [done[i] for i in positions]

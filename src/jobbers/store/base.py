@@ -22,12 +22,15 @@ from jobbers.models import (
     Page,
     QueueConfig,
     QueueStats,
+    Run,
+    RunPage,
     Status,
     TaskDefinition,
     TaskFilter,
     TaskRecord,
     WorkerInfo,
 )
+from jobbers.schedule import Schedule
 
 
 class StoreError(JobbersError):
@@ -97,17 +100,23 @@ def new_record(task: NewTask, kwargs_json: str, at: float) -> TaskRecord:
     record shares nothing mutable with the caller): stores answer a fresh submission with this
     instead of reading back what they have just written."""
     due = task.due_at if task.due_at is not None and task.due_at > at else None
+    if task.after:
+        due = None
+    status = Status.WAITING if task.after else Status.SUBMITTED
     return TaskRecord(
         id=task.id,
         name=task.name,
         queue=task.queue,
         kwargs=_copy_kwargs(task.kwargs, kwargs_json),
-        status=Status.SUBMITTED if due is None else Status.SCHEDULED,
+        status=status if due is None else Status.SCHEDULED,
         priority=task.priority,
         policy=task.policy,
         submitted_at=at,
         updated_at=at,
         due_at=due,
+        trace=task.trace,
+        run=task.run,
+        inputs=task.inputs,
     )
 
 
@@ -127,6 +136,10 @@ class Renewal:
     #: False when the store no longer lists the worker (it lost its data, or dropped the worker
     #: as unseen for too long): the worker registers again, with its task definitions.
     registered: bool = True
+
+
+#: In :meth:`Store.wait_for_cancel`'s answer: announcements may have been missed, renew now.
+ANY_TASK = "*"
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,13 @@ class TaskCounts:
     #: Per queue: seconds from ready to started (latest attempt), and from started to finished.
     wait: dict[str, Durations] = field(default_factory=dict)
     run: dict[str, Durations] = field(default_factory=dict)
+    #: ``(queue, name, total) -> n``: monotonic totals (``jobbers.effects.total_keys()``), moved
+    #: in the same step as what they count and never taken back by a prune or a delete.
+    totals: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: ``(kind, queue, name) -> Durations``, kind ``wait`` (each start: from when the task
+    #: became ``submitted`` to started) or ``run`` (each attempt's end, whatever it was:
+    #: started to ended); monotonic like ``totals``.
+    timings: dict[tuple[str, str, str], Durations] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,7 +259,9 @@ class Store(Protocol):
     async def wait_for_cancel(self, timeout: float) -> list[str]:
         """Running tasks cancelled since the last call, returned as soon as there are any (a
         backend that cannot hear cancellations returns [] after ``timeout``; lease renewal then
-        tells the worker)."""
+        tells the worker). A backend that may have missed announcements (while it subscribed,
+        or subscribed again after an outage) includes :data:`ANY_TASK`, so that the worker renews
+        at once and the renewal tells it what was cancelled meanwhile."""
         ...
 
     async def renew(
@@ -337,6 +359,63 @@ class Store(Protocol):
 
     async def notes(self, task_id: str) -> list[AttemptNotes]:
         """Every attempt's latest progress and all its log lines, in attempt order."""
+        ...
+
+    async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
+        """The latest progress (fraction, message) of each ``(task id, attempt number)`` that
+        reported one, by task id: one read for a page of tasks, without their log lines."""
+        ...
+
+    async def create_run(
+        self, run: Run, tasks: Sequence[NewTask], now: float | None = None
+    ) -> None:
+        """Stores the run and its tasks in one step (fresh ids only: a repeat raises
+        ``DuplicateTaskConflict`` and stores nothing)."""
+        ...
+
+    async def runs(self, limit: int, cursor: str | None = None, name: str | None = None) -> RunPage:
+        """Newest first."""
+        ...
+
+    async def run(self, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
+        """The run and every task it holds (its nodes', handlers' and dynamic children's),
+        in submission order."""
+        ...
+
+    async def cancel_run(
+        self, run_id: str, reason: str, now: float | None = None
+    ) -> CancelResult | None:
+        """Marks the run cancelled and cancels every task of it not yet ended, in one step."""
+        ...
+
+    async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
+        """The results of the task's completed parents, by edge key, in the edges' order."""
+        ...
+
+    async def save_schedule(self, schedule: Schedule, create: bool) -> bool:
+        """Store a schedule's spec and ``next_fire``: a new one (``create``; False if the id is
+        taken) or an update of one (False if unknown), keeping its firing history."""
+        ...
+
+    async def schedules(self) -> list[Schedule]:
+        """Every schedule, by id."""
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float,
+        next_fire: float | None,
+        fired_at: float | None = None,
+        tasks: Sequence[str] = (),
+    ) -> bool:
+        """Compare-and-set: move ``next_fire`` from ``expected`` on, recording the occurrence
+        ``fired_at`` and what it submitted (``fired_at`` None: skipped, history kept). False
+        when ``next_fire`` is no longer ``expected`` (another firer or an update got there)."""
         ...
 
     async def close(self) -> None: ...

@@ -26,6 +26,48 @@ def durations(slots: Mapping[int, int], total: float) -> Durations:
     return Durations(tuple(below), sum(slots.values()), total)
 
 
+#: The kinds of monotonic timing kept per (queue, name) beside the totals.
+TIMINGS = ("wait", "run")
+
+
+def slot_of(seconds: float) -> int:
+    """The histogram slot of a duration: the first bound it is within, else :data:`OVER`."""
+    for i, bound in enumerate(DURATION_BUCKETS):
+        if seconds <= bound:
+            return i
+    return OVER
+
+
+def timing_rows(
+    kind: str, queue: str, name: str, seconds: float
+) -> list[tuple[str, str, str, float]]:
+    """The total rows one timing adds: one to its slot (``kind:slot``), seconds to ``kind:sum``."""
+    v = max(0.0, seconds)
+    return [(queue, name, f"{kind}:{slot_of(v)}", 1), (queue, name, f"{kind}:sum", v)]
+
+
+def split_totals(
+    rows: Iterable[tuple[str, str, str, float]],
+) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str, str], Durations]]:
+    """Totals as a store keeps them (timing slots and sums among them) as counters and, per
+    ``(kind, queue, name)``, histograms."""
+    counters: dict[tuple[str, str, str], int] = {}
+    slots: dict[tuple[str, str, str], dict[int, int]] = {}
+    sums: dict[tuple[str, str, str], float] = {}
+    for queue, name, key, n in rows:
+        kind, _, part = key.partition(":")
+        if kind in TIMINGS:
+            group = (kind, queue, name)
+            if part == "sum":
+                sums[group] = float(n)
+            else:
+                slots.setdefault(group, {})[int(part)] = int(float(n))
+        else:
+            counters[(queue, name, key)] = int(float(n))
+    timings = {g: durations(s, sums.get(g, 0.0)) for g, s in slots.items()}
+    return counters, timings
+
+
 def by_minute(since: float, bucket: float) -> bool:
     """True when the per-minute sums give the same buckets as the per-second ones: ``since``
     starts a minute and each bucket holds whole minutes, so every minute falls in one bucket

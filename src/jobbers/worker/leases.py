@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from jobbers.store.base import Store
+from jobbers.store.base import ANY_TASK, Store
 from jobbers.worker.outage import StoreOutage
 
 log = logging.getLogger("jobbers.worker")
@@ -101,4 +101,5 @@ class LeaseKeeper:
             await asyncio.gather(kicked, heard, return_exceptions=True)
         if heard not in done or heard.cancelled() or heard.exception() is not None:
             return False
-        return bool(set(heard.result()) & set(self._leases()))
+        cancelled = set(heard.result())
+        return ANY_TASK in cancelled or bool(cancelled & set(self._leases()))

@@ -17,7 +17,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobbers import tracing
 from jobbers.cancelling import cancel_until_done
+from jobbers.catalog import TaskCatalog
+from jobbers.firing import Firer
 from jobbers.logfmt import log_task
 from jobbers.models import ErrorInfo, Outcome, Status, TaskDefinition, TaskRecord, WorkerInfo
 from jobbers.registry import (
@@ -31,6 +34,7 @@ from jobbers.registry import (
 from jobbers.store.base import Report, Store, StoreUnavailable
 from jobbers.worker.execution import execute
 from jobbers.worker.expiry import ExpiryWatch
+from jobbers.worker.inputs import with_inputs
 from jobbers.worker.leases import LeaseKeeper
 from jobbers.worker.maintenance import Maintenance
 from jobbers.worker.notes import NotesKeeper
@@ -157,6 +161,12 @@ class Worker:
                 for hook in worker_start_hooks()
             ),
         ]
+        if self.settings.fire_schedules:
+            firer = Firer(
+                self.store, TaskCatalog(self.store), interval=self.settings.schedule_interval
+            )
+            on_error = lambda exc: self.outage.failed("schedules", exc)  # noqa: E731
+            background.append(asyncio.create_task(firer.run(on_error), name="jobbers-schedules"))
         flusher = asyncio.create_task(self._flusher.run(), name="jobbers-reports")
         for helper in (*background, flusher):
             helper.add_done_callback(self._helper_done)
@@ -341,19 +351,27 @@ class Worker:
     async def _run_slot(self, slot: _Slot, spec: TaskSpec[..., Any] | None) -> None:
         record = slot.record
         try:
-            notes = self._notes.begin(record, slot.ctx)
-            outcome = notes.masked(
-                await self._notes.capture(
-                    notes,
-                    execute(
-                        spec,
-                        record,
-                        slot.ctx,
-                        max_result_bytes=self.settings.max_result_bytes,
-                        threads=self._threads,
-                    ),
-                )
-            )
+            ready = await self._with_inputs(record)
+            if ready is None:
+                outcome = Outcome("handed_back")
+            else:
+                with tracing.attempt_span(ready, self.id) as span:
+                    notes = self._notes.begin(ready, slot.ctx)
+                    outcome = notes.masked(
+                        await self._notes.capture(
+                            notes,
+                            execute(
+                                spec,
+                                ready,
+                                slot.ctx,
+                                max_result_bytes=self.settings.max_result_bytes,
+                                threads=self._threads,
+                            ),
+                        )
+                    )
+                    tracing.end_attempt(
+                        span, outcome.kind, outcome.error.type if outcome.error else None
+                    )
         except asyncio.CancelledError:
             if slot.stop_reason == "lost":
                 self.counts["expired" if slot.expired else "cancelled"] += 1
@@ -374,6 +392,17 @@ class Worker:
         if slot.stop_reason == "lost":
             return  # finished as the store took it away: the result is not ours to report
         self._flusher.put(Report(record.id, record.attempt, outcome))
+
+    async def _with_inputs(self, record: TaskRecord) -> TaskRecord | None:
+        """The record with its parents' results, or None when the store cannot give them now:
+        the attempt is handed back (no retry spent) to run when it can."""
+        if record.inputs is None:
+            return record
+        try:
+            return await with_inputs(self.store, record)
+        except StoreUnavailable as exc:
+            self.outage.failed("reading a task's inputs", exc)
+            return None
 
     # -- leases -----------------------------------------------------------------------------
 

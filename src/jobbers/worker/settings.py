@@ -35,6 +35,10 @@ class WorkerSettings:
     #: At start-up, seconds to wait for a store that does not answer (it may be starting too)
     #: before giving up with exit code 1; a bad URL or another schema fails at once.
     store_wait: float = 60.0
+    #: Fire due schedules from this worker (any number of workers may: each occurrence fires
+    #: once), looking at least this often (seconds).
+    fire_schedules: bool = True
+    schedule_interval: float = 0.5
 
     def __post_init__(self) -> None:
         if not self.queues or any(not q for q in self.queues):
@@ -43,7 +47,14 @@ class WorkerSettings:
             raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
         if self.max_result_bytes < 1:
             raise ValueError(f"max_result_bytes must be at least 1, not {self.max_result_bytes}")
-        for name in ("lease", "maintenance_interval", "poll_cap", "renew_cap", "prune_interval"):
+        for name in (
+            "lease",
+            "maintenance_interval",
+            "poll_cap",
+            "renew_cap",
+            "prune_interval",
+            "schedule_interval",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
         if self.shutdown_grace < 0 or self.retention < 0 or self.store_wait < 0:

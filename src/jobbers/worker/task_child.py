@@ -18,6 +18,7 @@ import sys
 import time
 from typing import IO, Any
 
+from jobbers.current import CurrentTask, set_current
 from jobbers.registry import TaskContext, get_task
 from jobbers.worker import childproc
 from jobbers.worker.error_info import error_info
@@ -52,6 +53,8 @@ def main() -> None:
         importlib.import_module(request["module"])
         spec = get_task(request["name"])
         kwargs = dict(request["kwargs"])
+        task_id, attempt = request["context"][:2]
+        set_current(CurrentTask(task_id, attempt, request["name"]))  # asyncio.run copies it
         if spec.context_param is not None:
             kwargs[spec.context_param] = _ChildContext(protocol, *request["context"])
         if spec.is_async:

@@ -7,6 +7,7 @@ Imports no Airflow: workloads are read by attribute (``type``, ``ti``, ``callbac
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from airflow_jobbers import protocol
 #: The Manager API's priority range; an Airflow ``priority_weight`` outside it is clamped.
 PRIORITY_MIN = -1_000_000
 PRIORITY_MAX = 1_000_000
+#: W3C Trace Context ``traceparent``, as the Manager accepts it.
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 #: Namespace of callback job ids: one callback is one job id, however often it is submitted.
 CALLBACK_NAMESPACE = uuid.UUID("6f0b7c64-5b7e-4c1a-9a49-0e2b1c5a7d31")
 
@@ -47,6 +50,18 @@ def callback_job_id(callback_id: Any) -> str:
     return str(uuid.uuid5(CALLBACK_NAMESPACE, str(callback_id)))
 
 
+def traceparent_of(carrier: Any) -> str | None:
+    """The W3C ``traceparent`` of a task instance's ``context_carrier`` (Airflow 3 keeps one
+    per task instance, child of its DAG run's): the job's attempts become spans under it. A
+    carrier without one, or with a malformed one, gives None (the job is still submitted)."""
+    if not isinstance(carrier, dict):
+        return None
+    value = carrier.get("traceparent")
+    if not isinstance(value, str) or not TRACEPARENT.match(value.strip().lower()):
+        return None
+    return value.strip().lower()
+
+
 def queue_for(queue: str | None, default_queue: str) -> str:
     """Airflow's ``default`` queue (or none) is ``[jobbers] default_queue``."""
     if not queue or queue == "default":
@@ -61,9 +76,11 @@ def build(workload: Any, default_queue: str) -> Submission | None:
     UUID when the scheduler assigned none).
     """
     kind = getattr(workload, "type", None)
+    trace: str | None = None
     if kind == "ExecuteTask":
         ti = workload.ti
         key: Any = ti.key
+        trace = traceparent_of(getattr(ti, "context_carrier", None))
         preassigned = getattr(ti, "external_executor_id", None)
         job_id = str(preassigned or uuid.uuid4())
         queue = queue_for(ti.queue, default_queue)
@@ -85,6 +102,8 @@ def build(workload: Any, default_queue: str) -> Submission | None:
         "priority": priority,
         "kwargs": {protocol.WORKLOAD_KWARG: json.loads(workload.model_dump_json())},
     }
+    if trace is not None:
+        body["traceparent"] = trace
     return Submission(key, job_id, body, preassigned=bool(preassigned))
 
 

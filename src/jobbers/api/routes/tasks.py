@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from jobbers import intake
+from jobbers import intake, tracing
 from jobbers.actions import cancel_task, read_task
 from jobbers.actions import statuses as task_statuses
 from jobbers.api.batching import SubmitBatcher
@@ -48,7 +48,8 @@ TaskIdPath = Annotated[str, Path(min_length=1, max_length=256, pattern=PATH_ID_P
 async def submit(body: TaskSubmission, request: Request, catalog: CatalogDep) -> JSONResponse:
     """Submit one task. A client-chosen id makes a retried call safe: 200 with the first one."""
     batcher: SubmitBatcher = request.app.state.batcher
-    done = await intake.submit_one(body, catalog, batcher.submit)
+    trace = tracing.from_headers(request.headers)
+    done = await intake.submit_one(body, catalog, batcher.submit, trace)
     return JSONResponse(task_json(done.task), status_code=201 if done.created else 200)
 
 
@@ -69,9 +70,12 @@ router.add_api_route(
     response_model=TaskListOut,
     responses=responses(404, 409, 413, 422),
 )
-async def submit_bulk(body: BulkSubmission, store: StoreDep, catalog: CatalogDep) -> JSONResponse:
+async def submit_bulk(
+    body: BulkSubmission, request: Request, store: StoreDep, catalog: CatalogDep
+) -> JSONResponse:
     """Up to 10,000 tasks in one store call; one bad entry rejects the whole batch."""
-    done = await intake.submit_bulk(body.tasks, catalog, store)
+    trace = tracing.from_headers(request.headers)
+    done = await intake.submit_bulk(body.tasks, catalog, store, trace)
     return JSONResponse(bulk_json(done), status_code=201)
 
 
@@ -113,7 +117,9 @@ async def page_json(
         page = await store.query(filters, limit, cursor or None)
     except (ValueError, OverflowError):
         return error(422, "bad cursor: pass back the cursor a previous page returned")
-    tasks = [listed_task_json(t, LIST_VALUE_BYTES) for t in page.tasks]
+    latest = [(t.id, t.attempts[-1].number) for t in page.tasks if t.attempts]
+    progress = await store.progress(latest)
+    tasks = [listed_task_json(t, LIST_VALUE_BYTES, progress.get(t.id)) for t in page.tasks]
     return JSONResponse({"tasks": tasks, "cursor": page.cursor})
 
 

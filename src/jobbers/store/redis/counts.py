@@ -11,7 +11,7 @@ from typing import Any
 from jobbers.models import Status
 from jobbers.store.base import Durations, TaskCounts
 from jobbers.store.redis.keys import Keys
-from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets
+from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets, split_totals
 
 
 def _histogram(h: dict[str, str]) -> Durations:
@@ -37,6 +37,7 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
     pipe = client.pipeline(transaction=True)
     pipe.hgetall(keys.counts)
     pipe.hgetall(keys.retries)
+    pipe.hgetall(keys.totals)
     for name in names:
         pipe.zrange(keys.queue(name, "since"), 0, 0, withscores=True)
         pipe.hgetall(keys.histogram("wait", name))
@@ -45,7 +46,8 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
     for hour in hours:
         pipe.hgetall(summed_by(hour))
     found = await pipe.execute()
-    grouped, summed = found[0], found[1]
+    grouped, summed, kept = found[0], found[1], found[2]
+    found = found[1:]
     tasks: dict[tuple[str, str, Status], int] = {}
     retries: dict[tuple[str, str], int] = {}
     for field, n in grouped.items():
@@ -73,4 +75,5 @@ async def read_counts(client: Any, keys: Keys, since: float, bucket: float) -> T
             second, status = field.split("|")
             seconds.append((int(second), status, int(n)))
     finished = finish_buckets(seconds, since, bucket)
-    return TaskCounts(tasks, retries, oldest, finished, wait, run)
+    totals, timings = split_totals((*json.loads(field), float(n)) for field, n in kept.items())
+    return TaskCounts(tasks, retries, oldest, finished, wait, run, totals, timings)

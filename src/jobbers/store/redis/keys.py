@@ -86,6 +86,11 @@ class Keys:
         return f"{self.base}:retries"
 
     @property
+    def totals(self) -> str:
+        """Hash: JSON ``[queue, name, total]`` -> monotonic total (never taken back)."""
+        return f"{self.base}:totals"
+
+    @property
     def finish_hours(self) -> str:
         """Sorted set: the hours (epoch seconds // 3600) that have a finish-count hash."""
         return f"{self.base}:fin:hours"
@@ -103,6 +108,11 @@ class Keys:
         """Hash: ``wait`` or ``run`` durations of a queue's kept tasks: ``n``, ``sum`` and one
         field per bucket index (``inf`` past the last bound), not cumulative."""
         return f"{self.base}:hist:{kind}:{queue}"
+
+    def schedules(self, part: str) -> str:
+        """Hashes by schedule id: ``spec`` (the owner's JSON), ``next`` (the next fire time,
+        empty while none) and ``last`` (JSON ``{"at", "tasks"}`` of the last fired occurrence)."""
+        return f"{self.base}:sched:{part}"
 
     def progress(self, task_id: str) -> str:
         """Hash: attempt number -> that attempt's latest progress (JSON)."""

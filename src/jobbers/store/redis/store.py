@@ -31,6 +31,7 @@ from jobbers.cancelling import cancel_until_done
 from jobbers.compact_json import dumps
 from jobbers.effects import Effect, Field
 from jobbers.models import (
+    JSON,
     Attempt,
     ErrorInfo,
     Event,
@@ -40,6 +41,8 @@ from jobbers.models import (
     QueueConfig,
     QueueStats,
     RetryPolicy,
+    Run,
+    RunPage,
     Status,
     TaskDefinition,
     TaskFilter,
@@ -47,7 +50,9 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.policy import Decision, FailureKind, decide, fingerprint, policy_json
+from jobbers.schedule import Schedule
 from jobbers.store.base import (
+    ANY_TASK,
     AttemptNotes,
     BadCursor,
     CancelResult,
@@ -66,6 +71,7 @@ from jobbers.store.redis import tables
 from jobbers.store.redis.connect import clients
 from jobbers.store.redis.counts import fill_minutes, read_counts
 from jobbers.store.redis.keys import PREVIOUS_VERSION, SCHEMA_VERSION, Keys
+from jobbers.store.redis.schedules import RedisSchedules
 from jobbers.store.redis.url import DEFAULT_EVENTS_MAXLEN
 from jobbers.store.redis.url import parse as parse_url
 from jobbers.store.redis.waiting import waiting_names
@@ -83,6 +89,9 @@ SCRIPTS = (
     "promote",
     "notes",
     "minutes",
+    "totals",
+    "create_run",
+    "cancel_run",
 )
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
@@ -97,7 +106,9 @@ SEQ_CURSOR = re.compile(r"^[0-9]{1,18}$")
 REFUSALS = frozenset({"OOM", "MISCONF", "READONLY", "MASTERDOWN", "NOREPLICAS", "BUSY", "LOADING"})
 #: Scripts that must not run twice for one call (a second claim takes more tasks, a second
 #: finish or cancel answers "not yours" for what the first did): never sent again by the client.
-ONCE = frozenset({"claim", "finish", "cancel", "resubmit", "notes", "delete"})
+ONCE = frozenset(
+    {"claim", "finish", "cancel", "resubmit", "notes", "delete", "create_run", "cancel_run"}
+)
 #: Claims whose answer was lost that a worker's next claim may take back (only the last one
 #: that ran can hold tasks; a few cover answers lost in a row).
 LOST_CLAIMS = 8
@@ -172,6 +183,9 @@ def _record(h: Mapping[str, str], att: Mapping[str, str]) -> TaskRecord:
         result=json.loads(h["result"]) if "result" in h else None,
         error=ErrorInfo.from_json(json.loads(h["error"])) if h.get("error") else None,
         attempts=tuple(attempts),
+        trace=h.get("trace") or None,
+        run=h.get("run"),
+        inputs=h.get("inputs"),
     )
 
 
@@ -180,6 +194,12 @@ def _loaded(text: str) -> TaskRecord:
     (an empty one encodes as ``{}``)."""
     task, attempts = json.loads(text)
     return _record(_pairs(task), _pairs(attempts) if isinstance(attempts, list) else {})
+
+
+def _run(h: Mapping[str, str]) -> Run:
+    return Run(
+        h["id"], h["name"], float(h["created_at"]), json.loads(h["graph"]), _opt(h, "cancelled_at")
+    )
 
 
 def _queue_config(name: str, h: Mapping[str, str]) -> QueueConfig:
@@ -231,6 +251,8 @@ class RedisStore:
             for name in SCRIPTS
         }
         self._once: Any = once
+        #: Creates and compare-and-sets must not run twice: on the client that is never retried.
+        self._schedules = RedisSchedules(once if once is not None else client, self.keys)
         self._checked = False
         self._listener: asyncio.Task[None] | None = None
         self._closing = False
@@ -336,6 +358,10 @@ class RedisStore:
                 await fill_minutes(self._client, self._scripts["minutes"], self.keys)
                 await self._client.hset(self.keys.meta, "schema", SCHEMA_VERSION)
                 found = SCHEMA_VERSION
+            if found == SCHEMA_VERSION:
+                await self._scripts["totals"](
+                    keys=[self.keys.meta], args=[self.keys.base, self._maxlen, "0"]
+                )
         if found != SCHEMA_VERSION:
             raise StoreIncompatible(
                 f"{self._where}, prefix {self.keys.base}: store schema {found!r},"
@@ -365,7 +391,11 @@ class RedisStore:
             try:
                 await pubsub.subscribe(self.keys.changed, self.keys.cancel)
                 self._subscribed.set()
-                self._bump()  # messages may have been missed while not subscribed
+                # Messages may have been missed while not subscribed: waiters look again, and a
+                # worker renews at once, which tells it of any cancellation published meanwhile.
+                self._cancelled.add(ANY_TASK)
+                self._cancel_event.set()
+                self._bump()
                 async for message in pubsub.listen():
                     if self._closing:
                         return
@@ -433,21 +463,7 @@ class RedisStore:
             fp = fingerprint(task)
             if prints.setdefault(task.id, fp) != fp:
                 clashes.append(task.id)
-            due = task.due_at if task.due_at is not None and task.due_at > at else None
-            hb = task.policy.max_heartbeat_interval
-            payload.append(
-                {
-                    "id": task.id,
-                    "fp": fp,
-                    "q": task.queue,
-                    "name": task.name,
-                    "kwargs": dumps(task.kwargs),
-                    "prio": task.priority,
-                    "policy": policy_json(task.policy),
-                    "hb": _t(hb) if hb is not None else "",
-                    "due": _t(due) if due is not None else "",
-                }
-            )
+            payload.append(_inserted(task, at, fp))
         if clashes:
             raise DuplicateTaskConflict(clashes)
         if not payload:
@@ -653,6 +669,74 @@ class RedisStore:
         found = await self._run("finish", at, worker_id, dumps(payload))
         return [_loaded(item[1]) if item[0] else None for item in found]
 
+    # -- workflow runs ----------------------------------------------------------------------
+
+    async def create_run(
+        self, run: Run, tasks: Sequence[NewTask], now: float | None = None
+    ) -> None:
+        at = _clock(now)
+        head = {
+            "id": run.id,
+            "name": run.name,
+            "created_at": _t(run.created_at),
+            "graph": dumps(run.graph),
+        }
+        body = dumps([_inserted(t, at) for t in tasks])
+        found = await self._run_replicated("create_run", at, dumps(head), body)
+        if not found[0]:
+            raise DuplicateTaskConflict(list(found[1]))
+
+    async def runs(self, limit: int, cursor: str | None = None, name: str | None = None) -> RunPage:
+        if cursor is not None and not SEQ_CURSOR.match(cursor):
+            raise BadCursor(cursor)
+        key = f"{self.keys.base}:runs" if name is None else f"{self.keys.base}:runs:name:{name}"
+        top = f"({cursor}" if cursor is not None else "+inf"
+        with self._reachable():
+            ids = await self._client.zrevrangebyscore(
+                key, top, "-inf", start=0, num=limit + 1, withscores=True
+            )
+            shown = ids[:limit]
+            pipe = self._client.pipeline(transaction=False)
+            for run_id, _ in shown:
+                pipe.hgetall(f"{self.keys.base}:run:{run_id}")
+            found = await pipe.execute()
+        runs = [_run(h) for h in found if h]
+        more = len(ids) > limit and shown
+        return RunPage(runs, str(int(shown[-1][1])) if more else None)
+
+    async def run(self, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hgetall(f"{self.keys.base}:run:{run_id}")
+            pipe.zrange(f"{self.keys.base}:runtasks:{run_id}", 0, -1)
+            head, ids = await pipe.execute()
+        if not head:
+            return None
+        records = await self.get(ids)
+        return _run(head), [records[i] for i in ids if i in records]
+
+    async def cancel_run(
+        self, run_id: str, reason: str, now: float | None = None
+    ) -> CancelResult | None:
+        found = await self._run("cancel_run", _clock(now), run_id, _text(reason))
+        if not found[0]:
+            return None
+        return CancelResult(cancelled=list(found[1]))
+
+    async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
+        with self._reachable():
+            edges = await self._client.hgetall(f"{self.keys.base}:up:{task_id}")
+            ordered = sorted(edges.items(), key=lambda kv: json.loads(kv[1])[0])
+            pipe = self._client.pipeline(transaction=False)
+            for parent, _ in ordered:
+                pipe.hmget(self.keys.task(parent), "status", "result")
+            found = await pipe.execute()
+        out: list[tuple[str | None, JSON]] = []
+        for (_, edge), (status, result) in zip(ordered, found, strict=True):
+            if status == Status.COMPLETED:
+                out.append((json.loads(edge)[1], json.loads(result) if result else None))
+        return out
+
     # -- operators ------------------------------------------------------------------------
 
     async def cancel(
@@ -800,6 +884,36 @@ class RedisStore:
             found = await self._client.hgetall(self.keys.definitions)
         return {name: TaskDefinition.from_json(raw) for name, raw in found.items()}
 
+    # -- schedules ------------------------------------------------------------------------
+
+    async def save_schedule(self, schedule: Schedule, create: bool) -> bool:
+        with self._reachable():
+            return await self._schedules.save(schedule, create)
+
+    async def schedules(self) -> list[Schedule]:
+        with self._reachable():
+            return await self._schedules.read()
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        with self._reachable():
+            found = await self._schedules.read([schedule_id])
+        return found[0] if found else None
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        with self._reachable():
+            return await self._schedules.delete(schedule_id)
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float,
+        next_fire: float | None,
+        fired_at: float | None = None,
+        tasks: Sequence[str] = (),
+    ) -> bool:
+        with self._reachable():
+            return await self._schedules.advance(schedule_id, expected, next_fire, fired_at, tasks)
+
     # -- maintenance ----------------------------------------------------------------------
 
     async def promote_due(self, now: float | None = None) -> int:
@@ -913,6 +1027,21 @@ class RedisStore:
             for number in sorted(marks.keys() | lines.keys())
         ]
 
+    async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
+        if not attempts:
+            return {}
+        with self._reachable():
+            pipe = self._client.pipeline(transaction=False)
+            for task_id, number in attempts:
+                pipe.hget(self.keys.progress(task_id), str(number))
+            marks = await pipe.execute()
+        out: dict[str, tuple[float, str]] = {}
+        for (task_id, _), raw in zip(attempts, marks, strict=True):
+            if raw is not None:
+                mark = json.loads(raw)
+                out[task_id] = (float(mark["f"]), mark["m"])
+        return out
+
     async def _prune_events(self, before: float) -> None:
         """Trim the feed up to its first event at or after ``before`` (events are in time order)."""
         with self._reachable():
@@ -945,6 +1074,32 @@ def _steps(steps: Sequence[Effect], reasons: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _inserted(task: NewTask, at: float, fp: str | None = None) -> dict[str, Any]:
+    """A new task as ``insert()`` in ``common.lua`` takes it (absent keys: none)."""
+    due = task.due_at if task.due_at is not None and task.due_at > at else None
+    hb = task.policy.max_heartbeat_interval
+    item: dict[str, Any] = {
+        "id": task.id,
+        "fp": fp or fingerprint(task),
+        "q": task.queue,
+        "name": task.name,
+        "kwargs": dumps(task.kwargs),
+        "prio": task.priority,
+        "policy": policy_json(task.policy),
+        "hb": _t(hb) if hb is not None else "",
+        "due": _t(due) if due is not None else "",
+    }
+    if task.trace:
+        item["tr"] = task.trace
+    if task.after:
+        item["after"] = [{"p": e.parent, "k": e.key, "o": e.on} for e in task.after]
+    if task.run is not None:
+        item["run"] = task.run
+    if task.inputs is not None:
+        item["inputs"] = task.inputs
+    return item
+
+
 def _reported(report: Report, decision: Decision | None) -> dict[str, Any]:
     """A worker's report as ``finish.lua`` takes it; a failure takes the decision's steps."""
     outcome = report.outcome
@@ -955,6 +1110,10 @@ def _reported(report: Report, decision: Decision | None) -> dict[str, Any]:
         if Field.RESULT in step.sets:
             item["result"] = dumps(outcome.result)
         item["error"] = dumps(outcome.error.to_json()) if outcome.error else ""
+        if outcome.collector is not None and step is effects.COMPLETE:
+            at = time.time()
+            item["spawn"] = [_inserted(t, at) for t in outcome.spawn]
+            item["collector"] = _inserted(outcome.collector, at)
         return item
     item["error"] = dumps(effects.failure_error(outcome.error).to_json())
     if decision is None:  # the task is gone: the script's fence refuses the report

@@ -54,6 +54,8 @@ def effect(e: Effect) -> str:
         parts.append(f"attempt = {_text(e.attempt)}")
     if e.spends is not None:
         parts.append(f"spends = {_text(e.spends.value)}")
+    if e.total is not None:
+        parts.append(f"total = {_text(e.total)}")
     flags = {
         "given": e.given is not None,
         "worker": e.names_worker,
@@ -86,6 +88,7 @@ def steps() -> str:
         + "\n  end\n  made[name] = e\n  return e\nend})\n"
         + f"local FINAL = {_set(effects.in_order(effects.FINAL))}\n"
         + f"local RAN = {_set(effects.in_order(effects.RAN))}\n"
+        + f"local SUBMITTED = {_text(effects.SUBMITTED)}\n"
     )
 
 
@@ -104,5 +107,25 @@ def room() -> str:
     )
 
 
+def edges() -> str:
+    """``SATISFIES[on][status]``: the ends an edge waits for (:func:`jobbers.effects.satisfies`),
+    and ``skip_reason()``, the reason a skipped task records."""
+    rows = []
+    for on in ("completed", "failed"):
+        ends = [s for s in effects.in_order(effects.FINAL) if effects.satisfies(on, s)]
+        rows.append(f"  {on} = {_set(ends)},")
+    marker_parent, marker_status = "\x00p", "\x00s"
+    template = effects.skip_reason(marker_parent, Status.COMPLETED).replace(
+        Status.COMPLETED.value, marker_status
+    )
+    before, rest = template.split(marker_parent)
+    middle, after = rest.split(marker_status)
+    return (
+        "local SATISFIES = {\n" + "\n".join(rows) + "\n}\n"
+        "local function skip_reason(parent, status)\n"
+        f"  return {_text(before)} .. parent .. {_text(middle)} .. status .. {_text(after)}\nend\n"
+    )
+
+
 def prelude() -> str:
-    return allowed() + bounds() + steps() + room()
+    return allowed() + bounds() + steps() + room() + edges()

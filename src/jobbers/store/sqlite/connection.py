@@ -11,6 +11,7 @@ process starts, or keeps looping, on a store it cannot use.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -247,8 +248,19 @@ def _prepare(conn: sqlite3.Connection, path: str) -> None:
         raise StoreIncompatible(mismatch(where, found))
 
 
+#: ``ALTER TABLE t ADD COLUMN c ...``: run only when ``t`` lacks ``c``, so every step may run
+#: again (SQLite has no ``ADD COLUMN IF NOT EXISTS``).
+_ADD_COLUMN = re.compile(r"^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
+
+
 def _migrate(conn: sqlite3.Connection, script: str) -> None:
     for statement in _statements(script):
+        added = _ADD_COLUMN.match(statement)
+        if added is not None:
+            table, column = added.groups()
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            if column in have:
+                continue
         conn.execute(statement)
 
 

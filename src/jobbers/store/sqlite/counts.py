@@ -21,7 +21,14 @@ from collections.abc import Iterable
 from jobbers import effects
 from jobbers.models import Status
 from jobbers.store.base import DURATION_BUCKETS, Durations, TaskCounts
-from jobbers.store.tally import OVER, STATUS, by_minute, durations, finish_buckets
+from jobbers.store.tally import (
+    OVER,
+    STATUS,
+    by_minute,
+    durations,
+    finish_buckets,
+    split_totals,
+)
 
 
 def sql_set(statuses: frozenset[Status]) -> str:
@@ -158,7 +165,8 @@ DROP_INSERT_TRIGGER = "DROP TRIGGER IF EXISTS tasks_count_insert;\n"
 
 
 def count_inserted(conn: sqlite3.Connection, groups: Iterable[tuple[str, str, str]]) -> None:
-    """Add freshly inserted tasks, one ``(queue, name, status)`` per task, to their groups."""
+    """Add freshly inserted tasks, one ``(queue, name, status)`` per task, to their groups,
+    and to the submitted total of their ``(queue, name)``."""
     tally: dict[tuple[str, str, str], int] = {}
     for group in groups:
         tally[group] = tally.get(group, 0) + 1
@@ -167,6 +175,64 @@ def count_inserted(conn: sqlite3.Connection, groups: Iterable[tuple[str, str, st
         " ON CONFLICT (queue, name, status) DO UPDATE SET tasks = tasks + excluded.tasks",
         [(*group, n) for group, n in tally.items()],
     )
+    submitted: dict[tuple[str, str], int] = {}
+    for (queue, name, _), n in tally.items():
+        submitted[(queue, name)] = submitted.get((queue, name), 0) + n
+    conn.executemany(
+        ADD_TOTAL, [(q, name, effects.SUBMITTED, n) for (q, name), n in submitted.items()]
+    )
+
+
+#: Monotonic totals per ``(queue, name, total)`` (:attr:`jobbers.effects.Effect.total`): added
+#: to by the step that makes them happen, never by a trigger, and never taken back by a delete,
+#: so a prune leaves them.
+TOTALS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS task_totals (
+    queue TEXT NOT NULL,
+    name TEXT NOT NULL,
+    total TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (queue, name, total)
+) WITHOUT ROWID;
+"""
+ADD_TOTAL = (
+    "INSERT INTO task_totals (queue, name, total, n) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (queue, name, total) DO UPDATE SET n = n + excluded.n"
+)
+#: A file made before the totals starts them from the tasks it keeps (what can still be told of
+#: them), once: a file that already has any total is left as it is.
+TOTALS_BACKFILL = f"""
+INSERT INTO task_totals (queue, name, total, n)
+    SELECT queue, name, '{effects.SUBMITTED}', COUNT(*) FROM tasks
+    WHERE NOT EXISTS (SELECT 1 FROM task_totals) GROUP BY queue, name;
+INSERT INTO task_totals (queue, name, total, n)
+    SELECT t.queue, t.name, '{effects.Total.STARTED.value}', COUNT(*) FROM attempts a
+    JOIN tasks t ON t.id = a.task_id
+    WHERE NOT EXISTS (SELECT 1 FROM task_totals WHERE total != '{effects.SUBMITTED}')
+    GROUP BY t.queue, t.name;
+INSERT INTO task_totals (queue, name, total, n)
+    SELECT queue, name, '{effects.Total.FINISHED.value}:' ||
+        CASE status WHEN 'dead' THEN 'failed' ELSE status END AS s, COUNT(*) FROM tasks
+    WHERE status IN {FINAL}
+    AND NOT EXISTS (SELECT 1 FROM task_totals WHERE total LIKE 'finished:%')
+    GROUP BY queue, name, s;
+INSERT INTO task_totals (queue, name, total, n)
+    SELECT queue, name, '{effects.Total.RETRIED.value}', SUM(retries) FROM tasks
+    WHERE retries > 0
+    AND NOT EXISTS (SELECT 1 FROM task_totals WHERE total = '{effects.Total.RETRIED.value}')
+    GROUP BY queue, name;
+INSERT INTO task_totals (queue, name, total, n)
+    SELECT queue, name, '{effects.Total.DEAD_LETTERED.value}', COUNT(*) FROM tasks
+    WHERE status = 'dead'
+    AND NOT EXISTS (SELECT 1 FROM task_totals WHERE total = '{effects.Total.DEAD_LETTERED.value}')
+    GROUP BY queue, name;
+"""
+
+
+def read_totals(
+    conn: sqlite3.Connection,
+) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str, str], Durations]]:
+    return split_totals((r[0], r[1], r[2], r[3]) for r in conn.execute("SELECT * FROM task_totals"))
 
 
 #: Schema version 4 sums finishes per minute beside the seconds: the two triggers that keep
@@ -244,7 +310,8 @@ def counts(conn: sqlite3.Connection, since: float, bucket: float) -> TaskCounts:
     found: dict[str, dict[str, Durations]] = {"wait": {}, "run": {}}
     for (kind, queue), by_slot in slots.items():
         found[kind][queue] = durations(by_slot, totals[(kind, queue)])
-    return TaskCounts(tasks, retries, oldest, finished, found["wait"], found["run"])
+    kept, timings = read_totals(conn)
+    return TaskCounts(tasks, retries, oldest, finished, found["wait"], found["run"], kept, timings)
 
 
 def finishes(

@@ -56,6 +56,29 @@ def read_notes(conn: sqlite3.Connection, task_id: str) -> list[AttemptNotes]:
     return out
 
 
+#: Ids per query when reading progress: under SQLite's default limit of bound parameters.
+PROGRESS_CHUNK = 500
+
+
+def read_progress(
+    conn: sqlite3.Connection, attempts: Sequence[tuple[str, int]]
+) -> dict[str, tuple[float, str]]:
+    wanted = dict(attempts)
+    ids = list(wanted)
+    out: dict[str, tuple[float, str]] = {}
+    for start in range(0, len(ids), PROGRESS_CHUNK):
+        chunk = ids[start : start + PROGRESS_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        for r in conn.execute(
+            "SELECT task_id, number, fraction, message FROM attempt_progress"
+            f" WHERE task_id IN ({marks})",
+            chunk,
+        ):
+            if wanted.get(r["task_id"]) == r["number"]:
+                out[r["task_id"]] = (r["fraction"], r["message"])
+    return out
+
+
 def drop_notes(conn: sqlite3.Connection, task_ids: Sequence[str]) -> None:
     marks = ", ".join("?" * len(task_ids))
     for table in ("attempt_progress", "attempt_logs"):

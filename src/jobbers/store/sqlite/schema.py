@@ -11,7 +11,10 @@ from jobbers.store.sqlite.counts import (
     COUNTS_SCHEMA,
     DROP_INSERT_TRIGGER,
     FINAL,
+    TOTALS_BACKFILL,
+    TOTALS_SCHEMA,
 )
+from jobbers.store.sqlite.schedules import SCHEDULES
 
 #: Each holds only the tasks of the status its query asks for, so a submission (the commonest write)
 #: touches none of them: three index pages fewer to write per commit. Their queries name the status
@@ -41,6 +44,33 @@ BEGIN
 END;
 """
 
+#: Workflows: the edges a waiting task waits on (``open`` until its parent ends), the run and
+#: the parents' results parameter of a task that has them, and the runs themselves. Every
+#: statement may run again.
+FLOWS = """
+CREATE TABLE IF NOT EXISTS task_edges (
+    child TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    key TEXT,
+    on_end TEXT NOT NULL,
+    open INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (child, parent)
+);
+CREATE INDEX IF NOT EXISTS task_edges_open ON task_edges (parent) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS task_edges_waiting ON task_edges (child) WHERE open = 1;
+CREATE TABLE IF NOT EXISTS task_flow (task_id TEXT PRIMARY KEY, run_id TEXT, inputs TEXT);
+CREATE INDEX IF NOT EXISTS task_flow_run ON task_flow (run_id) WHERE run_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    graph TEXT NOT NULL,
+    cancelled_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -65,7 +95,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     lease_expires_at REAL,
     heartbeat_at REAL,
     result TEXT,
-    error TEXT
+    error TEXT,
+    trace TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_ready ON tasks (status, queue, priority DESC);
 CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name);
@@ -127,21 +158,29 @@ CREATE INDEX IF NOT EXISTS attempt_logs_task ON attempt_logs (task_id, seq);
     + PARTIAL_INDEXES
     + COUNTS_SCHEMA
     + WORKER_TASKS
+    + TOTALS_SCHEMA
+    + FLOWS
+    + SCHEDULES
 )
 
 #: The schema :data:`SCHEMA` creates. Raise it whenever SCHEMA changes, with a migration step.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 9
 #: SQL that takes a file from version N (the key) to N + 1; files without a step are refused.
 #: Version 2 added the summed counts kept by triggers, filled from the tasks already stored;
 #: version 3 dropped the insert trigger; version 4 added the per-minute finish sums; version 5
 #: made the due, lease and finished indexes partial; version 6 keeps the task names each
-#: worker runs (``worker_tasks``).
+#: worker runs (``worker_tasks``); version 7 keeps the monotonic totals (``task_totals``),
+#: started once from the tasks kept, and each task's trace context (``tasks.trace``); version 8
+#: adds workflows (edges, runs); version 9 keeps schedules.
 MIGRATIONS: dict[int, str] = {
     1: COUNTS_SCHEMA + BACKFILL,
     2: DROP_INSERT_TRIGGER,
     3: ADD_MINUTES,
     4: PARTIAL_INDEXES_MIGRATION,
     5: WORKER_TASKS,
+    6: TOTALS_SCHEMA + TOTALS_BACKFILL + "ALTER TABLE tasks ADD COLUMN trace TEXT;",
+    7: FLOWS,
+    8: SCHEDULES,
 }
 #: The tables of the summed counts: a file without a version that lacks only these is version 1.
 COUNT_TABLES = {"task_counts", "finish_counts", "finish_minutes", "duration_counts"}

@@ -31,7 +31,8 @@ from jobbers.models import (
 from jobbers.policy import FailureKind, decide, policy_json
 from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report, new_record
-from jobbers.store.sqlite.counts import count_inserted
+from jobbers.store.sqlite.counts import ADD_TOTAL, count_inserted
+from jobbers.store.tally import timing_rows
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ STALE_WORKER = 600.0
 TASK_COLUMNS = (
     "id, name, queue, kwargs, status, priority, policy, retries, lost, attempt, due_at,"
     " submitted_at, updated_at, started_at, finished_at, worker, lease_expires_at, heartbeat_at,"
-    " result, error"
+    " result, error, trace"
 )
 
 
@@ -92,8 +93,9 @@ def insert_many(
     rows = []
     made: dict[str, TaskRecord] = {}
     for task, print_ in tasks:
-        scheduled = task.due_at is not None and task.due_at > at
-        status = Status.SCHEDULED if scheduled else Status.SUBMITTED
+        scheduled = task.due_at is not None and task.due_at > at and not task.after
+        status = Status.WAITING if task.after else Status.SUBMITTED
+        status = Status.SCHEDULED if scheduled else status
         kwargs = dumps(task.kwargs)
         rows.append(
             (
@@ -109,12 +111,14 @@ def insert_many(
                 task.due_at if scheduled else None,
                 at,
                 at,
+                task.trace,
             )
         )
         made[task.id] = new_record(task, kwargs, at)
     inserted = conn.executemany(
         "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
-        " hb_interval, due_at, submitted_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " hb_interval, due_at, submitted_at, updated_at, trace)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
         + (" ON CONFLICT (id) DO NOTHING" if all_or_none else ""),
         rows,
     ).rowcount
@@ -125,7 +129,81 @@ def insert_many(
         [(row[0], row[5], at) for row in rows],
     )
     count_inserted(conn, [(row[2], row[1], row[5]) for row in rows])
+    linked = [task for task, _ in tasks if task.after or task.run or task.inputs]
+    if linked:
+        link(conn, linked, at)
     return made
+
+
+def link(conn: sqlite3.Connection, tasks: Sequence[NewTask], at: float) -> None:
+    """The new tasks' runs, inputs and edges; an edge whose parent has already ended is
+    settled at once, as that parent's end would have settled it."""
+    conn.executemany(
+        "INSERT INTO task_flow (task_id, run_id, inputs) VALUES (?, ?, ?)",
+        [(t.id, t.run, t.inputs) for t in tasks if t.run or t.inputs],
+    )
+    conn.executemany(
+        "INSERT INTO task_edges (child, parent, ord, key, on_end) VALUES (?, ?, ?, ?, ?)",
+        [(t.id, e.parent, i, e.key, e.on) for t in tasks for i, e in enumerate(t.after)],
+    )
+    parents = list({e.parent for t in tasks for e in t.after})
+    ended: list[tuple[str, Status]] = []
+    for chunk in chunks(parents):
+        rows = conn.execute(
+            f"SELECT id, status FROM tasks WHERE id IN ({placeholders(len(chunk))})",
+            list(chunk),
+        )
+        ended += [(r[0], Status(r[1])) for r in rows if r[1] in effects.FINAL]
+    for parent, status in ended:
+        resolve(conn, parent, status, at)
+
+
+def resolve(conn: sqlite3.Connection, parent: str, ended: Status, at: float) -> None:
+    """A task has ended: each task waiting on it is released when this was its last open
+    edge and every edge got the end it waited for, or skipped (cancelled) at once when not,
+    which ends it in turn. Runs in the step that ended the parent, so it happens once."""
+    stack = [(parent, ended)]
+    while stack:
+        done, end = stack.pop()
+        rows = conn.execute(
+            "UPDATE task_edges SET open = 0 WHERE parent = ? AND open = 1 RETURNING child, on_end",
+            (done,),
+        ).fetchall()
+        for child, on in rows:
+            found = conn.execute("SELECT status FROM tasks WHERE id = ?", (child,)).fetchone()
+            if found is None or found[0] != Status.WAITING:
+                continue
+            if not effects.satisfies(on, end):
+                reason = effects.skip_reason(done, end)
+                apply(conn, child, effects.SKIP, found[0], at, None, reason=reason, cascade=False)
+                stack.append((child, effects.SKIP.to))
+            elif (
+                conn.execute(
+                    "SELECT 1 FROM task_edges WHERE child = ? AND open = 1 LIMIT 1", (child,)
+                ).fetchone()
+                is None
+            ):
+                apply(conn, child, effects.RELEASE, found[0], at, None)
+
+
+def hand_over(conn: sqlite3.Connection, task_id: str, to: str) -> None:
+    """What waits on ``task_id`` waits on ``to`` instead (a fan-out's collector)."""
+    conn.execute("UPDATE task_edges SET parent = ? WHERE parent = ? AND open = 1", (to, task_id))
+
+
+def parent_results(conn: sqlite3.Connection, task_id: str) -> list[tuple[str | None, JSON]]:
+    rows = conn.execute(
+        "SELECT e.key, t.result FROM task_edges e JOIN tasks t ON t.id = e.parent"
+        " WHERE e.child = ? AND t.status = 'completed' ORDER BY e.ord",
+        (task_id,),
+    )
+    return [(key, json.loads(result) if result is not None else None) for key, result in rows]
+
+
+def drop_flow(conn: sqlite3.Connection, task_ids: Sequence[str]) -> None:
+    marks = placeholders(len(task_ids))
+    conn.execute(f"DELETE FROM task_flow WHERE task_id IN ({marks})", list(task_ids))
+    conn.execute(f"DELETE FROM task_edges WHERE child IN ({marks})", list(task_ids))
 
 
 def event(
@@ -157,7 +235,11 @@ def _columns(effect: Effect) -> list[str]:
 
 @cache
 def _update(effect: Effect) -> str:
-    return f"UPDATE tasks SET {', '.join(_columns(effect))} WHERE id = :id"
+    """Returns what the step's totals are kept by: the task's queue, name and start."""
+    return (
+        f"UPDATE tasks SET {', '.join(_columns(effect))} WHERE id = :id"
+        " RETURNING queue, name, started_at"
+    )
 
 
 #: A start also begins the next attempt on the claiming worker, with its lease.
@@ -172,7 +254,7 @@ _START = (
             f"{Field.LEASE} = :lease",
         ]
     )
-    + " WHERE id = :id RETURNING attempt"
+    + " WHERE id = :id RETURNING attempt, queue, name"
 )
 
 
@@ -190,6 +272,7 @@ def apply(
     reason: str | None = None,
     result: JSON = None,
     due_at: float | None = None,
+    cascade: bool = True,
 ) -> None:
     """The one way a status changes: ``effect`` from ``current``. ``attempt`` (its number)
     and ``kind`` (the failure reported) are what the attempt records when the step ends it (an
@@ -207,7 +290,14 @@ def apply(
         values[Field.ERROR] = error_json(error)
     if Field.DUE in effect.sets:
         values[Field.DUE] = due_at
-    conn.execute(_update(effect), values)
+    queue, name, started_at = conn.execute(_update(effect), values).fetchone()
+    rows: list[tuple[str, str, str, float]] = []
+    if effect.total is not None:
+        rows.append((queue, name, effect.total, 1))
+    if effect.attempt is not None and current == Status.STARTED and started_at is not None:
+        rows += timing_rows("run", queue, name, at - started_at)
+    if rows:
+        conn.executemany(ADD_TOTAL, rows)
     event(
         conn,
         task_id,
@@ -216,6 +306,8 @@ def apply(
         worker if effect.names_worker else None,
         effect.reason_for(reason),
     )
+    if cascade and effect.to in effects.FINAL and current not in effects.FINAL:
+        resolve(conn, task_id, effect.to, at)
 
 
 def promote(conn: sqlite3.Connection, at: float, queues: Sequence[str] | None) -> int:
@@ -261,7 +353,11 @@ def room_for(conn: sqlite3.Connection, config: QueueConfig, limit: int, at: floa
     return effects.room(config, limit, used)
 
 
-def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float) -> None:
+def start(
+    conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at: float, ready: float
+) -> None:
+    """``ready``: when the task became ``submitted`` (its ``updated_at`` before this step),
+    where its wait starts."""
     step = effects.START
     check_transition(task_id, Status.SUBMITTED, step.to)
     values = {
@@ -271,7 +367,11 @@ def start(conn: sqlite3.Connection, task_id: str, worker: str, lease: float, at:
         "worker": worker,
         "lease": at + lease,
     }
-    number = conn.execute(_START, values).fetchone()[0]
+    number, queue, name = conn.execute(_START, values).fetchone()
+    assert step.total is not None
+    conn.executemany(
+        ADD_TOTAL, [(queue, name, step.total, 1), *timing_rows("wait", queue, name, at - ready)]
+    )
     event(conn, task_id, step.to, at, worker, step.reason)
     conn.execute(
         "INSERT INTO attempts (task_id, number, worker, started_at, outcome)"
@@ -301,6 +401,8 @@ def apply_outcome(
     """A worker's report: its step, or for a failure the steps the policy decides."""
     outcome = report.outcome
     step = effects.REPORTED.get(outcome.kind)
+    if outcome.collector is not None and step is effects.COMPLETE:
+        fan_out(conn, report.task_id, outcome.spawn, outcome.collector, at)
     if step is not None:
         apply(
             conn,
@@ -317,6 +419,20 @@ def apply_outcome(
     kind: FailureKind = "timeout" if outcome.kind == "timeout" else "failed"
     error = effects.failure_error(outcome.error)
     retry_or_fail(conn, row, Status.STARTED, kind, error, worker, at, report.attempt)
+
+
+def fan_out(
+    conn: sqlite3.Connection,
+    task_id: str,
+    spawn: Sequence[NewTask],
+    collector: NewTask,
+    at: float,
+) -> None:
+    """A completing task's children and collector, stored before the completion in the same
+    step; the collector takes over what waited on the task."""
+    made = [*spawn, collector]
+    insert_many(conn, [(t, fingerprint(t)) for t in made], at)
+    hand_over(conn, task_id, collector.id)
 
 
 def stall(
@@ -385,7 +501,11 @@ def load(conn: sqlite3.Connection, task_ids: Sequence[str]) -> dict[str, TaskRec
     for chunk in chunks(ids):
         marks = placeholders(len(chunk))
         rows.extend(
-            conn.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id IN ({marks})", list(chunk))
+            conn.execute(
+                f"SELECT {TASK_COLUMNS}, f.run_id, f.inputs FROM tasks"
+                f" LEFT JOIN task_flow f ON f.task_id = tasks.id WHERE id IN ({marks})",
+                list(chunk),
+            )
         )
         for a in conn.execute(
             f"SELECT * FROM attempts WHERE task_id IN ({marks}) ORDER BY task_id, number",
@@ -426,6 +546,9 @@ def record(r: sqlite3.Row, attempts: list[Attempt]) -> TaskRecord:
         result=json.loads(r["result"]) if r["result"] is not None else None,
         error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
         attempts=tuple(attempts),
+        trace=r["trace"],
+        run=r["run_id"],
+        inputs=r["inputs"],
     )
 
 

@@ -25,12 +25,15 @@ from urllib.parse import quote
 from jobbers import effects
 from jobbers.compact_json import dumps
 from jobbers.models import (
+    JSON,
     Event,
     MaintenanceReport,
     NewTask,
     Page,
     QueueConfig,
     QueueStats,
+    Run,
+    RunPage,
     Status,
     TaskDefinition,
     TaskFilter,
@@ -38,6 +41,7 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.policy import start_retention
+from jobbers.schedule import Schedule
 from jobbers.store.base import (
     AttemptNotes,
     BadCursor,
@@ -49,9 +53,11 @@ from jobbers.store.base import (
     TaskCounts,
 )
 from jobbers.store.sqlite import connection as sqlite_open
+from jobbers.store.sqlite import runs as run_sql
+from jobbers.store.sqlite import schedules as sched_sql
 from jobbers.store.sqlite.checkpoint import BACKSTOP_PAGES, Checkpointer
 from jobbers.store.sqlite.counts import FINAL, counts, drop_empty, queue_counts
-from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes
+from jobbers.store.sqlite.notes import add_notes, drop_notes, read_notes, read_progress
 from jobbers.store.sqlite.steps import (
     CHANGE_POLL_MAX,
     CHANGE_POLL_MIN,
@@ -62,10 +68,12 @@ from jobbers.store.sqlite.steps import (
     chunks,
     clock,
     data_version,
+    drop_flow,
     fingerprint,
     insert_fresh,
     insert_many,
     load,
+    parent_results,
     placeholders,
     promote,
     queue_config,
@@ -332,6 +340,33 @@ class SQLiteStore:
         await asyncio.sleep(timeout)
         return []
 
+    # -- schedules ------------------------------------------------------------------------
+
+    async def save_schedule(self, schedule: Schedule, create: bool) -> bool:
+        return await self._write(lambda conn: sched_sql.save(conn, schedule, create))
+
+    async def schedules(self) -> list[Schedule]:
+        return await self._read(sched_sql.read_all)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return await self._read(lambda conn: sched_sql.read_one(conn, schedule_id))
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        return await self._write(lambda conn: sched_sql.delete(conn, schedule_id))
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float,
+        next_fire: float | None,
+        fired_at: float | None = None,
+        tasks: Sequence[str] = (),
+    ) -> bool:
+        def txn(conn: sqlite3.Connection) -> bool:
+            return sched_sql.advance(conn, schedule_id, expected, next_fire, fired_at, tasks)
+
+        return await self._write(txn)
+
     async def close(self) -> None:
         def _close() -> None:
             if self._conn is not None:
@@ -535,7 +570,7 @@ class SQLiteStore:
                     limited[queue] = config
                 candidates.extend(
                     conn.execute(
-                        "SELECT rowid AS seq, id, queue, priority FROM tasks"
+                        "SELECT rowid AS seq, id, queue, priority, updated_at FROM tasks"
                         f" WHERE status = 'submitted' AND queue = ?{by_name}"
                         " ORDER BY priority DESC, rowid LIMIT ?",
                         (queue, *only, room),
@@ -544,7 +579,7 @@ class SQLiteStore:
             candidates.sort(key=lambda r: (-r["priority"], r["seq"]))
             chosen = candidates[:limit]
             for row in chosen:
-                start(conn, row["id"], worker_id, lease, at)
+                start(conn, row["id"], worker_id, lease, at, row["updated_at"])
                 if row["queue"] in limited:
                     conn.execute("INSERT INTO starts (queue, at) VALUES (?, ?)", (row["queue"], at))
             records = load(conn, [r["id"] for r in chosen])
@@ -683,6 +718,7 @@ class SQLiteStore:
                     list(chunk),
                 )
                 drop_notes(conn, chunk)
+                drop_flow(conn, chunk)
             return gone
 
         return await self._write(txn, small=len(task_ids) <= SMALL)
@@ -829,6 +865,7 @@ class SQLiteStore:
                     f"DELETE FROM attempts WHERE task_id IN ({placeholders(len(gone))})", gone
                 )
                 drop_notes(conn, gone)
+                drop_flow(conn, gone)
             return len(gone)
 
         def events(conn: sqlite3.Connection) -> int:
@@ -853,6 +890,31 @@ class SQLiteStore:
     async def counts(self, since: float, bucket: float = 60.0) -> TaskCounts:
         return await self._read(lambda conn: counts(conn, since, bucket))
 
+    # -- workflow runs ----------------------------------------------------------------------
+
+    async def create_run(
+        self, run: Run, tasks: Sequence[NewTask], now: float | None = None
+    ) -> None:
+        at = clock(now)
+        await self._write(lambda conn: run_sql.create(conn, run, tasks, at), small=False)
+
+    async def runs(self, limit: int, cursor: str | None = None, name: str | None = None) -> RunPage:
+        if cursor is not None and not cursor.isdigit():
+            raise BadCursor(cursor)
+        return await self._read(lambda conn: run_sql.page(conn, limit, cursor, name))
+
+    async def run(self, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
+        return await self._read(lambda conn: run_sql.read(conn, run_id), small=False)
+
+    async def cancel_run(
+        self, run_id: str, reason: str, now: float | None = None
+    ) -> CancelResult | None:
+        at = clock(now)
+        return await self._write(lambda conn: run_sql.cancel(conn, run_id, reason, at), small=False)
+
+    async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
+        return await self._read(lambda conn: parent_results(conn, task_id))
+
     async def add_notes(
         self, worker_id: str, notes: Sequence[AttemptNotes], now: float | None = None
     ) -> None:
@@ -861,6 +923,11 @@ class SQLiteStore:
 
     async def notes(self, task_id: str) -> list[AttemptNotes]:
         return await self._read(lambda conn: read_notes(conn, task_id))
+
+    async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
+        if not attempts:
+            return {}
+        return await self._read(lambda conn: read_progress(conn, attempts))
 
 
 def _seq(cursor: str) -> int:

@@ -108,13 +108,17 @@ for i = 1, math.min(limit, #candidates) do
   local id = string.sub(member, 17)
   redis.call('ZREM', qkey(q, 'ready'), member)
   redis.call('ZREM', qkey(q, 'since'), id)
-  local w = redis.call('HMGET', tkey(id), 'due_at', 'submitted_at', 'wait_v')
+  local w = redis.call('HMGET', tkey(id), 'due_at', 'submitted_at', 'wait_v', 'updated_at')
   if w[3] then sample('wait', q, tonumber(w[3]), -1) end
   local waited = math.max(0, now - tonumber(w[1] or w[2]))
   sample('wait', q, waited, 1)
   redis.call('HSET', tkey(id), 'wait_v', num(waited))
   redis.call('HDEL', tkey(id), 'rk', unpack(step.clears))
-  move(id, 'submitted', step.to, worker, step.reason)
+  local name = move(id, 'submitted', step.to, worker, step.reason)
+  add_total(q, name, step.total, 1)
+  -- the monotonic wait runs from when the task became ready (submitted, promoted when due,
+  -- handed back): the time of the status change that made it submitted
+  add_timing('wait', q, name, math.max(0, now - tonumber(w[4] or w[2])))
   local number = redis.call('HINCRBY', tkey(id), 'attempt', 1)
   redis.call('HSET', tkey(id), 'worker', worker, 'started_at', NOW, 'lease', lease_at)
   redis.call('HSET', akey(id), number,

@@ -33,6 +33,22 @@ local function add_retries(q, name, by)
   end
 end
 
+-- Monotonic totals by {queue, name, total}: only ever added to (a prune or delete leaves them).
+local function add_total(q, name, key, by)
+  redis.call('HINCRBY', P .. ':totals', cjson.encode({q, name, key}), by)
+end
+
+-- One duration into the monotonic timings of {queue, name}: one in its slot ('wait:3'; the slot
+-- #BOUNDS is past the last bound) and the seconds summed ('wait:sum'). Never taken back.
+local function add_timing(kind, q, name, v)
+  local slot = tostring(#BOUNDS)
+  for i, bound in ipairs(BOUNDS) do
+    if v <= bound then slot = tostring(i - 1); break end
+  end
+  redis.call('HINCRBY', P .. ':totals', cjson.encode({q, name, kind .. ':' .. slot}), 1)
+  redis.call('HINCRBYFLOAT', P .. ':totals', cjson.encode({q, name, kind .. ':sum'}), num(v))
+end
+
 local function add_finish(key, field, by)
   if redis.call('HINCRBY', key, field, by) <= 0 then redis.call('HDEL', key, field) end
 end
@@ -80,6 +96,7 @@ local function emit(id, status, worker, reason)
 end
 
 -- The single place a status changes: checked against the state machine, indexed, recorded.
+-- Returns the task's name (its steps' totals are kept by queue and name).
 local function move(id, from, to, worker, reason)
   if not (ALLOWED[from] and ALLOWED[from][to]) then
     error('task ' .. id .. ': ' .. from .. ' -> ' .. to .. ' is not an allowed transition')
@@ -102,6 +119,7 @@ local function move(id, from, to, worker, reason)
     redis.call('HSET', tkey(id), 'run_v', num(v))
   end
   emit(id, to, worker, reason)
+  return f[3]
 end
 
 local function changed()
@@ -171,7 +189,10 @@ end
 -- values of the fields it sets (result, error, due_at); `why` is its reason when given.
 -- A task leaves the ready or scheduled list of the status it leaves; an attempt runs only
 -- while its task is started, so only a step leaving started ends one.
-local function apply(id, q, e, from, worker, x, why)
+local settle
+local NOTHING = {}
+
+local function apply(id, q, e, from, worker, x, why, alone)
   if e.attempt and from == 'started' then
     local outcome = e.attempt
     if outcome == 'reported' then outcome = x.kind end
@@ -190,7 +211,12 @@ local function apply(id, q, e, from, worker, x, why)
   local reason = e.reason
   if e.given then reason = why end
   if not e.worker then worker = nil end
-  move(id, from, e.to, worker, reason)
+  local name = move(id, from, e.to, worker, reason)
+  if e.total then add_total(q, name, e.total, 1) end
+  if e.attempt and from == 'started' then
+    local s = redis.call('HGET', tkey(id), 'started_at')
+    if s then add_timing('run', q, name, math.max(0, tonumber(NOW) - tonumber(s))) end
+  end
   if #e.clears > 0 then redis.call('HDEL', tkey(id), unpack(e.clears)) end
   if e.unrun then off_running(id, q) end
   if e.unfinish then redis.call('ZREM', P .. ':finished', id) end
@@ -207,6 +233,131 @@ local function apply(id, q, e, from, worker, x, why)
   elseif e.scheduled then
     redis.call('ZADD', qkey(q, 'scheduled'), x.due_at, id)
   end
+  if not alone and FINAL[e.to] and not FINAL[from] then settle(id, e.to) end
+end
+
+local function upkey(id) return P .. ':up:' .. id end
+local function downkey(id) return P .. ':down:' .. id end
+
+-- A task has ended: each task waiting on it through an open edge (`down`) is released when
+-- that was its last one and every edge got the end it waited for (SATISFIES), or skipped at
+-- once when not, which ends it in turn. Runs in the script that ended the parent, so once.
+settle = function(parent, ended)
+  local stack = {{parent, ended}}
+  while #stack > 0 do
+    local top = table.remove(stack)
+    local done, fin = top[1], top[2]
+    local down = redis.call('HGETALL', downkey(done))
+    redis.call('DEL', downkey(done))
+    for i = 1, #down, 2 do
+      local child, on = down[i], down[i + 1]
+      local f = redis.call('HMGET', tkey(child), 'status', 'queue')
+      if f[1] == 'waiting' then
+        local left = redis.call('HINCRBY', tkey(child), 'waits', -1)
+        if not SATISFIES[on][fin] then
+          apply(child, f[2], EFFECTS.skip, 'waiting', nil, NOTHING, skip_reason(done, fin), true)
+          table.insert(stack, {child, EFFECTS.skip.to})
+        elseif left <= 0 then
+          apply(child, f[2], EFFECTS.release, 'waiting', nil, NOTHING, nil, true)
+        end
+      end
+    end
+  end
+end
+
+-- The new task's edges: open ones wait in the parent's `down`; one whose parent has already
+-- ended is settled at once, as that end would have settled it.
+local function link(id, after)
+  local open, miss = 0, nil
+  for i, e in ipairs(after) do
+    redis.call('HSET', upkey(id), e.p, cjson.encode({i, e.k, e.o}))
+    local ps = redis.call('HGET', tkey(e.p), 'status')
+    if ps and FINAL[ps] then
+      if not SATISFIES[e.o][ps] and not miss then miss = {e.p, ps} end
+    else
+      redis.call('HSET', downkey(e.p), id, e.o)
+      open = open + 1
+    end
+  end
+  redis.call('HSET', tkey(id), 'waits', open)
+  local q = redis.call('HGET', tkey(id), 'queue')
+  if miss then
+    apply(id, q, EFFECTS.skip, 'waiting', nil, NOTHING, skip_reason(miss[1], miss[2]))
+  elseif open == 0 then
+    apply(id, q, EFFECTS.release, 'waiting', nil, NOTHING, nil)
+  end
+end
+
+-- What waited on `id` waits on `to` instead (a fan-out's collector).
+local function hand_over(id, to)
+  local down = redis.call('HGETALL', downkey(id))
+  redis.call('DEL', downkey(id))
+  for i = 1, #down, 2 do
+    local child = down[i]
+    redis.call('HSET', downkey(to), child, down[i + 1])
+    local edge = redis.call('HGET', upkey(child), id)
+    redis.call('HDEL', upkey(child), id)
+    redis.call('HSET', upkey(child), to, edge)
+  end
+end
+
+-- One new task (t: {id, fp, q, name, kwargs, prio, policy, hb, due, after, run, inputs};
+-- due "" = ready now); a task with parents waits for them.
+-- Tasks insert() made this call, by {queue, name, 'submitted'}: added to the totals at the end
+-- (count_inserted), one HINCRBY per group rather than per task.
+local INSERTED = {}
+
+local function count_inserted()
+  for group, n in pairs(INSERTED) do redis.call('HINCRBY', P .. ':totals', group, n) end
+  INSERTED = {}
+end
+
+local function insert(t)
+  local seq = redis.call('INCR', P .. ':seq')
+  local waits = t.after and #t.after > 0
+  local status = 'submitted'
+  if waits then status = 'waiting' elseif t.due ~= '' then status = 'scheduled' end
+  local fields = {'id', t.id, 'name', t.name, 'queue', t.q, 'kwargs', t.kwargs, 'fp', t.fp,
+    'status', status, 'priority', t.prio, 'policy', t.policy, 'retries', 0, 'lost', 0,
+    'attempt', 0, 'submitted_at', NOW, 'updated_at', NOW, 'seq', seq}
+  if t.hb ~= '' then
+    table.insert(fields, 'hb_interval'); table.insert(fields, t.hb)
+  end
+  if t.tr and t.tr ~= '' then
+    table.insert(fields, 'trace'); table.insert(fields, t.tr)
+  end
+  if t.run then
+    table.insert(fields, 'run'); table.insert(fields, t.run)
+    redis.call('ZADD', P .. ':runtasks:' .. t.run, seq, t.id)
+  end
+  if t.inputs then
+    table.insert(fields, 'inputs'); table.insert(fields, t.inputs)
+  end
+  local member = nil
+  if status == 'scheduled' then
+    table.insert(fields, 'due_at'); table.insert(fields, t.due)
+  elseif status == 'submitted' then
+    -- as ready() would: the sequence zero-padded, so members sort in submission order
+    member = string.format('%015d|%s', seq, t.id)
+    table.insert(fields, 'rk'); table.insert(fields, member)
+  end
+  redis.call('HSET', tkey(t.id), unpack(fields))
+  redis.call('ZADD', P .. ':all', seq, t.id)
+  redis.call('ZADD', P .. ':byq:' .. t.q, seq, t.id)
+  redis.call('ZADD', P .. ':byname:' .. t.name, seq, t.id)
+  redis.call('ZADD', P .. ':status:' .. status, seq, t.id)
+  redis.call('SADD', P .. ':queues', t.q)
+  tally(t.q, t.name, status, 1)
+  local group = cjson.encode({t.q, t.name, SUBMITTED})
+  INSERTED[group] = (INSERTED[group] or 0) + 1
+  if member then
+    redis.call('ZADD', qkey(t.q, 'ready'), -tonumber(t.prio), member)
+    redis.call('ZADD', qkey(t.q, 'since'), NOW, t.id)
+  elseif status == 'scheduled' then
+    redis.call('ZADD', qkey(t.q, 'scheduled'), t.due, t.id)
+  end
+  emit(t.id, status, nil, nil)
+  if waits then link(t.id, t.after) end
 end
 
 -- Steps in a row (x.e: their names; x.why: their given reasons), each from where the last left.
@@ -217,8 +368,6 @@ local function apply_steps(id, q, from, worker, x)
     from = e.to
   end
 end
-
-local NOTHING = {}
 
 local function promote_queue(q)
   local due = redis.call('ZRANGEBYSCORE', qkey(q, 'scheduled'), '-inf', NOW)
@@ -249,5 +398,8 @@ local function remove(id)
   if FINAL[status] and f[5] then count_finish(f[5], status, -1) end
   if f[6] then sample('wait', q, tonumber(f[6]), -1) end
   if f[7] then sample('run', q, tonumber(f[7]), -1) end
-  redis.call('DEL', tkey(id), akey(id), P .. ':prog:' .. id, P .. ':log:' .. id)
+  local run = redis.call('HGET', tkey(id), 'run')
+  if run then redis.call('ZREM', P .. ':runtasks:' .. run, id) end
+  redis.call('DEL', tkey(id), akey(id), P .. ':prog:' .. id, P .. ':log:' .. id, upkey(id),
+    downkey(id))
 end
