@@ -11,7 +11,7 @@ from __future__ import annotations
 from jobbers.models import Status
 from jobbers.store.base import Durations, TaskCounts
 from jobbers.store.postgres.steps import Conn
-from jobbers.store.tally import STATUS, durations
+from jobbers.store.tally import STATUS, durations, split_totals
 
 TASK_COUNTS = (
     "SELECT queue, name, status, SUM(tasks) AS tasks, SUM(retries) AS retries FROM ("
@@ -45,6 +45,12 @@ async def fold(conn: Conn, lock: int) -> None:
             " FROM d GROUP BY kind, queue, slot ON CONFLICT (kind, queue, slot) DO UPDATE"
             " SET tasks = duration_counts.tasks + excluded.tasks,"
             " total = duration_counts.total + excluded.total"
+        )
+        await conn.execute(
+            "WITH d AS (DELETE FROM task_total_deltas RETURNING *)"
+            " INSERT INTO task_totals SELECT queue, name, total, SUM(n) FROM d"
+            " GROUP BY queue, name, total ORDER BY queue, name, total"
+            " ON CONFLICT (queue, name, total) DO UPDATE SET n = task_totals.n + excluded.n"
         )
 
 
@@ -102,7 +108,17 @@ async def counts(conn: Conn, since: float, bucket: float) -> TaskCounts:
     found: dict[str, dict[str, Durations]] = {"wait": {}, "run": {}}
     for (kind, queue), by_slot in slots.items():
         found[kind][queue] = durations(by_slot, totals[(kind, queue)])
-    return TaskCounts(tasks, retries, oldest, finished, found["wait"], found["run"])
+    kept, timings = split_totals(
+        (r["queue"], r["name"], r["total"], float(r["n"]))
+        for r in await conn.fetch(
+            "SELECT queue, name, total, SUM(n) AS n FROM (SELECT queue, name, total, n"
+            " FROM task_totals UNION ALL SELECT queue, name, total, n FROM task_total_deltas)"
+            " AS t GROUP BY queue, name, total"
+        )
+    )
+    return TaskCounts(
+        tasks, retries, oldest, finished, found["wait"], found["run"], kept, timings
+    )
 
 
 async def queue_counts(conn: Conn) -> dict[str, dict[str, int]]:

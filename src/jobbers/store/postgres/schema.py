@@ -192,8 +192,35 @@ CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks FOR EACH ROW
     EXECUTE FUNCTION task_counted();
 """
 
+#: Monotonic totals per ``(queue, name, total)`` (:attr:`jobbers.effects.Effect.total`, and the
+#: ``wait:``/``run:`` timing slots and sums of :func:`jobbers.store.tally.timing_rows`): each step
+#: appends its increments to ``task_total_deltas`` (insert only, as the other deltas) and
+#: :func:`jobbers.store.postgres.counts.fold` moves them into ``task_totals``. No trigger and no
+#: delete ever takes from them, so a prune leaves them.
+TOTALS = """
+CREATE TABLE task_totals (
+    queue TEXT NOT NULL, name TEXT NOT NULL, total TEXT NOT NULL, n DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (queue, name, total)
+);
+CREATE TABLE task_total_deltas (
+    queue TEXT NOT NULL, name TEXT NOT NULL, total TEXT NOT NULL, n DOUBLE PRECISION NOT NULL
+);
+"""
+#: Each task's trace context (W3C ``traceparent``), as submitted.
+TRACE = "ALTER TABLE tasks ADD COLUMN trace TEXT;\n"
+#: Schedules: the owner's spec and the firers' state (``next_fire``, the last firing) in one row.
+SCHEDULES = """
+CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    next_fire DOUBLE PRECISION,
+    last_fire DOUBLE PRECISION,
+    last_tasks TEXT
+);
+"""
+
 #: The schema version :data:`MIGRATIONS` reach. Raise it with a new step whenever they change.
 SCHEMA_VERSION = 1
 #: SQL that takes a schema from version N - 1 (the key minus one) to N; run in the store's
 #: schema (``search_path``), each step in one transaction with the version it reaches.
-MIGRATIONS: dict[int, str] = {1: TABLES}
+MIGRATIONS: dict[int, str] = {1: TABLES + TOTALS + TRACE + SCHEDULES}

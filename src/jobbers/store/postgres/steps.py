@@ -34,13 +34,14 @@ from jobbers.models import (
 )
 from jobbers.policy import FailureKind, decide, policy_json
 from jobbers.store.base import Report, new_record
+from jobbers.store.tally import timing_rows
 
 #: A worker not seen for this long (killed without unregistering) is dropped from the list.
 STALE_WORKER = 600.0
 TASK_COLUMNS = (
     "id, seq, name, queue, kwargs, status, priority, policy, retries, lost, attempt, due_at,"
     " submitted_at, updated_at, started_at, finished_at, worker, lease_expires_at,"
-    " heartbeat_at, result, error"
+    " heartbeat_at, result, error, trace"
 )
 STATUS = {s.value: s for s in Status}
 #: A connection of its own or one lent by the pool: the steps use either.
@@ -67,6 +68,13 @@ class Tx:
     cancelled: list[str] = field(default_factory=list)
     #: Counts of inserted tasks per (queue, name, status): the trigger sees only updates.
     inserted: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: Monotonic total increments per (queue, name, total), appended once by :meth:`flush`.
+    totals: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    def tally(self, rows: Sequence[tuple[str, str, str, float]]) -> None:
+        for queue, name, key, n in rows:
+            group = (queue, name, key)
+            self.totals[group] = self.totals.get(group, 0) + n
 
     def event(
         self, task_id: str, status: Status, at: float, worker: str | None, reason: str | None
@@ -90,6 +98,16 @@ class Tx:
                 "INSERT INTO task_count_deltas (queue, name, status, tasks, retries)"
                 " VALUES ($1, $2, $3, $4, 0)",
                 rows,
+            )
+        if self.totals:
+            queues, names, keys = zip(*self.totals, strict=True)
+            await self.conn.execute(
+                "INSERT INTO task_total_deltas (queue, name, total, n) SELECT * FROM"
+                " unnest($1::text[], $2::text[], $3::text[], $4::float8[])",
+                list(queues),
+                list(names),
+                list(keys),
+                list(self.totals.values()),
             )
         if self.events:
             await self.conn.execute("SELECT pg_advisory_xact_lock($1)", self.feed_lock)
@@ -172,7 +190,7 @@ def _update(effect: Effect) -> tuple[str, tuple[str, ...]]:
     names = ", ".join(["id", *(str(f) for f in fields)])
     sql = (
         f"UPDATE tasks SET {cols} FROM unnest({', '.join(arrays)}) AS u({names})"
-        " WHERE tasks.id = u.id"
+        " WHERE tasks.id = u.id RETURNING tasks.queue, tasks.name, tasks.started_at"
     )
     return sql, tuple(p.names)
 
@@ -190,7 +208,7 @@ def _start() -> tuple[str, tuple[str, ...]]:
     ]
     sql = (
         f"UPDATE tasks SET {', '.join(cols)} WHERE id = ANY({p('ids')}::text[])"
-        " RETURNING id, attempt"
+        " RETURNING id, attempt, queue, name"
     )
     return sql, tuple(p.names)
 
@@ -242,12 +260,25 @@ async def apply_batch(
         Field.DUE: [s.due_at for s in steps],
     }
     sql, names = _update(effect)
-    await tx.conn.execute(sql, *(values[n] for n in names))
+    changed = await tx.conn.fetch(sql, *(values[n] for n in names))
+    tally_step(tx, effect, current, at, changed)
     for step in steps:
         worker = step.worker if effect.names_worker else None
         tx.event(step.task_id, effect.to, at, worker, effect.reason_for(step.reason))
         if effect is effects.CANCEL and current in (Status.STARTED, Status.STALLED):
             tx.cancelled.append(step.task_id)
+
+
+def tally_step(
+    tx: Tx, effect: Effect, current: Status, at: float, changed: Sequence[asyncpg.Record]
+) -> None:
+    """The totals a step moves: its own, and each ended attempt's run time (started to now)."""
+    timed = effect.attempt is not None and current == Status.STARTED
+    for r in changed:
+        if effect.total is not None:
+            tx.tally([(r["queue"], r["name"], effect.total, 1)])
+        if timed and r["started_at"] is not None:
+            tx.tally(timing_rows("run", r["queue"], r["name"], at - r["started_at"]))
 
 
 async def apply(
@@ -257,7 +288,11 @@ async def apply(
     await apply_batch(tx, effect, current, at, [Step(task_id, worker)])
 
 
-async def start(tx: Tx, task_ids: Sequence[str], worker: str, lease: float, at: float) -> None:
+async def start(
+    tx: Tx, task_ids: Sequence[str], worker: str, lease: float, at: float, ready: Sequence[float]
+) -> None:
+    """``ready[i]``: when ``task_ids[i]`` became ``submitted`` (its ``updated_at`` before this
+    step), where its wait starts."""
     step = effects.START
     for task_id in task_ids:
         check_transition(task_id, Status.SUBMITTED, step.to)
@@ -270,6 +305,11 @@ async def start(tx: Tx, task_ids: Sequence[str], worker: str, lease: float, at: 
         " VALUES ($1, $2, $3, $4, $5)",
         [(r["id"], r["attempt"], worker, at, step.attempt) for r in rows],
     )
+    assert step.total is not None
+    since = dict(zip(task_ids, ready, strict=True))
+    for r in rows:
+        tx.tally([(r["queue"], r["name"], step.total, 1)])
+        tx.tally(timing_rows("wait", r["queue"], r["name"], at - since[r["id"]]))
     for task_id in task_ids:
         tx.event(task_id, step.to, at, worker, step.reason)
 
@@ -339,15 +379,17 @@ async def insert_new(
                 policy_json(task.policy),
                 task.policy.max_heartbeat_interval,
                 record.due_at,
+                task.trace,
             )
         )
-    cols: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 10
+    cols: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 11
     inserted = await tx.conn.fetch(
         "INSERT INTO tasks (id, name, queue, kwargs, fingerprint, status, priority, policy,"
-        " hb_interval, due_at, submitted_at, updated_at)"
-        " SELECT i, n, q, k, f, s, p, po, h, d, $11, $11 FROM unnest($1::text[], $2::text[],"
-        " $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::float8[],"
-        " $10::float8[]) WITH ORDINALITY AS u(i, n, q, k, f, s, p, po, h, d, o) ORDER BY o"
+        " hb_interval, due_at, trace, submitted_at, updated_at)"
+        " SELECT i, n, q, k, f, s, p, po, h, d, tr, $12, $12 FROM unnest($1::text[],"
+        " $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[],"
+        " $9::float8[], $10::float8[], $11::text[])"
+        " WITH ORDINALITY AS u(i, n, q, k, f, s, p, po, h, d, tr, o) ORDER BY o"
         " ON CONFLICT (id) DO NOTHING RETURNING id",
         *cols,
         at,
@@ -361,6 +403,7 @@ async def insert_new(
         tx.event(task_id, record.status, at, None, None)
         group = (record.queue, record.name, record.status.value)
         tx.inserted[group] = tx.inserted.get(group, 0) + 1
+        tx.tally([(record.queue, record.name, effects.SUBMITTED, 1)])
     existed = {t.id for t, _ in tasks} - fresh
     return {k: v for k, v in made.items() if k in fresh}, existed
 
@@ -480,4 +523,5 @@ def record(r: asyncpg.Record, attempts: list[Attempt]) -> TaskRecord:
         result=json.loads(r["result"]) if r["result"] is not None else None,
         error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
         attempts=tuple(attempts),
+        trace=r["trace"],
     )

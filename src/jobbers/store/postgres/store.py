@@ -37,7 +37,9 @@ from jobbers.models import (
     WorkerInfo,
 )
 from jobbers.policy import fingerprint, start_retention
+from jobbers.schedule import Schedule
 from jobbers.store.base import (
+    ANY_TASK,
     AttemptNotes,
     BadCursor,
     CancelResult,
@@ -52,6 +54,7 @@ from jobbers.store.base import (
     TaskCounts,
 )
 from jobbers.store.postgres import counts as pg_counts
+from jobbers.store.postgres import schedules as pg_schedules
 from jobbers.store.postgres.schema import FINAL, MIGRATIONS, SCHEMA_VERSION, lock_key
 from jobbers.store.postgres.steps import (
     STALE_WORKER,
@@ -310,7 +313,11 @@ class PostgresStore:
                 conn.add_termination_listener(partial(_set, lost))
                 await conn.add_listener(self._channel, self._heard)
                 self._listener = conn
-                self._bump()  # notifications may have been missed while not listening
+                # Notifications may have been missed while not listening: waiters look again,
+                # and a worker renews at once, which tells it of any cancellation meanwhile.
+                self._cancelled.add(ANY_TASK)
+                self._cancel_event.set()
+                self._bump()
                 while not lost.is_set() and not conn.is_closed():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(lost.wait(), 5.0)
@@ -515,8 +522,9 @@ class PostgresStore:
             if only is not None:
                 args.append(only)
             chosen = await tx.conn.fetch(
-                "SELECT c.id, c.queue FROM unnest($1::text[], $2::int[]) AS q(name, room)"
-                " CROSS JOIN LATERAL (SELECT t.id, t.queue, t.priority, t.seq FROM tasks t"
+                "SELECT c.id, c.queue, c.updated_at FROM unnest($1::text[], $2::int[])"
+                " AS q(name, room) CROSS JOIN LATERAL (SELECT t.id, t.queue, t.priority,"
+                " t.seq, t.updated_at FROM tasks t"
                 f" WHERE t.status = 'submitted' AND t.queue = q.name{by_name}"
                 " ORDER BY t.priority DESC, t.seq LIMIT q.room FOR UPDATE SKIP LOCKED) AS c"
                 " ORDER BY c.priority DESC, c.seq LIMIT $3",
@@ -525,7 +533,7 @@ class PostgresStore:
             if not chosen:
                 return []
             ids = [r["id"] for r in chosen]
-            await start(tx, ids, worker_id, lease, at)
+            await start(tx, ids, worker_id, lease, at, [r["updated_at"] for r in chosen])
             starts = [(r["queue"], at) for r in chosen if r["queue"] in limited]
             if starts:
                 await tx.conn.executemany("INSERT INTO starts (queue, at) VALUES ($1, $2)", starts)
@@ -963,6 +971,53 @@ class PostgresStore:
             return out
 
         return await self._read(read)
+
+    async def progress(self, attempts: Sequence[tuple[str, int]]) -> dict[str, tuple[float, str]]:
+        if not attempts:
+            return {}
+        ids, numbers = zip(*dict(attempts).items(), strict=True)
+
+        async def read(conn: Conn) -> dict[str, tuple[float, str]]:
+            return {
+                r["task_id"]: (r["fraction"], r["message"])
+                for r in await conn.fetch(
+                    "SELECT p.task_id, p.fraction, p.message FROM attempt_progress p"
+                    " JOIN unnest($1::text[], $2::int[]) AS a(id, number)"
+                    " ON p.task_id = a.id AND p.number = a.number",
+                    list(ids),
+                    list(numbers),
+                )
+            }
+
+        return await self._read(read)
+
+    # -- schedules ------------------------------------------------------------------------
+
+    async def save_schedule(self, schedule: Schedule, create: bool) -> bool:
+        return await self._write(lambda tx: pg_schedules.save(tx.conn, schedule, create))
+
+    async def schedules(self) -> list[Schedule]:
+        return await self._read(pg_schedules.read_all)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return await self._read(lambda conn: pg_schedules.read_one(conn, schedule_id))
+
+    async def delete_schedule(self, schedule_id: str) -> bool:
+        return await self._write(lambda tx: pg_schedules.delete(tx.conn, schedule_id))
+
+    async def advance_schedule(
+        self,
+        schedule_id: str,
+        expected: float,
+        next_fire: float | None,
+        fired_at: float | None = None,
+        tasks: Sequence[str] = (),
+    ) -> bool:
+        return await self._write(
+            lambda tx: pg_schedules.advance(
+                tx.conn, schedule_id, expected, next_fire, fired_at, tasks
+            )
+        )
 
 
 async def _keep(conn: Conn) -> None:
