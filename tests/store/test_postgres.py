@@ -14,7 +14,8 @@ import pytest
 from jobbers.ids import uuid7
 from jobbers.models import NewTask, Outcome, RetryPolicy, Status
 from jobbers.store import open_store
-from jobbers.store.base import Report, Store, StoreIncompatible
+from jobbers.store.base import ANY_TASK, Report, Store, StoreIncompatible
+from jobbers.store.postgres.store import PostgresStore
 from jobbers.store.postgres.schema import SCHEMA_VERSION
 
 from ..worker.support import wait_for
@@ -119,6 +120,8 @@ async def test_notify_wakes_a_waiting_worker_for_new_work_and_cancellations(
         [made] = await api.submit([task()])
         await asyncio.wait_for(waiting, 10)
         assert time.monotonic() - started < 10
+        # Listening has begun: its first answer says to renew, as anything before may be missed.
+        assert await worker.wait_for_cancel(10) == [ANY_TASK]
 
         [claimed] = await worker.claim("w1", ["default"], 1, 30.0)
         heard = asyncio.create_task(worker.wait_for_cancel(30))
@@ -128,6 +131,36 @@ async def test_notify_wakes_a_waiting_worker_for_new_work_and_cancellations(
     finally:
         await worker.close()
         await api.close()
+
+
+async def test_a_cancellation_before_listening_or_during_a_relisten_still_reaches_the_worker(
+    schema_url: str,
+) -> None:
+    """Cancels announced while the worker was not listening (before it began, or while its
+    connection was down) are not heard: after each LISTEN the next answer says to renew at once,
+    and the renewal reports the cancelled task."""
+    other, worker = open_store(schema_url), open_store(schema_url)
+    assert isinstance(worker, PostgresStore)
+    try:
+        first, second = task(), task()
+        await other.submit([first, second])
+        await other.claim("w", ["default"], 2, 60.0)
+        await other.cancel([first.id])
+        assert ANY_TASK in await asyncio.wait_for(worker.wait_for_cancel(10), 15)
+        assert (await worker.renew("w", {first.id: 1, second.id: 1}, 60.0)).lost == [first.id]
+        listener = worker._listener
+        assert listener is not None
+        await _sql(schema_url, f"SELECT pg_terminate_backend({listener.get_server_pid()})")
+        await other.cancel([second.id])
+
+        async def told_to_renew() -> bool:
+            return ANY_TASK in await worker.wait_for_cancel(0.2)
+
+        await wait_for(told_to_renew, 15, "the worker to be told to renew after re-listening")
+        assert (await worker.renew("w", {second.id: 1}, 60.0)).lost == [second.id]
+    finally:
+        await other.close()
+        await worker.close()
 
 
 async def test_the_change_feed_never_skips_an_event_under_concurrent_writers(
@@ -210,7 +243,7 @@ async def test_a_cancel_of_hundreds_of_running_tasks_is_heard_whole(schema_url: 
         heard: set[str] = set()
 
         async def all_heard() -> bool:
-            heard.update(await worker.wait_for_cancel(0.2))
+            heard.update(set(await worker.wait_for_cancel(0.2)) - {ANY_TASK})
             return len(heard) == 400
 
         await wait_for(all_heard, 10, "every cancellation to be heard")
