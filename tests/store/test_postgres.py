@@ -15,8 +15,8 @@ from jobbers.ids import uuid7
 from jobbers.models import NewTask, Outcome, RetryPolicy, Status
 from jobbers.store import open_store
 from jobbers.store.base import ANY_TASK, Report, Store, StoreIncompatible
-from jobbers.store.postgres.store import PostgresStore
 from jobbers.store.postgres.schema import SCHEMA_VERSION
+from jobbers.store.postgres.store import PostgresStore
 
 from ..worker.support import wait_for
 

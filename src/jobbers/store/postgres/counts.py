@@ -116,9 +116,7 @@ async def counts(conn: Conn, since: float, bucket: float) -> TaskCounts:
             " AS t GROUP BY queue, name, total"
         )
     )
-    return TaskCounts(
-        tasks, retries, oldest, finished, found["wait"], found["run"], kept, timings
-    )
+    return TaskCounts(tasks, retries, oldest, finished, found["wait"], found["run"], kept, timings)
 
 
 async def queue_counts(conn: Conn) -> dict[str, dict[str, int]]:
