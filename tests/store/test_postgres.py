@@ -276,3 +276,32 @@ async def test_calls_starting_together_open_one_pool(schema_url: str) -> None:
         assert pools <= 4  # one pool of at most 4 connections, not one per call
     finally:
         await store.close()
+
+
+async def test_a_batch_appends_its_totals_once_per_key_not_once_per_task(schema_url: str) -> None:
+    """A batch of 50 submissions, a claim of them and a finish of them each append one delta row
+    per (queue, name, total), however many tasks moved: the totals cost a batch one insert."""
+    store = open_store(schema_url)
+    try:
+        tasks = [task() for _ in range(50)]
+        await store.submit(tasks, now=1000.0)
+        claimed = await store.claim("w1", ["default"], 50, 30.0, now=1001.0)
+        assert len(claimed) == 50
+        await store.finish(
+            "w1", [Report(t.id, 1, Outcome("completed", result=1)) for t in claimed], now=1003.0
+        )
+        deltas = await _sql(schema_url, "SELECT COUNT(*) FROM task_total_deltas")
+        # submitted; started, wait slot, wait sum; finished:completed, run slot, run sum
+        assert deltas == 7
+        totals = (await store.counts(since=1000.0)).totals
+        assert totals == {
+            ("default", "t.add", "submitted"): 50,
+            ("default", "t.add", "started"): 50,
+            ("default", "t.add", "finished:completed"): 50,
+        }
+        assert await _sql(schema_url, "SELECT COUNT(*) FROM task_total_deltas") == 0
+        assert await _sql(
+            schema_url, "SELECT SUM(n) FROM task_totals WHERE total = 'wait:sum'"
+        ) == (50.0)
+    finally:
+        await store.close()
