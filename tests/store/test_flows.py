@@ -213,3 +213,17 @@ async def test_an_edge_linked_while_its_parent_ends_is_settled_once(
         [started] = await first.claim("w", ["default"], 10, LEASE, now=T0)
         assert started.id == child.id
         await first.finish("w", [Report(child.id, started.attempt, Outcome("completed"))])
+
+
+async def test_cancelling_a_parent_with_its_waiting_child_ends_the_child_once(
+    store: Store,
+) -> None:
+    parent = new()
+    child = new(Edge(parent.id))
+    await store.submit([parent, child], now=T0)
+    result = await store.cancel([parent.id, child.id], now=T0)
+    assert set(result.cancelled) | set(result.not_cancellable) == {parent.id, child.id}
+    assert parent.id in result.cancelled
+    assert await statuses(store, parent, child) == [Status.CANCELLED] * 2
+    ended = [e for e in await store.events(None, 100) if e.task_id == child.id]
+    assert [e.status for e in ended] == [Status.WAITING, Status.CANCELLED]

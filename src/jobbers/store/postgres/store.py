@@ -672,7 +672,9 @@ class PostgresStore:
                     given = Step(task_id, row["worker"], row["attempt"], reason=reason)
                     by_status.setdefault(STATUS[row["status"]], []).append(given)
                     result.cancelled.append(task_id)
-            for current, steps in by_status.items():
+            # Waiting tasks first: a parent cancelled before them would skip them, and their
+            # own step would then end them a second time.
+            for current, steps in sorted(by_status.items(), key=lambda s: s[0] != Status.WAITING):
                 await apply_batch(tx, step, current, at, steps)
             return result
 
