@@ -227,3 +227,16 @@ async def test_cancelling_a_parent_with_its_waiting_child_ends_the_child_once(
     assert await statuses(store, parent, child) == [Status.CANCELLED] * 2
     ended = [e for e in await store.events(None, 100) if e.task_id == child.id]
     assert [e.status for e in ended] == [Status.WAITING, Status.CANCELLED]
+
+
+async def test_cancelling_a_run_cancels_a_handler_its_cancel_released(store: Store) -> None:
+    run = Run(uuid7(), "chain", T0, {})
+    a = new(run=run.id)
+    b = new(Edge(a.id), run=run.id)
+    on_b = new(Edge(b.id, on="failed"), run=run.id)
+    await store.create_run(run, [a, b, on_b], now=T0)
+    result = await store.cancel_run(run.id, "stop", now=T0 + 1)
+    assert result is not None
+    assert sorted(result.cancelled) == sorted([a.id, b.id, on_b.id])
+    assert await statuses(store, a, b, on_b) == [Status.CANCELLED] * 3
+    assert await store.claim("w", ["default"], 10, LEASE, now=T0 + 2) == []

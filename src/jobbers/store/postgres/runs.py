@@ -79,12 +79,13 @@ async def read(conn: Conn, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
 
 
 async def cancel(tx: Tx, run_id: str, reason: str, at: float) -> CancelResult | None:
-    """Every task of the run not yet ended, cancelled in one transaction, the waiting ones
-        first and one by one in submission order (so that cancelling a parent releases none of
-        them, an error handler, and a task a cancelled parent skipped stays skipped), then the
-        rest, a batch per status. The run's tasks are locked in id order first, as every other
-        call that changes several tasks locks them, again until no task joined the run meanwhile
-    (a fan-out that committed while this waited for its parent's lock)."""
+    """Every task of the run not yet ended, cancelled in one transaction: the waiting ones
+    first, one by one in submission order, each as it is by then (so that cancelling a parent
+    releases none of them, an error handler; one a cancelled parent skipped stays skipped, one
+    it released is cancelled as submitted), then the rest, a batch per status. The run's tasks
+    are locked in id order first, as every call that changes several tasks locks them, again
+    until no task joined the run meanwhile (a fan-out that committed while this waited for its
+    parent's lock)."""
     found = await tx.conn.fetchval(
         "UPDATE runs SET cancelled_at = COALESCE(cancelled_at, $1) WHERE id = $2 RETURNING 1",
         at,
@@ -108,8 +109,8 @@ async def cancel(tx: Tx, run_id: str, reason: str, at: float) -> CancelResult | 
     ids = [i for i in ids if i in rows]
     for task_id in [i for i in ids if rows[i]["status"] == Status.WAITING]:
         status = await tx.conn.fetchval("SELECT status FROM tasks WHERE id = $1", task_id)
-        if status == Status.WAITING:
-            await apply_batch(tx, step, Status.WAITING, at, [Step(task_id, reason=reason)])
+        if status in step.sources:
+            await apply_batch(tx, step, STATUS[status], at, [Step(task_id, reason=reason)])
             result.cancelled.append(task_id)
     rest = await tx.conn.fetch(
         "SELECT id, status, worker, attempt FROM tasks WHERE id = ANY($1::text[])",
