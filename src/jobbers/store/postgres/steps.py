@@ -4,6 +4,8 @@ Every status change goes through :func:`apply` (or :func:`start` for a claim), w
 state machine and writes what the step's :class:`jobbers.effects.Effect` says in one UPDATE
 built from it, so this backend writes the table's rules and none of its own. Events are buffered
 on the :class:`Tx` and written by :meth:`Tx.flush` last, just before COMMIT (see there why).
+A step that ends tasks settles the edges waiting on them in the same transaction
+(:func:`settle`), as the SQLite steps and the Redis scripts do.
 """
 
 from __future__ import annotations
