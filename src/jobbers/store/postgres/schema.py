@@ -218,9 +218,34 @@ CREATE TABLE schedules (
     last_tasks TEXT
 );
 """
+#: Workflows: edges between tasks (open until the parent ends), each task's run and the kwarg
+#: that receives its parents' results, and the runs themselves.
+FLOWS = """
+CREATE TABLE task_edges (
+    child TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    key TEXT,
+    on_end TEXT NOT NULL,
+    open BOOLEAN NOT NULL DEFAULT TRUE,
+    PRIMARY KEY (child, parent)
+);
+CREATE INDEX task_edges_open ON task_edges (parent) WHERE open;
+CREATE TABLE task_flow (task_id TEXT PRIMARY KEY, run_id TEXT, inputs TEXT);
+CREATE INDEX task_flow_run ON task_flow (run_id) WHERE run_id IS NOT NULL;
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    seq BIGSERIAL UNIQUE,
+    name TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    graph TEXT NOT NULL,
+    cancelled_at DOUBLE PRECISION
+);
+CREATE INDEX runs_name_seq ON runs (name, seq);
+"""
 
 #: The schema version :data:`MIGRATIONS` reach. Raise it with a new step whenever they change.
 SCHEMA_VERSION = 1
 #: SQL that takes a schema from version N - 1 (the key minus one) to N; run in the store's
 #: schema (``search_path``), each step in one transaction with the version it reaches.
-MIGRATIONS: dict[int, str] = {1: TABLES + TOTALS + TRACE + SCHEDULES}
+MIGRATIONS: dict[int, str] = {1: TABLES + TOTALS + TRACE + SCHEDULES + FLOWS}

@@ -4,6 +4,8 @@ Every status change goes through :func:`apply` (or :func:`start` for a claim), w
 state machine and writes what the step's :class:`jobbers.effects.Effect` says in one UPDATE
 built from it, so this backend writes the table's rules and none of its own. Events are buffered
 on the :class:`Tx` and written by :meth:`Tx.flush` last, just before COMMIT (see there why).
+A step that ends tasks settles the edges waiting on them in the same transaction
+(:func:`settle`), as the SQLite steps and the Redis scripts do.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from jobbers.models import (
     check_transition,
 )
 from jobbers.policy import FailureKind, decide, policy_json
+from jobbers.policy import fingerprint as policy_fingerprint
 from jobbers.store.base import Report, new_record
 from jobbers.store.tally import timing_rows
 
@@ -228,11 +231,20 @@ class Step:
 
 
 async def apply_batch(
-    tx: Tx, effect: Effect, current: Status, at: float, steps: Sequence[Step]
+    tx: Tx,
+    effect: Effect,
+    current: Status,
+    at: float,
+    steps: Sequence[Step],
+    *,
+    cascade: bool = True,
 ) -> None:
     """The one way statuses change: ``effect`` from ``current`` for every task of ``steps``, in
     one UPDATE of the tasks (and one of their attempts when the step ends them): a batch costs
-    the round trips of one task. The event of each names its worker when the step does."""
+    the round trips of one task. The event of each names its worker when the step does.
+
+    A step that ends its tasks settles what waits on them (:func:`settle`) unless ``cascade``
+    is off; the caller holds the tasks' row locks, so no new edge to them can slip past."""
     if not steps:
         return
     for step in steps:
@@ -267,6 +279,9 @@ async def apply_batch(
         tx.event(step.task_id, effect.to, at, worker, effect.reason_for(step.reason))
         if effect is effects.CANCEL and current in (Status.STARTED, Status.STALLED):
             tx.cancelled.append(step.task_id)
+    if cascade and effect.to in effects.FINAL and current not in effects.FINAL:
+        ended = [s.task_id for s in steps]
+        await settle(tx, await close_edges(tx, ended), effect.to, at)
 
 
 def tally_step(
@@ -405,6 +420,9 @@ async def insert_new(
         tx.inserted[group] = tx.inserted.get(group, 0) + 1
         tx.tally([(record.queue, record.name, effects.SUBMITTED, 1)])
     existed = {t.id for t, _ in tasks} - fresh
+    linked = [t for t, _ in tasks if t.id in fresh and (t.after or t.run or t.inputs)]
+    if linked:
+        await link(tx, linked, at)
     return {k: v for k, v in made.items() if k in fresh}, existed
 
 
@@ -472,9 +490,11 @@ async def run_plans(tx: Tx, plans: Sequence[Plan], at: float) -> None:
 
 #: A task with its attempts, in one statement: one snapshot, so the two always agree.
 LOAD = (
-    f"SELECT {TASK_COLUMNS}, (SELECT json_agg(json_build_array(a.number, a.worker,"
-    " a.started_at, a.finished_at, a.outcome, a.error) ORDER BY a.number) FROM attempts a"
-    " WHERE a.task_id = tasks.id) AS attempts FROM tasks WHERE id = ANY($1::text[])"
+    f"SELECT {TASK_COLUMNS}, f.run_id, f.inputs,"
+    " (SELECT json_agg(json_build_array(a.number, a.worker, a.started_at, a.finished_at,"
+    " a.outcome, a.error) ORDER BY a.number) FROM attempts a"
+    " WHERE a.task_id = tasks.id) AS attempts FROM tasks"
+    " LEFT JOIN task_flow f ON f.task_id = tasks.id WHERE id = ANY($1::text[])"
 )
 
 
@@ -524,4 +544,127 @@ def record(r: asyncpg.Record, attempts: list[Attempt]) -> TaskRecord:
         error=ErrorInfo.from_json(json.loads(r["error"]) if r["error"] else None),
         attempts=tuple(attempts),
         trace=r["trace"],
+        run=r["run_id"],
+        inputs=r["inputs"],
     )
+
+
+# -- workflows: edges between tasks ---------------------------------------------------------
+
+
+async def link(tx: Tx, tasks: Sequence[NewTask], at: float) -> None:
+    """The new tasks' runs, inputs and edges; an edge whose parent has already ended is
+    settled at once, as that parent's end would have settled it. The parents are read under a
+    share lock: a parent ending meanwhile either committed first (seen ended here) or waits for
+    this commit, and then closes the new edges itself."""
+    flow = [(t.id, t.run, t.inputs) for t in tasks if t.run or t.inputs]
+    if flow:
+        ids, runs, inputs = zip(*flow, strict=True)
+        await tx.conn.execute(
+            "INSERT INTO task_flow (task_id, run_id, inputs)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+            list(ids),
+            list(runs),
+            list(inputs),
+        )
+    edges = [(t.id, e.parent, i, e.key, e.on) for t in tasks for i, e in enumerate(t.after)]
+    if not edges:
+        return
+    children, parents, ords, keys, ons = zip(*edges, strict=True)
+    await tx.conn.execute(
+        "INSERT INTO task_edges (child, parent, ord, key, on_end)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[])",
+        list(children),
+        list(parents),
+        list(ords),
+        list(keys),
+        list(ons),
+    )
+    rows = await tx.conn.fetch(
+        "SELECT id, status FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
+        sorted(set(parents)),
+    )
+    ended: dict[Status, list[str]] = {}
+    for r in rows:
+        if r["status"] in effects.FINAL:
+            ended.setdefault(STATUS[r["status"]], []).append(r["id"])
+    for status, done in ended.items():
+        await settle(tx, await close_edges(tx, done), status, at)
+
+
+async def close_edges(tx: Tx, parents: Sequence[str]) -> list[asyncpg.Record]:
+    """The open edges from ``parents`` (tasks that just ended), closed: each closes once."""
+    return await tx.conn.fetch(
+        "UPDATE task_edges SET open = FALSE WHERE parent = ANY($1::text[]) AND open"
+        " RETURNING parent, child, on_end",
+        list(parents),
+    )
+
+
+async def settle(tx: Tx, closed: Sequence[asyncpg.Record], ended: Status, at: float) -> None:
+    """Tasks whose edges ``closed`` (their parents ended ``ended``): each still waiting is
+    skipped (cancelled) when an edge did not get the end it waited for, which ends it in turn,
+    else released when it has no open edge left. Runs in the step that ended the parents, so
+    it happens once. The waiting tasks are locked before their open edges are counted: of two
+    parents ending at once, the second to lock sees the first's closed edge and releases."""
+    work = [(closed, ended)]
+    while work:
+        closed, ended = work.pop()
+        children = sorted({r["child"] for r in closed})
+        if not children:
+            continue
+        waiting = {
+            r["id"]
+            for r in await tx.conn.fetch(
+                "SELECT id FROM tasks WHERE id = ANY($1::text[]) AND status = 'waiting'"
+                " ORDER BY id FOR UPDATE",
+                children,
+            )
+        }
+        skipped: dict[str, str] = {}
+        for r in closed:
+            if r["child"] in waiting and not effects.satisfies(r["on_end"], ended):
+                skipped.setdefault(r["child"], r["parent"])
+        rest = [c for c in children if c in waiting and c not in skipped]
+        still: set[str] = set()
+        if rest:
+            still = {
+                r["child"]
+                for r in await tx.conn.fetch(
+                    "SELECT DISTINCT child FROM task_edges WHERE child = ANY($1::text[]) AND open",
+                    rest,
+                )
+            }
+        released = [Step(c) for c in rest if c not in still]
+        await apply_batch(tx, effects.RELEASE, Status.WAITING, at, released)
+        if skipped:
+            skips = [Step(c, reason=effects.skip_reason(p, ended)) for c, p in skipped.items()]
+            await apply_batch(tx, effects.SKIP, Status.WAITING, at, skips, cascade=False)
+            work.append((await close_edges(tx, list(skipped)), effects.SKIP.to))
+
+
+async def fan_out(
+    tx: Tx, task_id: str, spawn: Sequence[NewTask], collector: NewTask, at: float
+) -> None:
+    """A completing task's children and collector, stored before the completion in the same
+    transaction; the collector takes over what waited on the task."""
+    made = [*spawn, collector]
+    await insert_new(tx, [(t, policy_fingerprint(t)) for t in made], at)
+    await tx.conn.execute(
+        "UPDATE task_edges SET parent = $1 WHERE parent = $2 AND open", collector.id, task_id
+    )
+
+
+async def parent_results(conn: Conn, task_id: str) -> list[tuple[str | None, JSON]]:
+    rows = await conn.fetch(
+        "SELECT e.key, t.result FROM task_edges e JOIN tasks t ON t.id = e.parent"
+        " WHERE e.child = $1 AND t.status = 'completed' ORDER BY e.ord",
+        task_id,
+    )
+    return [(r["key"], json.loads(r["result"]) if r["result"] is not None else None) for r in rows]
+
+
+async def drop_flow(conn: Conn, task_ids: Sequence[str]) -> None:
+    """What deleted tasks leave of workflows: their run and inputs, and their edges."""
+    await conn.execute("DELETE FROM task_flow WHERE task_id = ANY($1::text[])", list(task_ids))
+    await conn.execute("DELETE FROM task_edges WHERE child = ANY($1::text[])", list(task_ids))

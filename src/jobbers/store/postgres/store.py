@@ -24,12 +24,15 @@ from jobbers import effects
 from jobbers.cancelling import cancel_until_done
 from jobbers.compact_json import dumps
 from jobbers.models import (
+    JSON,
     Event,
     MaintenanceReport,
     NewTask,
     Page,
     QueueConfig,
     QueueStats,
+    Run,
+    RunPage,
     Status,
     TaskDefinition,
     TaskFilter,
@@ -54,6 +57,7 @@ from jobbers.store.base import (
     TaskCounts,
 )
 from jobbers.store.postgres import counts as pg_counts
+from jobbers.store.postgres import runs as pg_runs
 from jobbers.store.postgres import schedules as pg_schedules
 from jobbers.store.postgres.schema import FINAL, MIGRATIONS, SCHEMA_VERSION, lock_key
 from jobbers.store.postgres.steps import (
@@ -64,9 +68,12 @@ from jobbers.store.postgres.steps import (
     Tx,
     apply_batch,
     clock,
+    drop_flow,
+    fan_out,
     insert_new,
     load,
     outcome_plan,
+    parent_results,
     promote,
     queue_config_of,
     room_for,
@@ -629,6 +636,9 @@ class PostgresStore:
                 ):
                     done.append(None)
                     continue
+                outcome = report.outcome
+                if outcome.collector is not None and outcome.kind == "completed":
+                    await fan_out(tx, report.task_id, outcome.spawn, outcome.collector, at)
                 plans.append(outcome_plan(row, report, worker_id, at))
                 done.append(report.task_id)
             await run_plans(tx, plans, at)
@@ -670,7 +680,9 @@ class PostgresStore:
                     given = Step(task_id, row["worker"], row["attempt"], reason=reason)
                     by_status.setdefault(STATUS[row["status"]], []).append(given)
                     result.cancelled.append(task_id)
-            for current, steps in by_status.items():
+            # Waiting tasks first: a parent cancelled before them would skip them, and their
+            # own step would then end them a second time.
+            for current, steps in sorted(by_status.items(), key=lambda s: s[0] != Status.WAITING):
                 await apply_batch(tx, step, current, at, steps)
             return result
 
@@ -906,6 +918,30 @@ class PostgresStore:
 
         return await self._read(read)
 
+    # -- workflow runs --------------------------------------------------------------------
+
+    async def create_run(
+        self, run: Run, tasks: Sequence[NewTask], now: float | None = None
+    ) -> None:
+        at = clock(now)
+        await self._write(lambda tx: pg_runs.create(tx, run, tasks, at))
+
+    async def runs(self, limit: int, cursor: str | None = None, name: str | None = None) -> RunPage:
+        seq = None if cursor is None else _seq(cursor)
+        return await self._read(lambda conn: pg_runs.page(conn, limit, seq, name))
+
+    async def run(self, run_id: str) -> tuple[Run, list[TaskRecord]] | None:
+        return await self._read(lambda conn: pg_runs.read(conn, run_id))
+
+    async def cancel_run(
+        self, run_id: str, reason: str, now: float | None = None
+    ) -> CancelResult | None:
+        at = clock(now)
+        return await self._write(lambda tx: pg_runs.cancel(tx, run_id, reason, at))
+
+    async def parent_results(self, task_id: str) -> list[tuple[str | None, JSON]]:
+        return await self._read(lambda conn: parent_results(conn, task_id))
+
     async def add_notes(
         self, worker_id: str, notes: Sequence[AttemptNotes], now: float | None = None
     ) -> None:
@@ -1035,10 +1071,11 @@ def _set(event: asyncio.Event, _conn: object) -> None:
 
 
 async def _drop_task_rows(conn: Conn, gone: list[str]) -> None:
-    """What goes with deleted tasks: their attempts and notes."""
+    """What goes with deleted tasks: their attempts, notes and workflow rows."""
     if gone:
         for table in ("attempts", "attempt_progress", "attempt_logs"):
             await conn.execute(f"DELETE FROM {table} WHERE task_id = ANY($1::text[])", gone)
+        await drop_flow(conn, gone)
 
 
 def _seq(cursor: str) -> int:
