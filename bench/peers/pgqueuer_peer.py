@@ -1,6 +1,7 @@
 """pgqueuer (PostgreSQL, asyncpg): ``Queries.enqueue`` per task, and with lists per 1,000;
 finished jobs leave the queue table, so a round trip polls for its job to be gone every 2 ms.
-Fast settings: the worker (``pgq run``) runs the entrypoint with concurrency 50.
+Fast settings: the worker (``PgQueuer.run()`` from this file: ``pgq run``'s logging set-up fails
+with the Typer this installs) runs the entrypoint with concurrency 50.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ URL = os.environ.get("BENCH_PG", "")
 
 
 async def main() -> PgQueuer:
-    """The worker's factory (``pgq run pgqueuer_peer:main``)."""
+    """The worker's application."""
     conn = await asyncpg.connect(URL)
     pgq = PgQueuer(AsyncpgDriver(conn))
 
@@ -63,7 +64,7 @@ class PgqueuerPeer:
         raise RuntimeError(f"job {job_id} did not finish within 30 s")
 
     def worker_command(self) -> list[str]:
-        return [sys.executable, "-m", "pgqueuer", "run", "pgqueuer_peer:main"]
+        return [sys.executable, "pgqueuer_peer.py", "--worker"]
 
     async def close(self) -> None:
         await self.conn.close()
@@ -76,5 +77,13 @@ async def make(target: str) -> PgqueuerPeer:
     return PgqueuerPeer(conn, queries)
 
 
+async def work() -> None:
+    pgq = await main()
+    await pgq.run()
+
+
 if __name__ == "__main__":
-    common.main(make)
+    if sys.argv[1:] == ["--worker"]:
+        asyncio.run(work())
+    else:
+        common.main(make)

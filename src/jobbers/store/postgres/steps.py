@@ -85,7 +85,8 @@ class Tx:
         self.events.append((task_id, status.value, at, worker, reason))
 
     async def flush(self) -> None:
-        """Write the buffered events under a transaction-level advisory lock, then notify.
+        """Write the buffered events, counts of new tasks and totals in one statement, the
+        events under a transaction-level advisory lock, then notify.
 
         The feed's cursor is the events' ``seq``, and commit order is not ``seq`` order: two
         transactions may take 10 and 11 and commit 11 first, and a reader that then saw 11 would
@@ -95,38 +96,43 @@ class Tx:
         reading only rows of transactions older than the snapshot's xmin, still lets an older
         transaction commit a smaller ``seq`` after a reader passed a larger one.) Written last,
         the lock is held only for the insert and the commit itself."""
-        if self.inserted:
-            rows = [(*group, n) for group, n in self.inserted.items()]
-            await self.conn.executemany(
-                "INSERT INTO task_count_deltas (queue, name, status, tasks, retries)"
-                " VALUES ($1, $2, $3, $4, 0)",
-                rows,
-            )
-        if self.totals:
-            queues, names, keys = zip(*self.totals, strict=True)
-            await self.conn.execute(
-                "INSERT INTO task_total_deltas (queue, name, total, n) SELECT * FROM"
-                " unnest($1::text[], $2::text[], $3::text[], $4::float8[])",
-                list(queues),
-                list(names),
-                list(keys),
-                list(self.totals.values()),
-            )
-        if self.events:
-            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", self.feed_lock)
-            ids, statuses, ats, workers, reasons = zip(*self.events, strict=True)
-            await self.conn.execute(
-                "WITH e AS (INSERT INTO events (task_id, status, at, worker, reason)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[],"
-                " $5::text[])) SELECT pg_notify($6, p) FROM unnest($7::text[]) AS p",
-                list(ids),
-                list(statuses),
-                list(ats),
-                list(workers),
-                list(reasons),
-                self.channel,
-                notices(self.cancelled),
-            )
+        if not (self.events or self.inserted or self.totals):
+            return
+        groups = list(self.inserted.items())
+        totals = list(self.totals.items())
+        events = list(zip(*self.events, strict=True)) or [[], [], [], [], []]
+        ids, statuses, ats, workers, reasons = events
+        # One statement, one round trip: the lock's row joins every event row, so it is held
+        # before the first event takes its ``seq``.
+        await self.conn.execute(
+            "WITH lock AS (SELECT pg_advisory_xact_lock($8) AS held),"
+            " c AS (INSERT INTO task_count_deltas (queue, name, status, tasks, retries)"
+            " SELECT q, n, s, k, 0 FROM unnest($9::text[], $10::text[], $11::text[],"
+            " $12::bigint[]) AS g(q, n, s, k)),"
+            " t AS (INSERT INTO task_total_deltas (queue, name, total, n)"
+            " SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::float8[])),"
+            " e AS (INSERT INTO events (task_id, status, at, worker, reason)"
+            " SELECT u.t, u.s, u.a, u.w, u.r FROM lock, unnest($1::text[], $2::text[],"
+            " $3::float8[], $4::text[], $5::text[]) WITH ORDINALITY AS u(t, s, a, w, r, o)"
+            " ORDER BY u.o)"
+            " SELECT pg_notify($6, p) FROM unnest($7::text[]) AS p",
+            list(ids),
+            list(statuses),
+            list(ats),
+            list(workers),
+            list(reasons),
+            self.channel,
+            notices(self.cancelled),
+            self.feed_lock,
+            [g[0] for g, _ in groups],
+            [g[1] for g, _ in groups],
+            [g[2] for g, _ in groups],
+            [n for _, n in groups],
+            [k[0] for k, _ in totals],
+            [k[1] for k, _ in totals],
+            [k[2] for k, _ in totals],
+            [n for _, n in totals],
+        )
 
 
 #: Bytes of ids one notification carries (PostgreSQL's limit is 8,000).
