@@ -273,7 +273,7 @@ async def test_a_schedule_that_cannot_fire_does_not_hold_up_the_others(
     store: Store, log: Path
 ) -> None:
     # A kind this version does not know (stored by a newer one), and a task that went away.
-    odd = replace(every_second(log, schedule_id="a-odd", start=T0), target={"workflow": {}})
+    odd = replace(every_second(log, schedule_id="a-odd", start=T0), target={"pipeline": {}})
     gone = replace(every_second(log, schedule_id="b-gone", start=T0), target={"task": "no.more"})
     await store.save_schedule(odd, create=True)
     await store.save_schedule(gone, create=True)
