@@ -14,7 +14,7 @@ import pytest
 from jobbers.ids import uuid7
 from jobbers.models import NewTask, Outcome, RetryPolicy, Status
 from jobbers.store import open_store
-from jobbers.store.base import ANY_TASK, Report, Store, StoreIncompatible
+from jobbers.store.base import ANY_TASK, Report, Store, StoreIncompatible, StoreUnreachable
 from jobbers.store.postgres.schema import SCHEMA_VERSION
 from jobbers.store.postgres.store import PostgresStore
 
@@ -261,6 +261,18 @@ def test_a_password_in_a_store_url_is_never_shown() -> None:
     )
     assert shown("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
     assert shown("sqlite:///jobbers.db") == "sqlite:///jobbers.db"
+
+
+def test_a_connection_left_mid_operation_by_a_server_restart_is_unreachable() -> None:
+    """asyncpg reports a connection the server dropped during a restart, reused before it
+    noticed, as an internal client error: a caller must see it as the store being away (and
+    retry), not as a bug."""
+    store = PostgresStore("postgresql://postgres@127.0.0.1:5432/jobbers")
+    lost = asyncpg.InternalClientError(
+        "cannot switch to state 12; another operation is in progress"
+    )
+    with pytest.raises(StoreUnreachable, match="is unavailable"), store._reachable():
+        raise lost
 
 
 async def test_calls_starting_together_open_one_pool(schema_url: str) -> None:

@@ -160,6 +160,7 @@ class PostgresStore:
             asyncpg.CannotConnectNowError,
             asyncpg.AdminShutdownError,
             asyncpg.ConnectionDoesNotExistError,
+            asyncpg.InternalClientError,
         ) as exc:
             raise StoreUnreachable(f"{self._where} is unavailable: {_line(exc)}") from exc
         except asyncpg.InterfaceError as exc:
