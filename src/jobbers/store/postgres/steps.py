@@ -100,8 +100,7 @@ class Tx:
             return
         groups = list(self.inserted.items())
         totals = list(self.totals.items())
-        events = list(zip(*self.events, strict=True)) or [[], [], [], [], []]
-        ids, statuses, ats, workers, reasons = events
+        ids, statuses, ats, workers, reasons = ([e[i] for e in self.events] for i in range(5))
         # One statement, one round trip: the lock's row joins every event row, so it is held
         # before the first event takes its ``seq``.
         await self.conn.execute(
