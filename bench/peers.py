@@ -1,11 +1,13 @@
-"""Jobbers against arq, saq, Celery, RQ, taskiq and streaQ: one command, one table.
+"""Jobbers against arq, saq, Celery, RQ, taskiq, streaQ and PostgreSQL-backed peers: one table.
 
     .venv/bin/python bench/peers.py [--rounds 3] [--only arq,saq] [--quick]
 
 Installs each peer in its own virtualenv, cached outside the repo (``JOBBERS_BENCH_CACHE``,
 default ``/var/cache/jobbers/bench-peers/<name>``), starts one private ``redis-server`` on a spare
 port (stopped by PID at the end), and runs every system through the same scenarios, interleaved
-for several rounds: enqueue one by one; bulk enqueue; drain 10,000 no-ops with one worker process
+for several rounds (PostgreSQL-backed systems, procrastinate, pgqueuer, saq's PostgreSQL queue and
+Jobbers on PostgreSQL, get a fresh database on ``--postgres`` per run, dropped after it):
+enqueue one by one; bulk enqueue; drain 10,000 no-ops with one worker process
 (with the worker's peak RSS); round trip submit -> result, 500 in a row (p50, p99). Prints the
 medians and Jobbers' ratio to each peer. Harnesses live in ``bench/peers/``; each says in its
 docstring which settings it uses. The whole run is bounded (about 10 minutes on 2 cores).
@@ -41,7 +43,12 @@ PEERS: dict[str, list[str]] = {
     "rq": ["rq==2.12.0", "hiredis"],
     "taskiq": ["taskiq==0.13.0", "taskiq-redis==1.2.4", "hiredis"],
     "streaq": ["streaq==7.2.0"],
+    "procrastinate": ["procrastinate==3.10.0"],
+    "pgqueuer": ["pgqueuer==1.6.0", "asyncpg"],
+    "saq_postgres": ["saq[postgres]==0.26.4", "typing_extensions"],
 }
+#: Peers that keep their queue in PostgreSQL: compared with Jobbers on PostgreSQL.
+PG_PEERS = frozenset({"procrastinate", "pgqueuer", "saq_postgres"})
 
 UNFAIR = [
     "Peers keep their queue in Redis (in memory, no fsync); Jobbers on SQLite commits every"
@@ -61,6 +68,9 @@ UNFAIR = [
     "Enqueue rates start after one untimed enqueue (connections and first-use setup), as the"
     " round trips start after 10.",
     "Drain counts from the first completion seen to the last (worker start-up excluded).",
+    "PostgreSQL peers and jobbers-postgres share one local PostgreSQL server (default settings,"
+    " synchronous_commit on), a fresh database per run; their ratios are to jobbers-postgres."
+    " procrastinate and pgqueuer have no result API: their round trips poll the job every 2 ms.",
     "All processes share one machine; figures are medians of the rounds.",
 ]
 
@@ -158,13 +168,36 @@ def jobbers_redis_problem(url: str) -> str | None:
     return None
 
 
-def run_one(system: System, scenario: str, n: int, redis: PrivateRedis, tmp: Path) -> None:
+def psql(server: str, sql: str) -> None:
+    subprocess.run(
+        ["psql", f"{server}/postgres", "-qAtc", sql], check=True, capture_output=True, timeout=60
+    )
+
+
+def run_one(
+    system: System, scenario: str, n: int, redis: PrivateRedis, tmp: Path, postgres: str
+) -> None:
     target = system.target
+    database = None
+    if "{pgdb}" in target:
+        database = f"jobbers_peers_{os.getpid()}_{time.monotonic_ns()}"
+        psql(postgres, f"CREATE DATABASE {database}")
+        target = target.replace("{pgdb}", f"{postgres}/{database}")
+    try:
+        _run_one(system, scenario, n, redis, tmp, target)
+    finally:
+        if database is not None:
+            psql(postgres, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def _run_one(
+    system: System, scenario: str, n: int, redis: PrivateRedis, tmp: Path, target: str
+) -> None:
     if "{db}" in target:
         target = target.replace("{db}", str(tmp / f"{system.name}-{time.monotonic_ns()}.db"))
     elif target.startswith("redis://"):
         redis.flush()
-    env = {**os.environ, "BENCH_REDIS": redis.url}
+    env = {**os.environ, "BENCH_REDIS": redis.url, "BENCH_PG": target}
     command = [str(system.python), str(system.harness), "--target", target]
     try:
         done = subprocess.run(
@@ -223,6 +256,7 @@ def table(systems: list[System]) -> str:
             cells = [fmt(median(system, s, k)) for _, s, k, _ in COLUMNS]
         rows.append(f"| {system.name} | " + " | ".join(cells) + " |")
     jobbers = systems[0]
+    on_pg = next((s for s in systems if s.name == "jobbers-postgres"), jobbers)
     rows += [
         "",
         f"Jobbers ({jobbers.name}) / peer (rates: higher is better for Jobbers;"
@@ -235,10 +269,11 @@ def table(systems: list[System]) -> str:
         if peer.unavailable or peer.name.startswith("jobbers"):
             continue
         cells = []
+        ours = on_pg if peer.name in PG_PEERS else jobbers
         for _, scenario, key, _ in COLUMNS:
-            mine, theirs = median(jobbers, scenario, key), median(peer, scenario, key)
+            mine, theirs = median(ours, scenario, key), median(peer, scenario, key)
             cells.append(f"{mine / theirs:.2f}x" if mine and theirs else "-")
-        rows.append(f"| vs {peer.name} | " + " | ".join(cells) + " |")
+        rows.append(f"| {ours.name} vs {peer.name} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -251,6 +286,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", default="", help="peers to run, comma separated (default all)")
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke test")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server for jobbers-postgres and the PostgreSQL peers",
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= 9:
         raise SystemExit("--rounds must be 1..9")
@@ -283,9 +323,16 @@ def main() -> None:
                 "http+sqlite:///{db}",
                 scenarios=("enqueue_one", "enqueue_bulk", "round_trip"),
             ),
+            System("jobbers-postgres", Path(sys.executable), harness, "{pgdb}?schema=jobbers"),
         ]
         systems += [
-            System(name, pythons[name], HERE / f"{name}_peer.py", redis.url) for name in chosen
+            System(
+                name,
+                pythons[name],
+                HERE / f"{name}_peer.py",
+                "{pgdb}" if name in PG_PEERS else redis.url,
+            )
+            for name in chosen
         ]
         done = 0
         with tempfile.TemporaryDirectory() as tmp:
@@ -300,7 +347,7 @@ def main() -> None:
                     order = systems if number % 2 else list(reversed(systems))
                     for system in order:
                         if system.unavailable is None and scenario in system.scenarios:
-                            run_one(system, scenario, n, redis, Path(tmp))
+                            run_one(system, scenario, n, redis, Path(tmp), args.postgres)
     finally:
         redis.stop()
     load = os.getloadavg()

@@ -1,7 +1,8 @@
 """How each store call's cost grows with the number of tasks stored.
 
 One command: ``python bench/scale.py`` fills a fresh store per backend (a SQLite file in a
-temporary folder; Redis in a private ``redis-server`` on a spare port, stopped when done) to
+temporary folder; Redis in a private ``redis-server`` on a spare port, stopped when done;
+PostgreSQL in a database made on ``--postgres`` and dropped when done, a schema per size) to
 1,000 / 10,000 / 100,000 tasks (``--million`` adds 1,000,000) in a realistic mix: most
 completed, some dead and cancelled, a backlog submitted and scheduled, a few running. At each
 size it times store calls only (no HTTP), median of ``--reps`` calls, and prints one table per
@@ -389,17 +390,50 @@ def redis_memory(url: str) -> Callable[[], int]:
     return used
 
 
+async def pg_admin(server: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def pg_bytes(url: str, schema: str) -> Callable[[], int]:
+    """The schema's tables with their indexes, on disk (asked through psql: the caller runs
+    inside the event loop)."""
+    import subprocess
+
+    sql = (
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+        f" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema}'"
+        " AND c.relkind = 'r'"
+    )
+
+    def used() -> int:
+        out = subprocess.run(["psql", url, "-Atc", sql], check=True, capture_output=True)
+        return int(out.stdout.decode().strip())
+
+    return used
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--million", action="store_true", help="also fill to 1,000,000 tasks")
-    parser.add_argument("--backend", choices=("sqlite", "redis"), action="append")
+    parser.add_argument("--backend", choices=("sqlite", "redis", "postgres"), action="append")
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="server for the PostgreSQL column: a database is made there and dropped after",
+    )
     parser.add_argument("--reps", type=int, default=10, help="calls per median (default 10)")
     parser.add_argument("--max-size", type=int, default=None, help="stop at this size")
     args = parser.parse_args()
     sizes = [1_000, 10_000, 100_000] + ([1_000_000] if args.million else [])
     if args.max_size:
         sizes = [s for s in sizes if s <= args.max_size]
-    backends = args.backend or ["sqlite", "redis"]
+    backends = args.backend or ["sqlite", "redis", "postgres"]
     random.seed(14)
     with tempfile.TemporaryDirectory(prefix="jobbers-scale-") as tmp:
         if "sqlite" in backends:
@@ -434,6 +468,23 @@ def main() -> None:
                 for server in servers.values():
                     server.stop()
             print_table("Redis (used_memory bytes per task)", table, drained)
+        if "postgres" in backends:
+            database = f"jobbers_scale_{os.getpid()}"
+            asyncio.run(pg_admin(args.postgres, f"CREATE DATABASE {database}"))
+            try:
+                url = f"{args.postgres}/{database}"
+                table, drained = asyncio.run(
+                    run_backend(
+                        "postgres",
+                        {size: f"{url}?schema=s{size}" for size in sizes},
+                        args.reps,
+                        {size: pg_bytes(url, f"s{size}") for size in sizes},
+                        tmp,
+                    )
+                )
+            finally:
+                asyncio.run(pg_admin(args.postgres, f"DROP DATABASE {database} WITH (FORCE)"))
+            print_table("PostgreSQL (table and index bytes per task)", table, drained)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import pytest
 from jobbers.store import open_store
 from jobbers.store.base import Store
 
-BACKENDS = ["sqlite", "redis"]
+BACKENDS = ["sqlite", "redis", "postgres"]
 StoreFactory = Callable[[], Store]
 
 
@@ -121,11 +121,46 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         server.stop()
 
 
+#: The local PostgreSQL server the suites use (trust auth, user postgres).
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
+def postgres_admin(sql: str) -> None:
+    """One statement on the server's ``postgres`` database, through psql (no event loop)."""
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.fail("psql is not installed (apt-get install postgresql-client)")
+    subprocess.run(
+        [psql, f"{POSTGRES}/postgres", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh database for this test session, dropped at its end; each test then gets a
+    schema of its own in it (``?schema=``)."""
+    name = f"jobbers_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        postgres_admin(f"CREATE DATABASE {name}")
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is not usable: {exc.stderr.decode()[:300]}")
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        postgres_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """One URL per backend; a Redis URL gets a key prefix of its own."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
+    if request.param == "postgres":
+        database: str = request.getfixturevalue("postgres_database")
+        return f"{database}?schema=t{uuid.uuid4().hex[:12]}"
     server: RedisServer = request.getfixturevalue("redis_server")
     return f"{server.url}?prefix=t{uuid.uuid4().hex[:12]}"
 

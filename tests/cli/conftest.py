@@ -104,12 +104,17 @@ def dev(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DevServer]:
     """One dev process for a module's tests per store backend, in a fresh directory (SQLite:
-    the default store file there; Redis: the session's redis-server under a fresh prefix)."""
+    the default store file there; Redis: the session's redis-server under a fresh prefix;
+    PostgreSQL: the session's database under a fresh schema)."""
     args = ["--grace", "1"]
     store = ""
     if request.param == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         store = f"{server.url}?prefix=dev{uuid.uuid4().hex[:8]}"
+        args += ["--store", store]
+    elif request.param == "postgres":
+        database: str = request.getfixturevalue("postgres_database")
+        store = f"{database}?schema=dev{uuid.uuid4().hex[:8]}"
         args += ["--store", store]
     server_ = start_dev(tmp_path_factory.mktemp("dev"), *args)
     server_.store = store

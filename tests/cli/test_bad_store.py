@@ -108,8 +108,11 @@ def _closed_port() -> int:
         ("redis://127.0.0.1:{port}/0", "is unavailable"),
         ("redis://127.0.0.1:{port}/0?prefix=a:b", "bad store URL"),
         ("memcached://127.0.0.1:{port}", "unsupported store URL"),
+        ("postgresql://postgres@127.0.0.1:{port}/jobbers", "is unavailable"),
+        ("postgresql://postgres@127.0.0.1:5432/jobbers_no_such_db_{port}", "does not exist"),
+        ("postgresql://jobbers_no_such_role@127.0.0.1:5432/postgres", "does not exist"),
     ],
-    ids=["unreachable", "bad-prefix", "unknown-scheme"],
+    ids=["unreachable", "bad-prefix", "unknown-scheme", "pg-unreachable", "pg-no-db", "pg-no-role"],
 )
 def test_every_command_refuses_a_bad_or_unreachable_store_url_in_one_line(
     command: str, url: str, words: str

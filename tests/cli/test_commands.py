@@ -65,7 +65,7 @@ def test_submit_status_cancel_on_a_store(store_url: str) -> None:
         (["submit", "add", "--id", ".."], 2, "cannot be a task id"),
         (["worker", "--tasks", "no_such_module_xyz"], 1, "cannot import task module"),
         (["worker", "--tasks", "jobbers.examples", "--queues", ","], 1, "queue"),
-        (["manager", "--store", "postgres://x"], 1, "unsupported store URL"),
+        (["manager", "--store", "mongodb://x"], 1, "unsupported store URL"),
     ],
 )
 def test_errors_are_clear(tmp_path: Path, args: list[str], code: int, message: str) -> None:

@@ -1,6 +1,7 @@
 """The dashboard's pages over each store backend, through the real app (no browser): re-run of a
 finished task linked both ways, cancel from the task list (selected and all matching), a
-worker's page, the warnings, every served queue listed, the list's columns and chart ranges."""
+worker's page, the warnings, every served queue listed, the list's columns and chart ranges,
+and a workflow run followed and cancelled from its pages."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from jobbers.manager import create_app
-from jobbers.models import NewTask, Outcome, RetryPolicy, Status, WorkerInfo
+from jobbers.models import JSON, Edge, NewTask, Outcome, RetryPolicy, Run, Status, WorkerInfo
 from jobbers.store.base import Report, Store
 
 pytestmark = pytest.mark.anyio
@@ -212,3 +213,28 @@ async def test_sorting_orders_the_rows(store: Store, ui: httpx.AsyncClient) -> N
         r'<tr data-id="(s\d)">', (await ui.get("/ui/tasks?sort=name&order=desc")).text
     )
     assert down == ["s2", "s1", "s3"]
+
+
+async def test_the_workflow_pages_follow_a_run_and_cancel_it(
+    store: Store, ui: httpx.AsyncClient
+) -> None:
+    first = NewTask("wf-a", "work.thing", {}, run="r1")
+    then = NewTask("wf-b", "work.thing", {}, after=(Edge("wf-a", "a"),), run="r1")
+    graph: dict[str, JSON] = {
+        "name": "nightly",
+        "nodes": [{"id": "a", "task": "work.thing"}, {"id": "b", "task": "work.thing"}],
+        "edges": [{"from": "a", "to": "b", "on": "completed"}],
+        "tasks": {"a": "wf-a", "b": "wf-b"},
+    }
+    await store.create_run(Run("r1", "nightly", time.time(), graph), [first, then])
+    listed = (await ui.get("/ui/workflows")).text
+    assert re.search(r'href="/ui/workflows/r1".*?status-running', listed, re.S)
+    await run(store, "host:1:aa", "default", Outcome("completed", result=1))
+    page = (await ui.get("/ui/workflows/r1")).text
+    nodes = dict(re.findall(r'data-node="(\w)">.*?status-(\w+)', page, re.S))
+    assert nodes == {"a": "completed", "b": "submitted"}
+    done = await ui.post("/ui/workflows/r1/cancel", headers=SAME)
+    assert done.status_code == 303
+    assert "cancelled+1+task" in done.headers["location"]
+    assert await store.statuses(["wf-b"]) == {"wf-b": Status.CANCELLED}
+    assert "status-cancelled" in (await ui.get("/ui/workflows")).text

@@ -3,11 +3,15 @@ skipped in the store step that ends its parent, once, whatever happens around it
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from jobbers.ids import uuid7
 from jobbers.models import JSON, Edge, ErrorInfo, NewTask, Outcome, Run, Status
 from jobbers.store.base import DuplicateTaskConflict, Report, Store
+
+from ..conftest import StoreFactory
 
 pytestmark = pytest.mark.anyio
 
@@ -166,3 +170,73 @@ async def test_runs_page_newest_first(store: Store) -> None:
     rest = await store.runs(3, first.cursor)
     assert [r.id for r in rest.runs] == ids[::-1][3:]
     assert rest.cursor is None
+
+
+async def test_parents_ending_at_once_on_two_connections_release_each_join_once(
+    make_store: StoreFactory,
+) -> None:
+    first, second = make_store(), make_store()
+    for _ in range(5):
+        pairs = [(new(), new()) for _ in range(20)]
+        joins = [new(Edge(a.id), Edge(b.id)) for a, b in pairs]
+        await first.submit([t for pair in pairs for t in pair] + joins, now=T0)
+        claimed = {t.id: t for t in await first.claim("w", ["default"], 100, LEASE, now=T0)}
+        assert len(claimed) == 40
+
+        reports = {t: Report(t, c.attempt, Outcome("completed")) for t, c in claimed.items()}
+        ended = await asyncio.gather(
+            first.finish("w", [reports[a.id] for a, _ in pairs], now=T0),
+            second.finish("w", [reports[b.id] for _, b in pairs], now=T0),
+        )
+        assert None not in ended[0] + ended[1]
+        assert await statuses(first, *joins) == [Status.SUBMITTED] * len(joins)
+        wanted = {j.id for j in joins}
+        events = await first.events(None, 10_000)
+        released = [e.task_id for e in events if e.reason == "released" and e.task_id in wanted]
+        assert sorted(released) == sorted(wanted)
+        done = await first.claim("w", ["default"], 100, LEASE, now=T0)
+        await first.finish("w", [Report(t.id, t.attempt, Outcome("completed")) for t in done])
+
+
+async def test_an_edge_linked_while_its_parent_ends_is_settled_once(
+    make_store: StoreFactory,
+) -> None:
+    first, second = make_store(), make_store()
+    for _ in range(20):
+        parent = new()
+        await first.submit([parent], now=T0)
+        [claimed] = await first.claim("w", ["default"], 10, LEASE, now=T0)
+        child = new(Edge(parent.id))
+        report = Report(parent.id, claimed.attempt, Outcome("completed"))
+        await asyncio.gather(second.submit([child], now=T0), first.finish("w", [report], now=T0))
+        assert await statuses(first, child) == [Status.SUBMITTED]
+        [started] = await first.claim("w", ["default"], 10, LEASE, now=T0)
+        assert started.id == child.id
+        await first.finish("w", [Report(child.id, started.attempt, Outcome("completed"))])
+
+
+async def test_cancelling_a_parent_with_its_waiting_child_ends_the_child_once(
+    store: Store,
+) -> None:
+    parent = new()
+    child = new(Edge(parent.id))
+    await store.submit([parent, child], now=T0)
+    result = await store.cancel([parent.id, child.id], now=T0)
+    assert set(result.cancelled) | set(result.not_cancellable) == {parent.id, child.id}
+    assert parent.id in result.cancelled
+    assert await statuses(store, parent, child) == [Status.CANCELLED] * 2
+    ended = [e for e in await store.events(None, 100) if e.task_id == child.id]
+    assert [e.status for e in ended] == [Status.WAITING, Status.CANCELLED]
+
+
+async def test_cancelling_a_run_cancels_a_handler_its_cancel_released(store: Store) -> None:
+    run = Run(uuid7(), "chain", T0, {})
+    a = new(run=run.id)
+    b = new(Edge(a.id), run=run.id)
+    on_b = new(Edge(b.id, on="failed"), run=run.id)
+    await store.create_run(run, [a, b, on_b], now=T0)
+    result = await store.cancel_run(run.id, "stop", now=T0 + 1)
+    assert result is not None
+    assert sorted(result.cancelled) == sorted([a.id, b.id, on_b.id])
+    assert await statuses(store, a, b, on_b) == [Status.CANCELLED] * 3
+    assert await store.claim("w", ["default"], 10, LEASE, now=T0 + 2) == []

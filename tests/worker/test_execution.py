@@ -122,7 +122,7 @@ def test_entry_point_rejects_bad_arguments(tmp_path: Path) -> None:
     ]
     for args, message in (
         (["--concurrency", "0"], "Invalid value for '--concurrency'"),
-        (["--store", "postgres://x"], "unsupported store URL"),
+        (["--store", "mongodb://x"], "unsupported store URL"),
         (["--tasks", "no_such_module_here"], "No module named"),
     ):
         done = subprocess.run(

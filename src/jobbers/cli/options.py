@@ -41,7 +41,8 @@ StoreOpt = Annotated[
     typer.Option(
         "--store",
         envvar="JOBBERS_STORE_URL",
-        help="Store URL: sqlite:///jobbers.db, redis://host:6379/0 or rediss://...",
+        help="Store URL: sqlite:///jobbers.db, redis://host:6379/0, rediss://..."
+        " or postgresql://user@host:5432/db",
     ),
 ]
 DirectStoreOpt = Annotated[

@@ -41,7 +41,7 @@ from jobbers.cli.options import (
     split_list,
 )
 from jobbers.registry import registered_names
-from jobbers.store import DEFAULT_STORE_URL
+from jobbers.store import DEFAULT_STORE_URL, shown
 from jobbers.store.base import StoreUnavailable
 from jobbers.worker.settings import WorkerSettings
 
@@ -214,7 +214,11 @@ def manager(
     """The HTTP API. Stateless: run as many as you like against one store."""
     configure_logging(log_level, log_format)
     load_tasks(tasks)
-    facts = {"api": f"http://{host}:{port}", "store": store, "token": "set" if token else "none"}
+    facts = {
+        "api": f"http://{host}:{port}",
+        "store": shown(store),
+        "token": "set" if token else "none",
+    }
     _run(
         _serve(store, (host, port, token), None, lambda: _banner("manager", **facts)),
         serving=True,
@@ -253,5 +257,5 @@ def worker(
         max_result_bytes=max_result_bytes,
         store_wait=store_wait,
     )
-    facts = {"store": store, "queues": queues, "concurrency": concurrency}
+    facts = {"store": shown(store), "queues": queues, "concurrency": concurrency}
     _run(_serve(store, None, settings, lambda: _banner("worker", **facts)))

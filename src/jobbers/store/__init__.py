@@ -10,6 +10,22 @@ if TYPE_CHECKING:
 DEFAULT_STORE_URL = "sqlite:///jobbers.db"
 
 
+def shown(url: str) -> str:
+    """A store URL as it may be printed or logged: a password in it becomes ``***``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+    if password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
 def open_store(url: str, *, inline: bool = False) -> Store:
     """The one place a URL becomes a backend; a bad URL raises ValueError with one line.
 
@@ -33,7 +49,17 @@ def open_store(url: str, *, inline: bool = False) -> Store:
         from jobbers.store.redis import RedisStore
 
         return RedisStore.from_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from jobbers.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ValueError(
+                f"a PostgreSQL store needs asyncpg ({exc}): pip install 'jobbers[postgres]'"
+            ) from None
+
+        return PostgresStore.from_url(url)
     raise ValueError(
         f"unsupported store URL {url!r}: expected sqlite:///path.db, redis://host:port/db,"
-        " rediss://host:port/db or redis+sentinel://host:26379,.../service/db"
+        " rediss://host:port/db, redis+sentinel://host:26379,.../service/db or"
+        " postgresql://user@host:5432/dbname?schema=jobbers"
     )
