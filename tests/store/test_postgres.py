@@ -243,3 +243,26 @@ async def test_calls_starting_together_open_one_pool(schema_url: str) -> None:
         assert pools <= 4  # one pool of at most 4 connections, not one per call
     finally:
         await store.close()
+
+
+async def test_every_connection_names_itself_the_listening_one_too(schema_url: str) -> None:
+    """In a database shared with Airflow, ``application_name`` is how an operator counts
+    Jobbers' connections against ``max_connections``: an unnamed one would hide among
+    Airflow's."""
+    others = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    store = open_store(schema_url)
+    try:
+        await store.check()
+        await store.wait_for_change(0.01)  # starts listening
+
+        async def pool_and_listener() -> bool:
+            found = await _sql(schema_url, others)
+            return isinstance(found, int) and found >= 2
+
+        await wait_for(pool_and_listener, 10, "the listening connection")
+        assert await _sql(schema_url, others + " AND application_name <> 'jobbers'") == 0
+    finally:
+        await store.close()
