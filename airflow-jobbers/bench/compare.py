@@ -5,6 +5,11 @@ database and a fresh set of processes (the e2e harness's), parallelism 32.
 
     .venv/bin/python airflow-jobbers/bench/compare.py --n 200
     .venv/bin/python airflow-jobbers/bench/compare.py --n 1000 --executors local,jobbers
+    .venv/bin/python airflow-jobbers/bench/compare.py --executors jobbers --store sqlite,postgres
+
+``--store`` picks the Jobbers store of every Jobbers run, one row per store: ``sqlite`` (a file,
+the default), ``postgres`` (schema ``jobbers`` in the run's own Airflow metadata database: the
+"no broker" set-up) or ``redis`` (a private ``redis-server``).
 
 Prints per run: the DAG run's duration from the database (start -> end, and queued -> end),
 queued-to-start p50/p95 of its task instances, CPU seconds spent during the run per process
@@ -31,7 +36,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from airflow_harness import Stack, ensure_venv, postgres_database, spare_port  # noqa: E402
+from airflow_harness import (  # noqa: E402
+    STORES,
+    Stack,
+    ensure_venv,
+    postgres_database,
+    spare_port,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 #: Airflow's defaults for the timers the e2e tests shorten (a long run queues for longer).
@@ -248,6 +259,7 @@ def _celery_installed(venv: Path) -> bool:
 
 def _start_executor_side(stack: Stack, executor: str, args: argparse.Namespace) -> None:
     if executor == "jobbers":
+        stack.start_store()
         stack.start_manager()
         for i in range(args.workers):
             stack.start_worker(f"worker-{i}", "default", args.concurrency, serve_logs=i == 0)
@@ -339,7 +351,8 @@ def _profile(stack: Stack, out: Path, executor: str) -> list[subprocess.Popen[by
     return procs
 
 
-def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
+def run_one(venv: Path, label: str, args: argparse.Namespace, store: str = "sqlite") -> Result:
+    """One fresh deployment, one DAG run; ``store`` is the Jobbers store (Jobbers runs only)."""
     executor, _, rev = label.partition("@")
     work = Path(tempfile.mkdtemp(prefix=f"airflow-bench-{executor}-"))
     dag_id = f"bench_fanout_{args.n}"
@@ -347,7 +360,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
     with postgres_database() as db:
         broker_port = spare_port()
         overrides = _env_for(executor, args.n, db, broker_port, src, args)
-        stack = Stack(venv=venv, work=work, db_name=db, overrides=overrides)
+        stack = Stack(venv=venv, work=work, db_name=db, store=store, overrides=overrides)
         stack.markers.mkdir(parents=True)
         spies: list[subprocess.Popen[bytes]] = []
         try:
@@ -409,7 +422,7 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
                 f"where dag_id = '{dag_id}' and run_id = '{run_id}' group by 1"
             )
             return Result(
-                executor=label,
+                executor=_row_label(label, store, args),
                 state=state,
                 duration=float(row[0]),
                 queued_to_end=float(row[1]),
@@ -433,6 +446,25 @@ def run_one(venv: Path, label: str, args: argparse.Namespace) -> Result:
                 shutil.rmtree(work, ignore_errors=True)
 
 
+def _row_label(label: str, store: str, args: argparse.Namespace) -> str:
+    """``jobbers/postgres`` when the sitting compares stores; plain ``jobbers`` otherwise."""
+    if label.partition("@")[0] != "jobbers" or args.store == ["sqlite"]:
+        return label
+    return f"{label}/{store}"
+
+
+def _store_ratios(results: list[Result]) -> list[str]:
+    """Each non-SQLite Jobbers row's duration over the same revision's SQLite row."""
+    by_label = {r.executor: r for r in results}
+    found = []
+    for r in results:
+        base, sep, store = r.executor.rpartition("/")
+        sqlite = by_label.get(f"{base}/sqlite")
+        if sep and store != "sqlite" and sqlite and sqlite.duration:
+            found.append(f"{r.executor} / {sqlite.executor} = {r.duration / sqlite.duration:.2f}x")
+    return found
+
+
 def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
     """One table row per run; each ratio is to LocalExecutor's run of the same round."""
     print(
@@ -442,7 +474,7 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
         + "".join(f", {option} = {value}" for option, value in args.jobbers_option)
     )
     print(
-        f"{'round':<5} {'executor':<9} {'state':<8} {'duration':>9} {'queued->end':>12} "
+        f"{'round':<5} {'executor':<16} {'state':<8} {'duration':>9} {'queued->end':>12} "
         f"{'q->start p50':>13} {'p95':>6} {'TI run p50':>11} {'CPU s':>6} {'ratio':>6}"
         "  TIs, load(1/5/15)"
     )
@@ -452,10 +484,15 @@ def report(rounds: list[list[Result]], args: argparse.Namespace) -> None:
             ratio = f"{r.duration / local.duration:.2f}x" if local and local.duration else "-"
             tis = ",".join(f"{k}={v}" for k, v in sorted(r.tis.items()))
             print(
-                f"{number:<5} {r.executor:<9} {r.state:<8} {r.duration:>8.1f}s "
+                f"{number:<5} {r.executor:<16} {r.state:<8} {r.duration:>8.1f}s "
                 f"{r.queued_to_end:>11.1f}s {r.p50:>12.2f}s {r.p95:>5.1f}s {r.run_p50:>10.2f}s "
                 f"{sum(r.cpu.values()):>6.1f} {ratio:>6}  {tis} {r.load}"
             )
+    ratios = [(n, line) for n, results in enumerate(rounds, 1) for line in _store_ratios(results)]
+    if ratios:
+        print("\nstore against store (duration):")
+        for number, line in ratios:
+            print(f"  {number} {line}")
     print(
         "\nmedian seconds per step (Jobbers: from its own timestamps), the run's path split"
         " (seconds), mean TIs running:"
@@ -491,6 +528,12 @@ def main() -> None:
         help="comma-separated, run in this order: local, jobbers, jobbers@GIT-REV (that "
         "revision's code), celery (skipped when not installed)",
     )
+    parser.add_argument(
+        "--store",
+        default="sqlite",
+        help="comma-separated Jobbers stores, one run (row) each per Jobbers executor: sqlite, "
+        "postgres (in the run's Airflow database, schema jobbers), redis",
+    )
     parser.add_argument("--workers", type=int, default=1, help="Jobbers workers")
     parser.add_argument("--concurrency", type=int, default=32, help="slots per Jobbers worker")
     parser.add_argument(
@@ -513,6 +556,9 @@ def main() -> None:
     parser.add_argument("--py-spy", metavar="DIR", help="record py-spy profiles into DIR")
     parser.add_argument("--keep", action="store_true", help="keep each run's logs")
     args = parser.parse_args()
+    args.store = [s.strip() for s in args.store.split(",") if s.strip()]
+    if not args.store or set(args.store) - set(STORES):
+        parser.error(f"--store: a comma list of {', '.join(STORES)}")
     venv = ensure_venv()
     executors = [e.strip() for e in args.executors.split(",") if e.strip()]
     unknown = [e for e in executors if e.partition("@")[0] not in ("local", "jobbers", "celery")]
@@ -530,12 +576,17 @@ def main() -> None:
     for _ in range(args.runs):
         rounds.append([])
         for executor in executors:
-            print(f"compare: running N={args.n} under {executor} ...", file=sys.stderr, flush=True)
-            rounds[-1].append(run_one(venv, executor, args))
-            r = rounds[-1][-1]
-            print(
-                f"compare: {executor}: {r.state} in {r.duration:.1f}s", file=sys.stderr, flush=True
-            )
+            stores = args.store if executor.partition("@")[0] == "jobbers" else ["sqlite"]
+            for store in stores:
+                name = _row_label(executor, store, args)
+                print(f"compare: running N={args.n} under {name} ...", file=sys.stderr, flush=True)
+                rounds[-1].append(run_one(venv, executor, args, store))
+                r = rounds[-1][-1]
+                print(
+                    f"compare: {name}: {r.state} in {r.duration:.1f}s (load {r.load})",
+                    file=sys.stderr,
+                    flush=True,
+                )
     report(rounds, args)
 
 

@@ -2,10 +2,11 @@
 # The airflow-jobbers suite: unit tests, then the end-to-end tests against a real Airflow 3.3.2
 # (api-server, scheduler, dag-processor) and Jobbers (Manager + workers) on loopback ports,
 # with a fresh PostgreSQL database on 127.0.0.1:5432 (dropped at the end). Jobbers runs on SQLite,
-# then the tests marked `redis` run again with Jobbers on a private redis-server (spare port).
+# then the tests marked `redis` run again with Jobbers on a private redis-server (spare port), and
+# the tests marked `postgres` with the Jobbers store in Airflow's own database (schema jobbers).
 #
 #   airflow-jobbers/scripts/run-e2e.sh [pytest args...]
-#   JOBBERS_E2E_STORES=redis airflow-jobbers/scripts/run-e2e.sh    # one backend: sqlite or redis
+#   JOBBERS_E2E_STORES=redis airflow-jobbers/scripts/run-e2e.sh    # some of sqlite,redis,postgres
 #
 # Runs under the repository's test interpreter ($PYTHON, default $JOBBERS_VENV/bin/python, else
 # .venv/bin/python; it needs pytest, pytest-timeout, httpx and redis). Airflow runs from its own cached
@@ -25,7 +26,7 @@ if ! pg_isready -q -h "${JOBBERS_E2E_PGHOST:-127.0.0.1}" -p "${JOBBERS_E2E_PGPOR
     exit 1
 fi
 
-if [[ "${JOBBERS_E2E_STORES:-sqlite,redis}" == *redis* ]] && ! command -v redis-server >/dev/null; then
+if [[ "${JOBBERS_E2E_STORES:-sqlite,redis,postgres}" == *redis* ]] && ! command -v redis-server >/dev/null; then
     echo "run-e2e: redis-server is not installed (apt-get install redis-server)" >&2
     exit 1
 fi

@@ -317,3 +317,26 @@ async def test_a_batch_appends_its_totals_once_per_key_not_once_per_task(schema_
         ) == (50.0)
     finally:
         await store.close()
+
+
+async def test_every_connection_names_itself_the_listening_one_too(schema_url: str) -> None:
+    """In a database shared with Airflow, ``application_name`` is how an operator counts
+    Jobbers' connections against ``max_connections``: an unnamed one would hide among
+    Airflow's."""
+    others = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+    )
+    store = open_store(schema_url)
+    try:
+        await store.check()
+        await store.wait_for_change(0.01)  # starts listening
+
+        async def pool_and_listener() -> bool:
+            found = await _sql(schema_url, others)
+            return isinstance(found, int) and found >= 2
+
+        await wait_for(pool_and_listener, 10, "the listening connection")
+        assert await _sql(schema_url, others + " AND application_name <> 'jobbers'") == 0
+    finally:
+        await store.close()

@@ -6,8 +6,10 @@ group on loopback spare ports, and stopped by PID. State is read through Airflow
 the Jobbers Manager API, ``psql`` for the few columns the REST API does not show
 (``external_executor_id``, ``queued_by_job_id``) and a read-only look at the Jobbers store.
 
-Jobbers runs on either store backend: a SQLite file in the work directory, or a private
-``redis-server`` (spare loopback port, no persistence) that the stack starts first and stops last.
+Jobbers runs on any store backend: a SQLite file in the work directory, a private
+``redis-server`` (spare loopback port, no persistence) that the stack starts first and stops last,
+or PostgreSQL in Airflow's own metadata database (schema ``jobbers`` beside Airflow's tables: the
+"no broker" deployment, nothing to start).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ DAGS = PROVIDER_DIR / "tests" / "dags"
 PG_HOST = os.environ.get("JOBBERS_E2E_PGHOST", "127.0.0.1")
 PG_PORT = os.environ.get("JOBBERS_E2E_PGPORT", "5432")
 PG_USER = os.environ.get("JOBBERS_E2E_PGUSER", "postgres")
-STORES = ("sqlite", "redis")
+STORES = ("sqlite", "redis", "postgres")
 REDIS_PREFIX = "e2e"
+PG_SCHEMA = "jobbers"
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 T = TypeVar("T")
@@ -165,6 +168,9 @@ class Stack:
     def store_url(self) -> str:
         if self.store == "redis":
             return f"redis://127.0.0.1:{self.redis_port}/0?prefix={REDIS_PREFIX}"
+        if self.store == "postgres":
+            # The very database Airflow's metadata lives in, as in the "no broker" set-up.
+            return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{self.db_name}?schema={PG_SCHEMA}"
         return f"sqlite:///{self.store_path}"
 
     @property
@@ -608,7 +614,12 @@ class Stack:
     def stored_tokens(self) -> set[str]:
         """Every JWT in the Jobbers store, found without knowing its schema (read-only)."""
         found: set[str] = set()
-        values = self._redis_values() if self.store == "redis" else self._sqlite_values()
+        if self.store == "redis":
+            values = self._redis_values()
+        elif self.store == "postgres":
+            values = self._postgres_values()
+        else:
+            values = self._sqlite_values()
         for value in values:
             if isinstance(value, bytes):
                 value = value.decode(errors="ignore")
@@ -627,6 +638,15 @@ class Stack:
                     yield from row
         finally:
             conn.close()
+
+    def _postgres_values(self) -> Iterator[object]:
+        """Every row of every table in the Jobbers schema, each as one line of text."""
+        tables = self.sql(
+            f"select tablename from pg_tables where schemaname = '{PG_SCHEMA}' order by 1"
+        )
+        for (table,) in tables:
+            for row in self.sql(f'select t::text from {PG_SCHEMA}."{table}" t'):
+                yield from row
 
     def _redis_values(self) -> Iterator[object]:
         """Every name and value under the deployment's key prefix, whatever the key's type."""

@@ -6,8 +6,10 @@ Jobbers Manager and two workers on queue ``default``. Tests that need more (queu
 workers, a second scheduler) start and stop their own.
 
 Every test runs on SQLite; tests marked ``redis`` run once more with Jobbers on a private
-``redis-server``. Pytest orders the tests by store, so the SQLite deployment is stopped before
-the Redis one starts. ``JOBBERS_E2E_STORES=redis`` (or ``sqlite``) runs one backend only.
+``redis-server``, and tests marked ``postgres`` once more with the Jobbers store in Airflow's own
+metadata database (schema ``jobbers``). Pytest orders the tests by store, so one deployment is
+stopped before the next starts. ``JOBBERS_E2E_STORES=redis`` (or ``sqlite,postgres``, ...) runs
+only those backends.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from airflow_harness import STORES, Stack, ensure_venv, postgres_database
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "redis: runs with Jobbers on Redis as well as on SQLite")
+    config.addinivalue_line(
+        "markers",
+        "postgres: runs with the Jobbers store in Airflow's PostgreSQL database as well",
+    )
 
 
 def _selected_stores() -> set[str]:
@@ -41,7 +47,8 @@ def _selected_stores() -> set[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "stack" not in metafunc.fixturenames:
         return
-    stores = list(STORES) if metafunc.definition.get_closest_marker("redis") else ["sqlite"]
+    marked = [s for s in STORES if s != "sqlite" and metafunc.definition.get_closest_marker(s)]
+    stores = ["sqlite", *marked]
     metafunc.parametrize("jobbers_store", stores, indirect=True, scope="session")
 
 
@@ -59,7 +66,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def jobbers_store(request: pytest.FixtureRequest) -> str:
-    """The Jobbers store backend of the deployment: ``sqlite`` or ``redis``."""
+    """The Jobbers store backend of the deployment: ``sqlite``, ``redis`` or ``postgres``."""
     return str(request.param)
 
 

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from airflow_harness import Stack, wait_for
+from airflow_harness import PG_SCHEMA, Stack, wait_for
 
 
 def test_cli_and_config_section(stack: Stack) -> None:
@@ -49,6 +49,7 @@ def test_workers_get_their_options_from_airflow_configuration(stack: Stack) -> N
 
 
 @pytest.mark.redis
+@pytest.mark.postgres
 def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
     """20 parallel tasks and a short chain; ids and hostnames come from Jobbers."""
     run_id = stack.trigger("jobbers_fanout")
@@ -71,6 +72,12 @@ def test_fanout_and_chain_succeed_on_jobbers(stack: Stack) -> None:
         assert row["hostname"] in worker_hosts
         assert row["try_number"] == "1"
         ran_on_b += cached_worker in job["worker"]
+    if stack.store == "postgres":  # the Jobbers store is in Airflow's own database
+        ids = ", ".join(f"'{row['external_executor_id']}'" for row in rows.values())
+        stored = stack.sql(
+            f"select status, count(*) from {PG_SCHEMA}.tasks where id in ({ids}) group by 1"
+        )
+        assert stored == [["completed", str(len(rows))]], stored
     if ran_on_b:  # worker-b (dag_parse_cache on) parsed the DAG file in a DAG server
         assert "parsed jobbers_e2e_dags.py once" in stack.procs["worker-b"].log_text()
     # Every workload ran in a fork of the warm fork server, none in the slow fallback.

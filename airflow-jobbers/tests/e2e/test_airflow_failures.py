@@ -22,6 +22,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 @pytest.mark.redis
+@pytest.mark.postgres
 def test_killed_worker_is_reported_and_the_retry_runs_elsewhere(stack: Stack) -> None:
     """Kill -9 of the worker mid-task: failure reported with a reason, retried well
     before Airflow's heartbeat timeout (300 s here), and the retry succeeds on another worker."""

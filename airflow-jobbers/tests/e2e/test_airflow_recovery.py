@@ -52,6 +52,7 @@ def test_duplicate_delivery_is_not_a_failure(stack: Stack) -> None:
 
 
 @pytest.mark.redis
+@pytest.mark.postgres
 def test_scheduler_crash_adopts_running_and_resets_unsubmitted(stack: Stack) -> None:
     """Kill -9 the scheduler while a task runs and another is queued but was never
     submitted (the Manager was down); a new scheduler adopts the first (it completes once)

@@ -86,6 +86,9 @@ from jobbers.store.tally import unrunnable
 
 T = TypeVar("T")
 
+#: How every connection of the store names itself in ``pg_stat_activity``, the listening one
+#: too: a database shared with Airflow can then count Jobbers' connections apart from its own.
+APPLICATION_NAME = "jobbers"
 #: Connections each store instance (each process) may hold, besides its listening one.
 POOL_SIZE = 4
 #: Seconds to open a connection before the server counts as unreachable.
@@ -194,7 +197,10 @@ class PostgresStore:
                     max_size=POOL_SIZE,
                     timeout=CONNECT_TIMEOUT,
                     reset=_keep,
-                    server_settings={"search_path": self.schema, "application_name": "jobbers"},
+                    server_settings={
+                        "search_path": self.schema,
+                        "application_name": APPLICATION_NAME,
+                    },
                 )
             self._pool_loop = loop
         if not self._checked:
@@ -316,7 +322,11 @@ class PostgresStore:
         while not self._closing:
             conn: Conn | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT)
+                conn = await asyncpg.connect(
+                    self._dsn,
+                    timeout=CONNECT_TIMEOUT,
+                    server_settings={"application_name": APPLICATION_NAME},
+                )
                 lost = asyncio.Event()
                 conn.add_termination_listener(partial(_set, lost))
                 await conn.add_listener(self._channel, self._heard)
